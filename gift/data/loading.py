@@ -1,0 +1,135 @@
+"""Raw rows from the hub (pinned revision), a local copy (parquet, jsonl, json, arrow) or the synthetic twin."""
+
+from __future__ import annotations
+
+import os
+import socket
+from pathlib import Path
+from urllib.parse import urlparse
+
+from gift.data.registry import DatasetSpec
+
+LOCAL_SUFFIXES = (".parquet", ".jsonl", ".json", ".arrow")
+
+
+class DataSourceError(RuntimeError):
+    """A dataset that cannot be read from the requested source, with what to do instead."""
+
+
+def _truthy(name: str) -> bool:
+    return os.environ.get(name, "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+def hub_offline_reason() -> str | None:
+    """Why the hub cannot be used right now (offline variables set, or unreachable), or None."""
+    for var in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE"):
+        if _truthy(var):
+            return f"{var} is set"
+    if not hub_reachable():
+        return "the hub is unreachable"
+    return None
+
+
+def hub_reachable(timeout_s: float = 3.0) -> bool:
+    """Whether a TCP connection to the hub endpoint opens within `timeout_s`."""
+    host = urlparse(os.environ.get("HF_ENDPOINT", "https://huggingface.co")).hostname or "huggingface.co"
+    try:
+        with socket.create_connection((host, 443), timeout=timeout_s):
+            return True
+    except OSError:
+        return False
+
+
+def _local_hint(spec: DatasetSpec) -> str:
+    files = ", ".join(f"{hub}.jsonl" for hub in spec.splits.values())
+    return (f"download {spec.hub_id} (revision {spec.revision}) elsewhere and run "
+            f"`gift data prepare --dataset {spec.name} --source local --path DIR`, where DIR holds one "
+            f"parquet/jsonl/arrow file (or shards) per split ({files}, or the hub's data/<split>-*.parquet); "
+            f"or use --source synthetic")
+
+
+def load_hub(spec: DatasetSpec, config: str | None = None, revision: str | None = None) -> dict[str, list[dict]]:
+    """Raw rows per prepared split from the hub at the pinned revision; fails fast when offline."""
+    reason = hub_offline_reason()
+    if reason:
+        raise DataSourceError(f"dataset {spec.name!r} ({spec.hub_id}) cannot be loaded from the hub: {reason}. "
+                              + _local_hint(spec))
+    import datasets
+
+    out = {}
+    for split, hub_split in spec.splits.items():
+        try:
+            ds = datasets.load_dataset(spec.hub_id, config or spec.config, split=hub_split,
+                                       revision=revision or spec.revision)
+        except (ConnectionError, OSError) as err:
+            raise DataSourceError(f"dataset {spec.name!r} ({spec.hub_id}, split {hub_split}): {err}. "
+                                  + _local_hint(spec)) from err
+        out[split] = ds.to_list()
+    return out
+
+
+def _split_files(root: Path, hub_split: str, split: str) -> list[Path]:
+    found: list[Path] = []
+    for base in (root, root / "data"):
+        for name in {hub_split, split}:
+            for suffix in LOCAL_SUFFIXES:
+                found += [base / f"{name}{suffix}"] if (base / f"{name}{suffix}").is_file() else []
+                found += sorted(base.glob(f"{name}-*{suffix}"))
+        if found:
+            break
+    return sorted(set(found))
+
+
+def read_table(path: Path) -> list[dict]:
+    """The rows of one parquet, jsonl, json or arrow file as dicts."""
+    suffix = path.suffix.lower()
+    if suffix == ".parquet":
+        import pyarrow.parquet as pq
+
+        return pq.read_table(path).to_pylist()
+    if suffix == ".jsonl":
+        from gift.io import read_jsonl
+
+        return read_jsonl(path)
+    if suffix == ".json":
+        import json
+
+        with open(path, encoding="utf-8") as f:
+            data = json.load(f)
+        if isinstance(data, dict) and "data" in data:
+            data = data["data"]
+        if not isinstance(data, list):
+            raise DataSourceError(f"{path}: expected a JSON list of rows")
+        return data
+    if suffix == ".arrow":
+        import datasets
+
+        return datasets.Dataset.from_file(str(path)).to_list()
+    raise DataSourceError(f"{path}: unsupported file type {suffix!r}; use one of {', '.join(LOCAL_SUFFIXES)}")
+
+
+def load_local(spec: DatasetSpec, path: str | os.PathLike) -> dict[str, list[dict]]:
+    """Raw rows per prepared split from a user's copy.
+
+    `path` is a directory with one file (or `<split>-*` shards) per split, named after the hub split
+    or the prepared split, at its top or under `data/`; or a single file for a one-split dataset.
+    """
+    root = Path(path)
+    if not root.exists():
+        raise DataSourceError(f"dataset {spec.name!r}: local path {root} does not exist")
+    if root.is_file():
+        if len(spec.splits) != 1:
+            raise DataSourceError(f"dataset {spec.name!r} has splits {', '.join(spec.splits)}: pass a directory "
+                                  f"with one file per split, not the single file {root}")
+        return {next(iter(spec.splits)): read_table(root)}
+    out = {}
+    for split, hub_split in spec.splits.items():
+        files = _split_files(root, hub_split, split)
+        if not files:
+            raise DataSourceError(f"dataset {spec.name!r}: no file for split {split!r} under {root} (looked for "
+                                  f"{hub_split}.{{parquet,jsonl,json,arrow}}, {hub_split}-*.parquet, also under data/)")
+        rows: list[dict] = []
+        for f in files:
+            rows += read_table(f)
+        out[split] = rows
+    return out

@@ -1,0 +1,300 @@
+"""Explicit rewards: verifiable answers (GSM8K, MATH, DAPO/AIME) and a reward model's score.
+
+Verifiable rewards follow the reference implementations: GSM8K takes the last `#### <number>`
+(strict), MATH the last `\\boxed{}` checked for equivalence with math-verify, DAPO/AIME the last
+`Answer: <x>` line with `\\boxed{}` as fallback. Any completion that cannot be parsed, and any
+reward that raises, scores 0 and is counted: a reward never stops training.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import threading
+from collections.abc import Callable, Sequence
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any
+
+VERIFIABLE_KINDS = ("gsm8k", "math", "dapo")
+REWARD_KINDS = (*VERIFIABLE_KINDS, "reward_model")
+
+_MINUS = dict.fromkeys(map(ord, "\u2212\u2012\u2013\u2014\ufe63\uff0d"), "-")
+_GSM8K_ANSWER = re.compile(r"####\s*\$?\s*(-?\s*[0-9][0-9,]*(?:\.[0-9]+)?|-?\s*\.[0-9]+)")
+_DAPO_ANSWER = re.compile(r"(?i)answer\s*:\s*([^\n]+)")
+_NUMBER = re.compile(r"-?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)")
+
+
+# ---- parsing ------------------------------------------------------------------------------------------
+
+def normalize_number(text: str) -> str | None:
+    """A canonical decimal string for `text` ('1,000' -> '1000', '\u22125' -> '-5', '42.0' -> '42'), or None."""
+    s = str(text).translate(_MINUS).strip().rstrip(".").replace("$", "").replace(" ", "")
+    if re.fullmatch(r"-?[0-9]{1,3}(,[0-9]{3})+(\.[0-9]+)?", s):
+        s = s.replace(",", "")
+    if not _NUMBER.fullmatch(s):
+        return None
+    try:
+        d = Decimal(s)
+    except InvalidOperation:
+        return None
+    if d == d.to_integral_value():
+        return str(int(d))
+    return format(d.normalize(), "f")
+
+
+def extract_gsm8k(completion: str) -> str | None:
+    """The number after the last `####` that is followed by a number, normalised; None if there is none."""
+    matches = _GSM8K_ANSWER.findall(str(completion).translate(_MINUS))
+    for candidate in reversed(matches):
+        value = normalize_number(candidate)
+        if value is not None:
+            return value
+    return None
+
+
+def extract_boxed(text: str) -> str | None:
+    """The content of the last `\\boxed{...}` (or `\\fbox{...}`), braces balanced; None if absent or unclosed."""
+    text = str(text)
+    starts = [m.start() for m in re.finditer(r"\\(?:boxed|fbox)\b", text)]
+    for start in reversed(starts):
+        i = start + (5 if text.startswith("\\fbox", start) else 6)
+        while i < len(text) and text[i] == " ":
+            i += 1
+        if i < len(text) and text[i] == "{":
+            depth = 0
+            for j in range(i, len(text)):
+                if text[j] == "{":
+                    depth += 1
+                elif text[j] == "}":
+                    depth -= 1
+                    if depth == 0:
+                        content = text[i + 1 : j].strip()
+                        return content if content else None
+            continue  # unclosed brace: try an earlier box
+        m = re.match(r"[^\s$]+", text[i:])  # '\boxed 5' form
+        if m and text[i - 1] == " ":
+            return m.group(0)
+    return None
+
+
+def _strip_latex(answer: str) -> str:
+    s = answer.translate(_MINUS).strip()
+    s = re.sub(r"\\text\{([^}]*)\}", r"\1", s)
+    s = re.sub(r"\\(?:mathrm|textbf|mathbf)\{([^}]*)\}", r"\1", s)
+    s = s.replace("\\!", "").replace("\\,", "").replace("\\ ", "").replace("$", "")
+    s = s.replace("\\dfrac", "\\frac").replace("\\tfrac", "\\frac").replace("\\left", "").replace("\\right", "")
+    return s.strip().rstrip(".").strip()
+
+
+def extract_dapo(completion: str) -> str | None:
+    """The last `Answer: <x>` line's answer; the last `\\boxed{}` if there is no such line."""
+    text = str(completion)
+    matches = _DAPO_ANSWER.findall(text)
+    if matches:
+        answer = matches[-1].strip()
+        boxed = extract_boxed(answer)
+        answer = _strip_latex(boxed if boxed is not None else answer)
+        if answer:
+            return answer
+    boxed = extract_boxed(text)
+    return _strip_latex(boxed) if boxed else None
+
+
+# ---- equivalence -------------------------------------------------------------------------------------
+
+def _timeout() -> int | None:
+    # math-verify's timeout uses SIGALRM, which only the main thread may set.
+    return 5 if threading.current_thread() is threading.main_thread() else None
+
+
+def math_equal(prediction: str, ground_truth: str) -> bool:
+    """Whether two LaTeX answers are equivalent: math-verify, then number and string comparison."""
+    a, b = _strip_latex(prediction), _strip_latex(ground_truth)
+    if a == b:
+        return True
+    na, nb = normalize_number(a), normalize_number(b)
+    if na is not None and nb is not None:
+        return na == nb
+    from math_verify import parse, verify
+
+    timeout = _timeout()
+    gold = parse(f"${ground_truth}$", parsing_timeout=timeout)
+    pred = parse(f"${prediction}$", parsing_timeout=timeout)
+    if not gold or not pred:
+        return False
+    return bool(verify(gold, pred, timeout_seconds=timeout))
+
+
+def score_verifiable(kind: str, completion: str, ground_truth: str) -> tuple[float, bool]:
+    """(reward in {0, 1}, whether an answer could be parsed) for one completion."""
+    if kind not in VERIFIABLE_KINDS:
+        raise ValueError(f"unknown verifiable reward {kind!r}; choose one of {', '.join(VERIFIABLE_KINDS)}")
+    if ground_truth is None:
+        raise ValueError(f"reward {kind!r} needs a ground_truth")
+    if kind == "gsm8k":
+        pred = extract_gsm8k(completion)
+        if pred is None:
+            return 0.0, False
+        truth = normalize_number(ground_truth)
+        return float(truth is not None and pred == truth), True
+    if kind == "math":
+        pred = extract_boxed(completion)
+        if pred is None:
+            return 0.0, False
+        return float(math_equal(pred, str(ground_truth))), True
+    pred = extract_dapo(completion)
+    if pred is None:
+        return 0.0, False
+    return float(math_equal(pred, str(ground_truth))), True
+
+
+def verifiable_reward(kind: str, completion: str, ground_truth: str) -> float:
+    """1.0 if the completion's final answer equals the ground truth under reward `kind`, else 0.0."""
+    return score_verifiable(kind, completion, ground_truth)[0]
+
+
+# ---- reward model ------------------------------------------------------------------------------------
+
+def _text_of(completion: Any) -> str:
+    """A completion as text: TRL passes strings, or for chat data a list of message dicts."""
+    if isinstance(completion, str):
+        return completion
+    if isinstance(completion, dict):
+        return str(completion.get("content", ""))
+    if isinstance(completion, Sequence):
+        return "".join(_text_of(m) for m in completion if not isinstance(m, dict) or m.get("role") != "user")
+    return str(completion)
+
+
+def _messages_of(prompt: Any) -> list[dict]:
+    if isinstance(prompt, str):
+        return [{"role": "user", "content": prompt}]
+    return [{"role": str(m["role"]), "content": str(m["content"])} for m in prompt]
+
+
+class RewardModelScorer:
+    """Scores (prompt, response) pairs with a sequence-classification reward model.
+
+    The input is the model's chat template over [user..., assistant]; the score is the scalar logit,
+    divided by sqrt(response length in the reward model's tokens) when `length_normalize` is set, as
+    the paper does against length bias.
+    """
+
+    def __init__(self, model: Any, tokenizer: Any = None, batch_size: int = 8, length_normalize: bool = True,
+                 max_length: int = 2048, device: str | None = None) -> None:
+        import torch
+        from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+        if isinstance(model, (str, Path)):
+            path = str(model)
+            if not Path(path).exists():
+                from gift.data.loading import hub_reachable
+
+                if not hub_reachable():
+                    raise RuntimeError(f"reward model {path!r}: not a local directory and the model hub is "
+                                       "unreachable; point the config at a local copy (a from_pretrained directory)")
+            tokenizer = tokenizer or AutoTokenizer.from_pretrained(path)
+            model = AutoModelForSequenceClassification.from_pretrained(path)
+        if tokenizer is None:
+            raise ValueError("a tokenizer is needed when the reward model is passed as an object")
+        self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+        self.model = model.to(self.device).eval()
+        self.tokenizer = tokenizer
+        if self.tokenizer.pad_token is None:
+            self.tokenizer.pad_token = self.tokenizer.eos_token
+        if getattr(self.model.config, "pad_token_id", None) is None:
+            self.model.config.pad_token_id = self.tokenizer.pad_token_id
+        self.batch_size = batch_size
+        self.length_normalize = length_normalize
+        self.max_length = max_length
+
+    def raw_scores(self, prompts: Sequence[Any], responses: Sequence[str]) -> list[float]:
+        """The reward model's scalar logits, without length normalisation."""
+        import torch
+
+        texts = [self.tokenizer.apply_chat_template(_messages_of(p) + [{"role": "assistant", "content": r}],
+                                                    tokenize=False) for p, r in zip(prompts, responses, strict=True)]
+        out: list[float] = []
+        side = self.tokenizer.padding_side
+        self.tokenizer.padding_side = "right"
+        try:
+            for i in range(0, len(texts), self.batch_size):
+                enc = self.tokenizer(texts[i : i + self.batch_size], return_tensors="pt", padding=True,
+                                     truncation=True, max_length=self.max_length, add_special_tokens=False)
+                with torch.inference_mode():
+                    logits = self.model(**{k: v.to(self.device) for k, v in enc.items()}).logits
+                out.extend(logits[:, 0].float().cpu().tolist())
+        finally:
+            self.tokenizer.padding_side = side
+        return out
+
+    def __call__(self, prompts: Sequence[Any], responses: Sequence[str]) -> list[float]:
+        scores = self.raw_scores(prompts, responses)
+        if not self.length_normalize:
+            return scores
+        lengths = [len(self.tokenizer(r, add_special_tokens=False)["input_ids"]) for r in responses]
+        return [s / math.sqrt(max(n, 1)) for s, n in zip(scores, lengths, strict=True)]
+
+
+# ---- TRL-compatible reward functions ----------------------------------------------------------------
+
+class RewardFunction:
+    """A TRL reward function `f(prompts, completions, ground_truth=None, **columns) -> list[float]`.
+
+    Never raises on model output: an unparsable completion or a failing reward scores 0 and is
+    counted in `stats()` ({"calls": invocations, "completions": completions scored, "unparsed", "errors"}).
+    """
+
+    def __init__(self, kind: str, scorer: Callable[..., list[float]] | None = None) -> None:
+        if kind not in REWARD_KINDS:
+            raise ValueError(f"unknown reward {kind!r}; choose one of {', '.join(REWARD_KINDS)}")
+        self.kind = kind
+        self.scorer = scorer
+        self.__name__ = f"{kind}_reward"
+        self.reset_stats()
+
+    def reset_stats(self) -> None:
+        """Zero the counters."""
+        self._stats = {"calls": 0, "completions": 0, "unparsed": 0, "errors": 0}
+
+    def stats(self) -> dict[str, int]:
+        """Counters since construction or the last reset."""
+        return dict(self._stats)
+
+    def __call__(self, prompts: Sequence[Any], completions: Sequence[Any], ground_truth: Sequence[Any] | None = None,
+                 **columns: Any) -> list[float]:
+        self._stats["calls"] += 1
+        self._stats["completions"] += len(completions)
+        texts = [_text_of(c) for c in completions]
+        if self.kind == "reward_model":
+            try:
+                return [float(x) if math.isfinite(x) else 0.0 for x in self.scorer(prompts, texts)]
+            except Exception:
+                self._stats["errors"] += len(texts)
+                return [0.0] * len(texts)
+        if ground_truth is None:
+            ground_truth = [None] * len(texts)
+        rewards = []
+        for text, truth in zip(texts, ground_truth, strict=True):
+            try:
+                value, parsed = score_verifiable(self.kind, text, truth)
+            except Exception:
+                self._stats["errors"] += 1
+                value, parsed = 0.0, True
+            if not parsed:
+                self._stats["unparsed"] += 1
+            rewards.append(value)
+        return rewards
+
+
+def make_reward_function(kind: str, model: Any = None, tokenizer: Any = None, batch_size: int = 8,
+                         length_normalize: bool = True, **kwargs: Any) -> RewardFunction:
+    """The reward function of `kind` (gsm8k, math, dapo, reward_model); a reward model needs `model`."""
+    if kind == "reward_model":
+        if model is None:
+            raise ValueError("reward 'reward_model' needs model= (a from_pretrained directory or a loaded model)")
+        scorer = RewardModelScorer(model, tokenizer, batch_size=batch_size, length_normalize=length_normalize,
+                                   **kwargs)
+        return RewardFunction(kind, scorer)
+    return RewardFunction(kind)
