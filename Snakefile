@@ -1,0 +1,38 @@
+"""GIFT reproduction suite: data -> tiny or hub models -> training grid -> evaluations -> figures, tables, report.
+
+    snakemake --cores all                                  # config/smoke.yaml: every rule, minutes on a CPU
+    snakemake --cores all --configfile config/tiny.yaml    # the paper's claims at tiny scale, about an hour
+    snakemake --workflow-profile profiles/slurm --configfile config/paper.yaml   # the paper, on a GPU cluster
+    snakemake --report report.html [--configfile ...]      # HTML report with the figures and tables
+"""
+
+from snakemake.utils import min_version, validate
+
+min_version("9.0")
+
+
+# A --configfile replaces the default config instead of being merged into it (a paper run must not
+# inherit smoke datasets or experiments).
+if not workflow.overwrite_configfiles:
+
+    configfile: "config/smoke.yaml"
+
+
+validate(config, "workflows/schemas/config.schema.yaml")
+
+
+report: "workflows/report/workflow.rst"
+
+
+include: "workflows/common.smk"
+include: "workflows/data.smk"
+include: "workflows/models.smk"
+include: "workflows/train.smk"
+include: "workflows/eval.smk"
+include: "workflows/report.smk"
+
+
+rule all:
+    default_target: True
+    input:
+        all_outputs(),

@@ -1,0 +1,495 @@
+"""The experiment grid: a config's backbones x datasets x methods x variants x seeds as runs, models and evals.
+
+One source for the Snakefile, the tests, `gift estimate` and the report scripts. A run that two
+experiments ask for with the same resolved settings (Fig 2's N=16 kl_sum GIFT run and Fig 3's GSM8K
+GIFT run) is one run with two figure memberships.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from gift.io import write_json, write_text
+
+SCHEMA_PATH = Path(__file__).resolve().parent.parent / "workflows" / "schemas" / "config.schema.yaml"
+
+# Table 1 names and the labels of table rows ("7B-GIFT").
+METHOD_LABELS = {"gift": "GIFT", "grpo": "GRPO", "dapo": "DAPO", "gspo": "GSPO", "gft": "GFT"}
+
+# Eval kinds an experiment may ask for, and the file each writes under results/<cfg>/evals/<model_id>/.
+EVAL_KINDS = ("rlvr", "lm_eval", "alpaca_eval", "arena_hard")
+
+# Keys of the trainer's run config that come from the `training` sections (the rest is derived).
+TRAINING_KEYS = ("max_steps", "num_train_epochs", "eval_every", "eval_limit", "save_every", "save_total_limit",
+                 "max_prompt_length", "train_limit", "eval_k", "eval_temperature", "eval_max_new_tokens")
+
+
+def method_defaults(method: str) -> dict:
+    """The registry's paper defaults of a method (what a run gets for every field its config leaves out)."""
+    from gift.methods import get_method
+
+    try:
+        return dict(get_method(method).defaults)
+    except ValueError as err:
+        raise ConfigError(f"methods.{method}: {err}") from None
+
+
+class ConfigError(ValueError):
+    """A config that the schema accepts but whose parts do not fit together (names the key path)."""
+
+
+@dataclass(frozen=True)
+class Membership:
+    """A run's place in one experiment: the figure it is drawn in, its panel and the variant that asked for it."""
+
+    experiment: str
+    figures: tuple[str, ...]
+    panel: str | None
+    variant_name: str
+    variant: dict
+
+
+@dataclass
+class Run:
+    """One training run: everything `gift train` needs, plus where the figures draw it."""
+
+    run_id: str
+    backbone: str
+    dataset: str
+    eval_dataset: str | None
+    method: str
+    seed: int
+    method_args: dict
+    training: dict
+    reward: str
+    reward_model: str | None
+    memberships: list[Membership] = field(default_factory=list)
+
+    @property
+    def figures(self) -> list[str]:
+        out: list[str] = []
+        for m in self.memberships:
+            out += [f for f in m.figures if f not in out]
+        return out
+
+    @property
+    def variant(self) -> dict:
+        """The union of the variant settings every membership declared (the run's coordinates on each axis)."""
+        out: dict = {}
+        for m in self.memberships:
+            out.update(m.variant)
+        return out
+
+    def identity(self) -> str:
+        """Everything that makes two runs the same run, as canonical JSON (method args over the registry's defaults)."""
+        args = {**method_defaults(self.method), **self.method_args}
+        return json.dumps([self.backbone, self.dataset, self.eval_dataset, self.method, self.seed, args,
+                           self.training, self.reward, self.reward_model], sort_keys=True, default=str)
+
+
+@dataclass
+class Model:
+    """A model that is evaluated: a run's final checkpoint or an untrained backbone (the tables' "Instruct" rows)."""
+
+    model_id: str
+    backbone: str
+    run_id: str | None
+    method: str
+    seed: int | None
+    label: str
+    paper_row: str | None
+    evals: list[str] = field(default_factory=list)
+    """Eval names: rlvr_<dataset>, lm_eval, alpaca_eval, arena_hard."""
+    tables: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Grid:
+    """The expanded config."""
+
+    name: str
+    config: dict
+    runs: dict[str, Run]
+    models: dict[str, Model]
+
+    @property
+    def results(self) -> str:
+        return f"results/{self.name}"
+
+    def run_dir(self, run_id: str) -> str:
+        return f"{self.results}/runs/{run_id}"
+
+    def eval_path(self, model_id: str, eval_name: str) -> str:
+        return f"{self.results}/evals/{model_id}/{eval_name}.json"
+
+    def eval_targets(self) -> list[tuple[str, str]]:
+        """(model_id, eval_name) of every evaluation the config asks for."""
+        return [(m.model_id, e) for m in self.models.values() for e in m.evals]
+
+    def datasets_used(self) -> list[str]:
+        """Datasets some rule reads: training and eval data, tiny-model warm-start data."""
+        used: list[str] = []
+
+        def add(name: str | None) -> None:
+            if name and name not in used:
+                used.append(name)
+
+        for r in self.runs.values():
+            add(r.dataset)
+            add(r.eval_dataset)
+        for m in self.models.values():
+            for e in m.evals:
+                if e.startswith("rlvr_"):
+                    add(e[len("rlvr_"):])
+        for spec in list(self.config["backbones"].values()) + list(self.config.get("reward_models", {}).values()):
+            for d in (spec.get("build") or {}).get("data", []):
+                add(d)
+        return used
+
+    def backbones_used(self) -> list[str]:
+        out: list[str] = []
+        for b in [r.backbone for r in self.runs.values()] + [m.backbone for m in self.models.values()]:
+            if b not in out:
+                out.append(b)
+        return out
+
+    def built_backbones(self) -> list[str]:
+        return [b for b in self.backbones_used() if self.config["backbones"][b].get("build")]
+
+    def reward_models_used(self) -> list[str]:
+        out = [r.reward_model for r in self.runs.values() if r.reward_model]
+        for kind in ("alpaca_eval", "arena_hard"):
+            judge = self.config.get("evaluation", {}).get(kind, {}).get("judge")
+            if judge and str(judge).startswith("reward-model:"):
+                out.append(str(judge).split(":", 1)[1])
+        return list(dict.fromkeys(out))
+
+    def built_reward_models(self) -> list[str]:
+        return [r for r in self.reward_models_used() if self.config["reward_models"][r].get("build")]
+
+    def figure_runs(self, figure: str) -> list[str]:
+        return [r.run_id for r in self.runs.values() if figure in r.figures]
+
+    def figures(self) -> list[str]:
+        return list(self.config["report"]["figures"])
+
+    def tables(self) -> list[str]:
+        return list(self.config["report"]["tables"])
+
+    def table_evals(self, table: str) -> list[tuple[str, str]]:
+        """(model_id, eval_name) that a table reads: its models' evals of the kinds the table lists."""
+        kinds = self.config["report"]["tables"][table] or []
+        return [(m.model_id, e) for m in self.models.values() if table in m.tables for e in m.evals if e in kinds]
+
+
+def load_config(path: str | Path) -> dict:
+    """Read a YAML config (no validation)."""
+    with open(path, encoding="utf-8") as f:
+        cfg = yaml.safe_load(f)
+    if not isinstance(cfg, dict):
+        raise ConfigError(f"{path}: a config is a YAML mapping")
+    return cfg
+
+
+def validate(config: dict, schema_path: str | Path = SCHEMA_PATH) -> None:
+    """Check `config` against the workflow's JSON schema; a ConfigError names the key path and the reason."""
+    import jsonschema
+
+    with open(schema_path, encoding="utf-8") as f:
+        schema = yaml.safe_load(f)
+    errors = sorted(jsonschema.Draft202012Validator(schema).iter_errors(config), key=lambda e: list(e.absolute_path))
+    if errors:
+        lines = [f"  {'.'.join(str(p) for p in e.absolute_path) or '(top level)'}: {e.message}" for e in errors[:20]]
+        raise ConfigError("config does not match workflows/schemas/config.schema.yaml:\n" + "\n".join(lines))
+
+
+def _merge(*dicts: dict | None) -> dict:
+    out: dict = {}
+    for d in dicts:
+        out.update(copy.deepcopy(d or {}))
+    return out
+
+
+def _matches(when: dict, backbone: str, dataset: str, method: str) -> bool:
+    have = {"backbone": backbone, "dataset": dataset, "method": method}
+    for key, want in when.items():
+        wanted = want if isinstance(want, list) else [want]
+        if have[key] not in wanted:
+            return False
+    return True
+
+
+def _check_refs(config: dict) -> None:
+    """Names an experiment uses must be defined; a ConfigError names the key path."""
+    for section in ("backbones", "datasets", "methods"):
+        if not config.get(section):
+            raise ConfigError(f"{section}: must define at least one entry")
+    rms = config.get("reward_models") or {}
+    for name, spec in config["backbones"].items():
+        for d in (spec.get("build") or {}).get("data", []):
+            if d not in config["datasets"]:
+                raise ConfigError(f"backbones.{name}.build.data: unknown dataset {d!r}")
+    for name, spec in rms.items():
+        for d in (spec.get("build") or {}).get("data", []):
+            if d not in config["datasets"]:
+                raise ConfigError(f"reward_models.{name}.build.data: unknown dataset {d!r}")
+    for kind in ("alpaca_eval", "arena_hard"):
+        judge = str((config.get("evaluation") or {}).get(kind, {}).get("judge", ""))
+        if judge.startswith("reward-model:") and judge.split(":", 1)[1] not in rms:
+            raise ConfigError(f"evaluation.{kind}.judge: unknown reward model {judge.split(':', 1)[1]!r}")
+    figures = set(config["report"]["figures"])
+    tables = set(config["report"]["tables"])
+    for ename, exp in config["experiments"].items():
+        where = f"experiments.{ename}"
+        for b in exp["backbones"]:
+            if b not in config["backbones"]:
+                raise ConfigError(f"{where}.backbones: unknown backbone {b!r} (defined: {', '.join(config['backbones'])})")
+        for m in exp["methods"]:
+            if m not in config["methods"]:
+                raise ConfigError(f"{where}.methods: method {m!r} has no entry in `methods`")
+        for i, d in enumerate(exp["data"]):
+            for role in ("train", "eval"):
+                if d.get(role) and d[role] not in config["datasets"]:
+                    raise ConfigError(f"{where}.data[{i}].{role}: unknown dataset {d[role]!r}")
+            if config["datasets"][d["train"]].get("reward") == "reward_model" and not exp.get("reward_model"):
+                raise ConfigError(f"{where}.reward_model: dataset {d['train']!r} is scored by a reward model; name one")
+        if exp.get("reward_model") and exp["reward_model"] not in rms:
+            raise ConfigError(f"{where}.reward_model: unknown reward model {exp['reward_model']!r}")
+        for f in exp.get("figures", []):
+            if f not in figures:
+                raise ConfigError(f"{where}.figures: {f!r} is not in report.figures")
+        for t in exp.get("tables", []):
+            if t not in tables:
+                raise ConfigError(f"{where}.tables: {t!r} is not in report.tables")
+        for kind in exp.get("evaluate", []):
+            if kind == "rlvr" and any(not d.get("eval") for d in exp["data"]):
+                raise ConfigError(f"{where}.evaluate: rlvr needs an eval dataset in every data entry")
+            if kind in ("lm_eval", "alpaca_eval", "arena_hard") and kind not in (config.get("evaluation") or {}):
+                raise ConfigError(f"{where}.evaluate: {kind!r} needs an `evaluation.{kind}` section")
+
+
+def _panel(panel_by: str, backbone: str, dataset: str, method: str, variant_name: str) -> str | None:
+    return {"none": None, "backbone": backbone, "dataset": dataset, "method": method,
+            "variant": variant_name}[panel_by]
+
+
+def expand(config: dict) -> Grid:
+    """Expand a (schema-valid) config into its runs and evaluated models.
+
+    Resolution order of a run's trainer overrides, later wins: `training.method_args`,
+    `methods.<m>.args`, `backbones.<b>.method_args`, the experiment's `method_args`, its matching
+    `overrides`, the variant's `args`. A variant whose args change nothing leaves no mark on the
+    run id, so that the same settings asked for twice are one run.
+    """
+    _check_refs(config)
+    runs: dict[str, Run] = {}
+    by_identity: dict[str, str] = {}
+    models: dict[str, Model] = {}
+    top_seeds = config["seeds"]
+    for ename, exp in config["experiments"].items():
+        seeds = exp.get("seeds", top_seeds)
+        variants = exp.get("variants") or [{"name": "default", "args": {}}]
+        figures = tuple(exp.get("figures", []))
+        for backbone in exp["backbones"]:
+            bspec = config["backbones"][backbone]
+            for data in exp["data"]:
+                dataset, eval_dataset = data["train"], data.get("eval")
+                dspec = config["datasets"][dataset]
+                for method in exp["methods"]:
+                    base_args = _merge(config["training"].get("method_args"), config["methods"][method].get("args"),
+                                       bspec.get("method_args"), exp.get("method_args"))
+                    for ov in exp.get("overrides", []):
+                        if _matches(ov["when"], backbone, dataset, method):
+                            base_args.update(copy.deepcopy(ov["method_args"]))
+                    training = {k: v for k, v in _merge(config["training"], exp.get("training")).items()
+                                if k in TRAINING_KEYS}
+                    for variant in variants:
+                        vargs = variant.get("args", {})
+                        method_args = _merge(base_args, vargs)
+                        resolved = {**method_defaults(method), **base_args}
+                        changed = any(resolved.get(k, object()) != v for k, v in vargs.items())
+                        for seed in seeds:
+                            run_id = f"{backbone}-{dataset}-{method}" + (f"-{variant['name']}" if changed else "") + f"-s{seed}"
+                            reward_model = exp.get("reward_model") if dspec.get("reward") == "reward_model" else None
+                            run = Run(run_id=run_id, backbone=backbone, dataset=dataset, eval_dataset=eval_dataset,
+                                      method=method, seed=seed, method_args=method_args, training=training,
+                                      reward=dspec["reward"], reward_model=reward_model)
+                            ident = run.identity()
+                            if ident in by_identity:
+                                run = runs[by_identity[ident]]
+                            elif run_id in runs:
+                                raise ConfigError(
+                                    f"experiments.{ename}: run {run_id!r} is asked for with settings that differ from "
+                                    f"those of experiment {runs[run_id].memberships[0].experiment!r}; give the variant "
+                                    f"a distinct name or align the settings")
+                            else:
+                                runs[run_id] = run
+                                by_identity[ident] = run_id
+                            panel = _panel(exp.get("panel_by", "none"), backbone, dataset, method, variant["name"])
+                            run.memberships.append(Membership(ename, figures, panel, variant["name"], dict(vargs)))
+                            _add_models(config, exp, ename, run, models)
+        if exp.get("evaluate_base"):
+            _add_base_models(config, exp, models)
+    return Grid(name=config["name"], config=config, runs=runs, models=models)
+
+
+def _eval_names(exp: dict, eval_dataset: str | None) -> list[str]:
+    out = []
+    for kind in exp.get("evaluate", []):
+        out.append(f"rlvr_{eval_dataset}" if kind == "rlvr" else kind)
+    return out
+
+
+def _model_label(config: dict, backbone: str, method: str | None) -> str:
+    bspec = config["backbones"][backbone]
+    short = bspec.get("short", backbone)
+    if method is None:
+        return f"{short}-{bspec.get('base_label', 'Base')}"
+    return f"{short}-{config['methods'][method].get('label', METHOD_LABELS.get(method, method.upper()))}"
+
+
+def _upsert_model(models: dict[str, Model], model: Model) -> None:
+    if model.model_id in models:
+        old = models[model.model_id]
+        old.evals += [e for e in model.evals if e not in old.evals]
+        old.tables += [t for t in model.tables if t not in old.tables]
+        old.paper_row = old.paper_row or model.paper_row
+    else:
+        models[model.model_id] = model
+
+
+def _add_models(config: dict, exp: dict, ename: str, run: Run, models: dict[str, Model]) -> None:
+    evals = _eval_names(exp, run.eval_dataset)
+    if not evals:
+        return
+    label = _model_label(config, run.backbone, run.method)
+    _upsert_model(models, Model(model_id=run.run_id, backbone=run.backbone, run_id=run.run_id, method=run.method,
+                                seed=run.seed, label=label, paper_row=label if exp.get("paper_rows") else None,
+                                evals=evals, tables=list(exp.get("tables", []))))
+
+
+def _add_base_models(config: dict, exp: dict, models: dict[str, Model]) -> None:
+    for backbone in exp["backbones"]:
+        evals: list[str] = []
+        for data in exp["data"]:
+            evals += [e for e in _eval_names(exp, data.get("eval")) if e not in evals]
+        label = _model_label(config, backbone, None)
+        _upsert_model(models, Model(model_id=f"{backbone}-base", backbone=backbone, run_id=None, method="base",
+                                    seed=None, label=label, paper_row=label if exp.get("paper_rows") else None,
+                                    evals=evals, tables=list(exp.get("tables", []))))
+
+
+def model_source(grid: Grid, backbone: str) -> tuple[str, str | None]:
+    """(path or hub id, revision) of a backbone: a directory the workflow builds, a local path or a hub id."""
+    spec = grid.config["backbones"][backbone]
+    if spec.get("build"):
+        return f"{grid.results}/models/{backbone}", None
+    if spec.get("path"):
+        return spec["path"], None
+    return spec["hub"], spec.get("revision", "main")
+
+
+def reward_model_source(grid: Grid, name: str) -> tuple[str, str | None]:
+    """(path or hub id, revision) of a reward model."""
+    spec = grid.config["reward_models"][name]
+    if spec.get("build"):
+        return f"{grid.results}/models/{name}", None
+    if spec.get("path"):
+        return spec["path"], None
+    return spec["hub"], spec.get("revision", "main")
+
+
+def model_path(grid: Grid, model_id: str) -> str:
+    """What `gift eval --model` gets: a run's final/ directory or the backbone's path or hub id."""
+    model = grid.models[model_id]
+    if model.run_id:
+        return f"{grid.run_dir(model.run_id)}/final"
+    return model_source(grid, model.backbone)[0]
+
+
+def split_path(grid: Grid, dataset: str, role: str) -> str:
+    """The prepared JSONL a run trains or is evaluated on (`role` is train or eval)."""
+    spec = grid.config["datasets"][dataset]
+    split = spec.get("train_split", "train") if role == "train" else spec.get("eval_split", "test")
+    return f"{grid.results}/data/{dataset}/{split}.jsonl"
+
+
+def run_config(grid: Grid, run_id: str) -> dict:
+    """The RUN.yaml `gift train --config` reads for one run."""
+    run = grid.runs[run_id]
+    model, revision = model_source(grid, run.backbone)
+    return {
+        "run_id": run.run_id,
+        "method": run.method,
+        "model": model,
+        "model_revision": revision,
+        "train_data": split_path(grid, run.dataset, "train"),
+        "eval_data": split_path(grid, run.eval_dataset, "eval") if run.eval_dataset else None,
+        "reward": run.reward,
+        "reward_model": reward_model_source(grid, run.reward_model)[0] if run.reward_model else None,
+        "reward_model_revision": reward_model_source(grid, run.reward_model)[1] if run.reward_model else None,
+        "seed": run.seed,
+        "output_dir": grid.run_dir(run.run_id),
+        **{k: run.training[k] for k in TRAINING_KEYS if k in run.training},
+        "method_args": copy.deepcopy(run.method_args),
+    }
+
+
+def write_run_config(grid: Grid, run_id: str, path: str | Path) -> None:
+    """Write one run's RUN.yaml atomically."""
+    write_text(path, yaml.safe_dump(run_config(grid, run_id), sort_keys=False))
+
+
+def grid_entries(grid: Grid) -> list[dict]:
+    """GRID.json's entries: one per run (with its figures, panel and variant), one per untrained evaluated model.
+
+    A run that is also an evaluated model carries model_id, model_label and paper_row.
+    """
+    entries = []
+    for run in grid.runs.values():
+        panels = {f: m.panel for m in run.memberships for f in m.figures}
+        entry = {
+            "run_id": run.run_id,
+            "run_dir": grid.run_dir(run.run_id),
+            "figure": run.figures,
+            "panel": next((m.panel for m in run.memberships if m.panel is not None), None),
+            "panels": panels,
+            "backbone": run.backbone,
+            "backbone_label": grid.config["backbones"][run.backbone].get("label", run.backbone),
+            "dataset": run.dataset,
+            "eval_dataset": run.eval_dataset,
+            "method": run.method,
+            "variant": run.variant,
+            "variant_names": {m.experiment: m.variant_name for m in run.memberships},
+            "experiments": list(dict.fromkeys(m.experiment for m in run.memberships)),
+            "seed": run.seed,
+            "method_args": run.method_args,
+            "model_id": None, "model_label": None, "paper_row": None, "tables": [], "evals": {},
+        }
+        if run.run_id in grid.models:
+            entry.update(_model_fields(grid, grid.models[run.run_id]))
+        entries.append(entry)
+    for model in grid.models.values():
+        if model.run_id is None:
+            entries.append({"run_id": None, "figure": [], "panel": None, "backbone": model.backbone,
+                            "backbone_label": grid.config["backbones"][model.backbone].get("label", model.backbone),
+                            "dataset": None, "method": "base", "variant": {}, "seed": None,
+                            **_model_fields(grid, model)})
+    return entries
+
+
+def _model_fields(grid: Grid, model: Model) -> dict:
+    return {"model_id": model.model_id, "model_label": model.label, "paper_row": model.paper_row,
+            "model_path": model_path(grid, model.model_id), "tables": model.tables,
+            "evals": {e: grid.eval_path(model.model_id, e) for e in model.evals}}
+
+
+def write_grid_json(grid: Grid, path: str | Path) -> None:
+    """Write GRID.json (see docs/interfaces.md) atomically."""
+    write_json(path, {"config": grid.name, "results": grid.results, "runs": grid_entries(grid)})

@@ -1,0 +1,214 @@
+"""Helpers shared by the rules: the grid (gift.grid), paths, wildcard constraints and commands."""
+
+import re
+import sys
+
+# The rules import the library from this checkout, installed or not.
+sys.path.insert(0, workflow.basedir)
+
+from gift import grid as gift_grid  # noqa: E402
+
+try:
+    GRID = gift_grid.expand(config)
+except gift_grid.ConfigError as err:
+    raise ValueError(f"invalid config: {err}") from None
+
+NAME = GRID.name
+RESULTS = GRID.results
+LOGS = f"{RESULTS}/logs"
+DATA = f"{RESULTS}/data"
+MODELS = f"{RESULTS}/models"
+RUNS = f"{RESULTS}/runs"
+EVALS = f"{RESULTS}/evals"
+GIFT = "python -m gift.cli"
+
+
+def _alternatives(names):
+    """A wildcard constraint matching exactly these names (nothing when there are none)."""
+    names = sorted(set(names))
+    return "|".join(re.escape(n) for n in names) if names else "(?!x)x"
+
+
+wildcard_constraints:
+    dataset=_alternatives(GRID.datasets_used()),
+    model=_alternatives(GRID.built_backbones() + GRID.built_reward_models()),
+    run_id=_alternatives(GRID.runs),
+    model_id=_alternatives(GRID.models),
+    figure=_alternatives(GRID.figures()),
+    table=_alternatives(GRID.tables()),
+
+
+# ---- data -------------------------------------------------------------------------------------
+
+
+def data_dir(dataset):
+    return f"{DATA}/{dataset}"
+
+
+def prepare_args(wildcards):
+    """`gift data prepare` options of a dataset: source, local path, hub subset, per-split limits."""
+    spec = config["datasets"][wildcards.dataset]
+    args = ["--source", spec["source"]]
+    if spec.get("path"):
+        args += ["--path", spec["path"]]
+    if spec.get("hub_config"):
+        args += ["--config", spec["hub_config"]]
+    if spec.get("limits"):
+        args += ["--limit"] + [f"{split}={n}" for split, n in spec["limits"].items()]
+    return " ".join(args)
+
+
+# ---- models -----------------------------------------------------------------------------------
+
+
+def build_spec(name):
+    spec = config["backbones"].get(name) or config["reward_models"][name]
+    return spec["build"]
+
+
+def build_inputs(wildcards):
+    return [data_dir(d) for d in build_spec(wildcards.model)["data"]]
+
+
+def build_command(wildcards):
+    kind = "tiny-backbone" if wildcards.model in config["backbones"] else "tiny-reward-model"
+    return f"{GIFT} build {kind}"
+
+
+def model_inputs(backbone):
+    """Files a rule needs before it can load a backbone: its build when the workflow makes it."""
+    return [f"{MODELS}/{backbone}"] if config["backbones"][backbone].get("build") else []
+
+
+def reward_model_inputs(name):
+    if not name:
+        return []
+    return [f"{MODELS}/{name}"] if config["reward_models"][name].get("build") else []
+
+
+# ---- training ---------------------------------------------------------------------------------
+
+
+def train_inputs(wildcards):
+    run = GRID.runs[wildcards.run_id]
+    data = [data_dir(run.dataset)] + ([data_dir(run.eval_dataset)] if run.eval_dataset else [])
+    return {
+        "cfg": f"{RESULTS}/run_configs/{wildcards.run_id}.yaml",
+        "data": data,
+        "models": model_inputs(run.backbone) + reward_model_inputs(run.reward_model),
+    }
+
+
+def train_launcher(wildcards):
+    """One process on a CPU; `accelerate launch` with the backbone's DeepSpeed/FSDP config on GPUs."""
+    run = GRID.runs[wildcards.run_id]
+    accel = config["backbones"][run.backbone].get("accelerate")
+    if config["device"] == "gpu" and accel:
+        return f"accelerate launch --config_file {accel} -m gift.cli"
+    return "python -m gift.cli"
+
+
+def run_done(run_id):
+    return f"{RUNS}/{run_id}/DONE"
+
+
+# ---- evaluation -------------------------------------------------------------------------------
+
+
+def eval_model_inputs(wildcards):
+    """A trained model's DONE flag, or what its untrained backbone needs."""
+    model = GRID.models[wildcards.model_id]
+    if model.run_id:
+        return [run_done(model.run_id)]
+    return model_inputs(model.backbone)
+
+
+def eval_model_path(wildcards):
+    return gift_grid.model_path(GRID, wildcards.model_id)
+
+
+def eval_options(kind):
+    """Options from `evaluation.<kind>` shared by every model's eval of that kind."""
+    spec = config["evaluation"].get(kind, {})
+    flags = {"k": "--k", "temperature": "--temperature", "max_new_tokens": "--max-new-tokens", "limit": "--limit"}
+    return " ".join(f"{flags[k]} {v}" for k, v in spec.items() if k in flags and v is not None)
+
+
+def judge_inputs(kind):
+    judge = str(config["evaluation"].get(kind, {}).get("judge", ""))
+    if judge.startswith("reward-model:"):
+        return reward_model_inputs(judge.split(":", 1)[1])
+    return []
+
+
+def judge_arg(kind):
+    """`reward-model:DIR` for a reward-model judge (the config names the model), `api:NAME` as is."""
+    judge = str(config["evaluation"][kind]["judge"])
+    if judge.startswith("reward-model:"):
+        return "reward-model:" + gift_grid.reward_model_source(GRID, judge.split(":", 1)[1])[0]
+    return judge
+
+
+def twins_dir():
+    return f"{RESULTS}/lm_eval_twins"
+
+
+def lm_eval_tasks():
+    return "paper" if config["evaluation"]["lm_eval"]["tasks"] == "paper" else f"twins:{twins_dir()}"
+
+
+def lm_eval_inputs(wildcards):
+    return eval_model_inputs(wildcards) + ([] if lm_eval_tasks() == "paper" else [twins_dir()])
+
+
+# ---- report -----------------------------------------------------------------------------------
+
+
+def figure_run_dirs(wildcards):
+    return [f"{RUNS}/{r}" for r in GRID.figure_runs(wildcards.figure)]
+
+
+def figure_inputs(wildcards):
+    return [run_done(r) for r in GRID.figure_runs(wildcards.figure)]
+
+
+def table_evals(wildcards):
+    return [GRID.eval_path(m, e) for m, e in GRID.table_evals(wildcards.table)]
+
+
+def all_evals():
+    return [GRID.eval_path(m, e) for m, e in GRID.eval_targets()]
+
+
+FIGURE_EXTS = ("png", "pdf")
+TABLE_EXTS = ("csv", "md", "tex")
+
+
+def all_outputs():
+    """Every file the config asks for: runs, evaluations, figures, tables, the grid and REPORT.md."""
+    out = [run_done(r) for r in GRID.runs]
+    out += all_evals()
+    out += [f"{RESULTS}/figures/{f}.{ext}" for f in GRID.figures() for ext in FIGURE_EXTS]
+    out += [f"{RESULTS}/tables/{t}.{ext}" for t in GRID.tables() for ext in TABLE_EXTS]
+    out += [f"{RESULTS}/grid.json", f"{RESULTS}/REPORT.md"]
+    return out
+
+
+# A prompt file the config names is the user's (AlpacaEval's 805 instructions are not shipped): it is a
+# param, checked by the eval command; without one, the workflow writes a synthetic twin (an input).
+def alpaca_instructions():
+    spec = config["evaluation"].get("alpaca_eval", {})
+    return spec.get("instructions") or f"{RESULTS}/eval_data/alpaca_eval.jsonl"
+
+
+def arena_questions():
+    spec = config["evaluation"].get("arena_hard", {})
+    return spec.get("questions") or f"{RESULTS}/eval_data/arena_hard.jsonl"
+
+
+def alpaca_twin():
+    return [] if config["evaluation"].get("alpaca_eval", {}).get("instructions") else [alpaca_instructions()]
+
+
+def arena_twin():
+    return [] if config["evaluation"].get("arena_hard", {}).get("questions") else [arena_questions()]

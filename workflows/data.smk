@@ -1,0 +1,14 @@
+"""Prepared datasets: results/<cfg>/data/<dataset>/<split>.jsonl (hub, local copy or synthetic twin)."""
+
+
+rule prepare_data:
+    output:
+        directory(f"{DATA}/{{dataset}}"),
+    log:
+        f"{LOGS}/data/{{dataset}}.log",
+    params:
+        args=prepare_args,
+        seed=lambda wildcards: config["datasets"][wildcards.dataset].get("seed", 0),
+    shell:
+        "{GIFT} data prepare --dataset {wildcards.dataset} {params.args} --seed {params.seed} "
+        "--out {output} > {log} 2>&1"

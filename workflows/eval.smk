@@ -1,0 +1,103 @@
+"""Evaluations of trained and untrained models: RLVR pass@1, lm-eval (Table 2), AlpacaEval 2 and Arena-Hard (Table 3)."""
+
+
+rule eval_rlvr:
+    input:
+        model=eval_model_inputs,
+        data=lambda wildcards: data_dir(wildcards.dataset),
+    output:
+        f"{EVALS}/{{model_id}}/rlvr_{{dataset}}.json",
+    log:
+        f"{LOGS}/evals/{{model_id}}/rlvr_{{dataset}}.log",
+    params:
+        model=eval_model_path,
+        split=lambda wildcards: gift_grid.split_path(GRID, wildcards.dataset, "eval"),
+        options=eval_options("rlvr"),
+    threads: 1
+    shell:
+        "OMP_NUM_THREADS={threads} {GIFT} eval rlvr --model {params.model} --model-id {wildcards.model_id} "
+        "--data {params.split} --out {output} {params.options} > {log} 2>&1"
+
+
+# Local twins of the seven Table 2 tasks (synthetic data in each benchmark's schema) for smoke and tiny.
+rule lm_eval_twins:
+    output:
+        directory(f"{RESULTS}/lm_eval_twins"),
+    log:
+        f"{LOGS}/evals/lm_eval_twins.log",
+    params:
+        n=lambda wildcards: max(config["evaluation"]["lm_eval"].get("limit") or 20, 20),
+    shell:
+        "{GIFT} eval lm-eval --materialise-twins {output} --seed 0 --n {params.n} > {log} 2>&1"
+
+
+rule eval_lm_eval:
+    input:
+        lm_eval_inputs,
+    output:
+        f"{EVALS}/{{model_id}}/lm_eval.json",
+    log:
+        f"{LOGS}/evals/{{model_id}}/lm_eval.log",
+    params:
+        model=eval_model_path,
+        tasks=lm_eval_tasks(),
+        limit=lambda wildcards: (
+            f"--limit {config['evaluation']['lm_eval']['limit']}" if config["evaluation"]["lm_eval"].get("limit") else ""
+        ),
+        device="cuda" if config["device"] == "gpu" else "cpu",
+    threads: 1
+    shell:
+        "OMP_NUM_THREADS={threads} {GIFT} eval lm-eval --model {params.model} --model-id {wildcards.model_id} "
+        "--tasks {params.tasks} {params.limit} --device {params.device} --out {output} > {log} 2>&1"
+
+
+rule eval_alpaca:
+    input:
+        model=eval_model_inputs,
+        judge=judge_inputs("alpaca_eval"),
+        twin=alpaca_twin(),
+    output:
+        f"{EVALS}/{{model_id}}/alpaca_eval.json",
+    log:
+        f"{LOGS}/evals/{{model_id}}/alpaca_eval.log",
+    params:
+        model=eval_model_path,
+        judge=judge_arg("alpaca_eval") if "alpaca_eval" in config["evaluation"] else "",
+        options=eval_options("alpaca_eval"),
+        instructions=alpaca_instructions(),
+    threads: 1
+    shell:
+        "OMP_NUM_THREADS={threads} {GIFT} eval alpaca --model {params.model} --model-id {wildcards.model_id} "
+        "--instructions {params.instructions} --judge {params.judge} --out {output} {params.options} > {log} 2>&1"
+
+
+rule eval_arena_hard:
+    input:
+        model=eval_model_inputs,
+        judge=judge_inputs("arena_hard"),
+        twin=arena_twin(),
+    output:
+        f"{EVALS}/{{model_id}}/arena_hard.json",
+    log:
+        f"{LOGS}/evals/{{model_id}}/arena_hard.log",
+    params:
+        model=eval_model_path,
+        judge=judge_arg("arena_hard") if "arena_hard" in config["evaluation"] else "",
+        options=eval_options("arena_hard"),
+        questions=arena_questions(),
+    threads: 1
+    shell:
+        "OMP_NUM_THREADS={threads} {GIFT} eval arena-hard --model {params.model} --model-id {wildcards.model_id} "
+        "--questions {params.questions} --judge {params.judge} --out {output} {params.options} > {log} 2>&1"
+
+
+# Synthetic twins of the AlpacaEval instructions and Arena-Hard questions, where the config names no file.
+rule eval_twin_prompts:
+    output:
+        f"{RESULTS}/eval_data/{{benchmark}}.jsonl",
+    log:
+        f"{LOGS}/evals/{{benchmark}}_twin.log",
+    wildcard_constraints:
+        benchmark="alpaca_eval|arena_hard",
+    shell:
+        "{GIFT} eval twin-prompts --benchmark {wildcards.benchmark} --seed 0 --out {output} > {log} 2>&1"

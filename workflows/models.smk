@@ -1,0 +1,18 @@
+"""Tiny policies and reward models built and warm-started here (smoke and tiny configs); hub models need no rule."""
+
+
+rule build_tiny_model:
+    input:
+        build_inputs,
+    output:
+        directory(f"{MODELS}/{{model}}"),
+    log:
+        f"{LOGS}/models/{{model}}.log",
+    params:
+        command=build_command,
+        size=lambda wildcards: build_spec(wildcards.model)["size"],
+        seed=lambda wildcards: build_spec(wildcards.model)["seed"],
+    threads: 1
+    shell:
+        "OMP_NUM_THREADS={threads} {params.command} --data {input} --out {output} --seed {params.seed} "
+        "--size {params.size} > {log} 2>&1"

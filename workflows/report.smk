@@ -1,0 +1,80 @@
+"""Figures 2-6, Tables 1-3 and REPORT.md from the runs and evaluations; captions for `snakemake --report`."""
+
+
+rule grid_json:
+    output:
+        f"{RESULTS}/grid.json",
+    log:
+        f"{LOGS}/report/grid_json.log",
+    params:
+        # The entries are a param, so that a change to the grid rewrites grid.json and what reads it.
+        entries=lambda wildcards: gift_grid.grid_entries(GRID),
+    localrule: True
+    run:
+        gift_grid.write_grid_json(GRID, output[0])
+        shell("echo wrote {output} > {log}")
+
+
+rule figure:
+    input:
+        runs=figure_inputs,
+        grid=f"{RESULTS}/grid.json",
+        script="figures/{figure}.py",
+    output:
+        png=report(
+            f"{RESULTS}/figures/{{figure}}.png",
+            caption="report/figure.rst",
+            category="Figures",
+            labels={"figure": "{figure}"},
+        ),
+        pdf=f"{RESULTS}/figures/{{figure}}.pdf",
+    log:
+        f"{LOGS}/report/{{figure}}.log",
+    params:
+        runs=figure_run_dirs,
+        prefix=lambda wildcards: f"{RESULTS}/figures/{wildcards.figure}",
+    shell:
+        "python {input.script} --config-name {NAME} --runs {params.runs} --grid {input.grid} "
+        "--out {params.prefix} > {log} 2>&1"
+
+
+rule table:
+    input:
+        evals=table_evals,
+        grid=f"{RESULTS}/grid.json",
+        script="tables/{table}.py",
+    output:
+        csv=report(
+            f"{RESULTS}/tables/{{table}}.csv",
+            caption="report/table.rst",
+            category="Tables",
+            labels={"table": "{table}", "format": "csv"},
+        ),
+        md=f"{RESULTS}/tables/{{table}}.md",
+        tex=f"{RESULTS}/tables/{{table}}.tex",
+    log:
+        f"{LOGS}/report/{{table}}.log",
+    params:
+        evals=lambda wildcards, input: f"--evals {' '.join(input.evals)}" if input.evals else "",
+        prefix=lambda wildcards: f"{RESULTS}/tables/{wildcards.table}",
+    shell:
+        "python {input.script} --config-name {NAME} {params.evals} --grid {input.grid} "
+        "--out {params.prefix} > {log} 2>&1"
+
+
+rule report_md:
+    input:
+        runs=[run_done(r) for r in GRID.runs],
+        evals=all_evals(),
+        figures=expand(f"{RESULTS}/figures/{{figure}}.png", figure=GRID.figures()),
+        grid=f"{RESULTS}/grid.json",
+        script="tables/report.py",
+    output:
+        report(f"{RESULTS}/REPORT.md", caption="report/claims.rst", category="Claims"),
+    log:
+        f"{LOGS}/report/REPORT.log",
+    params:
+        runs=[f"{RUNS}/{r}" for r in GRID.runs],
+    shell:
+        "python {input.script} --config-name {NAME} --grid {input.grid} --runs {params.runs} "
+        "--evals {input.evals} --figures {input.figures} --out {output} > {log} 2>&1"

@@ -1,0 +1,31 @@
+"""Training over backbone x dataset x method x variant x seed: one RUN.yaml and one `gift train` per run."""
+
+
+rule run_config:
+    output:
+        f"{RESULTS}/run_configs/{{run_id}}.yaml",
+    log:
+        f"{LOGS}/run_configs/{{run_id}}.log",
+    params:
+        # The resolved run config is a param, so that changing a hyperparameter in the config reruns the run.
+        run=lambda wildcards: gift_grid.run_config(GRID, wildcards.run_id),
+    localrule: True
+    run:
+        gift_grid.write_run_config(GRID, wildcards.run_id, output[0])
+        shell("echo wrote {output} > {log}")
+
+
+# The output is the DONE flag `gift train` writes last: a killed run leaves its checkpoints in place
+# (no directory output for Snakemake to wipe), and the rerun resumes from the last one.
+rule train:
+    input:
+        unpack(train_inputs),
+    output:
+        f"{RUNS}/{{run_id}}/DONE",
+    log:
+        f"{LOGS}/train/{{run_id}}.log",
+    params:
+        launcher=train_launcher,
+    threads: 1
+    shell:
+        "OMP_NUM_THREADS={threads} {params.launcher} train --config {input.cfg} > {log} 2>&1"
