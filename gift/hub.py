@@ -1,0 +1,49 @@
+"""Resolve a model reference (local directory or hub id at a pinned revision) to a local path, failing fast offline."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+
+class HubUnavailableError(RuntimeError):
+    """A hub id was given but neither a local copy nor the hub can be reached."""
+
+
+def hub_offline() -> bool:
+    return any(os.environ.get(v, "").strip().lower() in {"1", "true", "yes"}
+               for v in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"))
+
+
+def resolve_pretrained(name_or_path: str, revision: str | None = None, what: str = "model",
+                       config_key: str = "model") -> str:
+    """A local directory for `name_or_path`: the directory itself, the hub cache, or a fresh download.
+
+    Raises HubUnavailableError, naming the id and how to point the config at a local copy,
+    when the id is neither a directory nor cached and the hub cannot be reached.
+    """
+    path = Path(name_or_path).expanduser()
+    if path.is_dir():
+        if not (path / "config.json").exists():
+            raise FileNotFoundError(f"{what} directory {path} has no config.json: not a from_pretrained directory")
+        return str(path)
+    if name_or_path.startswith((".", "/", "~")) or name_or_path.count("/") != 1:
+        raise FileNotFoundError(f"{what} {name_or_path!r} is neither an existing directory nor a hub id (owner/name)")
+    from huggingface_hub import snapshot_download
+
+    try:
+        return snapshot_download(name_or_path, revision=revision, local_files_only=True)
+    except Exception:  # not cached: try the hub below
+        pass
+    how = (f"Download it where the hub is reachable (`hf download {name_or_path}"
+           f"{' --revision ' + revision if revision else ''} --local-dir DIR`) and set `{config_key}: DIR` "
+           "in the config, or pre-populate the Hugging Face cache.")
+    if hub_offline():
+        raise HubUnavailableError(f"{what} {name_or_path!r} is not cached and HF_HUB_OFFLINE is set. {how}")
+    try:
+        return snapshot_download(name_or_path, revision=revision, etag_timeout=10)
+    except Exception as err:
+        raise HubUnavailableError(
+            f"{what} {name_or_path!r} (revision {revision or 'default'}) could not be fetched from the hub "
+            f"({type(err).__name__}: {str(err)[:200]}). {how}"
+        ) from None

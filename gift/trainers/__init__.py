@@ -1,0 +1,13 @@
+"""Trainers of the suite, all on TRL's GRPOTrainer: GIFT, GRPO, DAPO, GSPO (and GFT)."""
+
+from gift.trainers.baselines import DAPOConfig, DAPOTrainer
+from gift.trainers.gift_trainer import GIFTConfig, GIFTTrainer, assert_whole_groups, shuffle_and_split_groups
+
+__all__ = [
+    "DAPOConfig",
+    "DAPOTrainer",
+    "GIFTConfig",
+    "GIFTTrainer",
+    "assert_whole_groups",
+    "shuffle_and_split_groups",
+]

@@ -1,0 +1,257 @@
+"""GIFTTrainer: TRL's GRPOTrainer with the GIFT loss and whole groups in every micro-batch.
+
+Generation, reward scoring, reference log-probs, logging and checkpointing are TRL's. GIFT
+replaces two things: the loss (`gift.losses.gift_loss` on the explicit reward and the implicit
+reward of the policy) and the batching, because the z-score needs all N responses of a prompt in
+one loss call. TRL shuffles the rows of a generation batch before splitting it into micro-steps,
+which scatters groups; this trainer shuffles whole groups and asserts the invariant on every split.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from trl import GRPOConfig, GRPOTrainer
+
+from gift.losses import AGGREGATIONS, STATISTICS, gift_loss, group_correlation, implicit_reward, implied_beta
+
+IMPLICIT_REFERENCES = ("reference", "rollout")
+
+
+@dataclass
+class GIFTConfig(GRPOConfig):
+    """GRPOConfig plus the options of GIFT (SPEC.md §1); TRL's `beta` stays the KL-penalty coefficient (0 for GIFT)."""
+
+    gift_beta: float = field(
+        default=1.0,
+        metadata={"help": "beta of the GIFT loss (a - beta * z)^2 (paper §2.3: 1.0). With `attached` statistics it "
+                  "only rescales the loss; with `detached` statistics it sets the implicit temperature."},
+    )
+    implicit_aggregation: str = field(
+        default="sum",
+        metadata={"help": "Implicit reward over response tokens: `sum` (kl_sum, the paper's choice), `mean` "
+                  "(kl_average), or `power` (sum / len**implicit_length_power, the author's later code)."},
+    )
+    implicit_length_power: float | None = field(
+        default=None,
+        metadata={"help": "p in sum / len**p when implicit_aggregation is `power` (0 = sum, 1 = mean)."},
+    )
+    implicit_statistics: str = field(
+        default="detached",
+        metadata={"help": "Gradient through the group mean/std of the implicit reward: `detached` (the author's "
+                  "code) or `attached` (the paper's formula read literally; GIFT then maximises corr(a, rhat))."},
+    )
+    implicit_reference: str = field(
+        default="reference",
+        metadata={"help": "Log-probs the implicit reward is measured against: `reference` (pi_ref, the paper) or "
+                  "`rollout` (the policy that sampled the group, the author's code's default)."},
+    )
+    zscore_eps: float = field(
+        default=1e-6,
+        metadata={"help": "eps in (x - mean) / (std + eps) for both z-scores (unbiased std, as torch.std)."},
+    )
+
+    def __post_init__(self):
+        super().__post_init__()
+        _check_choice("implicit_aggregation", self.implicit_aggregation, AGGREGATIONS)
+        _check_choice("implicit_statistics", self.implicit_statistics, STATISTICS)
+        _check_choice("implicit_reference", self.implicit_reference, IMPLICIT_REFERENCES)
+        if self.implicit_aggregation == "power" and self.implicit_length_power is None:
+            raise ValueError("GIFTConfig: implicit_aggregation='power' needs implicit_length_power")
+        if self.num_generations is None or self.num_generations < 2:
+            raise ValueError(f"GIFTConfig: num_generations must be >= 2 for a group z-score, got {self.num_generations}")
+        if self.per_device_train_batch_size % self.num_generations != 0:
+            raise ValueError(
+                f"GIFTConfig: per_device_train_batch_size ({self.per_device_train_batch_size}) must be a multiple of "
+                f"num_generations ({self.num_generations}): every micro-batch must hold whole groups"
+            )
+
+
+def _check_choice(name: str, value: Any, valid: tuple[str, ...]) -> None:
+    if value not in valid:
+        raise ValueError(f"{name}={value!r} is not one of: {', '.join(valid)}")
+
+
+def assert_whole_groups(group_ids: torch.Tensor, group_size: int) -> None:
+    """Raise unless `group_ids` is a run of whole, contiguous groups of `group_size` rows each."""
+    n = group_ids.numel()
+    if n % group_size != 0:
+        raise AssertionError(f"micro-batch of {n} rows is not a whole number of groups of {group_size}")
+    blocks = group_ids.view(-1, group_size)
+    if not (blocks == blocks[:, :1]).all():
+        raise AssertionError(f"micro-batch splits a group: group ids {group_ids.tolist()}")
+    if blocks[:, 0].unique().numel() != blocks.shape[0]:
+        raise AssertionError(f"micro-batch holds a group in pieces: group ids {group_ids.tolist()}")
+
+
+def permute_rows(batch: dict[str, Any], index: torch.Tensor) -> dict[str, Any]:
+    """Apply one row permutation to every per-row tensor or list in a batch dict (scalars pass through)."""
+    out = {}
+    for key, value in batch.items():
+        if isinstance(value, torch.Tensor) and value.ndim >= 1:
+            out[key] = value[index.to(value.device)]
+        elif isinstance(value, list):
+            out[key] = [value[i] for i in index.tolist()]
+        else:
+            out[key] = value
+    return out
+
+
+def shuffle_and_split_groups(batch: dict[str, Any], group_size: int, num_chunks: int,
+                             generator: torch.Generator | None = None) -> list[dict[str, Any]]:
+    """Shuffle whole groups of a generation batch and split it into `num_chunks` micro-batches of whole groups."""
+    group_ids = batch["group_ids"]
+    assert_whole_groups(group_ids, group_size)
+    num_groups = group_ids.numel() // group_size
+    if num_groups % num_chunks != 0:
+        raise AssertionError(f"{num_groups} groups cannot be split evenly into {num_chunks} micro-batches")
+    order = torch.randperm(num_groups, generator=generator)
+    rows = (order[:, None] * group_size + torch.arange(group_size)[None, :]).reshape(-1)
+    shuffled = permute_rows(batch, rows)
+    per_chunk = group_ids.numel() // num_chunks
+    chunks = []
+    for c in range(num_chunks):
+        sl = slice(c * per_chunk, (c + 1) * per_chunk)
+        chunk = {k: (v[sl] if (isinstance(v, torch.Tensor) and v.ndim >= 1) or isinstance(v, list) else v)
+                 for k, v in shuffled.items()}
+        assert_whole_groups(chunk["group_ids"], group_size)
+        chunks.append(chunk)
+    return chunks
+
+
+class GroupBatchingMixin:
+    """Tags each completion with its group and keeps groups whole through TRL's buffering and splitting.
+
+    Also keeps the explicit reward of each completion (TRL keeps only the advantage), which
+    the GIFT and GFT losses need.
+    """
+
+    _group_counter: int = 0
+
+    def _calculate_rewards(self, inputs, prompts, completions, completion_ids_list):
+        rewards_per_func = super()._calculate_rewards(inputs, prompts, completions, completion_ids_list)
+        self._last_rewards_per_func = rewards_per_func
+        return rewards_per_func
+
+    def _generate_and_score_completions(self, inputs: list[dict[str, Any]]) -> dict[str, Any]:
+        output = super()._generate_and_score_completions(inputs)
+        n = self.num_generations if self.model.training else self.num_generations_eval
+        local = len(inputs)
+        if local % n != 0:
+            raise AssertionError(f"generation batch of {local} completions is not whole groups of {n}")
+        for start in range(0, local, n):
+            first = inputs[start]["prompt"]
+            if any(inputs[j]["prompt"] != first for j in range(start + 1, start + n)):
+                raise AssertionError(f"rows {start}..{start + n - 1} of the generation batch are not one prompt's group")
+        weights = self.reward_weights.to(self._last_rewards_per_func.device)
+        rewards = torch.nan_to_num(self._last_rewards_per_func, nan=0.0) @ weights
+        idx = self.accelerator.process_index
+        device = output["completion_ids"].device
+        output["explicit_rewards"] = rewards[idx * local : (idx + 1) * local].to(device)
+        base = self._group_counter + idx * (local // n)
+        output["group_ids"] = base + torch.arange(local, device=device) // n
+        self._group_counter += self.accelerator.num_processes * (local // n)
+        return output
+
+    def _prepare_inputs(self, generation_batch):
+        if not self.model.training:
+            return super()._prepare_inputs(generation_batch)
+        generate_every = self.args.steps_per_generation * self.num_iterations
+        if self._step % generate_every == 0 or self._buffered_inputs is None:
+            batch = self._generate_and_score_completions(generation_batch)
+            self._buffered_inputs = shuffle_and_split_groups(batch, self.num_generations, self.args.steps_per_generation)
+        return self._buffered_inputs[self._step % self.args.steps_per_generation]
+
+
+class GIFTTrainer(GroupBatchingMixin, GRPOTrainer):
+    """Group-relative Implicit Fine Tuning on TRL's GRPO machinery.
+
+    Departures from TRL's GRPO: no clipping, importance ratio or entropy bonus; the loss is
+    `gift_loss` per micro-batch of whole groups, averaged over gradient-accumulation steps.
+    An optional KL penalty (TRL's `beta`, 0 by default as in the paper) is added token-mean.
+    """
+
+    _tag_names = ["trl", "gift"]
+    _name = "GIFT"
+
+    def __init__(self, *args, **kwargs):
+        config: GIFTConfig = kwargs.get("args")
+        if not isinstance(config, GIFTConfig):
+            raise TypeError("GIFTTrainer needs args=GIFTConfig(...)")
+        # TRL builds and prepares (DeepSpeed/FSDP/PEFT) a reference model only when its KL `beta` is
+        # non-zero, and computes reference log-probs under the same condition. GIFT needs them for
+        # the implicit reward even without a KL term, so TRL's `self.beta` here means "reference
+        # needed" and the KL coefficient lives in `self.kl_coef`.
+        kl_coef = config.beta
+        needs_reference = config.implicit_reference == "reference" or kl_coef != 0.0
+        if needs_reference and kl_coef == 0.0:
+            config.beta = 1.0
+        try:
+            super().__init__(*args, **kwargs)
+        finally:
+            config.beta = kl_coef
+        self.kl_coef = kl_coef
+        self.beta = 1.0 if needs_reference else 0.0
+        self.loss_observer = None  # tests hook here to see every loss call's tensors
+
+    def _compute_loss(self, model, inputs):
+        args: GIFTConfig = self.args
+        mode = "train" if self.model.training else "eval"
+        group_size = self.num_generations if mode == "train" else self.num_generations_eval
+        assert_whole_groups(inputs["group_ids"], group_size)
+
+        prompt_ids, prompt_mask = inputs["prompt_ids"], inputs["prompt_mask"]
+        completion_ids, completion_mask = inputs["completion_ids"], inputs["completion_mask"]
+        input_ids = torch.cat([prompt_ids, completion_ids], dim=1)
+        attention_mask = torch.cat([prompt_mask, completion_mask], dim=1)
+        per_token_logps, _, _ = self._get_per_token_logps_and_entropies(
+            model, input_ids, attention_mask, completion_ids.size(1), compute_entropy=False
+        )
+        mask = completion_mask if "tool_mask" not in inputs else completion_mask * inputs["tool_mask"]
+
+        if args.implicit_reference == "reference":
+            base_logps = inputs["ref_per_token_logps"]
+        else:
+            old = inputs.get("old_per_token_logps")
+            base_logps = per_token_logps.detach() if old is None else old
+        rhat = implicit_reward(per_token_logps, base_logps, mask, args.implicit_aggregation, args.implicit_length_power)
+        explicit = inputs["explicit_rewards"].to(rhat.dtype)
+        explicit_g, rhat_g = explicit.view(-1, group_size), rhat.view(-1, group_size)
+        loss = gift_loss(explicit_g, rhat_g, beta=args.gift_beta, statistics=args.implicit_statistics,
+                         eps=args.zscore_eps)
+
+        if self.loss_observer is not None:
+            self.loss_observer(inputs=inputs, explicit=explicit_g.detach(), implicit=rhat_g.detach(),
+                               loss=loss.detach(), group_size=group_size)
+
+        per_token_kl = None
+        if "ref_per_token_logps" in inputs:
+            ref = inputs["ref_per_token_logps"]
+            per_token_kl = torch.exp(ref - per_token_logps) - (ref - per_token_logps) - 1  # k3 estimator
+            if self.kl_coef != 0.0:
+                loss = loss + self.kl_coef * (per_token_kl * mask).sum() / mask.sum().clamp(min=1.0)
+
+        self._log_group_metrics(mode, explicit_g, rhat_g.detach(), mask, per_token_kl)
+        if mode == "train":
+            loss = loss / self.current_gradient_accumulation_steps
+        return loss
+
+    def _log_group_metrics(self, mode, explicit_g, rhat_g, mask, per_token_kl):
+        gather = self.accelerator.gather
+        rhat_all = gather(rhat_g.float())
+        self._metrics[mode]["implicit_reward/mean"].append(rhat_all.mean().item())
+        self._metrics[mode]["implicit_reward/std"].append(rhat_all.std().item() if rhat_all.numel() > 1 else 0.0)
+        corr = gather(group_correlation(explicit_g.float(), rhat_g.float()))
+        corr = corr[~torch.isnan(corr)]
+        if corr.numel():
+            self._metrics[mode]["implicit_explicit_corr"].append(corr.mean().item())
+        beta_x = gather(implied_beta(explicit_g.float(), rhat_g.float()))
+        beta_x = beta_x[~torch.isnan(beta_x)]
+        if beta_x.numel():
+            self._metrics[mode]["implied_beta"].append(beta_x.median().item())
+        if per_token_kl is not None:
+            totals = self.accelerator.reduce(torch.stack([(per_token_kl.detach() * mask).sum(), mask.sum().float()]),
+                                             reduction="sum")
+            self._metrics[mode]["kl"].append((totals[0] / totals[1].clamp(min=1.0)).item())
