@@ -25,6 +25,17 @@ report: "workflows/report/workflow.rst"
 
 
 include: "workflows/common.smk"
+
+
+wildcard_constraints:
+    dataset=_alternatives(GRID.datasets_used()),
+    model=_alternatives(GRID.built_backbones() + GRID.built_reward_models()),
+    run_id=_alternatives(GRID.runs),
+    model_id=_alternatives(GRID.models),
+    figure=_alternatives(GRID.figures()),
+    table=_alternatives(GRID.tables()),
+
+
 include: "workflows/data.smk"
 include: "workflows/models.smk"
 include: "workflows/train.smk"

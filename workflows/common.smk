@@ -21,21 +21,14 @@ MODELS = f"{RESULTS}/models"
 RUNS = f"{RESULTS}/runs"
 EVALS = f"{RESULTS}/evals"
 GIFT = "python -m gift.cli"
+# Every step runs in this environment when --software-deployment-method conda is given.
+CONDA_ENV = "envs/gift.yaml"
 
 
 def _alternatives(names):
     """A wildcard constraint matching exactly these names (nothing when there are none)."""
     names = sorted(set(names))
     return "|".join(re.escape(n) for n in names) if names else "(?!x)x"
-
-
-wildcard_constraints:
-    dataset=_alternatives(GRID.datasets_used()),
-    model=_alternatives(GRID.built_backbones() + GRID.built_reward_models()),
-    run_id=_alternatives(GRID.runs),
-    model_id=_alternatives(GRID.models),
-    figure=_alternatives(GRID.figures()),
-    table=_alternatives(GRID.tables()),
 
 
 # ---- data -------------------------------------------------------------------------------------
@@ -54,7 +47,7 @@ def prepare_args(wildcards):
     if spec.get("hub_config"):
         args += ["--config", spec["hub_config"]]
     if spec.get("limits"):
-        args += ["--limit"] + [f"{split}={n}" for split, n in spec["limits"].items()]
+        args += ["--limit", *(f"{split}={n}" for split, n in spec["limits"].items())]
     return " ".join(args)
 
 
@@ -76,7 +69,7 @@ def build_command(wildcards):
 
 
 def model_inputs(backbone):
-    """Files a rule needs before it can load a backbone: its build when the workflow makes it."""
+    """What must exist before a backbone can be loaded (its build, when the workflow makes it)."""
     return [f"{MODELS}/{backbone}"] if config["backbones"][backbone].get("build") else []
 
 
@@ -91,11 +84,11 @@ def reward_model_inputs(name):
 
 def train_inputs(wildcards):
     run = GRID.runs[wildcards.run_id]
-    data = [data_dir(run.dataset)] + ([data_dir(run.eval_dataset)] if run.eval_dataset else [])
+    data = [data_dir(run.dataset), *([data_dir(run.eval_dataset)] if run.eval_dataset else [])]
     return {
         "cfg": f"{RESULTS}/run_configs/{wildcards.run_id}.yaml",
         "data": data,
-        "models": model_inputs(run.backbone) + reward_model_inputs(run.reward_model),
+        "models": [*model_inputs(run.backbone), *reward_model_inputs(run.reward_model)],
     }
 
 
@@ -145,7 +138,7 @@ def judge_arg(kind):
     """`reward-model:DIR` for a reward-model judge (the config names the model), `api:NAME` as is."""
     judge = str(config["evaluation"][kind]["judge"])
     if judge.startswith("reward-model:"):
-        return "reward-model:" + gift_grid.reward_model_source(GRID, judge.split(":", 1)[1])[0]
+        return f"reward-model:{gift_grid.reward_model_source(GRID, judge.split(':', 1)[1])[0]}"
     return judge
 
 
@@ -158,7 +151,7 @@ def lm_eval_tasks():
 
 
 def lm_eval_inputs(wildcards):
-    return eval_model_inputs(wildcards) + ([] if lm_eval_tasks() == "paper" else [twins_dir()])
+    return [*eval_model_inputs(wildcards), *([] if lm_eval_tasks() == "paper" else [twins_dir()])]
 
 
 # ---- report -----------------------------------------------------------------------------------

@@ -7,8 +7,11 @@ rule prepare_data:
     log:
         f"{LOGS}/data/{{dataset}}.log",
     params:
+        gift=GIFT,
         args=prepare_args,
         seed=lambda wildcards: config["datasets"][wildcards.dataset].get("seed", 0),
+    conda:
+        CONDA_ENV
     shell:
-        "{GIFT} data prepare --dataset {wildcards.dataset} {params.args} --seed {params.seed} "
+        "{params.gift} data prepare --dataset {wildcards.dataset} {params.args} --seed {params.seed} "
         "--out {output} > {log} 2>&1"

@@ -10,12 +10,15 @@ rule eval_rlvr:
     log:
         f"{LOGS}/evals/{{model_id}}/rlvr_{{dataset}}.log",
     params:
+        gift=GIFT,
         model=eval_model_path,
         split=lambda wildcards: gift_grid.split_path(GRID, wildcards.dataset, "eval"),
         options=eval_options("rlvr"),
+    conda:
+        CONDA_ENV
     threads: 1
     shell:
-        "OMP_NUM_THREADS={threads} {GIFT} eval rlvr --model {params.model} --model-id {wildcards.model_id} "
+        "OMP_NUM_THREADS={threads} {params.gift} eval rlvr --model {params.model} --model-id {wildcards.model_id} "
         "--data {params.split} --out {output} {params.options} > {log} 2>&1"
 
 
@@ -26,9 +29,12 @@ rule lm_eval_twins:
     log:
         f"{LOGS}/evals/lm_eval_twins.log",
     params:
+        gift=GIFT,
         n=lambda wildcards: max(config["evaluation"]["lm_eval"].get("limit") or 20, 20),
+    conda:
+        CONDA_ENV
     shell:
-        "{GIFT} eval lm-eval --materialise-twins {output} --seed 0 --n {params.n} > {log} 2>&1"
+        "{params.gift} eval lm-eval --materialise-twins {output} --seed 0 --n {params.n} > {log} 2>&1"
 
 
 rule eval_lm_eval:
@@ -39,15 +45,18 @@ rule eval_lm_eval:
     log:
         f"{LOGS}/evals/{{model_id}}/lm_eval.log",
     params:
+        gift=GIFT,
         model=eval_model_path,
         tasks=lm_eval_tasks(),
         limit=lambda wildcards: (
             f"--limit {config['evaluation']['lm_eval']['limit']}" if config["evaluation"]["lm_eval"].get("limit") else ""
         ),
         device="cuda" if config["device"] == "gpu" else "cpu",
+    conda:
+        CONDA_ENV
     threads: 1
     shell:
-        "OMP_NUM_THREADS={threads} {GIFT} eval lm-eval --model {params.model} --model-id {wildcards.model_id} "
+        "OMP_NUM_THREADS={threads} {params.gift} eval lm-eval --model {params.model} --model-id {wildcards.model_id} "
         "--tasks {params.tasks} {params.limit} --device {params.device} --out {output} > {log} 2>&1"
 
 
@@ -61,13 +70,16 @@ rule eval_alpaca:
     log:
         f"{LOGS}/evals/{{model_id}}/alpaca_eval.log",
     params:
+        gift=GIFT,
         model=eval_model_path,
         judge=judge_arg("alpaca_eval") if "alpaca_eval" in config["evaluation"] else "",
         options=eval_options("alpaca_eval"),
-        instructions=alpaca_instructions(),
+        instructions=lambda wildcards, input: input.twin[0] if input.twin else alpaca_instructions(),
+    conda:
+        CONDA_ENV
     threads: 1
     shell:
-        "OMP_NUM_THREADS={threads} {GIFT} eval alpaca --model {params.model} --model-id {wildcards.model_id} "
+        "OMP_NUM_THREADS={threads} {params.gift} eval alpaca --model {params.model} --model-id {wildcards.model_id} "
         "--instructions {params.instructions} --judge {params.judge} --out {output} {params.options} > {log} 2>&1"
 
 
@@ -81,13 +93,16 @@ rule eval_arena_hard:
     log:
         f"{LOGS}/evals/{{model_id}}/arena_hard.log",
     params:
+        gift=GIFT,
         model=eval_model_path,
         judge=judge_arg("arena_hard") if "arena_hard" in config["evaluation"] else "",
         options=eval_options("arena_hard"),
-        questions=arena_questions(),
+        questions=lambda wildcards, input: input.twin[0] if input.twin else arena_questions(),
+    conda:
+        CONDA_ENV
     threads: 1
     shell:
-        "OMP_NUM_THREADS={threads} {GIFT} eval arena-hard --model {params.model} --model-id {wildcards.model_id} "
+        "OMP_NUM_THREADS={threads} {params.gift} eval arena-hard --model {params.model} --model-id {wildcards.model_id} "
         "--questions {params.questions} --judge {params.judge} --out {output} {params.options} > {log} 2>&1"
 
 
@@ -99,5 +114,9 @@ rule eval_twin_prompts:
         f"{LOGS}/evals/{{benchmark}}_twin.log",
     wildcard_constraints:
         benchmark="alpaca_eval|arena_hard",
+    params:
+        gift=GIFT,
+    conda:
+        CONDA_ENV
     shell:
-        "{GIFT} eval twin-prompts --benchmark {wildcards.benchmark} --seed 0 --out {output} > {log} 2>&1"
+        "{params.gift} eval twin-prompts --benchmark {wildcards.benchmark} --seed 0 --out {output} > {log} 2>&1"

@@ -12,6 +12,8 @@ rule build_tiny_model:
         command=build_command,
         size=lambda wildcards: build_spec(wildcards.model)["size"],
         seed=lambda wildcards: build_spec(wildcards.model)["seed"],
+    conda:
+        CONDA_ENV
     threads: 1
     shell:
         "OMP_NUM_THREADS={threads} {params.command} --data {input} --out {output} --seed {params.seed} "

@@ -31,10 +31,13 @@ rule figure:
     log:
         f"{LOGS}/report/{{figure}}.log",
     params:
+        name=NAME,
         runs=figure_run_dirs,
         prefix=lambda wildcards: f"{RESULTS}/figures/{wildcards.figure}",
+    conda:
+        CONDA_ENV
     shell:
-        "python {input.script} --config-name {NAME} --runs {params.runs} --grid {input.grid} "
+        "python {input.script} --config-name {params.name} --runs {params.runs} --grid {input.grid} "
         "--out {params.prefix} > {log} 2>&1"
 
 
@@ -55,10 +58,13 @@ rule table:
     log:
         f"{LOGS}/report/{{table}}.log",
     params:
+        name=NAME,
         evals=lambda wildcards, input: f"--evals {' '.join(input.evals)}" if input.evals else "",
         prefix=lambda wildcards: f"{RESULTS}/tables/{wildcards.table}",
+    conda:
+        CONDA_ENV
     shell:
-        "python {input.script} --config-name {NAME} {params.evals} --grid {input.grid} "
+        "python {input.script} --config-name {params.name} {params.evals} --grid {input.grid} "
         "--out {params.prefix} > {log} 2>&1"
 
 
@@ -74,7 +80,10 @@ rule report_md:
     log:
         f"{LOGS}/report/REPORT.log",
     params:
+        name=NAME,
         runs=[f"{RUNS}/{r}" for r in GRID.runs],
+    conda:
+        CONDA_ENV
     shell:
-        "python {input.script} --config-name {NAME} --grid {input.grid} --runs {params.runs} "
+        "python {input.script} --config-name {params.name} --grid {input.grid} --runs {params.runs} "
         "--evals {input.evals} --figures {input.figures} --out {output} > {log} 2>&1"

@@ -26,6 +26,8 @@ rule train:
         f"{LOGS}/train/{{run_id}}.log",
     params:
         launcher=train_launcher,
+    conda:
+        CONDA_ENV
     threads: 1
     shell:
         "OMP_NUM_THREADS={threads} {params.launcher} train --config {input.cfg} > {log} 2>&1"
