@@ -1,0 +1,1 @@
+"""Figures, tables and the claims report: the paper's numbers beside what the suite measured."""

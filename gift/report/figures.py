@@ -1,0 +1,331 @@
+"""Figures 2-6 and the implicit-explicit reward figure from run metrics: seed mean with a ±1 sd band."""
+
+from __future__ import annotations
+
+import textwrap
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from gift.io import atomic_path, write_json, write_text  # noqa: E402
+from gift.report import provenance as prov  # noqa: E402
+from gift.report.inputs import Run  # noqa: E402
+from gift.report.labels import (  # noqa: E402
+    METHOD_COLORS,
+    PALETTE,
+    aggregation_label,
+    method_name,
+    rollouts,
+    setting_label,
+)
+from gift.report.stats import final_value, mean_sd, seed_band  # noqa: E402
+
+NOT_RUN = "not run"
+LINESTYLES = ("-", "--", "-.", ":")
+
+
+@dataclass(frozen=True)
+class Metric:
+    """A metrics.jsonl key as a figure shows it."""
+
+    key: str
+    ylabel: str
+    name: str
+
+
+TRAIN = Metric("train_pass@1", "train pass@1 (%)", "train pass@1")
+EVAL = Metric("eval_pass@1", "eval pass@1 (%)", "eval pass@1")
+LENGTH = Metric("completion_length", "response length (tokens)", "response length")
+REWARD = Metric("reward_mean", "mean reward (RM score / √tokens)", "reward")
+CORR = Metric("implicit_explicit_corr", "within-group Pearson r (implicit, explicit reward)", "reward correlation")
+BETA = Metric("implied_beta", "implied β(x) = σ_φ(x) / σ̂_θ(x)", "implied β(x)")
+STEP_LABEL = "training step (optimizer steps)"
+
+
+@dataclass
+class CurveFigureSpec:
+    """A figure of curves against training step: one row of panels per setting, one panel per metric."""
+
+    fid: str
+    title: str
+    metrics: tuple[Metric, ...]
+    series: Callable[[Run], str] = lambda r: method_name(r.method)
+    rows: Callable[[Run], str] | None = setting_label
+    keep: Callable[[Run], bool] = lambda r: True
+    first_letter: str = "a"
+    caption: str = ""
+    color: Callable[[str, Run], str | None] = field(default=lambda label, r: METHOD_COLORS.get(r.method))
+
+
+FIGURES: dict[str, CurveFigureSpec] = {
+    "fig2b": CurveFigureSpec(
+        "fig2b", "Figure 2b · implicit reward aggregation: kl_sum vs kl_average (GIFT)", (EVAL, TRAIN),
+        series=aggregation_label, first_letter="b", color=lambda label, r: None,
+        caption="GIFT with the implicit reward summed over response tokens (kl_sum, the paper's choice) "
+                "against its mean (kl_average)."),
+    "fig3": CurveFigureSpec(
+        "fig3", "Figure 3 · RLVR: GIFT vs GRPO", (TRAIN, EVAL),
+        caption="Train and eval pass@1 against training step for GIFT and GRPO on GSM8K and MATH "
+                "(paper: deepseek-llm-7b-chat)."),
+    "fig4": CurveFigureSpec(
+        "fig4", "Figure 4 · RLVR: GIFT vs GRPO", (TRAIN, EVAL),
+        caption="Train and eval pass@1 against training step for GIFT and GRPO on GSM8K and MATH "
+                "(paper: Qwen2.5-32B-Instruct)."),
+    "fig5": CurveFigureSpec(
+        "fig5", "Figure 5 · hard RLVR (DAPO-Math train, AIME 2024 eval): GIFT vs GRPO", (TRAIN, EVAL, LENGTH),
+        caption="Train pass@1, eval pass@1 (AIME 2024) and response length against training step "
+                "(paper: Qwen3-32B and Qwen2.5-32B base models); panels c and f: response length."),
+    "fig6": CurveFigureSpec(
+        "fig6", "Figure 6 · RLHF: GIFT vs GRPO reward curves", (REWARD,),
+        caption="Mean explicit reward (reward-model score divided by √response tokens) against training step "
+                "(paper: Qwen2.5-7B/32B-Instruct on Infinity-Instruct)."),
+    "correlation": CurveFigureSpec(
+        "correlation", "GIFT's implicit reward against the explicit reward over training", (CORR, BETA),
+        series=setting_label, rows=None, keep=lambda r: r.method == "gift", color=lambda label, r: None,
+        caption="Within-group Pearson correlation between GIFT's implicit reward (log π/π_ref) and the explicit "
+                "reward, and the implied β(x) = σ_φ(x)/σ̂_θ(x) (explicit over implicit reward std, paper v5), "
+                "mean over the groups of a step. A figure the paper does not have."),
+}
+
+
+@dataclass
+class FigureResult:
+    """A rendered figure and the record of what it was drawn from."""
+
+    fig: plt.Figure
+    record: dict
+    caption: str
+
+
+def _letter(i: int, first: str) -> str:
+    return chr(ord(first) + i)
+
+
+def _not_run_text(ax, text: str = NOT_RUN) -> None:
+    ax.set_xticks([])
+    ax.set_yticks([])
+    ax.text(0.5, 0.5, text, transform=ax.transAxes, ha="center", va="center", fontsize=12, color="0.45",
+            style="italic")
+
+
+def _footnote(runs: Sequence[Run]) -> str:
+    missing = [r for r in runs if not r.has_metrics]
+    base = "Lines: mean over seeds; shaded: ±1 sample sd over seeds (where ≥2 seeds logged the step)."
+    if not missing:
+        return base
+    names = ", ".join(r.describe() or r.run_id for r in missing[:6])
+    more = f" and {len(missing) - 6} more" if len(missing) > 6 else ""
+    return base + f" Not run: {names}{more}."
+
+
+def _style_axes(ax) -> None:
+    ax.grid(True, alpha=0.3, linewidth=0.6)
+    ax.spines[["top", "right"]].set_visible(False)
+
+
+def _colors_for(labels: list[str], spec: CurveFigureSpec, runs_by_label: dict[str, list[Run]]) -> dict[str, str]:
+    colors, k = {}, 0
+    for label in labels:
+        c = spec.color(label, runs_by_label[label][0])
+        if c is None or c in colors.values():
+            while PALETTE[k % len(PALETTE)] in colors.values() and k < 2 * len(PALETTE):
+                k += 1
+            c = PALETTE[k % len(PALETTE)]
+        colors[label] = c
+    return colors
+
+
+def curve_figure(spec: CurveFigureSpec, runs: Sequence[Run], config_name: str) -> FigureResult:
+    """Draw one curve figure. `runs` includes expected runs without metrics: they render as 'not run'."""
+    runs = [r for r in runs if spec.keep(r)]
+    row_keys: list[str] = []
+    for r in runs:
+        k = spec.rows(r) if spec.rows else ""
+        if k not in row_keys:
+            row_keys.append(k)
+    if not row_keys:
+        row_keys = [""]
+    nm = len(spec.metrics)
+    # One metric: settings side by side; several: a row per setting, as the paper lays them out.
+    if nm == 1:
+        nrows, ncols = 1, len(row_keys)
+    else:
+        nrows, ncols = len(row_keys), nm
+    width = max(4.6 * ncols, 7.0)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(width, 3.5 * nrows + 0.9), squeeze=False)
+    record = prov.header(config_name, "figure", spec.fid, [str(r.path) for r in runs if r.path])
+    record["panels"] = []
+    labels_all = []
+    for r in runs:
+        lab = spec.series(r)
+        if lab not in labels_all:
+            labels_all.append(lab)
+    by_label_all = {lab: [r for r in runs if spec.series(r) == lab] for lab in labels_all}
+    colors = _colors_for(labels_all, spec, by_label_all)
+    panel = 0
+    for ri, row_key in enumerate(row_keys):
+        row_runs = [r for r in runs if (spec.rows(r) if spec.rows else "") == row_key]
+        for mi, metric in enumerate(spec.metrics):
+            ax = axes[0][ri] if nm == 1 else axes[ri][mi]
+            letter = _letter(panel, spec.first_letter)
+            panel += 1
+            title = f"{row_key}\n{metric.name}" if row_key else metric.name
+            ax.set_title(title, fontsize=10)
+            ax.set_title(f"({letter})", loc="left", fontsize=12, fontweight="bold")
+            ax.set_xlabel(STEP_LABEL)
+            ax.set_ylabel(metric.ylabel, fontsize=9)
+            _style_axes(ax)
+            panel_rec = {"panel": letter, "row": row_key, "metric": metric.key, "series": []}
+            drawn, absent = 0, []
+            for li, lab in enumerate(labels_all):
+                series_runs = [r for r in row_runs if spec.series(r) == lab]
+                if not series_runs:
+                    continue
+                curves = [(r, r.series(metric.key)) for r in series_runs]
+                with_data = [(r, c) for r, c in curves if c[0].size]
+                panel_rec["series"].append({
+                    "label": lab, "runs": [{"run_id": r.run_id, "path": str(r.path) if r.path else None,
+                                            "seed": r.seed, "points": int(c[0].size), "done": r.done}
+                                           for r, c in curves]})
+                if not with_data:
+                    absent.append(lab)
+                    continue
+                band = seed_band([c for _, c in with_data])
+                color = colors[lab]
+                # a distinct dash per series keeps coinciding curves and grey-scale prints readable
+                ax.plot(band.steps, band.mean, color=color, linewidth=1.8, linestyle=LINESTYLES[li % len(LINESTYLES)],
+                        marker="o" if band.steps.size <= 12 else None, markersize=3.5,
+                        label=f"{lab} ({len(with_data)} seed{'s' if len(with_data) != 1 else ''})")
+                ok = ~np.isnan(band.sd)
+                if ok.any():
+                    ax.fill_between(band.steps[ok], (band.mean - band.sd)[ok], (band.mean + band.sd)[ok],
+                                    color=color, alpha=0.2, linewidth=0)
+                drawn += 1
+            if metric is BETA and drawn:
+                ys = [y for line in ax.get_lines() for y in line.get_ydata() if y > 0]
+                if ys and min(ys) > 0 and max(ys) / min(ys) > 20:
+                    ax.set_yscale("log")
+            if drawn == 0:
+                _not_run_text(ax)
+            elif absent:
+                ax.text(0.98, 0.02, "not run: " + ", ".join(absent), transform=ax.transAxes, ha="right",
+                        va="bottom", fontsize=8, color="0.4", style="italic")
+            if drawn:
+                ax.legend(fontsize=8, frameon=False, loc="best")
+            record["panels"].append(panel_rec)
+    fig.suptitle("\n".join(textwrap.wrap(f"{spec.title}  [config: {config_name}]", int(width * 10))), fontsize=12)
+    foot = _footnote(runs)
+    fig.text(0.01, 0.005, "\n".join(textwrap.wrap(foot, int(width * 15))), fontsize=7.5, color="0.3", ha="left",
+             va="bottom")
+    fig.tight_layout(rect=(0, 0.05, 1, 0.96))
+    caption = _caption(spec.caption, runs, foot)
+    record["not_run"] = [r.run_id for r in runs if not r.has_metrics]
+    return FigureResult(fig=fig, record=record, caption=caption)
+
+
+def _caption(text: str, runs: Sequence[Run], foot: str) -> str:
+    n = sum(r.has_metrics for r in runs)
+    return f"{text} Drawn from {n} of {len(runs)} runs. {foot}"
+
+
+def rollouts_figure(runs: Sequence[Run], config_name: str) -> FigureResult:
+    """Figure 2a: final pass@1 against the number of rollouts N (GIFT), mean ± sd over seeds per N.
+
+    The final value of a run is the mean of the last 10% of its logged points (at least the last one).
+    """
+    runs = list(runs)
+    fig, ax = plt.subplots(figsize=(6.2, 4.4))
+    record = prov.header(config_name, "figure", "fig2a", [str(r.path) for r in runs if r.path])
+    record["series"] = []
+    settings: list[str] = []
+    for r in runs:
+        if setting_label(r) not in settings:
+            settings.append(setting_label(r))
+    all_n: set[int] = set()
+    drawn = 0
+    for si, setting in enumerate(settings):
+        color = PALETTE[si % len(PALETTE)]
+        for metric, style in ((EVAL, "-"), (TRAIN, "--")):
+            by_n: dict[int, list[float]] = {}
+            sources: dict[int, list[str]] = {}
+            for r in runs:
+                n = rollouts(r)
+                if setting_label(r) != setting or n is None:
+                    continue
+                all_n.add(n)
+                _, vals = r.series(metric.key)
+                fv = final_value(vals)
+                sources.setdefault(n, [])
+                by_n.setdefault(n, [])
+                if fv is not None:
+                    by_n[n].append(fv)
+                    sources[n].append(r.run_id)
+            ns = sorted(n for n, v in by_n.items() if v)
+            stats = [mean_sd(by_n[n]) for n in ns]
+            record["series"].append({"setting": setting, "metric": metric.key, "points": [
+                {"N": n, "mean": m, "sd": s, "n": k, "runs": sources[n]} for n, (m, s, k) in zip(ns, stats, strict=True)],
+                "not_run": sorted(n for n, v in by_n.items() if not v)})
+            if not ns:
+                continue
+            means = np.array([m for m, _, _ in stats])
+            sds = np.array([s if s is not None else 0.0 for _, s, _ in stats])
+            label = f"{metric.name}" + (f" — {setting}" if len(settings) > 1 or setting != "runs" else "")
+            ax.errorbar(ns, means, yerr=sds, color=color, linestyle=style, marker="o", markersize=4,
+                        capsize=3, linewidth=1.8 if style == "-" else 1.2, label=label)
+            drawn += 1
+    ax.set_xscale("log", base=2)
+    if all_n:
+        ticks = sorted(all_n)
+        ax.set_xticks(ticks)
+        ax.set_xticklabels([str(t) for t in ticks])
+    ax.set_xlabel("rollouts per prompt N (log scale)")
+    ax.set_ylabel("final pass@1 (%)")
+    ax.set_title("pass@1 at the end of training against N", fontsize=10)
+    ax.set_title("(a)", loc="left", fontsize=12, fontweight="bold")
+    _style_axes(ax)
+    if drawn:
+        ax.legend(fontsize=8, frameon=False, loc="best")
+    else:
+        _not_run_text(ax)
+    missing = sorted((rollouts(r), str(r.seed)) for r in runs if not r.has_metrics and rollouts(r) is not None)
+    fig.suptitle(f"Figure 2a · number of rollouts N (GIFT)  [config: {config_name}]", fontsize=12)
+    foot = ("Points: mean over seeds of each run's final pass@1 (mean of its last 10% of logged points); "
+            "error bars: ±1 sample sd over seeds; solid: eval, dashed: train.")
+    if missing:
+        foot += " Not run: " + ", ".join(f"N={n} seed {s}" for n, s in missing) + "."
+    fig.text(0.01, 0.005, "\n".join(textwrap.wrap(foot, 110)), fontsize=7.5, color="0.3", ha="left", va="bottom")
+    fig.tight_layout(rect=(0, 0.07, 1, 0.95))
+    record["not_run"] = [r.run_id for r in runs if not r.has_metrics]
+    caption = _caption("GIFT's final pass@1 against the number of rollouts per prompt N.", runs, foot)
+    return FigureResult(fig=fig, record=record, caption=caption)
+
+
+def make_figure(fid: str, runs: Sequence[Run], config_name: str) -> FigureResult:
+    """Draw the figure `fid` ('fig2a', 'fig2b', 'fig3' .. 'fig6', 'correlation')."""
+    if fid == "fig2a":
+        return rollouts_figure(runs, config_name)
+    if fid not in FIGURES:
+        raise ValueError(f"unknown figure {fid!r}; known: fig2a, {', '.join(FIGURES)}")
+    return curve_figure(FIGURES[fid], runs, config_name)
+
+
+def save_figure(result: FigureResult, prefix: str | Path) -> list[Path]:
+    """Write PREFIX.png, PREFIX.pdf, PREFIX.rst (caption) and PREFIX.provenance.json, each atomically."""
+    prefix = Path(prefix)
+    out = []
+    for ext, kw in (("png", {"dpi": 150}), ("pdf", {})):
+        path = prefix.with_name(prefix.name + f".{ext}")
+        with atomic_path(path) as tmp:
+            result.fig.savefig(tmp, format=ext, **kw)
+        out.append(path)
+    cap = prefix.with_name(prefix.name + ".rst")
+    write_text(cap, result.caption.replace("{", "(").replace("}", ")") + "\n")
+    write_json(prov.provenance_path(prefix), result.record)
+    plt.close(result.fig)
+    return out + [cap, prov.provenance_path(prefix)]

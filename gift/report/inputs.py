@@ -1,0 +1,253 @@
+"""Read what the report draws on: the workflow's grid, run directories (metrics.jsonl) and eval-result JSONs."""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from gift.io import read_json
+
+log = logging.getLogger("gift.report")
+
+# metrics.jsonl stores pass rates (train_pass@1, eval_pass@1) in percent, the unit of the eval JSONs and
+# of the paper; the report draws and compares them as they are.
+
+
+def figure_id(name: str | None) -> str | None:
+    """Normalise a figure or table name: 'Fig 3' -> 'fig3', '2a' -> 'fig2a', 'Table 2' -> 'table2',
+    'fig_correlation' -> 'correlation'."""
+    if name is None:
+        return None
+    s = re.sub(r"[^a-z0-9]", "", str(name).lower())
+    s = re.sub(r"^figure", "fig", s)
+    s = re.sub(r"^tab(le)?", "table", s)
+    if re.fullmatch(r"\d+[a-z]?", s):
+        s = "fig" + s
+    if s.startswith("fig") and not re.fullmatch(r"fig\d+[a-z]?", s):
+        s = s[3:]
+    return s
+
+
+def entry_figures(entry: dict) -> set[str]:
+    """The normalised figure/table ids a grid entry belongs to (its `figure` may be a string or a list)."""
+    fig = entry.get("figure")
+    if fig is None:
+        return set()
+    items = fig if isinstance(fig, list | tuple) else [fig]
+    return {f for f in (figure_id(x) for x in items) if f}
+
+
+def load_grid(path: str | os.PathLike) -> list[dict]:
+    """The workflow's grid: a JSON list of entries (or {"runs": [...]}) with run_id and/or model_id.
+
+    Raises ValueError naming the file and the entry when an entry has neither id.
+    """
+    path = Path(path)
+    doc = read_json(path)
+    entries = doc.get("runs") if isinstance(doc, dict) else doc
+    if not isinstance(entries, list):
+        raise ValueError(f"{path}: expected a JSON list of runs (or an object with a 'runs' list)")
+    for i, e in enumerate(entries):
+        if not isinstance(e, dict):
+            raise ValueError(f"{path}: entry {i} is not an object")
+        if not e.get("run_id") and not e.get("model_id"):
+            raise ValueError(f"{path}: entry {i} has neither 'run_id' nor 'model_id'")
+        if e.get("variant") is not None and not isinstance(e["variant"], dict):
+            raise ValueError(f"{path}: entry {i} ({e.get('run_id') or e.get('model_id')}): 'variant' must be an object")
+    return entries
+
+
+def read_metrics(path: str | os.PathLike) -> tuple[list[dict], int]:
+    """Rows of a metrics.jsonl and the number of unreadable lines (a line being written is skipped, not fatal)."""
+    rows, bad = [], 0
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            line = line.strip()
+            if not line:
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError:
+                bad += 1
+                continue
+            if isinstance(row, dict):
+                rows.append(row)
+            else:
+                bad += 1
+    return rows, bad
+
+
+@dataclass
+class Run:
+    """One training run: its grid entry and its per-step metrics (empty when the run has not produced any)."""
+
+    run_id: str
+    entry: dict
+    path: Path | None = None
+    metrics: list[dict] = field(default_factory=list)
+    done: bool = False
+    bad_lines: int = 0
+
+    @property
+    def method(self) -> str:
+        return str(self.entry.get("method") or "unknown").lower()
+
+    @property
+    def backbone(self) -> str:
+        return str(self.entry.get("backbone") or "")
+
+    @property
+    def backbone_label(self) -> str:
+        return str(self.entry.get("backbone_label") or self.backbone)
+
+    @property
+    def dataset(self) -> str:
+        return str(self.entry.get("dataset") or "")
+
+    @property
+    def eval_dataset(self) -> str:
+        return str(self.entry.get("eval_dataset") or "")
+
+    @property
+    def seed(self) -> Any:
+        return self.entry.get("seed")
+
+    @property
+    def variant(self) -> dict:
+        return dict(self.entry.get("variant") or {})
+
+    @property
+    def figures(self) -> set[str]:
+        return entry_figures(self.entry)
+
+    @property
+    def has_metrics(self) -> bool:
+        return bool(self.metrics)
+
+    def series(self, key: str) -> tuple[np.ndarray, np.ndarray]:
+        """(steps, values) of one metric, in step order; absent, null and non-finite values are left out."""
+        pts: dict[float, float] = {}
+        for i, row in enumerate(self.metrics):
+            v = row.get(key)
+            if v is None or isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v):
+                continue
+            step = row.get("step", i + 1)
+            if not isinstance(step, int | float):
+                continue
+            pts[float(step)] = float(v)  # a resumed run may log a step twice: the later line wins
+        steps = np.array(sorted(pts), dtype=float)
+        return steps, np.array([pts[s] for s in steps], dtype=float)
+
+    def describe(self) -> str:
+        parts = [self.method.upper(), self.backbone, self.dataset]
+        parts += [f"{k}={v}" for k, v in sorted(self.variant.items())]
+        if self.seed is not None:
+            parts.append(f"seed {self.seed}")
+        return " ".join(p for p in parts if p)
+
+
+def _entry_from_manifest(run_dir: Path) -> dict | None:
+    mpath = run_dir / "manifest.json"
+    if not mpath.exists():
+        return None
+    try:
+        man = read_json(mpath)
+    except (OSError, ValueError):
+        return None
+    cfg = man.get("config") if isinstance(man, dict) else None
+    if not isinstance(cfg, dict):
+        return None
+    entry = {k: cfg.get(k) for k in ("method", "backbone", "dataset", "variant", "figure", "panel") if k in cfg}
+    entry["seed"] = man.get("seed", cfg.get("seed"))
+    entry["run_id"] = run_dir.name
+    return entry if entry.get("method") else None
+
+
+def load_runs(run_dirs: Sequence[str | os.PathLike], grid: list[dict]) -> list[Run]:
+    """Runs for the given directories, matched to grid entries by run_id (the directory's name).
+
+    A directory absent from the grid falls back to its manifest's config; with neither, it is a
+    ValueError naming the directory. A directory without metrics.jsonl yields a Run with no metrics.
+    """
+    by_id = {e["run_id"]: e for e in grid if e.get("run_id")}
+    runs = []
+    for d in run_dirs:
+        d = Path(d)
+        run_id = d.name
+        entry = by_id.get(run_id) or _entry_from_manifest(d)
+        if entry is None:
+            raise ValueError(f"run directory {d}: no grid entry with run_id {run_id!r} and no manifest.json "
+                             "config with a 'method' to describe it")
+        run = Run(run_id=run_id, entry=entry, path=d, done=(d / "DONE").exists())
+        mpath = d / "metrics.jsonl"
+        if mpath.exists():
+            run.metrics, run.bad_lines = read_metrics(mpath)
+            if run.bad_lines:
+                log.warning("%s: %d unreadable lines skipped", mpath, run.bad_lines)
+        else:
+            log.warning("%s: no metrics.jsonl; the run counts as not run", d)
+        runs.append(run)
+    return runs
+
+
+def expected_runs(grid: list[dict], figure: str) -> list[dict]:
+    """Grid entries (with a run_id) that belong to a figure."""
+    fid = figure_id(figure)
+    return [e for e in grid if e.get("run_id") and fid in entry_figures(e)]
+
+
+def missing_runs(grid: list[dict], figure: str, runs: Iterable[Run]) -> list[dict]:
+    """Grid entries of a figure with no run that has metrics: these render as 'not run'."""
+    have = {r.run_id for r in runs if r.has_metrics}
+    return [e for e in expected_runs(grid, figure) if e["run_id"] not in have]
+
+
+@dataclass
+class EvalResult:
+    """One eval-result JSON: the model it scored and its metrics ({key: {"value": ..., ...}})."""
+
+    path: Path
+    model: str
+    eval: str
+    metrics: dict[str, dict]
+
+
+def load_eval_results(paths: Sequence[str | os.PathLike]) -> tuple[list[EvalResult], list[str]]:
+    """Parse eval-result JSONs; return them and the paths that do not exist (rendered as 'not run').
+
+    Raises ValueError naming the file and field for a file that exists but breaks the format.
+    """
+    results, absent = [], []
+    for p in paths:
+        p = Path(p)
+        if not p.exists():
+            log.warning("eval result %s does not exist; its cells render as 'not run'", p)
+            absent.append(str(p))
+            continue
+        try:
+            doc = read_json(p)
+        except json.JSONDecodeError as err:
+            raise ValueError(f"{p}: not valid JSON ({err.msg})") from None
+        if not isinstance(doc, dict):
+            raise ValueError(f"{p}: expected a JSON object")
+        metrics = doc.get("metrics")
+        if not isinstance(metrics, dict):
+            raise ValueError(f"{p}: 'metrics' must be an object of {{key: {{'value': ...}}}}")
+        for k, m in metrics.items():
+            if not isinstance(m, dict) or "value" not in m:
+                raise ValueError(f"{p}: metrics.{k} must be an object with a 'value'")
+            v = m["value"]
+            if v is not None and (isinstance(v, bool) or not isinstance(v, int | float)):
+                raise ValueError(f"{p}: metrics.{k}.value is {v!r}, not a number or null")
+        model = doc.get("model") or p.parent.name
+        results.append(EvalResult(path=p, model=str(model), eval=str(doc.get("eval", p.stem)), metrics=metrics))
+    return results, absent

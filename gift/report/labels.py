@@ -1,0 +1,55 @@
+"""How runs are named in figures and claims: method display names, settings, rollouts N, aggregation."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from gift.report.inputs import Run
+
+METHOD_NAMES = {"gift": "GIFT", "grpo": "GRPO", "dapo": "DAPO", "gspo": "GSPO", "gft": "GFT", "dpo": "DPO",
+                "una": "UNA", "ppo": "PPO"}
+METHOD_COLORS = {"gift": "#d62728", "grpo": "#1f77b4", "dapo": "#2ca02c", "gspo": "#9467bd", "gft": "#ff7f0e"}
+PALETTE = ["#d62728", "#1f77b4", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf", "#7f7f7f"]
+
+ROLLOUT_KEYS = ("num_generations", "N", "n", "rollouts", "num_rollouts", "group_size")
+AGGREGATION_KEYS = ("aggregation", "implicit_aggregation", "kl_aggregation", "implicit_reward_aggregation")
+
+
+def method_name(method: str) -> str:
+    """GIFT, GRPO, ...: the paper's spelling of a registry name."""
+    return METHOD_NAMES.get(method.lower(), method.upper())
+
+
+def _variant_value(run: Run, keys: Sequence[str]) -> Any:
+    v = run.variant
+    for k in keys:
+        if k in v:
+            return v[k]
+    return None
+
+
+def aggregation_label(run: Run) -> str:
+    """The paper's names for the implicit-reward aggregation: kl_sum, kl_average, or sum / len^p."""
+    agg = _variant_value(run, AGGREGATION_KEYS)
+    p = run.variant.get("length_power")
+    if p is not None and agg in (None, "power", "length_power"):
+        return {0: "kl_sum", 1: "kl_average"}.get(p, f"sum / len^{p}")
+    return {"sum": "kl_sum", "kl_sum": "kl_sum", "mean": "kl_average", "average": "kl_average",
+            "kl_average": "kl_average", None: "kl_sum (default)"}.get(agg, str(agg))
+
+
+def rollouts(run: Run) -> int | None:
+    """The group size N of a run (its variant, else its grid entry's `num_generations`)."""
+    v = _variant_value(run, ROLLOUT_KEYS)
+    if v is None:
+        v = run.entry.get("num_generations")
+    return None if v is None else int(v)
+
+
+def setting_label(run: Run) -> str:
+    """'backbone · dataset' of a run (with its eval set where that differs): a figure row, a claim's setting."""
+    data = run.dataset
+    if run.eval_dataset and run.eval_dataset != run.dataset:
+        data = f"{data} → {run.eval_dataset}"
+    return " · ".join(x for x in (run.backbone_label, data) if x) or "runs"
