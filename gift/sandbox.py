@@ -171,6 +171,26 @@ def _count_processes_of(uid: int) -> int:
     return n
 
 
+def _kill_uid(uid: int, rounds: int = 20) -> None:
+    """SIGKILL every process whose real uid is `uid` (a fresh uid owns only the sandboxed program)."""
+    for _ in range(rounds):
+        pids = []
+        for entry in os.listdir("/proc"):
+            if entry.isdigit():
+                with contextlib.suppress(OSError), open(f"/proc/{entry}/status") as f:
+                    for line in f:
+                        if line.startswith("Uid:"):
+                            if int(line.split()[1]) == uid:
+                                pids.append(int(entry))
+                            break
+        if not pids:
+            return
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signal.SIGKILL)
+        time.sleep(0.01)
+
+
 def _limits(timeout_s: float, memory_mb: int, file_size_mb: int, max_processes: int, max_open_files: int,
             mode: _Mode) -> list[tuple[int, int]]:
     cpu = max(1, math.ceil(timeout_s))
@@ -285,13 +305,17 @@ def _run_once(source: str, mode: _Mode, *, python: str, timeout_s: float, memory
         _kill_group(proc)
         proc.wait()
     duration = time.monotonic() - start
-    # Without a pid namespace a daemonised child may still hold the pipes; kill its group and stop waiting.
+    # Without a pid namespace a daemonised child may outlive the run: kill its group, and every process of
+    # the fresh uid when privileges were dropped; a reader still blocked on a pipe is left to its thread.
     _kill_group(proc)
-    out.join(timeout=2.0)
-    err.join(timeout=2.0)
-    for stream in (proc.stdout, proc.stderr):
-        with contextlib.suppress(OSError):
-            stream.close()
+    if uid is not None and "--pid" not in mode.unshare:
+        _kill_uid(uid)
+    out.join(timeout=1.0)
+    err.join(timeout=1.0)
+    for reader, stream in ((out, proc.stdout), (err, proc.stderr)):
+        if not reader.is_alive():
+            with contextlib.suppress(OSError):
+                stream.close()
     if host_dir:
         shutil.rmtree(host_dir, ignore_errors=True)
     so, so_trunc = out.text()

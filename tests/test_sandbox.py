@@ -224,3 +224,17 @@ def test_pass_at_1_matches_a_hand_computation():
 def test_signal_kill_is_reported_as_killed():
     r = sandbox.execute("import os, signal\nos.kill(os.getpid(), signal.SIGKILL)\n", timeout_s=T)
     assert r.status == "killed" and not r.passed
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="the fresh-uid fallback needs root")
+def test_fallback_without_namespaces_still_kills_an_orphan_by_its_fresh_uid(monkeypatch):
+    mode = sandbox._Mode("plain+drop", (), mounts=False, drop_uid=True)
+    monkeypatch.setattr(sandbox, "probe_isolation", lambda python=None: mode)
+    token = _token()
+    program = ("import os, sys\nif os.fork() == 0:\n    os.setsid()\n    if os.fork() == 0:\n"
+               f"        os.execv('/bin/sleep', ['sleep', {token!r}])\n    os._exit(0)\nsys.exit(1)\n")
+    with pytest.warns(RuntimeWarning):
+        r = sandbox.execute(program, timeout_s=1.0, on_missing="warn")
+    assert not r.passed and "privilege_drop" in r.isolation
+    time.sleep(0.2)
+    assert _processes_with(token) == []
