@@ -104,8 +104,11 @@ class RunConfig:
             raise bad("method_args", "must be a mapping of config fields")
         if not re.fullmatch(r"[A-Za-z0-9._=+-]+", self.run_id):
             raise bad("run_id", f"may hold only letters, digits and . _ = + -, got {self.run_id!r}")
-        get_method(self.method)
-        method_config_kwargs(self.method, self.method_args)
+        try:
+            get_method(self.method)
+            method_config_kwargs(self.method, self.method_args)
+        except ValueError as err:
+            raise ValueError(f"{source}: {err}") from None
 
 
 # TRL log keys -> metrics.jsonl keys (docs/interfaces.md)

@@ -1,0 +1,156 @@
+"""`gift train`: run configs, every method end to end on a CPU, the run directory, and resume after a kill."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from gift.io import read_jsonl
+from gift.train import RunConfig, train
+from tests.policy_fixtures import build_random_policy, write_addition_prompts
+
+SMALL = {"num_generations": 4, "per_device_train_batch_size": 4, "gradient_accumulation_steps": 2,
+         "max_completion_length": 8, "learning_rate": 1e-3}
+
+
+@pytest.fixture(scope="module")
+def policy_dir(tmp_path_factory):
+    return build_random_policy(tmp_path_factory.mktemp("policy"))
+
+
+@pytest.fixture(scope="module")
+def prompts(tmp_path_factory):
+    return write_addition_prompts(tmp_path_factory.mktemp("data") / "train.jsonl", n=16)
+
+
+def _cfg(policy_dir, prompts, out, **over):
+    cfg = {"run_id": "r", "method": "gift", "model": str(policy_dir), "train_data": str(prompts),
+           "reward": "gsm8k", "output_dir": str(out), "max_steps": 2, "save_every": 2, "method_args": dict(SMALL)}
+    cfg.update(over)
+    return cfg
+
+
+@pytest.mark.parametrize("method", ["gift", "grpo", "dapo", "gspo"])
+def test_every_method_trains_on_cpu_and_writes_a_run_directory(policy_dir, prompts, tmp_path, method):
+    from transformers import AutoModelForCausalLM
+
+    run = train(_cfg(policy_dir, prompts, tmp_path / method, method=method, eval_data=str(prompts),
+                     eval_every=2, eval_limit=4))
+    rows = read_jsonl(run / "metrics.jsonl")
+    assert [r["step"] for r in rows] == [1, 2]
+    for key in ("loss", "reward_mean", "completion_length", "learning_rate", "step_time_s", "train_pass@1"):
+        assert all(key in r for r in rows), key
+    assert "eval_pass@1" in rows[1] and rows[1]["eval_n"] == 4
+    if method == "gift":
+        assert all("implicit_reward_mean" in r for r in rows)
+    man = json.loads((run / "manifest.json").read_text())
+    assert man["seed"] == 0 and man["method"] == method
+    assert man["versions"]["torch"] and man["versions"]["trl"] and "git_commit" in man
+    assert man["config"]["method_config"]["num_generations"] == 4
+    assert (run / "DONE").exists() and (run / "train.log").stat().st_size > 0
+    AutoModelForCausalLM.from_pretrained(run / "final")
+
+
+def test_finished_run_is_not_redone(policy_dir, prompts, tmp_path):
+    run = train(_cfg(policy_dir, prompts, tmp_path / "done", max_steps=1))
+    stamp = (run / "metrics.jsonl").stat().st_mtime_ns
+    train(_cfg(policy_dir, prompts, tmp_path / "done", max_steps=1))
+    assert (run / "metrics.jsonl").stat().st_mtime_ns == stamp
+
+
+def _gift_train(config_path: Path) -> subprocess.Popen:
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    return subprocess.Popen([sys.executable, "-m", "gift.cli", "train", "--config", str(config_path)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env, start_new_session=True)
+
+
+def test_killed_run_resumes_to_the_same_metrics_as_an_uninterrupted_one(policy_dir, prompts, tmp_path):
+    common = {"max_steps": 6, "save_every": 2, "seed": 7,
+              "method_args": {**SMALL, "max_completion_length": 24, "lr_scheduler_type": "linear"}}
+    reference = train(_cfg(policy_dir, prompts, tmp_path / "straight", **common))
+    expected = read_jsonl(reference / "metrics.jsonl")
+
+    out = tmp_path / "killed"
+    config_path = tmp_path / "killed.yaml"
+    config_path.write_text(yaml.safe_dump(_cfg(policy_dir, prompts, out, **common)))
+    proc = _gift_train(config_path)
+    deadline = time.time() + 240
+    while not (out / "checkpoints" / "checkpoint-2" / "trainer_state.json").exists():
+        assert proc.poll() is None, proc.stderr.read().decode()[-2000:]
+        assert time.time() < deadline, "no checkpoint within the time limit"
+        time.sleep(0.02)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert not (out / "DONE").exists(), "the run finished before it could be killed"
+
+    proc = _gift_train(config_path)
+    assert proc.wait(timeout=300) == 0, proc.stderr.read().decode()[-3000:]
+    resumed = read_jsonl(out / "metrics.jsonl")
+    assert [r["step"] for r in resumed] == [r["step"] for r in expected] == [1, 2, 3, 4, 5, 6]
+    for got, want in zip(resumed, expected, strict=True):
+        for key, value in want.items():
+            if key in ("step_time_s",):
+                continue
+            assert got[key] == pytest.approx(value, rel=1e-4, abs=1e-6), (got["step"], key)
+    assert "resuming from" in (out / "train.log").read_text()
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"method": "ppo2"}, "unknown method 'ppo2'; trainable methods: gift, grpo"),
+        ({"method": "ppo"}, "not trainable"),
+        ({"learning_rate": 1e-6}, "unknown field(s) learning_rate"),
+        ({"method_args": {"num_generations": 1}}, "num_generations must be >= 2"),
+        ({"method_args": {"implicit_agregation": "sum"}}, "did you mean implicit_aggregation"),
+        ({"reward": "bleu"}, "field 'reward' must be one of"),
+        ({"reward": "reward_model"}, "field 'reward_model' is required"),
+        ({"max_steps": -1}, "field 'max_steps' must be positive"),
+        ({"eval_every": 5}, "field 'eval_data' is required"),
+        ({"run_id": "a b"}, "field 'run_id'"),
+        ({"model": None}, "missing required field(s): model"),
+    ],
+)
+def test_bad_run_config_is_rejected_before_any_compute(change, message, tmp_path):
+    cfg = _cfg("m", "d.jsonl", tmp_path / "x", **change)
+    with pytest.raises(ValueError) as err:
+        RunConfig.from_dict(cfg, source="run.yaml")
+    assert message in str(err.value)
+    assert "run.yaml" in str(err.value)
+    assert not (tmp_path / "x").exists()
+
+
+def test_malformed_yaml_names_the_file(tmp_path):
+    path = tmp_path / "broken.yaml"
+    path.write_text("run_id: [unclosed\n")
+    with pytest.raises(ValueError, match="broken.yaml: not valid YAML"):
+        RunConfig.from_yaml(path)
+
+
+def test_row_without_prompt_is_named(policy_dir, tmp_path):
+    data = tmp_path / "bad.jsonl"
+    data.write_text(json.dumps({"id": "q1", "prompt": [{"role": "user", "content": "1+1"}]}) + "\n"
+                    + json.dumps({"id": "q2", "ground_truth": "2"}) + "\n")
+    with pytest.raises(ValueError, match=r"row 1 \(id 'q2'\) has no 'prompt'"):
+        train(_cfg(policy_dir, data, tmp_path / "run"))
+
+
+def test_unreachable_hub_model_fails_fast_with_instructions(prompts, tmp_path, monkeypatch):
+    from gift.hub import HubUnavailableError
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    t0 = time.perf_counter()
+    with pytest.raises(HubUnavailableError) as err:
+        train(_cfg("Qwen/Qwen2.5-7B-Instruct", prompts, tmp_path / "run"))
+    assert time.perf_counter() - t0 < 30
+    text = str(err.value)
+    assert "Qwen/Qwen2.5-7B-Instruct" in text and "--local-dir" in text and "`model: DIR`" in text
