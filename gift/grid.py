@@ -11,7 +11,6 @@ import copy
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import yaml
 
@@ -424,7 +423,7 @@ def run_config(grid: Grid, run_id: str) -> dict:
     """The RUN.yaml `gift train --config` reads for one run."""
     run = grid.runs[run_id]
     model, revision = model_source(grid, run.backbone)
-    return {
+    out = {
         "run_id": run.run_id,
         "method": run.method,
         "model": model,
@@ -439,6 +438,12 @@ def run_config(grid: Grid, run_id: str) -> dict:
         **{k: run.training[k] for k in TRAINING_KEYS if k in run.training},
         "method_args": copy.deepcopy(run.method_args),
     }
+    if not run.eval_dataset:
+        # RLHF runs have no held-out pass@1: the periodic eval and its settings do not apply.
+        out["eval_every"] = 0
+        for key in ("eval_limit", "eval_k", "eval_temperature", "eval_max_new_tokens"):
+            out.pop(key, None)
+    return out
 
 
 def write_run_config(grid: Grid, run_id: str, path: str | Path) -> None:

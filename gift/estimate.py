@@ -1,0 +1,200 @@
+"""GPU-hours a config's training grid needs, from token counts and model FLOPs, with every assumption printed.
+
+Per run, with P the policy's parameters and D the tokens a phase processes:
+  training      6 P D    (forward + backward over prompt + response of every rollout)
+  reference     2 P D    per extra log-prob pass (reference model, sampling policy)
+  generation    2 P D    (prefill + decode of every rollout, and of the periodic evals)
+  reward model  2 P_rm D (RLHF runs: one forward pass of the reward model per rollout)
+GPU-seconds of a phase = FLOPs / (peak FLOP/s x the phase's model FLOPs utilisation).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from dataclasses import asdict, dataclass
+
+from gift import grid as gift_grid
+
+PHASES = ("train", "reference", "generation", "eval", "reward_model")
+
+
+@dataclass
+class RunEstimate:
+    """The compute of one run, phase by phase."""
+
+    run_id: str
+    params_b: float
+    num_processes: int
+    prompts_per_step: float
+    steps: int
+    rollouts: float
+    tokens_per_rollout: float
+    train_tokens: float
+    flops: dict[str, float]
+    gpu_hours: dict[str, float]
+
+    @property
+    def total_gpu_hours(self) -> float:
+        return sum(self.gpu_hours.values())
+
+
+def _need(mapping: dict, key: str, where: str):
+    if key not in mapping or mapping[key] is None:
+        raise gift_grid.ConfigError(f"{where}.{key}: gift estimate needs it")
+    return mapping[key]
+
+
+def estimate_run(grid: gift_grid.Grid, run_id: str) -> RunEstimate:
+    """The compute of one run of the grid under the config's `estimate` assumptions."""
+    cfg = grid.config
+    est = cfg.get("estimate")
+    if not est:
+        raise gift_grid.ConfigError("estimate: the config has no `estimate` section (assumptions of gift estimate)")
+    run = grid.runs[run_id]
+    args = {**gift_grid.method_defaults(run.method), **run.method_args}
+    params = float(_need(cfg["backbones"][run.backbone], "params_b", f"backbones.{run.backbone}")) * 1e9
+    nproc = int(est.get("num_processes", 1))
+    n = int(_need(args, "num_generations", f"run {run_id} method_args"))
+    per_device = int(_need(args, "per_device_train_batch_size", f"run {run_id} method_args"))
+    accum = int(args.get("gradient_accumulation_steps", 1))
+    prompts_per_step = per_device * accum * nproc / n
+
+    dspec = cfg["datasets"][run.dataset]
+    split = dspec.get("train_split", "train")
+    size = int(_need(dspec.get("num_examples", {}), split, f"datasets.{run.dataset}.num_examples"))
+    if run.training.get("train_limit"):
+        size = min(size, int(run.training["train_limit"]))
+    max_steps = int(run.training.get("max_steps", -1))
+    if max_steps > 0:
+        steps = max_steps
+        prompts = steps * prompts_per_step
+    else:
+        epochs = float(run.training["num_train_epochs"])
+        steps = math.ceil(epochs * size / prompts_per_step)
+        prompts = epochs * size
+    rollouts = prompts * n
+
+    max_completion = args.get("max_completion_length")
+    t_prompt = float(_need(est["prompt_tokens"], run.dataset, "estimate.prompt_tokens"))
+    t_completion = float(_need(est["completion_tokens"], run.dataset, "estimate.completion_tokens"))
+    if max_completion:
+        t_completion = min(t_completion, float(max_completion))
+    tokens = t_prompt + t_completion
+    train_tokens = rollouts * tokens
+
+    flops = dict.fromkeys(PHASES, 0.0)
+    flops["train"] = 6 * params * train_tokens
+    flops["reference"] = 2 * params * train_tokens * int(est.get("reference_passes", {}).get(run.method, 0))
+    flops["generation"] = 2 * params * train_tokens
+    if run.eval_dataset and int(run.training.get("eval_every", 0)) > 0:
+        espec = cfg["datasets"][run.eval_dataset]
+        esplit = espec.get("eval_split", "test")
+        eval_size = int(_need(espec.get("num_examples", {}), esplit, f"datasets.{run.eval_dataset}.num_examples"))
+        if run.training.get("eval_limit"):
+            eval_size = min(eval_size, int(run.training["eval_limit"]))
+        n_evals = steps // int(run.training["eval_every"])
+        e_completion = float(_need(est["completion_tokens"], run.eval_dataset, "estimate.completion_tokens"))
+        cap = run.training.get("eval_max_new_tokens") or max_completion
+        if cap:
+            e_completion = min(e_completion, float(cap))
+        e_tokens = float(_need(est["prompt_tokens"], run.eval_dataset, "estimate.prompt_tokens")) + e_completion
+        flops["eval"] = 2 * params * n_evals * eval_size * int(run.training.get("eval_k", 1)) * e_tokens
+    if run.reward_model:
+        rm_params = float(_need(cfg["reward_models"][run.reward_model], "params_b",
+                                f"reward_models.{run.reward_model}")) * 1e9
+        flops["reward_model"] = 2 * rm_params * train_tokens
+
+    peak = float(est["peak_tflops"]) * 1e12
+    mfu = est["mfu"]
+    phase_mfu = {"train": mfu["train"], "reference": mfu["reference"], "generation": mfu["generation"],
+                 "eval": mfu["generation"], "reward_model": mfu["reference"]}
+    gpu_hours = {p: flops[p] / (peak * phase_mfu[p]) / 3600 for p in PHASES}
+    return RunEstimate(run_id=run_id, params_b=params / 1e9, num_processes=nproc, prompts_per_step=prompts_per_step,
+                       steps=steps, rollouts=rollouts, tokens_per_rollout=tokens, train_tokens=train_tokens,
+                       flops=flops, gpu_hours=gpu_hours)
+
+
+def estimate(grid: gift_grid.Grid) -> list[RunEstimate]:
+    """Every run of the grid."""
+    return [estimate_run(grid, run_id) for run_id in grid.runs]
+
+
+def assumptions(config: dict) -> list[str]:
+    """The assumptions behind the numbers, one line each."""
+    est = config["estimate"]
+    mfu = est["mfu"]
+    lines = [
+        f"GPU: {est['gpu']}, peak {est['peak_tflops']} TFLOP/s per GPU; {est.get('num_processes', 1)} GPUs per run",
+        f"MFU: training {mfu['train']:.0%}, reference/old-policy log-probs and reward model {mfu['reference']:.0%}, "
+        f"generation and evals {mfu['generation']:.0%}",
+        "FLOPs: training 6*P*D (fwd+bwd), each extra log-prob pass 2*P*D, generation 2*P*D per token "
+        "(prefill and decode alike), reward model 2*P_rm*D; attention's quadratic term is ignored",
+        "D = rollouts x (mean prompt tokens + mean response tokens); mean response tokens capped at "
+        "max_completion_length",
+        "rollouts = epochs x prompts x N (or max_steps x prompts per step x N); prompts per step = "
+        "per_device_train_batch_size x gradient_accumulation_steps x GPUs / N",
+        "every group member is generated (GFT's expert and teacher members are counted too: an overestimate)",
+        "periodic evals: one sample per eval prompt every eval_every steps; post-training benchmarks "
+        "(lm-eval, AlpacaEval, Arena-Hard, final RLVR) and judge API calls are not included",
+        "mean prompt tokens: " + ", ".join(f"{k} {v:g}" for k, v in est["prompt_tokens"].items()),
+        "mean response tokens: " + ", ".join(f"{k} {v:g}" for k, v in est["completion_tokens"].items()),
+        "extra log-prob passes per rollout: " + ", ".join(f"{k} {v}" for k, v in est.get("reference_passes", {}).items()),
+    ]
+    for name, spec in config["datasets"].items():
+        if spec.get("num_examples"):
+            lines.append(f"dataset {name}: " + ", ".join(f"{s} {n}" for s, n in spec["num_examples"].items())
+                         + " examples")
+    return lines
+
+
+def format_table(rows: list[RunEstimate]) -> str:
+    """A fixed-width table of the runs and the total."""
+    head = (f"{'run':<52} {'P(B)':>5} {'steps':>6} {'rollouts':>10} {'tokens(B)':>9} "
+            f"{'train':>8} {'ref':>8} {'gen':>8} {'eval':>7} {'rm':>7} {'GPU-h':>9}")
+    lines = [head, "-" * len(head)]
+    for r in rows:
+        g = r.gpu_hours
+        lines.append(f"{r.run_id:<52} {r.params_b:>5.1f} {r.steps:>6d} {r.rollouts:>10.3g} {r.train_tokens / 1e9:>9.2f} "
+                     f"{g['train']:>8.0f} {g['reference']:>8.0f} {g['generation']:>8.0f} {g['eval']:>7.0f} "
+                     f"{g['reward_model']:>7.0f} {r.total_gpu_hours:>9.0f}")
+    total = {p: sum(r.gpu_hours[p] for r in rows) for p in PHASES}
+    lines.append("-" * len(head))
+    lines.append(f"{'total (' + str(len(rows)) + ' runs)':<52} {'':>5} {'':>6} {'':>10} "
+                 f"{sum(r.train_tokens for r in rows) / 1e9:>9.1f} {total['train']:>8.0f} {total['reference']:>8.0f} "
+                 f"{total['generation']:>8.0f} {total['eval']:>7.0f} {total['reward_model']:>7.0f} "
+                 f"{sum(total.values()):>9.0f}")
+    return "\n".join(lines)
+
+
+def cli(argv: list[str]) -> int:
+    """Entry point of `gift estimate`."""
+    parser = argparse.ArgumentParser(prog="gift estimate", description=__doc__.splitlines()[0])
+    parser.add_argument("--config", default="config/paper.yaml", help="a workflow config (default %(default)s)")
+    parser.add_argument("--json", action="store_true", help="print the per-run numbers as JSON instead")
+    args = parser.parse_args(argv)
+    try:
+        config = gift_grid.load_config(args.config)
+        gift_grid.validate(config)
+        grid = gift_grid.expand(config)
+        rows = estimate(grid)
+    except (gift_grid.ConfigError, OSError) as err:
+        print(f"gift estimate: {args.config}: {err}", file=sys.stderr)
+        return 2
+    if args.json:
+        print(json.dumps([{**asdict(r), "total_gpu_hours": r.total_gpu_hours} for r in rows], indent=2))
+        return 0
+    print(f"Compute estimate for {args.config} ({len(rows)} training runs)\n")
+    print("Assumptions:")
+    for line in assumptions(config):
+        print(f"  - {line}")
+    print("\nGPU-hours per run (train = fwd+bwd, ref = extra log-prob passes, gen = rollouts, eval = periodic "
+          "evals, rm = reward model):\n")
+    print(format_table(rows))
+    total = sum(r.total_gpu_hours for r in rows)
+    nproc = rows[0].num_processes if rows else 1
+    print(f"\nTotal: {total:,.0f} GPU-hours ({total / 24:,.0f} GPU-days); "
+          f"{total / nproc:,.0f} hours of {nproc}-GPU nodes")
+    return 0

@@ -1,0 +1,148 @@
+"""The config -> runs/models expansion that the workflow, the estimate and the report share."""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from gift import grid as G
+
+ROOT = Path(__file__).resolve().parent.parent
+CONFIGS = {name: ROOT / "config" / f"{name}.yaml" for name in ("smoke", "tiny", "paper")}
+
+
+@pytest.fixture(scope="module")
+def configs() -> dict[str, dict]:
+    return {name: G.load_config(path) for name, path in CONFIGS.items()}
+
+
+@pytest.fixture(scope="module")
+def paper(configs) -> G.Grid:
+    return G.expand(configs["paper"])
+
+
+@pytest.mark.parametrize("name", sorted(CONFIGS))
+def test_every_config_is_schema_valid_and_expands(configs, name):
+    G.validate(configs[name])
+    grid = G.expand(configs[name])
+    assert grid.runs and grid.name == name
+    for run in grid.runs.values():
+        assert run.memberships, run.run_id
+
+
+def test_fig2_n16_kl_sum_and_fig3_gsm8k_gift_are_one_run(paper):
+    runs = [r for r in paper.runs.values()
+            if r.backbone == "deepseek-llm-7b-chat" and r.dataset == "gsm8k" and r.method == "gift"]
+    shared = [r for r in runs if {"fig2a", "fig2b", "fig3"} <= set(r.figures)]
+    assert len(shared) == 1
+    run = shared[0]
+    assert run.variant["num_generations"] == 16 and run.variant["implicit_aggregation"] == "sum"
+    # Fig 2a: N in {1, 2, 4, 8, 16, 32}; Fig 2b adds only kl_average; Fig 3 adds nothing for GIFT on GSM8K.
+    assert sorted(r.method_args.get("num_generations", 16) for r in runs if "fig2a" in r.figures) == [1, 2, 4, 8, 16, 32]
+    assert len(runs) == 7
+
+
+def test_qwen25_32b_learning_rate_exceptions_only_on_dapo(paper):
+    lr = {(r.backbone, r.dataset, r.method): r.method_args["learning_rate"] for r in paper.runs.values()}
+    assert lr[("qwen2.5-32b", "dapo_math", "grpo")] == pytest.approx(3e-7)
+    assert lr[("qwen2.5-32b", "dapo_math", "gift")] == pytest.approx(1e-6)
+    assert lr[("qwen3-32b", "dapo_math", "grpo")] == pytest.approx(1e-6)
+    assert lr[("qwen3-32b", "dapo_math", "gift")] == pytest.approx(3e-6)
+    assert lr[("qwen2.5-32b-instruct", "gsm8k", "gift")] == pytest.approx(3e-6)
+
+
+def test_gft_tau_per_backbone(paper):
+    tau = {r.backbone: r.method_args.get("gft_tau") for r in paper.runs.values() if r.method == "gft"}
+    assert tau == {"qwen2.5-math-1.5b": 0.1, "qwen2.5-math-7b": 0.5, "deepseek-math-7b-instruct": 0.5,
+                   "llama-3.2-3b-instruct": 0.5}
+    assert all(r.eval_dataset == "math" for r in paper.runs.values() if r.dataset == "numina_distill")
+
+
+def test_paper_table_rows_are_the_papers_rows(paper):
+    from gift.report.paper_values import load_paper_values
+
+    rows = {t: set(v.rows) for t, v in load_paper_values().items()}
+    ours = {m.paper_row for m in paper.models.values() if m.paper_row}
+    assert ours == {"7B-Instruct", "7B-GRPO", "7B-GIFT", "32B-Instruct", "32B-GRPO", "32B-GIFT"}
+    assert ours <= rows["table2"] and ours <= rows["table3"]
+    base = [m for m in paper.models.values() if m.run_id is None]
+    assert sorted(m.backbone for m in base) == ["qwen2.5-32b-instruct", "qwen2.5-7b-instruct"]
+
+
+def test_smoke_and_tiny_models_claim_no_paper_row(configs):
+    for name in ("smoke", "tiny"):
+        grid = G.expand(configs[name])
+        assert all(m.paper_row is None for m in grid.models.values())
+
+
+def test_tiny_has_three_seeds_per_setting(configs):
+    grid = G.expand(configs["tiny"])
+    settings: dict[tuple, set] = {}
+    for r in grid.runs.values():
+        key = (r.backbone, r.dataset, r.method, json.dumps(r.method_args, sort_keys=True))
+        settings.setdefault(key, set()).add(r.seed)
+    assert settings and all(seeds == {0, 1, 2} for seeds in settings.values())
+
+
+def test_same_run_id_with_different_settings_is_an_error(configs):
+    cfg = copy.deepcopy(configs["smoke"])
+    cfg["experiments"]["fig4"]["method_args"] = {"learning_rate": 0.5}
+    with pytest.raises(G.ConfigError, match=r"experiments\.fig4.*tiny-gsm8k-gift-s0"):
+        G.expand(cfg)
+
+
+def test_unknown_backbone_names_the_key_path(configs):
+    cfg = copy.deepcopy(configs["smoke"])
+    cfg["experiments"]["fig3"]["backbones"] = ["no-such-model"]
+    with pytest.raises(G.ConfigError, match=r"experiments\.fig3\.backbones: unknown backbone 'no-such-model'"):
+        G.expand(cfg)
+
+
+def test_schema_error_names_key_path_and_reason(configs):
+    cfg = copy.deepcopy(configs["smoke"])
+    cfg["training"]["max_steps"] = "two"
+    cfg["datasets"]["gsm8k"]["source"] = "ftp"
+    with pytest.raises(G.ConfigError) as err:
+        G.validate(cfg)
+    text = str(err.value)
+    assert "training.max_steps: 'two' is not of type 'integer'" in text
+    assert "datasets.gsm8k.source: 'ftp' is not one of" in text
+
+
+def test_run_configs_are_accepted_by_gift_train(configs):
+    from gift.train import RunConfig
+
+    grid = G.expand(configs["smoke"])
+    for run_id in grid.runs:
+        rc = G.run_config(grid, run_id)
+        assert rc["output_dir"] == f"results/smoke/runs/{run_id}"
+        RunConfig.from_dict(copy.deepcopy(rc), source=run_id)
+
+
+def test_run_config_of_an_rlhf_run_points_at_its_reward_model(configs, tmp_path):
+    grid = G.expand(configs["smoke"])
+    path = tmp_path / "run.yaml"
+    G.write_run_config(grid, "tiny-infinity_instruct-gift-s0", path)
+    rc = yaml.safe_load(path.read_text())
+    assert rc["reward"] == "reward_model" and rc["reward_model"] == "results/smoke/models/tiny-rm"
+    assert rc["model"] == "results/smoke/models/tiny" and rc["eval_data"] is None
+    assert rc["train_data"] == "results/smoke/data/infinity_instruct/train.jsonl"
+
+
+def test_grid_json_is_what_the_report_reads(configs, tmp_path):
+    from gift.report.inputs import expected_runs, load_grid
+
+    grid = G.expand(configs["paper"])
+    path = tmp_path / "grid.json"
+    G.write_grid_json(grid, path)
+    entries = load_grid(path)
+    for fig in grid.figures():
+        assert sorted(e["run_id"] for e in expected_runs(entries, fig)) == sorted(grid.figure_runs(fig))
+    labelled = {e["model_label"] for e in entries if e.get("model_id")}
+    assert {"7B-GIFT", "32B-Instruct"} <= labelled
+    fig5 = [e for e in entries if e.get("run_id") and "fig5" in e["figure"]]
+    assert {e["panel"] for e in fig5} == {"qwen3-32b", "qwen2.5-32b"}
