@@ -1,0 +1,92 @@
+"""`gift estimate`: GPU-hours from token counts and model FLOPs, checked against a hand computation."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import pytest
+
+from gift import estimate as E
+from gift import grid as G
+
+PAPER = Path(__file__).resolve().parent.parent / "config" / "paper.yaml"
+
+# A one-run config whose numbers are easy to follow by hand.
+CONFIG = {
+    "name": "hand", "size": "paper", "device": "gpu", "seeds": [0],
+    "datasets": {
+        "gsm8k": {"source": "hub", "reward": "gsm8k", "num_examples": {"train": 1000, "test": 200}},
+    },
+    "backbones": {"m7": {"hub": "org/m7", "revision": "abc", "params_b": 7.0}},
+    "methods": {"grpo": {"args": {"learning_rate": 1e-6, "beta": 0.001}}},
+    "training": {"max_steps": -1, "num_train_epochs": 2, "eval_every": 10, "eval_limit": 100, "save_every": 10,
+                 "method_args": {"num_generations": 8, "per_device_train_batch_size": 8,
+                                 "gradient_accumulation_steps": 4, "max_completion_length": 300}},
+    "experiments": {"e": {"backbones": ["m7"], "data": [{"train": "gsm8k", "eval": "gsm8k"}], "methods": ["grpo"]}},
+    "evaluation": {},
+    "report": {"figures": [], "tables": {}},
+    "estimate": {"gpu": "test GPU", "peak_tflops": 1000, "num_processes": 4,
+                 "mfu": {"train": 0.5, "reference": 0.4, "generation": 0.1},
+                 "prompt_tokens": {"gsm8k": 100}, "completion_tokens": {"gsm8k": 500},
+                 "reference_passes": {"grpo": 2}},
+}
+
+
+def test_one_run_matches_a_hand_computation():
+    G.validate(CONFIG)
+    grid = G.expand(CONFIG)
+    (est,) = E.estimate(grid)
+    # By hand: 8 x 4 x 4 GPUs / N=8 -> 16 prompts per step; 2 epochs x 1000 prompts -> 125 steps,
+    # 16,000 rollouts of 100 + min(500, 300) = 400 tokens -> D = 6.4e6 tokens.
+    assert est.prompts_per_step == 16
+    assert est.steps == 125
+    assert est.rollouts == 16_000
+    assert est.train_tokens == 6.4e6
+    # train 6 x 7e9 x 6.4e6 = 2.688e17 FLOPs at 1e15 x 0.5 -> 537.6 s
+    # reference 2 passes x 2 x 7e9 x 6.4e6 = 1.792e17 at 1e15 x 0.4 -> 448 s
+    # generation 2 x 7e9 x 6.4e6 = 8.96e16 at 1e15 x 0.1 -> 896 s
+    # eval 125 // 10 = 12 evals x 100 prompts x 400 tokens x 2 x 7e9 = 6.72e15 at 1e14 -> 67.2 s
+    assert est.flops["train"] == pytest.approx(2.688e17)
+    assert est.flops["reference"] == pytest.approx(1.792e17)
+    assert est.flops["generation"] == pytest.approx(8.96e16)
+    assert est.flops["eval"] == pytest.approx(6.72e15)
+    assert est.gpu_hours["train"] == pytest.approx(537.6 / 3600)
+    assert est.gpu_hours["reference"] == pytest.approx(448 / 3600)
+    assert est.gpu_hours["generation"] == pytest.approx(896 / 3600)
+    assert est.gpu_hours["eval"] == pytest.approx(67.2 / 3600)
+    assert est.total_gpu_hours == pytest.approx((537.6 + 448 + 896 + 67.2) / 3600)
+
+
+def test_max_steps_overrides_epochs_and_reward_model_is_counted():
+    cfg = copy.deepcopy(CONFIG)
+    cfg["training"]["max_steps"] = 10
+    cfg["datasets"]["infinity_instruct"] = {"source": "hub", "reward": "reward_model", "num_examples": {"train": 50}}
+    cfg["reward_models"] = {"rm": {"hub": "org/rm", "revision": "r", "params_b": 2.0}}
+    cfg["experiments"]["e"]["data"] = [{"train": "infinity_instruct", "eval": None}]
+    cfg["experiments"]["e"]["reward_model"] = "rm"
+    cfg["estimate"]["prompt_tokens"]["infinity_instruct"] = 50
+    cfg["estimate"]["completion_tokens"]["infinity_instruct"] = 150
+    (est,) = E.estimate(G.expand(cfg))
+    # 10 steps x 16 prompts x 8 = 1280 rollouts of 200 tokens = 256,000 tokens; no eval data, no eval
+    assert est.steps == 10 and est.rollouts == 1280 and est.train_tokens == 256_000
+    assert est.flops["eval"] == 0
+    assert est.flops["reward_model"] == pytest.approx(2 * 2e9 * 256_000)
+
+
+def test_missing_assumption_names_the_key():
+    cfg = copy.deepcopy(CONFIG)
+    del cfg["backbones"]["m7"]["params_b"]
+    with pytest.raises(G.ConfigError, match=r"backbones\.m7\.params_b"):
+        E.estimate(G.expand(cfg))
+
+
+def test_cli_on_the_paper_config_prints_assumptions_and_a_total(capsys):
+    assert E.cli(["--config", str(PAPER)]) == 0
+    out = capsys.readouterr().out
+    assert "Assumptions:" in out and "MFU" in out and "6*P*D" in out
+    grid = G.expand(G.load_config(PAPER))
+    for run_id in grid.runs:
+        assert run_id in out
+    total = sum(r.total_gpu_hours for r in E.estimate(grid))
+    assert f"Total: {total:,.0f} GPU-hours" in out

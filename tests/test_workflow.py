@@ -1,0 +1,212 @@
+"""The Snakemake workflow: DAGs of the three configs, lint, config validation, and the smoke run end to end."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+CONFIG_DIR = ROOT / "config"
+ENV = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": f"{ROOT}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
+
+
+def snakemake(*args: str, cwd: Path = ROOT, timeout: int = 120) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "snakemake", *args], cwd=cwd, env=ENV, capture_output=True,
+                          text=True, timeout=timeout)
+
+
+def job_counts(output: str) -> dict[str, int]:
+    """Jobs per rule from a dry run's 'Job stats' table."""
+    lines = output[output.index("Job stats:"):].splitlines()[3:]
+    counts = {}
+    for line in lines:
+        m = re.fullmatch(r"(\S+)\s+(\d+)", line.strip())
+        if not m or m.group(1) == "total":
+            break
+        counts[m.group(1)] = int(m.group(2))
+    return counts
+
+
+def dry_run(config: str | Path) -> dict[str, int]:
+    proc = snakemake("-n", "--nolock", "--quiet", "rules", "--configfile", str(config))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return job_counts(proc.stdout)
+
+
+def expected_counts_from_config(cfg: dict) -> dict[str, int]:
+    """Jobs per rule, computed from the config alone: one run per distinct resolved setting, one
+    eval per (model, kind), the report rules once per figure/table."""
+    from gift.methods import METHODS
+
+    runs: set[str] = set()
+    evaluated: dict[str, set] = {"rlvr": set(), "lm_eval": set(), "alpaca_eval": set(), "arena_hard": set()}
+    datasets: set[str] = set()
+    for exp in cfg["experiments"].values():
+        training = {k: v for k, v in {**cfg["training"], **exp.get("training", {})}.items() if k != "method_args"}
+        for backbone in exp["backbones"]:
+            for data in exp["data"]:
+                datasets.update(d for d in (data["train"], data.get("eval")) if d)
+                for method in exp["methods"]:
+                    for variant in exp.get("variants", [{"args": {}}]):
+                        args = {**METHODS[method].defaults, **cfg["training"].get("method_args", {}),
+                                **cfg["methods"][method].get("args", {}),
+                                **cfg["backbones"][backbone].get("method_args", {}), **exp.get("method_args", {})}
+                        for ov in exp.get("overrides", []):
+                            want = {k: v if isinstance(v, list) else [v] for k, v in ov["when"].items()}
+                            have = {"backbone": backbone, "dataset": data["train"], "method": method}
+                            if all(have[k] in v for k, v in want.items()):
+                                args.update(ov["method_args"])
+                        args.update(variant["args"])
+                        for seed in exp.get("seeds", cfg["seeds"]):
+                            key = json.dumps([backbone, data["train"], data.get("eval"), method, seed, args,
+                                              training], sort_keys=True)
+                            runs.add(key)
+                            for kind in exp.get("evaluate", []):
+                                evaluated[kind].add(key + (data.get("eval") or "") if kind == "rlvr" else key)
+        if exp.get("evaluate_base"):
+            for backbone in exp["backbones"]:
+                for kind in exp.get("evaluate", []):
+                    evaluated[kind].add(f"base:{backbone}")
+    counts = {
+        "run_config": len(runs), "train": len(runs), "prepare_data": len(datasets),
+        "eval_rlvr": len(evaluated["rlvr"]), "eval_lm_eval": len(evaluated["lm_eval"]),
+        "eval_alpaca": len(evaluated["alpaca_eval"]), "eval_arena_hard": len(evaluated["arena_hard"]),
+        "figure": len(cfg["report"]["figures"]), "table": len(cfg["report"]["tables"]),
+        "grid_json": 1, "report_md": 1, "all": 1,
+    }
+    return {k: v for k, v in counts.items() if v}
+
+
+def test_paper_dag_jobs_per_rule_match_the_config():
+    cfg = yaml.safe_load((CONFIG_DIR / "paper.yaml").read_text())
+    counts = dry_run(CONFIG_DIR / "paper.yaml")
+    assert counts == expected_counts_from_config(cfg)
+    # The paper's grid by hand: Fig 2a 6 + Fig 2b 1 + Fig 3 3 (GSM8K GIFT shared) + Fig 4 4 + Fig 5 4
+    # + Fig 6 4 + GFT 4 backbones x 3 methods = 34 runs; 6 RLHF models (4 trained, 2 untrained) per Table 3 eval.
+    assert counts["train"] == 34 and counts["eval_alpaca"] == 6 and counts["eval_rlvr"] == 12
+
+
+def test_smoke_dag_runs_every_rule():
+    counts = dry_run(CONFIG_DIR / "smoke.yaml")
+    rules = snakemake("--list-rules", "--nolock").stdout.split()
+    assert set(rules) == set(counts), set(rules) ^ set(counts)
+    cfg = yaml.safe_load((CONFIG_DIR / "smoke.yaml").read_text())
+    assert counts["train"] == expected_counts_from_config(cfg)["train"]
+
+
+def test_tiny_dag_builds():
+    cfg = yaml.safe_load((CONFIG_DIR / "tiny.yaml").read_text())
+    counts = dry_run(CONFIG_DIR / "tiny.yaml")
+    expected = expected_counts_from_config(cfg)
+    assert {k: counts[k] for k in expected} == expected
+    assert counts["build_tiny_model"] == 4
+
+
+def test_lint_passes():
+    proc = snakemake("--lint", "--nolock")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_bad_config_fails_before_any_job_with_key_path_and_reason(tmp_path):
+    cfg = yaml.safe_load((CONFIG_DIR / "smoke.yaml").read_text())
+    cfg["training"]["max_steps"] = "two"
+    cfg["name"] = "bad-config-test"
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(yaml.safe_dump(cfg))
+    proc = snakemake("--cores", "1", "--nolock", "--configfile", str(bad))
+    out = proc.stdout + proc.stderr
+    assert proc.returncode != 0
+    assert "'two' is not of type 'integer'" in out and "['training']['max_steps']" in out
+    assert not (ROOT / "results" / "bad-config-test").exists()
+
+
+def test_cross_reference_error_names_the_key_path(tmp_path):
+    cfg = yaml.safe_load((CONFIG_DIR / "smoke.yaml").read_text())
+    cfg["experiments"]["fig3"]["methods"] = ["gift", "ppo-typo"]
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(yaml.safe_dump(cfg))
+    proc = snakemake("-n", "--nolock", "--configfile", str(bad))
+    assert proc.returncode != 0
+    # the schema rejects nothing here (methods lists are names); gift.grid names the key path
+    assert "experiments.fig3.methods: method 'ppo-typo' has no entry in `methods`" in proc.stdout + proc.stderr
+
+
+# ---- the smoke workflow end to end ------------------------------------------------------------------
+
+LINKED = ("Snakefile", "workflows", "config", "profiles", "gift", "figures", "tables", "evals")
+
+
+def _checkout(tmp: Path) -> Path:
+    """A working directory that sees this checkout's code and writes its own results/."""
+    for name in LINKED:
+        (tmp / name).symlink_to(ROOT / name)
+    return tmp
+
+
+def _declared_outputs(workdir: Path) -> list[Path]:
+    sys.path.insert(0, str(ROOT))
+    from gift import grid as G
+
+    grid = G.expand(G.load_config(CONFIG_DIR / "smoke.yaml"))
+    out = [workdir / grid.run_dir(r) / "DONE" for r in grid.runs]
+    out += [workdir / grid.eval_path(m, e) for m, e in grid.eval_targets()]
+    out += [workdir / grid.results / "figures" / f"{f}.{ext}" for f in grid.figures() for ext in ("png", "pdf")]
+    out += [workdir / grid.results / "tables" / f"{t}.{ext}" for t in grid.tables() for ext in ("csv", "md", "tex")]
+    out += [workdir / grid.results / "grid.json", workdir / grid.results / "REPORT.md"]
+    return out
+
+
+@pytest.mark.slow
+def test_smoke_workflow_end_to_end_and_second_invocation_has_nothing_to_do(tmp_path):
+    work = _checkout(tmp_path)
+    t0 = time.time()
+    proc = snakemake("--cores", "2", cwd=work, timeout=1800)
+    wall = time.time() - t0
+    assert proc.returncode == 0, proc.stdout[-5000:] + proc.stderr[-5000:]
+    missing = [str(p) for p in _declared_outputs(work) if not p.exists()]
+    assert not missing, missing
+    again = snakemake("-n", "--cores", "2", cwd=work)
+    assert again.returncode == 0 and "Nothing to be done" in again.stdout + again.stderr
+    report = snakemake("--report", str(work / "report.html"), cwd=work, timeout=600)
+    assert report.returncode == 0, report.stderr[-3000:]
+    assert (work / "report.html").stat().st_size > 10_000
+    print(f"smoke workflow wall time: {wall:.0f} s")
+
+
+@pytest.mark.slow
+def test_smoke_workflow_killed_midway_finishes_without_redoing_finished_jobs(tmp_path):
+    work = _checkout(tmp_path)
+    proc = subprocess.Popen([sys.executable, "-m", "snakemake", "--cores", "2"], cwd=work, env=ENV,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    runs = work / "results" / "smoke" / "runs"
+    deadline = time.time() + 1200
+    try:
+        while time.time() < deadline and proc.poll() is None:
+            if runs.exists() and any(runs.glob("*/DONE")):
+                break
+            time.sleep(1)
+        assert proc.poll() is None, "the workflow ended before any run finished: nothing to interrupt"
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    results = work / "results" / "smoke"
+    # finished jobs: training runs with DONE, datasets whose summary.json (written last) exists
+    done_data = [p for d in results.glob("data/*") if (d / "summary.json").exists() for p in d.glob("*.jsonl")]
+    finished = {p: p.stat().st_mtime_ns for p in [*results.glob("runs/*/DONE"), *done_data]}
+    assert finished
+    assert snakemake("--unlock", cwd=work).returncode == 0
+    again = snakemake("--cores", "2", cwd=work, timeout=1800)
+    assert again.returncode == 0, again.stdout[-5000:] + again.stderr[-5000:]
+    redone = [str(p) for p, mtime in finished.items() if p.stat().st_mtime_ns != mtime]
+    assert not redone, redone
+    missing = [str(p) for p in _declared_outputs(work) if not p.exists()]
+    assert not missing, missing
