@@ -1,0 +1,143 @@
+"""Figures 2-6 and the reward-correlation figure from synthetic run directories: files, bands, 'not run'."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from gift.report.cli import figure_main
+from gift.report.inputs import Run, figure_id, load_grid, load_runs
+from gift.report.stats import final_value, seed_band
+from gift.report.synthetic import synthetic_results, write_run_dir
+
+REPO = Path(__file__).resolve().parents[1]
+FIGURES = ("fig2a", "fig2b", "fig3", "fig4", "fig5", "fig6", "fig_correlation")
+SKIPPED = "tiny-math-grpo-s1"
+
+
+@pytest.fixture(scope="module")
+def rendered(tmp_path_factory):
+    """Every figure drawn once from one synthetic results tree (one grid run left without a directory)."""
+    root = tmp_path_factory.mktemp("figs")
+    res = synthetic_results(root / "results", seeds=(0, 1), skip=[SKIPPED])
+    all_runs = [str(p) for p in res.run_dirs.values()]
+    for fid in FIGURES:
+        # every run directory is passed: each figure keeps only the runs the grid assigns to it
+        assert figure_main(["--config-name", "synthetic", "--grid", str(res.grid_path), "--runs", *all_runs,
+                            "--out", str(root / "figures" / fid)], fid) == 0
+    return res, root / "figures"
+
+
+@pytest.mark.parametrize("fid", FIGURES)
+def test_every_figure_is_written_as_png_and_pdf_with_caption_and_provenance(rendered, fid):
+    _, out = rendered
+    png, pdf = out / f"{fid}.png", out / f"{fid}.pdf"
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert pdf.read_bytes()[:5] == b"%PDF-"
+    assert png.stat().st_size > 10_000
+    cap = (out / f"{fid}.rst").read_text(encoding="utf-8")
+    assert "{" not in cap and "}" not in cap  # Snakemake renders captions through Jinja
+    record = json.loads((out / f"{fid}.provenance.json").read_text(encoding="utf-8"))
+    assert record["name"] == figure_id(fid) and record["config"] == "synthetic"
+    assert not list(out.glob(f".{fid}*"))  # no temporary files left behind
+
+
+def test_figure_keeps_only_its_runs_and_lists_the_missing_one_as_not_run(rendered):
+    res, out = rendered
+    record = json.loads((out / "fig3.provenance.json").read_text(encoding="utf-8"))
+    expected = {e["run_id"] for e in res.grid if "fig3" in e["figure"]}
+    drawn = {r["run_id"] for p in record["panels"] for s in p["series"] for r in s["runs"]}
+    assert drawn == expected
+    assert record["not_run"] == [SKIPPED]
+    assert "Not run: GRPO tiny math seed 1" in (out / "fig3.rst").read_text(encoding="utf-8")
+    # Figure 5 has panels a-c for one backbone, the third being response length, as in the paper
+    rec5 = json.loads((out / "fig5.provenance.json").read_text(encoding="utf-8"))
+    assert [(p["panel"], p["metric"]) for p in rec5["panels"]] == [
+        ("a", "train_pass@1"), ("b", "eval_pass@1"), ("c", "completion_length")]
+    # Figure 4 has no runs in this grid: it is still drawn, its panels reading 'not run'
+    rec4 = json.loads((out / "fig4.provenance.json").read_text(encoding="utf-8"))
+    assert all(not p["series"] for p in rec4["panels"])
+    # the correlation figure draws GIFT runs only
+    recc = json.loads((out / "fig_correlation.provenance.json").read_text(encoding="utf-8"))
+    ids = {r["run_id"] for p in recc["panels"] for s in p["series"] for r in s["runs"]}
+    assert ids and all("-gift-" in i for i in ids)
+
+
+def test_fig2a_points_are_seed_means_of_final_values(rendered):
+    res, out = rendered
+    record = json.loads((out / "fig2a.provenance.json").read_text(encoding="utf-8"))
+    series = next(s for s in record["series"] if s["metric"] == "eval_pass@1")
+    for point in series["points"]:
+        finals = []
+        for rid in point["runs"]:
+            rows = [json.loads(x) for x in (res.run_dirs[rid] / "metrics.jsonl").read_text().splitlines()]
+            ev = [r["eval_pass@1"] for r in rows if "eval_pass@1" in r]
+            finals.append(np.mean(ev[-max(1, int(np.ceil(0.1 * len(ev)))):]))
+        assert point["mean"] == pytest.approx(np.mean(finals))
+        assert point["sd"] == pytest.approx(np.std(finals, ddof=1))
+    assert [p["N"] for p in series["points"]] == [2, 4, 8, 16, 32]
+
+
+def test_seed_band_is_mean_and_sample_sd_per_step():
+    a = (np.array([1.0, 2.0, 3.0]), np.array([10.0, 20.0, 30.0]))
+    b = (np.array([1.0, 2.0]), np.array([14.0, 22.0]))
+    band = seed_band([a, b])
+    assert band.steps.tolist() == [1.0, 2.0, 3.0]
+    assert band.mean.tolist() == [12.0, 21.0, 30.0]
+    assert band.sd[0] == pytest.approx(np.std([10, 14], ddof=1)) and np.isnan(band.sd[2])
+    assert band.n.tolist() == [2, 2, 1]
+    assert final_value([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11]) == pytest.approx(10.5)  # last 2 of 11 points
+
+
+def test_metrics_reader_skips_bad_lines_nulls_and_resumed_duplicates(tmp_path):
+    d = write_run_dir(tmp_path / "r1", [{"step": 1, "eval_pass@1": 10.0}, {"step": 2, "eval_pass@1": None},
+                                        {"step": 2, "eval_pass@1": 20.0}, {"step": 3, "eval_pass@1": 30.0}])
+    with open(d / "metrics.jsonl", "a") as f:
+        f.write('{"step": 4, "eval_pa')  # a line being written when the figure was drawn
+    (run,) = load_runs([d], [{"run_id": "r1", "method": "gift"}])
+    steps, vals = run.series("eval_pass@1")
+    assert steps.tolist() == [1.0, 2.0, 3.0] and vals.tolist() == [10.0, 20.0, 30.0]
+    assert run.bad_lines == 1
+    with pytest.raises(ValueError, match="no grid entry with run_id 'r2'"):
+        load_runs([tmp_path / "r2"], [])
+
+
+def test_figure_with_no_runs_at_all_still_renders(tmp_path):
+    grid = tmp_path / "grid.json"
+    grid.write_text(json.dumps({"runs": [{"run_id": "a-gift-s0", "method": "gift", "figure": ["fig6"],
+                                          "backbone": "tiny", "dataset": "rlhf", "seed": 0}]}))
+    out = tmp_path / "fig6"
+    assert figure_main(["--config-name", "smoke", "--grid", str(grid), "--runs", "--out", str(out)], "fig6") == 0
+    record = json.loads(Path(f"{out}.provenance.json").read_text())
+    assert record["not_run"] == ["a-gift-s0"]
+    assert Path(f"{out}.png").stat().st_size > 0 and Path(f"{out}.pdf").stat().st_size > 0
+
+
+def test_figure_script_runs_as_the_workflow_calls_it(tmp_path):
+    res = synthetic_results(tmp_path / "results", seeds=(0,))
+    out = tmp_path / "fig2b"
+    proc = subprocess.run([sys.executable, str(REPO / "figures" / "fig2b.py"), "--config-name", "smoke", "--runs",
+                           *res.runs_of("fig2b"), "--grid", str(res.grid_path), "--out", str(out)],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    record = json.loads(Path(f"{out}.provenance.json").read_text())
+    labels = {s["label"] for p in record["panels"] for s in p["series"]}
+    assert labels == {"kl_sum", "kl_average"}
+
+
+def test_grid_entry_without_ids_is_a_clear_error(tmp_path):
+    p = tmp_path / "grid.json"
+    p.write_text(json.dumps([{"method": "gift"}]))
+    with pytest.raises(ValueError, match="entry 0 has neither 'run_id' nor 'model_id'"):
+        load_grid(p)
+
+
+def test_figure_ids_are_normalised():
+    assert [figure_id(x) for x in ("fig3", "Fig 2a", "2b", "fig_correlation", "Table 2")] == [
+        "fig3", "fig2a", "fig2b", "correlation", "table2"]
+    assert Run("x", {"method": "GIFT"}).method == "gift"
