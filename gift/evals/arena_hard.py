@@ -1,0 +1,438 @@
+"""Arena-Hard v2 scoring: pairwise judgments against the baselines, style-controlled Bradley-Terry, bootstrap.
+
+Arena-Hard-Auto is not a package; this follows its v2.0 protocol (SPEC.md §4):
+
+- each question is judged twice, positions swapped (game 1: A = baseline, B = model; game 2: A = model);
+- verdicts ``[[A>>B]]`` .. ``[[B>>A]]``; a strong verdict counts as three battles; an unparsable
+  judgment is dropped and counted;
+- hard prompts: Bradley-Terry (logistic regression without intercept, the model's indicator +1 as A and -1
+  as B, the baseline fixed at 0) with z-scored style features: length (l_A - l_B) / (l_A + l_B) and the
+  densities (per token) of markdown headers, list items and bold spans, (d_A - d_B) / (d_A + d_B + 1);
+  the score is sigmoid(model coefficient) in percent;
+- creative writing: the mean win score (win 1, tie 0.5, loss 0, strong verdicts weighing 3), no style control;
+- 100 bootstrap resamples of the (weighted) battles; the value is their median, `ci` the 5-95% interval.
+
+Token counts use an offline tokenizer (the judged model's own by default), named in the result, instead of
+arena-hard's tiktoken gpt-4o encoding (which needs a download).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import math
+import random
+import re
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from gift.evals.judges import parse_verdict
+from gift.io import file_logger, git_commit, package_versions, read_jsonl, write_json, write_jsonl
+
+log = logging.getLogger(__name__)
+
+CATEGORIES = ("hard_prompt", "creative_writing")
+# Arena-Hard v2.0's baselines per category.
+DEFAULT_BASELINES = {"hard_prompt": "o3-mini-2025-01-31", "creative_writing": "gemini-2.0-flash-001"}
+STYLE_FEATURES = ("length", "header_density", "list_density", "bold_density")
+JUDGE_PROMPTS = Path(__file__).resolve().parents[2] / "evals" / "arena_hard" / "judge_prompts.yaml"
+
+# Model perspective of each verdict in a game where the model is B: (score, weight).
+_SCORE_AS_B = {"B>>A": (1.0, 3), "B>A": (1.0, 1), "A=B": (0.5, 1), "A>B": (0.0, 1), "A>>B": (0.0, 3)}
+
+
+# ---- markdown and length features -------------------------------------------------------------------
+
+_CODE_BLOCK = re.compile(r"```.*?```", re.S)
+_HEADER = re.compile(r"^#{1,6}\s", re.M)
+_LIST = re.compile(r"^\s*(?:[-*+]|\d+\.)\s", re.M)
+_BOLD = re.compile(r"\*\*[^*\n]+\*\*|__[^_\n]+__")
+
+
+def markdown_counts(text: str) -> dict[str, int]:
+    """Headers, list items and bold spans outside code blocks, as arena-hard counts them."""
+    text = _CODE_BLOCK.sub("", text or "")
+    return {"header_count": len(_HEADER.findall(text)), "list_count": len(_LIST.findall(text)),
+            "bold_count": len(_BOLD.findall(text))}
+
+
+def answer_metadata(text: str, count_tokens: Callable[[str], int]) -> dict:
+    """token_len and markdown counts of one answer (arena-hard's answer metadata)."""
+    return {"token_len": int(count_tokens(text or "")), **markdown_counts(text)}
+
+
+def style_difference(meta_a: dict, meta_b: dict) -> list[float]:
+    """The four style features of a battle, A minus B, normalised as SPEC.md §4 states."""
+    la, lb = meta_a["token_len"], meta_b["token_len"]
+    out = [(la - lb) / (la + lb) if la + lb > 0 else 0.0]
+    for key in ("header_count", "list_count", "bold_count"):
+        da, db = meta_a[key] / max(la, 1), meta_b[key] / max(lb, 1)
+        out.append((da - db) / (da + db + 1))
+    return out
+
+
+# ---- Bradley-Terry with style control ---------------------------------------------------------------
+
+def fit_logistic(x: np.ndarray, y: np.ndarray, ridge: float = 1e-6, iters: int = 100) -> np.ndarray:
+    """Coefficients of a logistic regression without intercept on soft labels y in [0, 1] (Newton's method).
+
+    A tiny ridge keeps a perfectly separated set (a model winning every battle) finite.
+    """
+    beta = np.zeros(x.shape[1])
+    for _ in range(iters):
+        p = 1.0 / (1.0 + np.exp(-np.clip(x @ beta, -30, 30)))
+        grad = x.T @ (y - p) - ridge * beta
+        hess = (x * (p * (1 - p))[:, None]).T @ x + ridge * np.eye(x.shape[1])
+        step = np.linalg.solve(hess, grad)
+        beta = beta + step
+        if np.max(np.abs(step)) < 1e-10:
+            break
+    return beta
+
+
+@dataclass
+class Battles:
+    """Expanded battles (a strong verdict is three rows), in the A/B encoding of the games."""
+
+    model_sign: np.ndarray  # +1 when the model is A, -1 when it is B
+    outcome_a: np.ndarray  # 1: A wins, 0: B wins, 0.5: tie
+    style: np.ndarray  # (n, 4) style features, A minus B
+
+    def __len__(self) -> int:
+        return len(self.outcome_a)
+
+    def take(self, idx: np.ndarray) -> Battles:
+        return Battles(self.model_sign[idx], self.outcome_a[idx], self.style[idx])
+
+    def model_score(self) -> np.ndarray:
+        """Each battle's outcome for the model (1 win, 0.5 tie, 0 loss)."""
+        return np.where(self.model_sign > 0, self.outcome_a, 1.0 - self.outcome_a)
+
+
+def expand_battles(games: Sequence[dict]) -> Battles:
+    """Rows for the parsed games; each game dict has model_is_a, verdict, style (A minus B)."""
+    sign, outcome, style = [], [], []
+    for g in games:
+        if g.get("verdict") is None:
+            continue
+        v = g["verdict"]
+        if g["model_is_a"]:  # mirror the verdict so that the table gives the model's view as B
+            v = {"A>>B": "B>>A", "A>B": "B>A", "A=B": "A=B", "B>A": "A>B", "B>>A": "A>>B"}[v]
+        score_model, weight = _SCORE_AS_B[v]
+        outcome_a = score_model if g["model_is_a"] else 1.0 - score_model
+        for _ in range(weight):
+            sign.append(1.0 if g["model_is_a"] else -1.0)
+            outcome.append(outcome_a)
+            style.append(g["style"])
+    return Battles(np.array(sign), np.array(outcome), np.array(style, dtype=float).reshape(-1, len(STYLE_FEATURES)))
+
+
+def bt_score(b: Battles, style_control: bool) -> float:
+    """The model's win probability against the baseline (percent) from a Bradley-Terry fit."""
+    x = b.model_sign[:, None]
+    if style_control:
+        s = b.style
+        sd = s.std(axis=0)
+        z = np.where(sd > 0, (s - s.mean(axis=0)) / np.where(sd > 0, sd, 1.0), 0.0)
+        x = np.hstack([x, z])
+    beta = fit_logistic(x, b.outcome_a)
+    return 100.0 / (1.0 + math.exp(-beta[0]))
+
+
+def mean_score(b: Battles) -> float:
+    """The mean win score of the model (percent)."""
+    return 100.0 * float(b.model_score().mean())
+
+
+def bootstrap(b: Battles, stat: Callable[[Battles], float], n: int = 100, seed: int = 0) -> dict:
+    """Median and 5-95% interval of `stat` over `n` resamples of the battles."""
+    if len(b) == 0:
+        return {"value": None, "ci": None, "point": None, "n_bootstrap": 0}
+    rng = np.random.default_rng(seed)
+    values = [stat(b.take(rng.integers(0, len(b), len(b)))) for _ in range(n)]
+    return {"value": float(np.median(values)), "ci": [float(np.percentile(values, 5)), float(np.percentile(values, 95))],
+            "point": float(stat(b)), "n_bootstrap": n}
+
+
+# ---- question sets and answers ----------------------------------------------------------------------
+
+def load_questions(path: str | Path, limit: int | None = None) -> list[dict]:
+    """Arena-Hard v2 questions (uid, category, subcategory, language, prompt); `limit` per category."""
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"Arena-Hard question file {path} does not exist (arena-hard-auto's "
+                                "data/arena-hard-v2.0/question.jsonl, or make a synthetic set with --synthetic)")
+    rows = read_jsonl(path)
+    per_cat: dict[str, int] = {}
+    out = []
+    for i, q in enumerate(rows):
+        for key in ("uid", "category", "prompt"):
+            if not isinstance(q.get(key), str):
+                raise ValueError(f"{path}: question {i} has no string {key!r} field")
+        if q["category"] not in CATEGORIES:
+            raise ValueError(f"{path}: question {q['uid']} has category {q['category']!r}, not one of {CATEGORIES}")
+        per_cat[q["category"]] = per_cat.get(q["category"], 0) + 1
+        if limit is None or per_cat[q["category"]] <= limit:
+            out.append(q)
+    return out
+
+
+def answer_text(row: dict) -> str:
+    """The assistant's answer of an arena-hard model-answer row (content as a string or {"answer": ...})."""
+    for m in reversed(row.get("messages") or []):
+        if m.get("role") == "assistant":
+            c = m.get("content")
+            return c.get("answer", "") if isinstance(c, dict) else str(c or "")
+    raise ValueError(f"answer row {row.get('uid')!r} has no assistant message")
+
+
+def load_answers(paths: Sequence[str | Path]) -> dict[str, dict[str, str]]:
+    """{model: {uid: answer}} from arena-hard model-answer JSONL files."""
+    out: dict[str, dict[str, str]] = {}
+    for p in paths:
+        for row in read_jsonl(p):
+            if "uid" not in row or "model" not in row:
+                raise ValueError(f"{p}: answer rows need 'uid' and 'model' fields")
+            out.setdefault(row["model"], {})[row["uid"]] = answer_text(row)
+    return out
+
+
+def answer_row(uid: str, model: str, prompt: str, answer: str, metadata: dict | None = None) -> dict:
+    """One row in arena-hard v2's model-answer schema."""
+    return {"uid": uid, "ans_id": f"{model}-{uid}", "model": model, "tstamp": time.time(),
+            "messages": [{"role": "user", "content": prompt}, {"role": "assistant", "content": {"answer": answer}}],
+            "metadata": metadata or {}}
+
+
+def synthetic_question_set(n_hard: int, n_creative: int, seed: int = 0) -> tuple[list[dict], list[dict]]:
+    """Questions in arena-hard v2's schema and baseline answers (one baseline model per category).
+
+    Hard prompts come from the instruction twin (their reference is the baseline answer); creative writing
+    asks for a short line about a word (the baseline repeats the word plainly).
+    """
+    from gift.data.synthetic import WORDS, instruction_pair
+
+    rng = random.Random(seed)
+    questions, answers = [], []
+    for i in range(n_hard):
+        prompt, reference = instruction_pair(rng)
+        uid = f"syn-hp-{seed}-{i:04d}"
+        questions.append({"uid": uid, "category": "hard_prompt", "subcategory": "synthetic", "language": "en",
+                          "prompt": prompt})
+        answers.append(answer_row(uid, "synthetic-baseline-hard", prompt, reference))
+    for i in range(n_creative):
+        word = rng.choice(WORDS)
+        uid = f"syn-cw-{seed}-{i:04d}"
+        prompt = f"Write a short poem about the word {word}."
+        questions.append({"uid": uid, "category": "creative_writing", "subcategory": "poem", "language": "en",
+                          "prompt": prompt})
+        answers.append(answer_row(uid, "synthetic-baseline-creative", prompt, f"{word}, {word}, {word}."))
+    return questions, answers
+
+
+# ---- the evaluation ---------------------------------------------------------------------------------
+
+def build_games(questions: Sequence[dict], model_answers: dict[str, str], baseline_answers: dict[str, dict[str, str]],
+                baselines: dict[str, str], count_tokens: Callable[[str], int]) -> list[dict]:
+    """The two games (positions swapped) of every question that has both answers."""
+    games = []
+    for q in questions:
+        base_model = baselines[q["category"]]
+        base = baseline_answers.get(base_model, {}).get(q["uid"])
+        if base is None:
+            raise ValueError(f"no answer of baseline {base_model!r} for question {q['uid']}")
+        mine = model_answers[q["uid"]]
+        meta_m, meta_b = answer_metadata(mine, count_tokens), answer_metadata(base, count_tokens)
+        for game, model_is_a in ((1, False), (2, True)):
+            a, b = (mine, base) if model_is_a else (base, mine)
+            ma, mb = (meta_m, meta_b) if model_is_a else (meta_b, meta_m)
+            games.append({"uid": q["uid"], "category": q["category"], "game": game, "baseline": base_model,
+                          "model_is_a": model_is_a, "question": q["prompt"], "answer_a": a, "answer_b": b,
+                          "style": style_difference(ma, mb), "meta_a": ma, "meta_b": mb})
+    return games
+
+
+def score_games(games: Sequence[dict], n_bootstrap: int = 100, seed: int = 0) -> dict:
+    """Hard-prompt (style-controlled) and creative-writing scores from judged games (`verdict` set or None)."""
+    out: dict[str, Any] = {}
+    for cat in CATEGORIES:
+        g = [x for x in games if x["category"] == cat]
+        b = expand_battles(g)
+        unparsed = sum(1 for x in g if x.get("verdict") is None)
+        entry = {"n_questions": len({x["uid"] for x in g}), "n_games": len(g), "n_unparsed": unparsed,
+                 "n_battles": len(b)}
+        if cat == "hard_prompt":
+            entry["style_control"] = bootstrap(b, lambda bb: bt_score(bb, True), n_bootstrap, seed)
+            entry["no_style_control"] = bootstrap(b, lambda bb: bt_score(bb, False), n_bootstrap, seed)
+        else:
+            entry["mean_score"] = bootstrap(b, mean_score, n_bootstrap, seed)
+            entry["style_control"] = bootstrap(b, lambda bb: bt_score(bb, True), n_bootstrap, seed)
+        out[cat] = entry
+    return out
+
+
+def make_judge(spec_text: str, cache_path: Path, prompts_path: str | Path, api_key_env: str = "OPENAI_API_KEY",
+               tie_margin: float = 0.1, strong_margin: float = 1.0) -> Any:
+    """An Arena-Hard judge from ``--judge``; an API judge checks its key here, before any generation."""
+    from gift.evals import judges
+
+    spec = judges.parse_judge(spec_text, api_key_env)
+    if spec.kind == "reward-model":
+        return judges.RewardModelArenaJudge(judges.reward_model_scorer(spec.target), name=spec.name,
+                                            tie_margin=tie_margin, strong_margin=strong_margin)
+    return judges.ApiArenaJudge(judges.make_client(spec, cache_path), judges.load_arena_prompts(prompts_path))
+
+
+def judge_games(games: list[dict], judge: Any, progress: bool = True) -> None:
+    """Fill `judgment` (raw text) and `verdict` (parsed or None) of every game; never raises on judge output."""
+    raws = judge.judge([(g["category"], g["question"], g["answer_a"], g["answer_b"]) for g in games],
+                       progress=progress)
+    for g, raw in zip(games, raws, strict=True):
+        g["judgment"] = raw
+        g["verdict"] = parse_verdict(raw)
+
+
+def _token_counter(tokenizer_path: str) -> Callable[[str], int]:
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(tokenizer_path)
+    return lambda text: len(tok(text, add_special_tokens=False)["input_ids"])
+
+
+def cli(argv: list[str]) -> int:
+    """Entry point of `gift eval arena-hard`."""
+    p = argparse.ArgumentParser(prog="gift eval arena-hard", description=__doc__.splitlines()[0])
+    p.add_argument("--model", required=True, help="from_pretrained directory of the model to evaluate")
+    p.add_argument("--model-id", help="name of the model in the results (default: the directory name)")
+    p.add_argument("--questions", required=True,
+                   help="question.jsonl (arena-hard v2 schema), or synthetic:N_HARD:N_CREATIVE[:SEED]")
+    p.add_argument("--baseline-answers", nargs="*", default=[],
+                   help="model-answer JSONL files of the baselines (synthetic sets bring their own)")
+    p.add_argument("--baselines", default=None,
+                   help="category=model pairs, comma separated (default: o3-mini for hard prompts, "
+                        "gemini-2.0-flash for creative writing)")
+    p.add_argument("--judge", required=True, help="reward-model:DIR | api:gpt-4.1 | api:MODEL@BASE_URL")
+    p.add_argument("--judge-prompts", default=str(JUDGE_PROMPTS))
+    p.add_argument("--out", required=True, help="result JSON (answers and judgments are written beside it)")
+    p.add_argument("--tokenizer", help="tokenizer for token counts (default: the judged model's own)")
+    p.add_argument("--api-key-env", default="OPENAI_API_KEY")
+    p.add_argument("--cache", help="judgment cache (JSONL; default beside --out)")
+    p.add_argument("--limit", type=int, help="first N questions of each category")
+    p.add_argument("--max-new-tokens", type=int, default=4096)
+    p.add_argument("--temperature", type=float, default=0.0, help="0 means greedy decoding")
+    p.add_argument("--batch-size", type=int, default=16)
+    p.add_argument("--bootstrap", type=int, default=100)
+    p.add_argument("--tie-margin", type=float, default=0.1, help="reward-model judge: |score diff| below is a tie")
+    p.add_argument("--strong-margin", type=float, default=1.0, help="reward-model judge: |score diff| above is strong")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--no-progress", action="store_true")
+    args = p.parse_args(argv)
+    args.argv = list(argv)
+    return run(args)
+
+
+def _parse_baselines(text: str | None) -> dict[str, str]:
+    out = dict(DEFAULT_BASELINES)
+    for part in (text or "").split(","):
+        if part.strip():
+            cat, sep, model = part.partition("=")
+            if not sep or cat.strip() not in CATEGORIES:
+                raise ValueError(f"--baselines {text!r}: expected category=model with category in {CATEGORIES}")
+            out[cat.strip()] = model.strip()
+    return out
+
+
+def run(args: argparse.Namespace, generator: Callable[[list[list[dict]], dict], list[str]] | None = None,
+        count_tokens: Callable[[str], int] | None = None) -> int:
+    """The body of `cli`; `generator` and `count_tokens` replace the model's own (tests)."""
+    out = Path(args.out)
+    stem = out.with_suffix("")
+    log_ = file_logger("gift.evals.arena_hard", stem.parent / f"{stem.name}.log")
+    t0 = time.time()
+    if args.questions.startswith("synthetic:"):
+        parts = args.questions.split(":")
+        try:
+            n_hard, n_cw, seed = int(parts[1]), int(parts[2]), int(parts[3]) if len(parts) > 3 else 0
+        except (ValueError, IndexError):
+            raise ValueError(f"--questions {args.questions!r}: expected synthetic:N_HARD:N_CREATIVE[:SEED]") from None
+        questions, base_rows = synthetic_question_set(n_hard, n_cw, seed)
+        if args.limit:
+            keep = {q["uid"] for c in CATEGORIES for q in [x for x in questions if x["category"] == c][: args.limit]}
+            questions = [q for q in questions if q["uid"] in keep]
+        write_jsonl(stem.parent / f"{stem.name}.questions.jsonl", questions)
+        baseline_answers: dict[str, dict[str, str]] = {}
+        for r in base_rows:
+            baseline_answers.setdefault(r["model"], {})[r["uid"]] = answer_text(r)
+        baselines = {"hard_prompt": "synthetic-baseline-hard", "creative_writing": "synthetic-baseline-creative"}
+    else:
+        questions = load_questions(args.questions, args.limit)
+        baseline_answers = load_answers(args.baseline_answers)
+        baselines = _parse_baselines(args.baselines)
+    cache = Path(args.cache) if args.cache else stem.parent / f"{stem.name}.judge_cache.jsonl"
+    judge = make_judge(args.judge, cache, args.judge_prompts, args.api_key_env, args.tie_margin, args.strong_margin)
+    model_id = args.model_id or Path(args.model).name
+    tokenizer_name = args.tokenizer or args.model
+    if count_tokens is None:
+        count_tokens = _token_counter(tokenizer_name)
+    log_.info("arena-hard: %d questions, model %s, judge %s", len(questions), model_id, judge.name)
+
+    t_gen = time.time()
+    gen = generator
+    if gen is None:
+        from gift.generation import generate, load_model
+
+        model, tokenizer = load_model(args.model)
+
+        def gen(prompts: list[list[dict]], kwargs: dict) -> list[str]:
+            return [c[0] for c in generate(model, tokenizer, prompts, n=1, **kwargs)]
+
+    kwargs = {"temperature": args.temperature or 1.0, "greedy": args.temperature == 0,
+              "max_new_tokens": args.max_new_tokens, "batch_size": args.batch_size, "seed": args.seed}
+    texts = gen([[{"role": "user", "content": q["prompt"]}] for q in questions], kwargs)
+    if len(texts) != len(questions):
+        raise RuntimeError(f"generation returned {len(texts)} answers for {len(questions)} questions")
+    model_answers = {q["uid"]: (t if isinstance(t, str) else "") for q, t in zip(questions, texts, strict=True)}
+    write_jsonl(stem.parent / f"{stem.name}.answers.jsonl", (
+        answer_row(q["uid"], model_id, q["prompt"], model_answers[q["uid"]],
+                   answer_metadata(model_answers[q["uid"]], count_tokens)) for q in questions))
+    gen_s = time.time() - t_gen
+
+    t_judge = time.time()
+    games = build_games(questions, model_answers, baseline_answers, baselines, count_tokens)
+    judge_games(games, judge, progress=not args.no_progress)
+    scores = score_games(games, n_bootstrap=args.bootstrap, seed=args.seed)
+    judge_s = time.time() - t_judge
+    write_jsonl(stem.parent / f"{stem.name}.judgments.jsonl", (
+        {k: g[k] for k in ("uid", "category", "game", "baseline", "model_is_a", "verdict", "judgment", "style")}
+        for g in games))
+
+    hp, cw = scores["hard_prompt"], scores["creative_writing"]
+    metrics = {
+        "hard_prompts_style_control": {"value": hp["style_control"]["value"], "ci": hp["style_control"]["ci"],
+                                       "stderr": None, "n": hp["n_questions"], "metric": "bt_style_control"},
+        "creative_writing": {"value": cw["mean_score"]["value"], "ci": cw["mean_score"]["ci"], "stderr": None,
+                             "n": cw["n_questions"], "metric": "mean_win_score"},
+    }
+    details = {"scores": scores, "judge": judge.name, "baselines": baselines, "tokenizer": tokenizer_name,
+               "style_features": list(STYLE_FEATURES), "questions": args.questions,
+               "n_unparsed": hp["n_unparsed"] + cw["n_unparsed"],
+               "wall_s": {"generation": round(gen_s, 2), "judge_and_scoring": round(judge_s, 2),
+                          "total": round(time.time() - t0, 2)}}
+    if hasattr(judge, "client"):
+        details["judge_api"] = judge.client.stats()
+    doc = {"model": model_id, "model_path": str(args.model), "eval": "arena_hard", "metrics": metrics,
+           "details": details, "provenance": {"created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+                                              "git_commit": git_commit(), "versions": package_versions(),
+                                              "argv": ["gift", "eval", "arena-hard", *getattr(args, "argv", [])]}}
+    write_json(out, doc)
+    log_.info("hard prompts (style control) %s, creative writing %s, unparsed %d",
+              metrics["hard_prompts_style_control"]["value"], metrics["creative_writing"]["value"],
+              details["n_unparsed"])
+    print(json.dumps({k: v["value"] for k, v in metrics.items()}))
+    return 0
