@@ -92,6 +92,26 @@ METHODS: dict[str, MethodSpec] = {
                     "data_type": "group of sampled responses with explicit rewards",
                     "loss": "sequence-level clipped policy gradient, no KL"},
     ),
+    "gft": MethodSpec(
+        name="gft",
+        display_name="GFT",
+        citation="GFT: From Imitation to Reward Fine-Tuning with Unbiased Group Advantages and Dynamic Coefficient "
+                 "Rectification, Findings of ACL 2026, arXiv 2604.14258",
+        config_class="gift.trainers:GFTConfig",
+        trainer_class="gift.trainers:GFTTrainer",
+        defaults={"learning_rate": 1e-6, "num_generations": 8, "n_expert": 1, "n_teacher": 3, "n_sampled": 4,
+                  "gft_tau": 0.5, "beta": 0.0, "max_completion_length": 2048, "temperature": 1.0,
+                  "num_train_epochs": 1, "zscore_eps": 1e-6, "fallback_to_sampling": False},
+        # on_policy False: half of every group (expert and teacher members) is off-policy data.
+        properties={"on_policy": False, "rl": True, "group_normalisation": True,
+                    "data_type": "expert demonstration + teacher responses + sampled responses with verifiable rewards",
+                    "loss": "rectified policy gradient on group-normalised advantages"},
+        notes="Group of 8 = expert + 3 teachers + 4 sampled; tau 0.5 (0.1 for Qwen2.5-Math-1.5B); no KL, no "
+              "clipping, no importance ratio; token-mean. The paper's batch (128 prompts per rollout batch, "
+              "mini-batch 64 prompts, i.e. 2 optimizer steps per batch) depends on the number of processes, so "
+              "configs set it: per_device_train_batch_size x gradient_accumulation_steps x processes = 64 x 8 rows, "
+              "steps_per_generation = 2 x gradient_accumulation_steps.",
+    ),
     "dpo": MethodSpec(
         name="dpo", display_name="DPO", citation="Rafailov et al., arXiv 2305.18290", trainable=False,
         group_method=False,
