@@ -28,6 +28,8 @@ from gift.report.stats import final_value, mean_sd, seed_band  # noqa: E402
 
 NOT_RUN = "not run"
 LINESTYLES = ("-", "--", "-.", ":")
+# The paper's method first, then its baselines; kl_sum (the paper's choice) before kl_average.
+SERIES_ORDER = ["GIFT", "GRPO", "DAPO", "GSPO", "GFT", "kl_sum", "kl_sum (default)", "kl_average"]
 
 
 @dataclass(frozen=True)
@@ -60,13 +62,17 @@ class CurveFigureSpec:
     keep: Callable[[Run], bool] = lambda r: True
     first_letter: str = "a"
     caption: str = ""
+    overlay: bool = False
+    overlay_title: str = ""
+    overlay_ylabel: str = ""
     color: Callable[[str, Run], str | None] = field(default=lambda label, r: METHOD_COLORS.get(r.method))
 
 
 FIGURES: dict[str, CurveFigureSpec] = {
     "fig2b": CurveFigureSpec(
         "fig2b", "Figure 2b · implicit reward aggregation: kl_sum vs kl_average (GIFT)", (EVAL, TRAIN),
-        series=aggregation_label, first_letter="b", color=lambda label, r: None,
+        series=aggregation_label, first_letter="b", color=lambda label, r: None, overlay=True,
+        overlay_title="eval (solid) and train (dashed) pass@1", overlay_ylabel="pass@1 (%)",
         caption="GIFT with the implicit reward summed over response tokens (kl_sum, the paper's choice) "
                 "against its mean (kl_average)."),
     "fig3": CurveFigureSpec(
@@ -151,12 +157,14 @@ def curve_figure(spec: CurveFigureSpec, runs: Sequence[Run], config_name: str) -
             row_keys.append(k)
     if not row_keys:
         row_keys = [""]
-    nm = len(spec.metrics)
-    # One metric: settings side by side; several: a row per setting, as the paper lays them out.
-    if nm == 1:
+    # overlay: all metrics in one panel per setting (Figure 2b); otherwise one panel per metric.
+    groups = [spec.metrics] if spec.overlay else [(m,) for m in spec.metrics]
+    ng = len(groups)
+    # One panel per setting: settings side by side; several: a row per setting, as the paper lays them out.
+    if ng == 1:
         nrows, ncols = 1, len(row_keys)
     else:
-        nrows, ncols = len(row_keys), nm
+        nrows, ncols = len(row_keys), ng
     width = max(4.6 * ncols, 7.0)
     fig, axes = plt.subplots(nrows, ncols, figsize=(width, 3.5 * nrows + 0.9), squeeze=False)
     record = prov.header(config_name, "figure", spec.fid, [str(r.path) for r in runs if r.path])
@@ -166,48 +174,57 @@ def curve_figure(spec: CurveFigureSpec, runs: Sequence[Run], config_name: str) -
         lab = spec.series(r)
         if lab not in labels_all:
             labels_all.append(lab)
+    labels_all.sort(key=lambda lab: (SERIES_ORDER.index(lab) if lab in SERIES_ORDER else len(SERIES_ORDER), lab))
     by_label_all = {lab: [r for r in runs if spec.series(r) == lab] for lab in labels_all}
     colors = _colors_for(labels_all, spec, by_label_all)
     panel = 0
     for ri, row_key in enumerate(row_keys):
         row_runs = [r for r in runs if (spec.rows(r) if spec.rows else "") == row_key]
-        for mi, metric in enumerate(spec.metrics):
-            ax = axes[0][ri] if nm == 1 else axes[ri][mi]
+        for gi, group in enumerate(groups):
+            ax = axes[0][ri] if ng == 1 else axes[ri][gi]
             letter = _letter(panel, spec.first_letter)
             panel += 1
-            title = f"{row_key}\n{metric.name}" if row_key else metric.name
-            ax.set_title(title, fontsize=10)
+            name = spec.overlay_title if spec.overlay else group[0].name
+            ax.set_title(f"{row_key}\n{name}" if row_key else name, fontsize=10)
             ax.set_title(f"({letter})", loc="left", fontsize=12, fontweight="bold")
             ax.set_xlabel(STEP_LABEL)
-            ax.set_ylabel(metric.ylabel, fontsize=9)
+            ax.set_ylabel(spec.overlay_ylabel if spec.overlay else group[0].ylabel, fontsize=9)
             _style_axes(ax)
-            panel_rec = {"panel": letter, "row": row_key, "metric": metric.key, "series": []}
+            panel_rec = {"panel": letter, "row": row_key, "metric": ",".join(m.key for m in group), "series": []}
             drawn, absent = 0, []
             for li, lab in enumerate(labels_all):
                 series_runs = [r for r in row_runs if spec.series(r) == lab]
                 if not series_runs:
                     continue
-                curves = [(r, r.series(metric.key)) for r in series_runs]
-                with_data = [(r, c) for r, c in curves if c[0].size]
-                panel_rec["series"].append({
-                    "label": lab, "runs": [{"run_id": r.run_id, "path": str(r.path) if r.path else None,
-                                            "seed": r.seed, "points": int(c[0].size), "done": r.done}
-                                           for r, c in curves]})
-                if not with_data:
+                series_drawn = 0
+                for mi, metric in enumerate(group):
+                    curves = [(r, r.series(metric.key)) for r in series_runs]
+                    with_data = [(r, c) for r, c in curves if c[0].size]
+                    panel_rec["series"].append({
+                        "label": lab, "metric": metric.key,
+                        "runs": [{"run_id": r.run_id, "path": str(r.path) if r.path else None, "seed": r.seed,
+                                  "points": int(c[0].size), "done": r.done} for r, c in curves]})
+                    if not with_data:
+                        continue
+                    band = seed_band([c for _, c in with_data])
+                    color = colors[lab]
+                    # a distinct dash per series (or per metric when overlaid) keeps coinciding curves and
+                    # grey-scale prints readable
+                    style = LINESTYLES[(mi if spec.overlay else li) % len(LINESTYLES)]
+                    n_seeds = f"{len(with_data)} seed{'s' if len(with_data) != 1 else ''}"
+                    label = f"{lab}, {metric.name} ({n_seeds})" if spec.overlay else f"{lab} ({n_seeds})"
+                    ax.plot(band.steps, band.mean, color=color, linewidth=1.8 if mi == 0 else 1.3, linestyle=style,
+                            marker="o" if band.steps.size <= 12 else None, markersize=3.5, label=label)
+                    ok = ~np.isnan(band.sd)
+                    if ok.any():
+                        ax.fill_between(band.steps[ok], (band.mean - band.sd)[ok], (band.mean + band.sd)[ok],
+                                        color=color, alpha=0.2, linewidth=0)
+                    series_drawn += 1
+                if series_drawn:
+                    drawn += 1
+                else:
                     absent.append(lab)
-                    continue
-                band = seed_band([c for _, c in with_data])
-                color = colors[lab]
-                # a distinct dash per series keeps coinciding curves and grey-scale prints readable
-                ax.plot(band.steps, band.mean, color=color, linewidth=1.8, linestyle=LINESTYLES[li % len(LINESTYLES)],
-                        marker="o" if band.steps.size <= 12 else None, markersize=3.5,
-                        label=f"{lab} ({len(with_data)} seed{'s' if len(with_data) != 1 else ''})")
-                ok = ~np.isnan(band.sd)
-                if ok.any():
-                    ax.fill_between(band.steps[ok], (band.mean - band.sd)[ok], (band.mean + band.sd)[ok],
-                                    color=color, alpha=0.2, linewidth=0)
-                drawn += 1
-            if metric is BETA and drawn:
+            if BETA in group and drawn:
                 ys = [y for line in ax.get_lines() for y in line.get_ydata() if y > 0]
                 if ys and min(ys) > 0 and max(ys) / min(ys) > 20:
                     ax.set_yscale("log")

@@ -99,6 +99,7 @@ class Run:
 
     @property
     def method(self) -> str:
+        """The registry name of the method, lower case."""
         return str(self.entry.get("method") or "unknown").lower()
 
     @property
@@ -123,14 +124,17 @@ class Run:
 
     @property
     def variant(self) -> dict:
+        """The variant settings of the run (e.g. num_generations, implicit_aggregation)."""
         return dict(self.entry.get("variant") or {})
 
     @property
     def figures(self) -> set[str]:
+        """Normalised ids of the figures the grid draws this run in."""
         return entry_figures(self.entry)
 
     @property
     def has_metrics(self) -> bool:
+        """True once the run has logged at least one step."""
         return bool(self.metrics)
 
     def series(self, key: str) -> tuple[np.ndarray, np.ndarray]:
@@ -148,6 +152,7 @@ class Run:
         return steps, np.array([pts[s] for s in steps], dtype=float)
 
     def describe(self) -> str:
+        """'GRPO tiny math seed 1': how a figure names a run that is missing."""
         parts = [self.method.upper(), self.backbone, self.dataset]
         parts += [f"{k}={v}" for k, v in sorted(self.variant.items())]
         if self.seed is not None:

@@ -47,6 +47,7 @@ class PaperTable:
         return self.values.get((row, column))
 
     def column(self, key: str) -> PaperColumn:
+        """The column with metric key `key`; KeyError naming the valid keys otherwise."""
         for col in self.columns:
             if col.key == key:
                 return col

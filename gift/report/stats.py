@@ -36,6 +36,7 @@ class Band:
 
     @property
     def empty(self) -> bool:
+        """True when no seed logged the metric."""
         return self.steps.size == 0
 
 

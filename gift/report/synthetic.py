@@ -79,6 +79,7 @@ class SyntheticResults:
     eval_paths: list[Path] = field(default_factory=list)
 
     def runs_of(self, figure: str) -> list[str]:
+        """Directories of the runs the grid assigns to `figure`, as the workflow passes them."""
         return [str(self.run_dirs[e["run_id"]]) for e in self.grid
                 if e.get("run_id") in self.run_dirs and figure in (e.get("figure") or [])]
 

@@ -87,6 +87,7 @@ def _mark(flag: bool, latex: bool = False) -> str:
 
 
 def table1_csv(rows: list[dict]) -> str:
+    """Table 1 as CSV: booleans as yes/no."""
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
     w.writerow(["method", "display_name"] + [k for k, _ in TABLE1_COLUMNS])
@@ -102,6 +103,7 @@ TABLE1_CAPTION = ("Table 1: qualitative comparison of the methods, generated fro
 
 
 def table1_markdown(rows: list[dict]) -> str:
+    """Table 1 as Markdown with ✓/✗ marks and its caption."""
     lines = [f"**{TABLE1_CAPTION}**", "", "| Method | " + " | ".join(lab for _, lab in TABLE1_COLUMNS) + " |",
              "| --- |" + " --- |" * len(TABLE1_COLUMNS)]
     for r in rows:
@@ -111,6 +113,7 @@ def table1_markdown(rows: list[dict]) -> str:
 
 
 def table1_latex(rows: list[dict]) -> str:
+    """Table 1 as a LaTeX table (booktabs, amssymb)."""
     lines = ["% needs \\usepackage{booktabs,amssymb}", r"\begin{table}[t]", r"\centering",
              r"\begin{tabular}{l" + "c" * 3 + "ll}", r"\toprule",
              "Method & " + " & ".join(_tex_escape(lab) for _, lab in TABLE1_COLUMNS) + r" \\", r"\midrule"]
@@ -157,6 +160,7 @@ class Cell:
 
     @property
     def decimals(self) -> int:
+        """Decimals shown: none for lengths in characters, two for percentages."""
         return 0 if self.column.unit == "chars" else 2
 
 
@@ -184,9 +188,11 @@ class ReproducedTable:
     absent_files: list[str]
 
     def cell(self, row: str, column: str) -> Cell:
+        """The cell of a row label and a column key."""
         return self.cells[(row, column)]
 
     def rows_in(self, section: str) -> list[RowInfo]:
+        """The rows of one section (paper rows, or rows with no paper counterpart), in order."""
         return [r for r in self.rows if r.section == section]
 
 
