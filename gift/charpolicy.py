@@ -1,0 +1,36 @@
+"""A random Qwen2 policy with a character-level chat tokenizer: for benchmarks and tests, no hub needed."""
+
+from __future__ import annotations
+
+import string
+from pathlib import Path
+
+SPECIAL_TOKENS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
+CHAT_TEMPLATE = (
+    "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"
+    "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+)
+
+
+def build_char_policy(out: str | Path, hidden: int = 32, layers: int = 2, heads: int = 2, kv_heads: int = 1,
+                      seed: int = 0, max_positions: int = 1024) -> Path:
+    """Save a randomly initialised Qwen2ForCausalLM and its tokenizer (one token per printable character)."""
+    import torch
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers
+    from transformers import PreTrainedTokenizerFast, Qwen2Config, Qwen2ForCausalLM
+
+    out = Path(out)
+    vocab = {tok: i for i, tok in enumerate(SPECIAL_TOKENS + list(string.printable))}
+    tok = Tokenizer(models.WordLevel(vocab, unk_token="<|endoftext|>"))
+    tok.pre_tokenizer = pre_tokenizers.Split("", "isolated")
+    tok.decoder = decoders.Fuse()
+    fast = PreTrainedTokenizerFast(tokenizer_object=tok, eos_token="<|im_end|>", pad_token="<|endoftext|>")
+    fast.chat_template = CHAT_TEMPLATE
+    fast.save_pretrained(out)
+    torch.manual_seed(seed)
+    cfg = Qwen2Config(vocab_size=len(vocab), hidden_size=hidden, intermediate_size=2 * hidden,
+                      num_hidden_layers=layers, num_attention_heads=heads, num_key_value_heads=kv_heads,
+                      max_position_embeddings=max_positions, eos_token_id=vocab["<|im_end|>"], pad_token_id=0,
+                      tie_word_embeddings=True)
+    Qwen2ForCausalLM(cfg).save_pretrained(out)
+    return out
