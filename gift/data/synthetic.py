@@ -35,8 +35,8 @@ class Difficulty:
 DEFAULT_DIFFICULTY: dict[str, Difficulty] = {
     "gsm8k": Difficulty(digits=1, min_ops=1, max_ops=2),
     "math": Difficulty(digits=1, min_ops=1, max_ops=2),
-    "dapo_math": Difficulty(digits=1, min_ops=2, max_ops=3),
-    "aime2024": Difficulty(digits=1, min_ops=2, max_ops=3),
+    "dapo_math": Difficulty(digits=1, min_ops=2, max_ops=2),
+    "aime2024": Difficulty(digits=1, min_ops=2, max_ops=2),
     "infinity_instruct": Difficulty(),
     "numina_distill": Difficulty(digits=1, min_ops=1, max_ops=2),
 }
@@ -52,13 +52,13 @@ def _chain(rng: random.Random, d: Difficulty) -> tuple[int, list[tuple[str, int,
     start = value
     steps = []
     for _ in range(rng.randint(d.min_ops, d.max_ops)):
-        ops = ["+", "-"] + (["*"] if d.multiply and value < 50 else [])
+        ops = ["+"] + (["-"] if value > 0 else []) + (["*"] if d.multiply and value < 50 else [])
         op = rng.choice(ops)
         if op == "*":
             b = rng.choice((2, 3))
             result = value * b
         elif op == "-":
-            b = rng.randint(1, max(1, min(value, 10**d.digits - 1)))
+            b = rng.randint(1, min(value, 10**d.digits - 1))
             result = value - b
         else:
             b = _operand(rng, d.digits)

@@ -1,0 +1,150 @@
+"""RLVR evaluation: pass@1 as the mean over k samples (with its stderr), and greedy pass@1."""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from gift.generation import generate
+from gift.rewards import VERIFIABLE_KINDS, score_verifiable
+
+
+def _mean_stderr(values: list[float]) -> tuple[float, float | None]:
+    n = len(values)
+    mean = sum(values) / n
+    if n < 2:
+        return mean, None
+    var = sum((v - mean) ** 2 for v in values) / (n - 1)
+    return mean, math.sqrt(var / n)
+
+
+def _score(kind: str, completion: str, truth: str, counts: dict) -> float:
+    try:
+        value, parsed = score_verifiable(kind, completion, truth)
+    except Exception:
+        counts["errors"] += 1
+        return 0.0
+    if not parsed:
+        counts["unparsed"] += 1
+    return value
+
+
+def evaluate_pass_at_1(model: Any, tokenizer: Any, examples: list[dict], k: int = 4, temperature: float = 1.0,
+                       top_p: float = 1.0, max_new_tokens: int = 1024, greedy: bool = True, batch_size: int = 32,
+                       seed: int = 0, progress: bool = True) -> dict:
+    """pass@1 of `model` on prepared examples (each with `prompt`, `ground_truth`, `reward`).
+
+    Returns fractions in [0, 1]: `pass@1` (per example, the mean reward over `k` samples at
+    `temperature`; then the mean over examples) with `pass@1_stderr` (over examples), `n`, `k`;
+    `pass@1_greedy` and its stderr when `greedy`; `unparsed` and `errors` counts (a completion that
+    cannot be parsed scores 0); and `samples`, one record per example with its completions and rewards.
+    """
+    if not examples:
+        raise ValueError("no examples to evaluate")
+    if k < 1:
+        raise ValueError(f"k must be >= 1, got {k}")
+    for ex in examples:
+        kind = ex.get("reward")
+        if kind not in VERIFIABLE_KINDS:
+            raise ValueError(f"example {ex.get('id')!r}: reward {kind!r} is not verifiable "
+                             f"(RLVR evaluation needs one of {', '.join(VERIFIABLE_KINDS)})")
+        if ex.get("ground_truth") is None:
+            raise ValueError(f"example {ex.get('id')!r}: missing ground_truth")
+    prompts = [ex["prompt"] for ex in examples]
+    sampled = generate(model, tokenizer, prompts, n=k, temperature=temperature, top_p=top_p,
+                       max_new_tokens=max_new_tokens, batch_size=batch_size, seed=seed, progress=progress)
+    counts = {"unparsed": 0, "errors": 0}
+    samples, per_example = [], []
+    for ex, completions in zip(examples, sampled, strict=True):
+        rewards = [_score(ex["reward"], c, ex["ground_truth"], counts) for c in completions]
+        per_example.append(sum(rewards) / len(rewards))
+        samples.append({"id": ex.get("id"), "prompt": ex["prompt"], "ground_truth": ex["ground_truth"],
+                        "completions": completions, "rewards": rewards})
+    mean, stderr = _mean_stderr(per_example)
+    result: dict[str, Any] = {"pass@1": mean, "pass@1_stderr": stderr, "n": len(examples), "k": k,
+                              "temperature": temperature, "top_p": top_p, "max_new_tokens": max_new_tokens}
+    if greedy:
+        greedy_out = generate(model, tokenizer, prompts, n=1, max_new_tokens=max_new_tokens, batch_size=batch_size,
+                              seed=seed, greedy=True, progress=progress)
+        greedy_counts = {"unparsed": 0, "errors": 0}
+        greedy_rewards = []
+        for ex, sample, (completion,) in zip(examples, samples, greedy_out, strict=True):
+            r = _score(ex["reward"], completion, ex["ground_truth"], greedy_counts)
+            greedy_rewards.append(r)
+            sample["greedy"] = completion
+            sample["greedy_reward"] = r
+        g_mean, g_stderr = _mean_stderr(greedy_rewards)
+        result.update({"pass@1_greedy": g_mean, "pass@1_greedy_stderr": g_stderr,
+                       "greedy_unparsed": greedy_counts["unparsed"], "greedy_errors": greedy_counts["errors"]})
+    result.update(unparsed=counts["unparsed"], errors=counts["errors"], samples=samples)
+    return result
+
+
+def _pct(x: float | None) -> float | None:
+    return None if x is None else round(100.0 * x, 4)
+
+
+def cli(argv: list[str]) -> int:
+    """Entry point of `gift eval rlvr`."""
+    from gift.io import git_commit, package_versions, read_jsonl, write_json, write_jsonl
+
+    parser = argparse.ArgumentParser(prog="gift eval rlvr", description=__doc__)
+    parser.add_argument("--model", required=True, help="a from_pretrained directory")
+    parser.add_argument("--data", required=True, help="a prepared split, e.g. results/<cfg>/data/gsm8k/test.jsonl")
+    parser.add_argument("--out", required=True, help="results/<cfg>/evals/<model_id>/rlvr_<dataset>.json")
+    parser.add_argument("--model-id", help="name in the results (default: the --out file's directory name)")
+    parser.add_argument("--k", type=int, default=4, help="samples per problem for pass@1")
+    parser.add_argument("--temperature", type=float, default=1.0)
+    parser.add_argument("--top-p", type=float, default=1.0)
+    parser.add_argument("--max-new-tokens", type=int, default=1024)
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--limit", type=int, help="evaluate the first N examples only")
+    parser.add_argument("--no-greedy", action="store_true", help="skip greedy pass@1")
+    args = parser.parse_args(argv)
+    try:
+        if not Path(args.model).is_dir():
+            raise ValueError(f"--model {args.model}: not a directory")
+        examples = read_jsonl(args.data)
+        if args.limit:
+            examples = examples[: args.limit]
+        if not examples:
+            raise ValueError(f"--data {args.data}: no examples")
+        t0 = time.time()
+        res = evaluate_pass_at_1(args.model, None, examples, k=args.k, temperature=args.temperature,
+                                 top_p=args.top_p, max_new_tokens=args.max_new_tokens, greedy=not args.no_greedy,
+                                 batch_size=args.batch_size, seed=args.seed)
+    except (ValueError, OSError) as err:
+        print(f"gift eval rlvr: error: {err}", file=sys.stderr)
+        return 2
+    out = Path(args.out)
+    dataset = examples[0].get("dataset") or Path(args.data).parent.name
+    samples_path = out.with_name(out.stem + ".samples.jsonl")
+    common = {"n": res["n"], "task": dataset}
+    metrics = {"pass@1": {"value": _pct(res["pass@1"]), "stderr": _pct(res["pass@1_stderr"]), **common,
+                          "metric": "pass@1", "k": args.k, "temperature": args.temperature}}
+    if "pass@1_greedy" in res:
+        metrics["pass@1_greedy"] = {"value": _pct(res["pass@1_greedy"]), "stderr": _pct(res["pass@1_greedy_stderr"]),
+                                    **common, "metric": "pass@1_greedy"}
+    result = {
+        "model": args.model_id or out.parent.name, "model_path": str(Path(args.model).resolve()), "eval": "rlvr",
+        "metrics": metrics,
+        "details": {"dataset": dataset, "data": str(args.data), "k": args.k, "temperature": args.temperature,
+                    "top_p": args.top_p, "max_new_tokens": args.max_new_tokens, "seed": args.seed,
+                    "unparsed": res["unparsed"], "errors": res["errors"],
+                    "greedy_unparsed": res.get("greedy_unparsed"), "samples_file": samples_path.name,
+                    "wall_s": round(time.time() - t0, 2)},
+        "provenance": {"created": datetime.now(UTC).isoformat(timespec="seconds"),
+                       "git_commit": git_commit(), "versions": package_versions(), "argv": ["gift", "eval", "rlvr", *argv]},
+    }
+    write_jsonl(samples_path, res["samples"])
+    write_json(out, result)
+    g = f", greedy {metrics['pass@1_greedy']['value']:.1f}%" if "pass@1_greedy" in metrics else ""
+    print(f"{dataset}: pass@1 {metrics['pass@1']['value']:.1f}% (k={args.k}, n={res['n']}){g}, "
+          f"unparsed {res['unparsed']} -> {out}")
+    return 0

@@ -1,0 +1,47 @@
+"""Shared fixtures: small prepared synthetic datasets and a tiny randomly initialised Qwen2 model."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+SMALL_LIMITS = {
+    "gsm8k": {"train": 200, "test": 8},
+    "math": {"train": 200, "test": 8},
+    "dapo_math": {"train": 200},
+    "aime2024": {"test": 8},
+    "infinity_instruct": {"train": 200},
+    "numina_distill": {"train": 100},
+}
+
+
+@pytest.fixture(scope="session")
+def synthetic_data(tmp_path_factory) -> dict[str, Path]:
+    """Every dataset's synthetic twin prepared (small limits) under one directory: name -> dir."""
+    from gift.data.prepare import prepare
+
+    root = tmp_path_factory.mktemp("data")
+    out = {}
+    for name, limits in SMALL_LIMITS.items():
+        prepare(name, "synthetic", root / name, seed=0, limits=limits)
+        out[name] = root / name
+    return out
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory, synthetic_data) -> Path:
+    """A randomly initialised tiny Qwen2ForCausalLM with the suite's tokenizer, saved with save_pretrained."""
+    import torch
+    from transformers import Qwen2ForCausalLM
+
+    from gift.tiny import SIZES, _config, corpus_texts, load_data_dirs, train_tokenizer
+
+    train, evals = load_data_dirs([synthetic_data["gsm8k"], synthetic_data["aime2024"]])
+    tok = train_tokenizer(corpus_texts(train + [e for v in evals.values() for e in v]), 512)
+    torch.manual_seed(0)
+    model = Qwen2ForCausalLM(_config(tok, SIZES["smoke"]))
+    out = tmp_path_factory.mktemp("model") / "tiny"
+    model.save_pretrained(out)
+    tok.save_pretrained(out)
+    return out

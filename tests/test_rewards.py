@@ -1,0 +1,164 @@
+"""Verifiable rewards on real-format and adversarial completions; the reward-model reward."""
+
+from __future__ import annotations
+
+import math
+import threading
+
+import pytest
+
+from gift.rewards import (
+    RewardModelScorer,
+    extract_boxed,
+    extract_dapo,
+    extract_gsm8k,
+    make_reward_function,
+    normalize_number,
+    verifiable_reward,
+)
+
+
+@pytest.mark.parametrize("completion, expected", [
+    ("Natalia sold 48/2 = <<48/2=24>>24 clips in May.\n#### 72", "72"),
+    ("#### 3 is a guess, but after checking, the answer is\n#### 5", "5"),  # last wins
+    ("The total is #### 12 apples\nso", "12"),  # '####' mid-text
+    ("#### \u22127", "-7"),  # unicode minus
+    ("#### 1,234", "1234"),  # thousands separator
+    ("#### 1,234,567.50", "1234567.5"),
+    ("#### $42.", "42"),
+    ("#### 42.0", "42"),
+    ("no marker at all: 42", None),
+    ("####", None),
+    ("#### seven", None),
+    ("", None),
+])
+def test_gsm8k_extracts_the_last_marked_number(completion, expected):
+    assert extract_gsm8k(completion) == expected
+
+
+def test_gsm8k_reward_is_strict_about_the_marker():
+    assert verifiable_reward("gsm8k", "so 6*7=42\n#### 42", "42") == 1.0
+    assert verifiable_reward("gsm8k", "the answer is 42", "42") == 0.0
+    assert verifiable_reward("gsm8k", "#### 42\n#### 43", "42") == 0.0
+    assert verifiable_reward("gsm8k", "#### 1,000", "1000") == 1.0
+    assert verifiable_reward("gsm8k", "#### \u22125", "-5") == 1.0
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("so $\\boxed{5}$", "5"),
+    ("first \\boxed{1} then \\boxed{2}", "2"),  # several boxes: the last
+    ("\\boxed{\\frac{1}{2}}", "\\frac{1}{2}"),  # nested braces
+    ("\\boxed{\\sqrt{\\frac{a}{b^{2}}}}", "\\sqrt{\\frac{a}{b^{2}}}"),
+    ("\\boxed 7", "7"),
+    ("\\fbox{9}", "9"),
+    ("\\boxed{3} and an unclosed \\boxed{4", "3"),
+    ("\\boxed{}", None),
+    ("no box", None),
+    ("", None),
+])
+def test_extract_boxed_handles_nesting_and_several_boxes(text, expected):
+    assert extract_boxed(text) == expected
+
+
+@pytest.mark.parametrize("completion, truth, expected", [
+    ("so $\\boxed{\\frac{1}{2}}$", "\\frac{1}{2}", 1.0),
+    ("so $\\boxed{\\dfrac{1}{2}}$", "\\frac{1}{2}", 1.0),
+    ("so $\\boxed{0.5}$", "\\frac{1}{2}", 1.0),
+    ("so $\\boxed{\\frac{2}{4}}$", "\\frac{1}{2}", 1.0),
+    ("so $\\boxed{\\frac{1}{3}}$", "\\frac{1}{2}", 0.0),
+    ("\\boxed{1+x^2}", "x^2+1", 1.0),
+    ("\\boxed{\u22123}", "-3", 1.0),
+    ("\\boxed{1,000}", "1000", 1.0),
+    ("\\boxed{2} wait, actually \\boxed{3}", "3", 1.0),
+    ("\\boxed{3} wait, actually \\boxed{2}", "3", 0.0),
+    ("the answer is 3", "3", 0.0),
+    ("", "3", 0.0),
+])
+def test_math_reward_checks_equivalence_of_the_last_box(completion, truth, expected):
+    assert verifiable_reward("math", completion, truth) == expected
+
+
+@pytest.mark.parametrize("completion, truth, expected", [
+    ("1+2=3\nAnswer: 3", "3", 1.0),
+    ("Answer: 5\nhmm, no.\nAnswer: 7", "7", 1.0),  # the last Answer line
+    ("answer: $204$.", "204", 1.0),
+    ("Answer: \\boxed{33}", "33", 1.0),
+    ("no answer line but \\boxed{33}", "33", 1.0),  # boxed fallback
+    ("Answer: 34", "33", 0.0),
+    ("I don't know", "33", 0.0),
+    ("", "33", 0.0),
+])
+def test_dapo_reward_prefers_the_answer_line_then_the_box(completion, truth, expected):
+    assert verifiable_reward("dapo", completion, truth) == expected
+
+
+def test_dapo_answer_line_wins_over_a_box():
+    assert extract_dapo("\\boxed{1}\nAnswer: 2") == "2"
+
+
+def test_normalize_number_rejects_non_numbers():
+    assert normalize_number("1,2,3") is None
+    assert normalize_number("12a") is None
+    assert normalize_number("-0.50") == "-0.5"
+
+
+def test_reward_function_counts_unparsed_and_errors_without_raising():
+    f = make_reward_function("gsm8k")
+    assert f.__name__ == "gsm8k_reward"
+    completions = ["#### 4", "no answer", [{"role": "assistant", "content": "#### 5"}], "#### 4"]
+    rewards = f(prompts=["q"] * 4, completions=completions, ground_truth=["4", "4", "5", None])
+    assert rewards == [1.0, 0.0, 1.0, 0.0]
+    assert f.stats() == {"calls": 1, "completions": 4, "unparsed": 1, "errors": 1}
+
+
+def test_reward_function_rejects_unknown_kind():
+    with pytest.raises(ValueError, match="unknown reward"):
+        make_reward_function("gsm9k")
+    with pytest.raises(ValueError, match="needs model"):
+        make_reward_function("reward_model")
+
+
+def test_math_reward_works_off_the_main_thread():
+    out = []
+    t = threading.Thread(target=lambda: out.append(verifiable_reward("math", "\\boxed{\\frac{2}{4}}", "\\frac12")))
+    t.start()
+    t.join()
+    assert out == [1.0]
+
+
+def test_reward_model_score_is_logit_over_sqrt_response_tokens(tiny_model_dir):
+    import torch
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(tiny_model_dir)
+    torch.manual_seed(0)
+    model = AutoModelForSequenceClassification.from_pretrained(tiny_model_dir, num_labels=1)
+    model.config.pad_token_id = tok.pad_token_id
+    prompts = [[{"role": "user", "content": "Reverse the word cat."}], "How many letters are in dog?"]
+    responses = ["tac", "The word dog has 3 letters. I hope this helps!"]
+    scorer = RewardModelScorer(model, tok, batch_size=1, length_normalize=True, device="cpu")
+    got = scorer(prompts, responses)
+    # Independent computation: one unpadded forward per pair, last position's logit.
+    for p, r, g in zip(prompts, responses, got, strict=True):
+        msgs = ([{"role": "user", "content": p}] if isinstance(p, str) else p) + [{"role": "assistant", "content": r}]
+        ids = tok(tok.apply_chat_template(msgs, tokenize=False), return_tensors="pt", add_special_tokens=False)
+        with torch.no_grad():
+            logit = model(**ids).logits[0, 0].item()
+        n = len(tok(r, add_special_tokens=False)["input_ids"])
+        assert g == pytest.approx(logit / math.sqrt(n), rel=1e-4, abs=1e-5)
+    # Batching with padding gives the same raw scores.
+    batched = RewardModelScorer(model, tok, batch_size=8, length_normalize=False, device="cpu")
+    single = RewardModelScorer(model, tok, batch_size=1, length_normalize=False, device="cpu")
+    assert batched.raw_scores(prompts, responses) == pytest.approx(single.raw_scores(prompts, responses), abs=1e-5)
+
+
+def test_reward_model_reward_function_counts_errors(tiny_model_dir):
+    f = make_reward_function("reward_model", model=str(tiny_model_dir), batch_size=2)
+    assert len(f(["hi", "yo"], ["a", "b"])) == 2
+
+    def broken(prompts, completions):
+        raise RuntimeError("boom")
+
+    f.scorer = broken
+    assert f(["hi"], ["a"]) == [0.0]
+    assert f.stats()["errors"] == 1
