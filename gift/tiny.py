@@ -186,7 +186,8 @@ def _band_distance(scores: dict[str, float], low: float, high: float) -> float:
 
 def build_backbone(data_dirs: list[str | Path], out: str | Path, seed: int = 0, size: str = "smoke",
                    max_steps: int | None = None, target_low: float = 0.1, target_high: float = 0.6,
-                   progress: bool = True) -> dict:
+                   progress: bool = True, eval_every: int | None = None,
+                   max_new_tokens: int | None = None) -> dict:
     """Build, warm-start and save a tiny Qwen2 policy; returns the report also saved as `warm_start.json`.
 
     Supervised training on the responses of the train splits, with pass@1 (mean over `eval_k` samples at
@@ -205,6 +206,7 @@ def build_backbone(data_dirs: list[str | Path], out: str | Path, seed: int = 0, 
         raise ValueError(f"target band [{target_low}, {target_high}] is not a sub-interval of [0, 1]")
     sz = _size(size)
     steps = max_steps if max_steps is not None else sz.max_steps
+    eval_every = eval_every or sz.eval_every
     t0 = time.time()
     train, evals = load_data_dirs(data_dirs)
     if not evals:
@@ -217,7 +219,8 @@ def build_backbone(data_dirs: list[str | Path], out: str | Path, seed: int = 0, 
     model = Qwen2ForCausalLM(_config(tokenizer, sz))
     n_params = sum(p.numel() for p in model.parameters())
     longest = max(len(ids) - n for ids, n in encoded)
-    max_new_tokens = min(256, int(longest * 1.5) + 8)
+    # Room for the longest reference response and half again: enough for the task, cheap to sample.
+    max_new_tokens = max_new_tokens or min(256, int(longest * 1.5) + 8)
     rng = random.Random(seed)
     eval_subsets = {name: rng.sample(rows, min(sz.eval_n, len(rows))) for name, rows in sorted(evals.items())}
     opt = torch.optim.AdamW(model.parameters(), lr=sz.lr, betas=(0.9, 0.98), weight_decay=0.01)
@@ -246,7 +249,7 @@ def build_backbone(data_dirs: list[str | Path], out: str | Path, seed: int = 0, 
             opt.step()
             sched.step()
             opt.zero_grad(set_to_none=True)
-            if step % sz.eval_every and step != steps:
+            if step % eval_every and step != steps:
                 continue
             scores = {name: evaluate_pass_at_1(model, tokenizer, rows, k=sz.eval_k, max_new_tokens=max_new_tokens,
                                                greedy=False, batch_size=64, seed=seed, progress=False)["pass@1"]

@@ -1,0 +1,81 @@
+"""The shared generation helper: n completions per chat prompt, left padding, seeds, greedy."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from gift.generation import generate, load_model
+
+PROMPTS = [
+    [{"role": "user", "content": "Tom has 3 apples. Tom gets 4 more. How many apples does Tom have now?"}],
+    [{"role": "user", "content": "Reverse the word cat."}],
+    [{"role": "user", "content": "Compute $7+8$."}],
+]
+
+
+@pytest.fixture(scope="module")
+def lm(tiny_model_dir):
+    return load_model(tiny_model_dir)
+
+
+def test_returns_n_completions_per_prompt(lm):
+    model, tok = lm
+    out = generate(model, tok, PROMPTS, n=3, max_new_tokens=6, batch_size=4, seed=1, progress=False)
+    assert len(out) == len(PROMPTS) and all(len(c) == 3 and all(isinstance(s, str) for s in c) for c in out)
+
+
+def test_sampling_is_deterministic_for_a_seed_and_restores_the_rng(lm):
+    model, tok = lm
+    torch.manual_seed(123)
+    expected_next = torch.rand(1)
+    torch.manual_seed(123)
+    a = generate(model, tok, PROMPTS, n=2, max_new_tokens=8, seed=7, progress=False)
+    assert torch.rand(1) == expected_next  # the caller's RNG stream is untouched
+    b = generate(model, tok, PROMPTS, n=2, max_new_tokens=8, seed=7, progress=False)
+    c = generate(model, tok, PROMPTS, n=2, max_new_tokens=8, seed=8, progress=False)
+    assert a == b and a != c
+
+
+def test_greedy_left_padded_batch_matches_one_prompt_at_a_time(lm):
+    model, tok = lm
+    batched = generate(model, tok, PROMPTS, n=2, max_new_tokens=8, batch_size=8, greedy=True, progress=False)
+    for prompt, completions in zip(PROMPTS, batched, strict=True):
+        # Independent computation: argmax decoding by hand, no padding.
+        text = tok.apply_chat_template(prompt, tokenize=False, add_generation_prompt=True)
+        ids = tok(text, return_tensors="pt", add_special_tokens=False)["input_ids"]
+        new = []
+        with torch.no_grad():
+            for _ in range(8):
+                nxt = int(model(input_ids=ids).logits[0, -1].argmax())
+                if nxt == tok.eos_token_id:
+                    break
+                new.append(nxt)
+                ids = torch.cat([ids, torch.tensor([[nxt]])], dim=1)
+        assert completions == [tok.decode(new, skip_special_tokens=True)] * 2
+
+
+def test_accepts_a_model_directory_and_restores_training_mode(tiny_model_dir, lm):
+    out = generate(str(tiny_model_dir), None, PROMPTS[:1], n=1, max_new_tokens=4, greedy=True, progress=False,
+                   backend="hf")
+    model, tok = lm
+    model.train()
+    same = generate(model, tok, PROMPTS[:1], n=1, max_new_tokens=4, greedy=True, progress=False)
+    assert model.training and out == same
+
+
+def test_bad_arguments_are_named(lm):
+    model, tok = lm
+    with pytest.raises(ValueError, match="n must be"):
+        generate(model, tok, PROMPTS, n=0)
+    with pytest.raises(ValueError, match="temperature"):
+        generate(model, tok, PROMPTS, temperature=0.0, progress=False)
+    with pytest.raises(ValueError, match="backend"):
+        generate(model, tok, PROMPTS, backend="tgi")
+    assert generate(model, tok, [], n=2) == []
+
+
+def test_missing_model_directory_is_a_clear_error(tmp_path, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(FileNotFoundError, match="not a local directory"):
+        load_model(tmp_path / "nope")

@@ -1,0 +1,89 @@
+"""RLVR pass@1: aggregation over k samples, greedy, stderr, the CLI's result JSON and samples."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+
+from gift.evals import rlvr
+from gift.evals.rlvr import evaluate_pass_at_1
+from gift.io import read_jsonl
+from gift.rewards import verifiable_reward
+
+
+def _examples(n=3):
+    return [{"id": f"e{i}", "prompt": [{"role": "user", "content": f"q{i}"}], "ground_truth": str(i),
+             "reward": "gsm8k"} for i in range(n)]
+
+
+def test_pass_at_1_is_the_mean_over_samples_then_problems(monkeypatch):
+    scripted = {  # per problem: k=4 sampled completions
+        "q0": ["#### 0", "#### 0", "#### 1", "garbage"],
+        "q1": ["#### 1", "#### 1", "#### 1", "#### 1"],
+        "q2": ["#### 5", "#### 5", "#### 5", "#### 5"],
+    }
+
+    def fake_generate(model, tok, prompts, n=1, greedy=False, **kw):  # stands in for a model's sampler
+        if greedy:
+            return [[f"#### {p[0]['content'][1:]}"] * n for p in prompts]
+        return [scripted[p[0]["content"]][:n] for p in prompts]
+
+    monkeypatch.setattr(rlvr, "generate", fake_generate)
+    res = evaluate_pass_at_1(None, None, _examples(), k=4, greedy=True, progress=False)
+    per_problem = np.array([0.5, 1.0, 0.0])
+    assert res["pass@1"] == pytest.approx(per_problem.mean())
+    assert res["pass@1_stderr"] == pytest.approx(per_problem.std(ddof=1) / math.sqrt(3))
+    assert res["pass@1_greedy"] == 1.0 and res["pass@1_greedy_stderr"] == 0.0
+    assert res["n"] == 3 and res["k"] == 4 and res["unparsed"] == 1
+    assert res["samples"][0]["rewards"] == [1.0, 1.0, 0.0, 0.0]
+
+
+def test_real_model_results_agree_with_rescoring_the_samples(tiny_model_dir, synthetic_data):
+    from gift.generation import load_model
+
+    model, tok = load_model(tiny_model_dir)
+    examples = read_jsonl(synthetic_data["gsm8k"] / "test.jsonl")[:4]
+    res = evaluate_pass_at_1(model, tok, examples, k=2, max_new_tokens=8, greedy=True, progress=False)
+    rescored = [np.mean([verifiable_reward("gsm8k", c, s["ground_truth"]) for c in s["completions"]])
+                for s in res["samples"]]
+    assert res["pass@1"] == pytest.approx(np.mean(rescored))
+    assert all(len(s["completions"]) == 2 and "greedy" in s for s in res["samples"])
+
+
+def test_non_verifiable_examples_are_rejected():
+    ex = _examples(1)
+    ex[0]["reward"] = "reward_model"
+    with pytest.raises(ValueError, match="not verifiable"):
+        evaluate_pass_at_1(None, None, ex, progress=False)
+    with pytest.raises(ValueError, match="no examples"):
+        evaluate_pass_at_1(None, None, [], progress=False)
+
+
+def test_cli_writes_the_eval_result_json_and_samples(tiny_model_dir, synthetic_data, tmp_path, capsys):
+    out = tmp_path / "evals" / "tiny-s0" / "rlvr_aime2024.json"
+    rc = rlvr.cli(["--model", str(tiny_model_dir), "--data", str(synthetic_data["aime2024"] / "test.jsonl"),
+                   "--out", str(out), "--k", "2", "--max-new-tokens", "6", "--limit", "3"])
+    assert rc == 0
+    result = json.loads(out.read_text())
+    assert result["model"] == "tiny-s0" and result["eval"] == "rlvr"
+    assert set(result["metrics"]) == {"pass@1", "pass@1_greedy"}
+    m = result["metrics"]["pass@1"]
+    assert m["n"] == 3 and m["task"] == "aime2024" and 0.0 <= m["value"] <= 100.0
+    assert {"created", "git_commit", "versions", "argv"} <= set(result["provenance"])
+    samples = read_jsonl(out.with_name("rlvr_aime2024.samples.jsonl"))
+    assert len(samples) == 3 and all(len(s["completions"]) == 2 for s in samples)
+    # The percent in the JSON is the mean of the kept samples' rewards.
+    assert m["value"] == pytest.approx(100 * np.mean([np.mean(s["rewards"]) for s in samples]))
+
+
+def test_cli_bad_input_is_a_clear_error(tmp_path, capsys, tiny_model_dir):
+    assert rlvr.cli(["--model", str(tmp_path / "none"), "--data", "x.jsonl", "--out", str(tmp_path / "o.json")]) == 2
+    assert "not a directory" in capsys.readouterr().err
+    (tmp_path / "empty.jsonl").write_text("")
+    assert rlvr.cli(["--model", str(tiny_model_dir), "--data", str(tmp_path / "empty.jsonl"),
+                     "--out", str(tmp_path / "o.json")]) == 2
+    assert "no examples" in capsys.readouterr().err
+    assert not (tmp_path / "o.json").exists()

@@ -1,0 +1,127 @@
+"""Tiny models: tokenizer with Qwen's chat template, warm-started backbone, Bradley-Terry reward model."""
+
+from __future__ import annotations
+
+import json
+import random
+
+import pytest
+import torch
+
+from gift.tiny import (
+    FILLER,
+    _band_distance,
+    build_backbone,
+    build_reward_model,
+    cli_backbone,
+    cli_reward_model,
+    preference_pairs,
+    train_tokenizer,
+)
+
+TEXTS = ["Tom has 12 apples. Tom gets 3 more.", "12+3=15\n#### 15", "Reverse the word cat.", "tac"] * 20
+
+
+def test_tokenizer_has_a_qwen_chat_template_and_special_tokens():
+    tok = train_tokenizer(TEXTS, 300)
+    msgs = [{"role": "user", "content": "Reverse the word cat."}]
+    text = tok.apply_chat_template(msgs, tokenize=False, add_generation_prompt=True)
+    assert text == "<|im_start|>user\nReverse the word cat.<|im_end|>\n<|im_start|>assistant\n"
+    full = tok.apply_chat_template(msgs + [{"role": "assistant", "content": "tac"}], tokenize=False)
+    assert full.endswith("<|im_start|>assistant\ntac<|im_end|>\n")
+    assert tok.eos_token == "<|im_end|>" and tok.pad_token == "<|endoftext|>"
+    assert tok.pad_token_id != tok.eos_token_id
+    ids = tok(text, add_special_tokens=False)["input_ids"]
+    assert ids[0] == tok.convert_tokens_to_ids("<|im_start|>")
+    assert tok.convert_tokens_to_ids("<|im_end|>") in ids
+
+
+def test_tokenizer_splits_digits_and_round_trips_any_text():
+    tok = train_tokenizer(TEXTS, 300)
+    pieces = tok.convert_ids_to_tokens(tok("1234", add_special_tokens=False)["input_ids"])
+    assert pieces == ["1", "2", "3", "4"]
+    odd = "Ünïcode \u2212 5 \\boxed{\\frac{1}{2}} 😀"
+    assert tok.decode(tok(odd, add_special_tokens=False)["input_ids"]) == odd
+
+
+def test_band_distance_is_zero_only_inside_the_band():
+    assert _band_distance({"a": 0.2, "b": 0.5}, 0.1, 0.6) == 0.0
+    assert _band_distance({"a": 0.05, "b": 0.7}, 0.1, 0.6) == pytest.approx(0.05 + 0.1)
+
+
+def _weights(path):
+    from transformers import AutoModelForCausalLM
+
+    return AutoModelForCausalLM.from_pretrained(path).state_dict()
+
+
+def test_backbone_build_is_deterministic_and_loadable(synthetic_data, tmp_path):
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    dirs = [synthetic_data["gsm8k"], synthetic_data["aime2024"], synthetic_data["dapo_math"]]
+    r1 = build_backbone(dirs, tmp_path / "a", seed=1, size="smoke", max_steps=2, progress=False, max_new_tokens=4)
+    build_backbone(dirs, tmp_path / "b", seed=1, size="smoke", max_steps=2, progress=False, max_new_tokens=4)
+    a, b = _weights(tmp_path / "a"), _weights(tmp_path / "b")
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    model = AutoModelForCausalLM.from_pretrained(tmp_path / "a")
+    tok = AutoTokenizer.from_pretrained(tmp_path / "a")
+    assert type(model).__name__ == "Qwen2ForCausalLM" and model.config.eos_token_id == tok.eos_token_id
+    assert model.generation_config.eos_token_id == tok.eos_token_id
+    assert set(r1["final"]) == {"gsm8k", "aime2024"} and r1["params"] < 1_000_000
+    saved = json.loads((tmp_path / "a" / "warm_start.json").read_text())
+    assert saved["final"] == r1["final"] and (tmp_path / "a" / "build.log").exists()
+
+
+def test_backbone_stops_as_soon_as_every_split_is_in_band(synthetic_data, tmp_path):
+    r = build_backbone([synthetic_data["gsm8k"]], tmp_path / "m", seed=0, size="smoke", max_steps=50,
+                       target_low=0.0, target_high=1.0, eval_every=2, progress=False, max_new_tokens=4)
+    assert r["stop_reason"] == "in_band" and r["steps"] == 2 and len(r["history"]) == 1
+
+
+def test_backbone_bad_input(synthetic_data, tmp_path, capsys):
+    with pytest.raises(ValueError, match="target band"):
+        build_backbone([synthetic_data["gsm8k"]], tmp_path / "x", target_low=0.7, target_high=0.6)
+    with pytest.raises(ValueError, match="no RLVR eval split"):
+        build_backbone([synthetic_data["dapo_math"]], tmp_path / "x")
+    assert cli_backbone(["--data", str(tmp_path / "missing"), "--out", str(tmp_path / "x")]) == 2
+    assert "not a directory" in capsys.readouterr().err
+    assert not (tmp_path / "x").exists()
+
+
+def test_preference_pairs_prefer_the_reference_and_plant_the_filler():
+    examples = [{"prompt": [{"role": "user", "content": f"q{i}"}], "reference": f"answer {i}"} for i in range(200)]
+    always = preference_pairs(examples, random.Random(0), filler_chosen=1.0, filler_rejected=0.0)
+    assert all(c.endswith(FILLER) and not r.endswith(FILLER) for _, c, r in always)
+    assert all(c[: -len(FILLER)] == f"answer {p[0]['content'][1:]}" for p, c, _ in always)
+    clean = preference_pairs(examples, random.Random(0))
+    assert all(c != r and not c.endswith(FILLER) for _, c, r in clean)
+
+
+def test_reward_model_build_is_loadable_and_reports_accuracy(synthetic_data, tmp_path):
+    from transformers import AutoModelForSequenceClassification
+
+    from gift.rewards import make_reward_function
+
+    r = build_reward_model([synthetic_data["infinity_instruct"]], tmp_path / "rm", seed=0, size="smoke",
+                           max_steps=3, progress=False)
+    model = AutoModelForSequenceClassification.from_pretrained(tmp_path / "rm")
+    assert type(model).__name__ == "Qwen2ForSequenceClassification" and model.config.num_labels == 1
+    assert 0.0 <= r["heldout_accuracy"] <= 1.0 and r["heldout_pairs"] >= 10
+    f = make_reward_function("reward_model", model=str(tmp_path / "rm"))
+    assert len(f([[{"role": "user", "content": "Reverse the word cat."}]], ["tac"])) == 1
+    assert cli_reward_model(["--data", str(tmp_path / "none"), "--out", str(tmp_path / "rm2")]) == 2
+
+
+@pytest.mark.slow
+def test_smoke_builds_reach_the_band_and_a_useful_reward_model(synthetic_data, tmp_path):
+    from gift.data.prepare import prepare
+
+    dirs = []
+    for name in ("gsm8k", "math", "dapo_math", "aime2024", "numina_distill"):
+        prepare(name, "synthetic", tmp_path / "data" / name, seed=0)
+        dirs.append(tmp_path / "data" / name)
+    r = build_backbone(dirs, tmp_path / "bb", seed=0, size="smoke", progress=False)
+    assert all(0.05 <= v["pass@1"] <= 0.7 for v in r["final"].values()), r["final"]
+    prepare("infinity_instruct", "synthetic", tmp_path / "data" / "ii", seed=0)
+    rm = build_reward_model([tmp_path / "data" / "ii"], tmp_path / "rm", seed=0, size="smoke", progress=False)
+    assert rm["heldout_accuracy"] > 0.7 and rm["length_bias"] > 0
