@@ -198,10 +198,13 @@ def _make_callback(cfg: RunConfig, run_dir: Path, tokenizer, eval_examples, meth
                                              temperature=cfg.eval_temperature, max_new_tokens=max_new,
                                              greedy=True, seed=cfg.seed + state.global_step, progress=False)
                 model.train(was_training)
-                self.pending_eval = {"eval_pass@1": res["pass@1"], "eval_pass@1_greedy": res.get("pass@1_greedy"),
-                                     "eval_n": res["n"], "eval_time_s": time.perf_counter() - t0}
-                logger.info("step %d: eval pass@1 %.2f%% (greedy %s) on %d prompts", state.global_step,
-                            res["pass@1"], res.get("pass@1_greedy"), res["n"])
+                pct = 100.0
+                self.pending_eval = {"eval_pass@1": pct * res["pass@1"],
+                                     "eval_pass@1_stderr": pct * (res.get("pass@1_stderr") or 0.0),
+                                     "eval_pass@1_greedy": pct * res["pass@1_greedy"], "eval_n": res["n"],
+                                     "eval_time_s": time.perf_counter() - t0}
+                logger.info("step %d: eval pass@1 %.2f%% (greedy %.2f%%) on %d prompts", state.global_step,
+                            self.pending_eval["eval_pass@1"], self.pending_eval["eval_pass@1_greedy"], res["n"])
 
         def on_log(self, args, state, control, logs=None, **kw):
             if not logs or "loss" not in logs:  # the end-of-training summary has train_loss instead
