@@ -115,6 +115,20 @@ def test_groups_hold_the_configured_mix_and_the_dataset_texts_as_tokens(policy_d
     assert metrics["gft/reward_teacher"][-1] == pytest.approx(sum(teacher_rewards) / len(teacher_rewards))
 
 
+def test_no_sampling_log_probs_are_computed_for_a_loss_without_ratio(policy_dir, tmp_path):
+    rows = _rows()
+    # two optimizer steps per generation batch: TRL would compute the sampling policy's log-probs
+    trainer, _ = _trainer(policy_dir, tmp_path, rows, gradient_accumulation_steps=1, steps_per_generation=2)
+    forwards = []
+    original = trainer.model.forward
+    trainer.model.forward = lambda *a, **k: forwards.append(1) or original(*a, **k)
+    out = trainer._generate_and_score_completions(_generation_batch(rows))
+    assert "old_per_token_logps" not in out
+    generated = forwards.copy()
+    loss = trainer._compute_loss(trainer.model, out)
+    assert torch.isfinite(loss) and len(forwards) == len(generated) + 1, "the loss still runs its own forward pass"
+
+
 def test_token_gradient_weight_is_one_up_to_tau_and_one_over_pi_above(policy_dir, tmp_path):
     """Through the trainer's _compute_loss: d loss / d pi = -A * (1 if pi <= tau else 1/pi) / (tokens * accumulation)."""
     rows = _rows()

@@ -207,6 +207,13 @@ class GFTTrainer(GroupBatchingMixin, GRPOTrainer):
                 logprobs[i] = lp
         return completion_ids, logprobs
 
+    def _get_per_token_logps_and_entropies(self, *args, **kwargs):
+        if self._plan is not None and not (self.use_vllm and self.vllm_importance_sampling_correction):
+            # While a batch is scored, TRL asks for the sampling policy's log-probs when a generation
+            # batch spans several optimizer steps; they only feed the importance ratio, which GFT has not.
+            return None, None, None
+        return super()._get_per_token_logps_and_entropies(*args, **kwargs)
+
     def _generate_and_score_completions(self, inputs: list[dict[str, Any]]) -> dict[str, Any]:
         if not self.model.training:
             return super()._generate_and_score_completions(inputs)
