@@ -109,12 +109,17 @@ def test_metrics_reader_skips_bad_lines_nulls_and_resumed_duplicates(tmp_path):
 
 def test_figure_with_no_runs_at_all_still_renders(tmp_path):
     grid = tmp_path / "grid.json"
-    grid.write_text(json.dumps({"runs": [{"run_id": "a-gift-s0", "method": "gift", "figure": ["fig6"],
-                                          "backbone": "tiny", "dataset": "rlhf", "seed": 0}]}))
+    grid.write_text(json.dumps({"runs": [
+        {"run_id": "a-gift-s0", "method": "gift", "figure": ["fig6"], "backbone": "tiny", "dataset": "rlhf", "seed": 0},
+        {"run_id": "b-dapo-s0", "method": "dapo", "figure": [], "backbone": "tiny", "dataset": "rlhf", "seed": 0}]}))
+    # a run the grid draws in no figure is left out even when its directory is passed
+    other = write_run_dir(tmp_path / "runs" / "b-dapo-s0", [{"step": 1, "reward_mean": 0.5}])
     out = tmp_path / "fig6"
-    assert figure_main(["--config-name", "smoke", "--grid", str(grid), "--runs", "--out", str(out)], "fig6") == 0
+    assert figure_main(["--config-name", "smoke", "--grid", str(grid), "--runs", str(other), "--out", str(out)],
+                       "fig6") == 0
     record = json.loads(Path(f"{out}.provenance.json").read_text())
     assert record["not_run"] == ["a-gift-s0"]
+    assert all(s["label"] != "DAPO" for p in record["panels"] for s in p["series"])
     assert Path(f"{out}.png").stat().st_size > 0 and Path(f"{out}.pdf").stat().st_size > 0
 
 

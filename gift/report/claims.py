@@ -113,9 +113,9 @@ def claim_converges_faster(runs: Sequence[Run], fraction: float = CONVERGENCE_FR
         "C1", "GIFT converges faster than GRPO", "Figures 3-5: eval pass@1 against step",
         f"In each RLVR setting (runs of Figures 3-5) take the seed-mean eval pass@1 curve of GIFT and of GRPO. "
         f"T = {fraction:.0%} of the larger of the two curves' final values. GIFT converges faster when its "
-        f"curve first reaches T at an earlier logged step than GRPO's; when both first reach T at the same "
-        f"step, when its normalised area under the curve (mean height over the steps both curves cover) is "
-        f"larger.")
+        f"curve first reaches T at an earlier logged step than GRPO's; if both first reach T at the same "
+        f"step, GIFT converges faster when its normalised area under the curve (mean height over the steps "
+        f"both curves cover) is larger.")
     outcomes = []
     for setting, by_m in _rlvr_pairs(runs).items():
         bands = {m: seed_band([r.series("eval_pass@1") for r in by_m[m]]) for m in ("gift", "grpo")}

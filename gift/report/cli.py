@@ -51,7 +51,7 @@ def figure_main(argv: Sequence[str] | None, fid: str) -> int:
     grid = load_grid(args.grid)
     fig = figure_id(fid)
     # A run the grid assigns to other figures is left out, so passing extra run directories is harmless.
-    runs = [r for r in load_runs(args.runs, grid) if not r.figures or fig in r.figures]
+    runs = [r for r in load_runs(args.runs, grid) if r.entry.get("figure") is None or fig in r.figures]
     runs = with_expected(runs, grid, fid)
     result = make_figure(fig, runs, args.config_name)
     paths = save_figure(result, args.out)
