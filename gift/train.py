@@ -119,6 +119,9 @@ _METRIC_NAMES = {
     "implicit_explicit_corr": "implicit_explicit_corr", "implied_beta": "implied_beta",
     "step_time": "step_time_s", "entropy": "entropy", "frac_reward_zero_std": "frac_reward_zero_std",
     "completions/clipped_ratio": "truncated_frac", "dynamic_sampling/kept_fraction": "kept_group_frac",
+    "gft/reward_expert": "reward_expert", "gft/reward_teacher": "reward_teacher",
+    "gft/reward_sampled": "reward_sampled", "gft/frac_above_tau": "frac_above_tau",
+    "gft/fallback_groups": "fallback_groups",
 }
 
 
