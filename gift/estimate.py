@@ -88,7 +88,9 @@ def estimate_run(grid: gift_grid.Grid, run_id: str) -> RunEstimate:
     flops = dict.fromkeys(PHASES, 0.0)
     flops["train"] = 6 * params * train_tokens
     flops["reference"] = 2 * params * train_tokens * int(est.get("reference_passes", {}).get(run.method, 0))
-    flops["generation"] = 2 * params * train_tokens
+    # GFT generates only its sampled members; the expert and teacher responses come from the data.
+    sampled = float(args["n_sampled"]) / n if run.method == "gft" and args.get("n_sampled") else 1.0
+    flops["generation"] = 2 * params * train_tokens * sampled
     if run.eval_dataset and int(run.training.get("eval_every", 0)) > 0:
         espec = cfg["datasets"][run.eval_dataset]
         esplit = espec.get("eval_split", "test")
@@ -136,7 +138,7 @@ def assumptions(config: dict) -> list[str]:
         "max_completion_length",
         "rollouts = epochs x prompts x N (or max_steps x prompts per step x N); prompts per step = "
         "per_device_train_batch_size x gradient_accumulation_steps x GPUs / N",
-        "every group member is generated (GFT's expert and teacher members are counted too: an overestimate)",
+        "every group member is generated, except GFT's expert and teacher members (n_sampled of num_generations)",
         "periodic evals: one sample per eval prompt every eval_every steps; post-training benchmarks "
         "(lm-eval, AlpacaEval, Arena-Hard, final RLVR) and judge API calls are not included",
         "mean prompt tokens: " + ", ".join(f"{k} {v:g}" for k, v in est["prompt_tokens"].items()),

@@ -187,21 +187,7 @@ def all_outputs():
     return out
 
 
-# A prompt file the config names is the user's (AlpacaEval's 805 instructions are not shipped): it is a
-# param, checked by the eval command; without one, the workflow writes a synthetic twin (an input).
-def alpaca_instructions():
-    spec = config["evaluation"].get("alpaca_eval", {})
-    return spec.get("instructions") or f"{RESULTS}/eval_data/alpaca_eval.jsonl"
-
-
-def arena_questions():
-    spec = config["evaluation"].get("arena_hard", {})
-    return spec.get("questions") or f"{RESULTS}/eval_data/arena_hard.jsonl"
-
-
-def alpaca_twin():
-    return [] if config["evaluation"].get("alpaca_eval", {}).get("instructions") else [alpaca_instructions()]
-
-
-def arena_twin():
-    return [] if config["evaluation"].get("arena_hard", {}).get("questions") else [arena_questions()]
+def arena_baselines():
+    """--baseline-answers files for a real question set (a synthetic set brings its own baselines)."""
+    files = config["evaluation"].get("arena_hard", {}).get("baseline_answers") or []
+    return f"--baseline-answers {' '.join(files)}" if files else ""

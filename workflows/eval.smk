@@ -64,7 +64,6 @@ rule eval_alpaca:
     input:
         model=eval_model_inputs,
         judge=judge_inputs("alpaca_eval"),
-        twin=alpaca_twin(),
     output:
         f"{EVALS}/{{model_id}}/alpaca_eval.json",
     log:
@@ -74,7 +73,7 @@ rule eval_alpaca:
         model=eval_model_path,
         judge=judge_arg("alpaca_eval") if "alpaca_eval" in config["evaluation"] else "",
         options=eval_options("alpaca_eval"),
-        instructions=lambda wildcards, input: input.twin[0] if input.twin else alpaca_instructions(),
+        instructions=config["evaluation"].get("alpaca_eval", {}).get("instructions"),
     conda:
         CONDA_ENV
     threads: 1
@@ -87,7 +86,6 @@ rule eval_arena_hard:
     input:
         model=eval_model_inputs,
         judge=judge_inputs("arena_hard"),
-        twin=arena_twin(),
     output:
         f"{EVALS}/{{model_id}}/arena_hard.json",
     log:
@@ -97,26 +95,11 @@ rule eval_arena_hard:
         model=eval_model_path,
         judge=judge_arg("arena_hard") if "arena_hard" in config["evaluation"] else "",
         options=eval_options("arena_hard"),
-        questions=lambda wildcards, input: input.twin[0] if input.twin else arena_questions(),
+        questions=config["evaluation"].get("arena_hard", {}).get("questions"),
+        baselines=arena_baselines(),
     conda:
         CONDA_ENV
     threads: 1
     shell:
         "OMP_NUM_THREADS={threads} {params.gift} eval arena-hard --model {params.model} --model-id {wildcards.model_id} "
-        "--questions {params.questions} --judge {params.judge} --out {output} {params.options} > {log} 2>&1"
-
-
-# Synthetic twins of the AlpacaEval instructions and Arena-Hard questions, where the config names no file.
-rule eval_twin_prompts:
-    output:
-        f"{RESULTS}/eval_data/{{benchmark}}.jsonl",
-    log:
-        f"{LOGS}/evals/{{benchmark}}_twin.log",
-    wildcard_constraints:
-        benchmark="alpaca_eval|arena_hard",
-    params:
-        gift=GIFT,
-    conda:
-        CONDA_ENV
-    shell:
-        "{params.gift} eval twin-prompts --benchmark {wildcards.benchmark} --seed 0 --out {output} > {log} 2>&1"
+        "--questions {params.questions} {params.baselines} --judge {params.judge} --out {output} {params.options} > {log} 2>&1"
