@@ -12,6 +12,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from gift.io import atomic_path, write_json, write_text  # noqa: E402
 from gift.report import provenance as prov  # noqa: E402
@@ -230,9 +231,10 @@ def curve_figure(spec: CurveFigureSpec, runs: Sequence[Run], config_name: str) -
                     ax.set_yscale("log")
             if drawn == 0:
                 _not_run_text(ax)
-            elif absent:
-                ax.text(0.98, 0.02, "not run: " + ", ".join(absent), transform=ax.transAxes, ha="right",
-                        va="bottom", fontsize=8, color="0.4", style="italic")
+            else:
+                for lab in absent:  # a legend line without a curve: the series is expected but has no data
+                    ax.plot([], [], " ", label=f"{lab}: {NOT_RUN}")
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
             if drawn:
                 ax.legend(fontsize=8, frameon=False, loc="best")
             record["panels"].append(panel_rec)
