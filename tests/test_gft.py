@@ -280,6 +280,7 @@ def test_gift_train_runs_gft_on_the_numina_distillation_twin(policy_dir, tmp_pat
     assert all(math.isfinite(m["loss"]) for m in metrics)
     # the expert member is a correct worked solution that fits in 64 tokens: at least 1 of 4 members scores 1
     assert all(m["reward_mean"] >= 0.25 for m in metrics)
+    assert all(m["reward_expert"] == 1.0 and "reward_sampled" in m and "frac_above_tau" in m for m in metrics)
     assert (run / "DONE").exists() and (run / "final" / "config.json").exists()
     manifest = json.loads((run / "manifest.json").read_text())
     assert "gft" in json.dumps(manifest)
