@@ -120,6 +120,20 @@ def test_figure_with_no_runs_at_all_still_renders(tmp_path):
     record = json.loads(Path(f"{out}.provenance.json").read_text())
     assert record["not_run"] == ["a-gift-s0"]
     assert all(s["label"] != "DAPO" for p in record["panels"] for s in p["series"])
+
+
+def test_a_run_without_values_of_a_metric_reads_differently_from_a_run_not_run(tmp_path):
+    grid = tmp_path / "grid.json"
+    entries = [{"run_id": f"{d}-gift-s0", "method": "gift", "figure": ["fig_correlation"], "backbone": "tiny",
+                "dataset": d, "seed": 0} for d in ("gsm8k", "math", "aime")]
+    grid.write_text(json.dumps(entries))
+    ran = write_run_dir(tmp_path / "runs" / "gsm8k-gift-s0", [{"step": 1, "implicit_explicit_corr": 0.5}])
+    silent = write_run_dir(tmp_path / "runs" / "math-gift-s0", [{"step": 1, "loss": 0.1}])  # std 0: no corr logged
+    out = tmp_path / "corr"
+    assert figure_main(["--config-name", "smoke", "--grid", str(grid), "--runs", str(ran), str(silent),
+                        "--out", str(out)], "fig_correlation") == 0
+    panel = json.loads(Path(f"{out}.provenance.json").read_text())["panels"][0]
+    assert sorted(panel["absent"]) == ["tiny · aime: not run", "tiny · math: no values logged"]
     assert Path(f"{out}.png").stat().st_size > 0 and Path(f"{out}.pdf").stat().st_size > 0
 
 

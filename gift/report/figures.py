@@ -224,7 +224,10 @@ def curve_figure(spec: CurveFigureSpec, runs: Sequence[Run], config_name: str) -
                 if series_drawn:
                     drawn += 1
                 else:
-                    absent.append(lab)
+                    # a run that trained but never logged this metric is not the same as a run not run
+                    ran = any(r.has_metrics for r in series_runs)
+                    absent.append(f"{lab}: {'no values logged' if ran else NOT_RUN}")
+            panel_rec["absent"] = absent
             if BETA in group and drawn:
                 ys = [y for line in ax.get_lines() for y in line.get_ydata() if y > 0]
                 if ys and min(ys) > 0 and max(ys) / min(ys) > 20:
@@ -232,8 +235,12 @@ def curve_figure(spec: CurveFigureSpec, runs: Sequence[Run], config_name: str) -
             if drawn == 0:
                 _not_run_text(ax)
             else:
-                for lab in absent:  # a legend line without a curve: the series is expected but has no data
-                    ax.plot([], [], " ", label=f"{lab}: {NOT_RUN}")
+                for text in absent:  # a legend line without a curve: the series is expected but has no data
+                    ax.plot([], [], " ", label=text)
+                lo, hi = ax.get_xlim()
+                if hi - lo < 2:  # a single logged step: keep integer ticks around it
+                    mid = round((lo + hi) / 2)
+                    ax.set_xlim(mid - 1, mid + 1)
             ax.xaxis.set_major_locator(MaxNLocator(integer=True))
             if drawn:
                 ax.legend(fontsize=8, frameon=False, loc="best")
