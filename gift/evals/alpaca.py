@@ -51,10 +51,11 @@ def synthetic_instruction_set(n: int, seed: int = 0) -> list[dict]:
     if n < 2:
         raise ValueError("a synthetic instruction set needs at least 2 instructions")
     rng = random.Random(seed)
-    rows, seen = [], set()
+    rows, seen, draws = [], set(), 0
     while len(rows) < n:
         instruction, output = instruction_pair(rng)
-        if instruction in seen and len(seen) < 10 * n:
+        draws += 1
+        if instruction in seen and draws < 20 * n:  # unique while the twin has enough distinct instructions
             continue
         seen.add(instruction)
         rows.append({"instruction": instruction, "output": output, "generator": SYNTHETIC_GENERATOR,
