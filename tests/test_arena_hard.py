@@ -1,0 +1,150 @@
+"""Arena-Hard v2 scoring against independent computations on synthetic battles with known strengths."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from gift.evals import arena_hard as ah
+from tests.test_judges import build_tiny_reward_model
+
+VERDICT_OF_MODEL = {1.0: "B>A", 0.5: "A=B", 0.0: "A>B"}  # the model's result when it is B
+
+
+def _game(model_is_a: bool, model_result: float, strong: bool = False, style=(0.0, 0.0, 0.0, 0.0)) -> dict:
+    v = VERDICT_OF_MODEL[model_result]
+    if strong and model_result != 0.5:
+        v = v.replace(">", ">>")
+    if model_is_a:
+        v = {"A>>B": "B>>A", "A>B": "B>A", "A=B": "A=B", "B>A": "A>B", "B>>A": "A>>B"}[v]
+    return {"uid": "q", "category": "hard_prompt", "model_is_a": model_is_a, "verdict": v, "style": list(style)}
+
+
+def test_strong_verdicts_weigh_three_and_mean_score_matches_hand_count():
+    games = [_game(False, 1.0, strong=True), _game(True, 0.0), _game(False, 0.5), _game(True, 1.0),
+             {"uid": "q", "category": "hard_prompt", "model_is_a": True, "verdict": None, "style": [0, 0, 0, 0]}]
+    b = ah.expand_battles(games)
+    # model: strong win (3 x 1), loss (0), tie (0.5), win (1) -> (3 + 0 + 0.5 + 1) / 6
+    assert len(b) == 6
+    assert ah.mean_score(b) == pytest.approx(100 * 4.5 / 6)
+    # Bradley-Terry without style features is the same number (the MLE of one strength is the mean)
+    assert ah.bt_score(b, style_control=False) == pytest.approx(100 * 4.5 / 6, abs=1e-4)
+
+
+def test_newton_logistic_matches_sklearn():
+    from sklearn.linear_model import LogisticRegression
+
+    rng = np.random.default_rng(0)
+    x = np.column_stack([rng.choice([-1.0, 1.0], 500), rng.normal(size=(500, 2))])
+    y = (rng.random(500) < 1 / (1 + np.exp(-(x @ np.array([0.7, -0.4, 1.1]))))).astype(float)
+    y[:50] = 0.5  # ties as soft labels
+    ours = ah.fit_logistic(x, y)
+    xx, yy, w = np.vstack([x, x]), np.r_[np.ones(500), np.zeros(500)], np.r_[y, 1 - y]
+    ref = LogisticRegression(C=np.inf, fit_intercept=False, tol=1e-10, max_iter=10000).fit(xx, yy, sample_weight=w)
+    np.testing.assert_allclose(ours, ref.coef_[0], atol=1e-4)
+
+
+def _simulate(theta: float, n_questions: int, length_bias: float, seed: int, model_longer: float) -> list[dict]:
+    """Two games per question; the judge's log-odds for the model = theta + length_bias * length feature."""
+    rng = np.random.default_rng(seed)
+    games = []
+    for q in range(n_questions):
+        l_m = rng.integers(50, 150) * (1 + model_longer * rng.random())
+        l_b = rng.integers(50, 150)
+        meta_m = {"token_len": int(l_m), "header_count": 0, "list_count": 0, "bold_count": 0}
+        meta_b = {"token_len": int(l_b), "header_count": 0, "list_count": 0, "bold_count": 0}
+        for model_is_a in (False, True):
+            ma, mb = (meta_m, meta_b) if model_is_a else (meta_b, meta_m)
+            style = ah.style_difference(ma, mb)
+            length_model = (l_m - l_b) / (l_m + l_b)
+            p = 1 / (1 + math.exp(-(theta + length_bias * length_model)))
+            result = 1.0 if rng.random() < p else 0.0
+            g = _game(model_is_a, result, style=style)
+            g["uid"] = f"q{q}"
+            games.append(g)
+    return games
+
+
+@pytest.mark.parametrize("theta", [-1.5, 0.0, 1.0])
+def test_estimates_recover_known_strengths(theta):
+    games = _simulate(theta, 600, length_bias=0.0, seed=1, model_longer=0.0)
+    b = ah.expand_battles(games)
+    truth = 100 / (1 + math.exp(-theta))
+    assert ah.bt_score(b, style_control=False) == pytest.approx(truth, abs=4)
+    assert ah.bt_score(b, style_control=True) == pytest.approx(truth, abs=4)
+
+
+def test_style_control_removes_a_planted_length_bias():
+    # equal strength (theta 0), but the judge likes length and the model writes longer answers
+    games = _simulate(0.0, 800, length_bias=8.0, seed=2, model_longer=1.5)
+    b = ah.expand_battles(games)
+    plain, controlled = ah.bt_score(b, style_control=False), ah.bt_score(b, style_control=True)
+    assert plain > 70  # plain scoring shows the bias
+    assert controlled == pytest.approx(50, abs=6)
+
+
+def test_bootstrap_interval_brackets_the_median_and_scores_report_unparsed():
+    games = _simulate(0.5, 200, 0.0, 3, 0.0)
+    games[0]["verdict"] = None
+    games[1]["verdict"] = None
+    scores = ah.score_games(games, n_bootstrap=100, seed=0)
+    hp = scores["hard_prompt"]
+    lo, hi = hp["style_control"]["ci"]
+    assert lo < hp["style_control"]["value"] < hi and hp["n_unparsed"] == 2
+    assert hp["n_games"] == 400 and hp["n_battles"] == 398
+    assert scores["creative_writing"]["mean_score"]["value"] is None  # no creative-writing games
+
+
+def test_markdown_features():
+    text = "# Title\n\nSome **bold** and __bold__.\n\n- a\n- b\n1. c\n```\n# not a header\n- not a list\n```\n"
+    assert ah.markdown_counts(text) == {"header_count": 1, "list_count": 3, "bold_count": 2}
+    a = {"token_len": 30, "header_count": 3, "list_count": 0, "bold_count": 0}
+    b = {"token_len": 10, "header_count": 0, "list_count": 0, "bold_count": 0}
+    f = ah.style_difference(a, b)
+    assert f[0] == pytest.approx(20 / 40)
+    assert f[1] == pytest.approx((0.1 - 0) / (0.1 + 0 + 1))
+
+
+def test_questions_are_validated(tmp_path):
+    p = tmp_path / "q.jsonl"
+    p.write_text(json.dumps({"uid": "1", "category": "math", "prompt": "x"}) + "\n")
+    with pytest.raises(ValueError, match="category"):
+        ah.load_questions(p)
+    with pytest.raises(FileNotFoundError, match="question"):
+        ah.load_questions(tmp_path / "none.jsonl")
+    questions, answers = ah.synthetic_question_set(3, 2, seed=0)
+    q = tmp_path / "syn.jsonl"
+    q.write_text("".join(json.dumps(x) + "\n" for x in questions))
+    assert len(ah.load_questions(q, limit=1)) == 2
+    assert {a["model"] for a in answers} == {"synthetic-baseline-hard", "synthetic-baseline-creative"}
+    assert ah.answer_text(answers[0]) and set(questions[0]) >= {"uid", "category", "subcategory", "prompt"}
+
+
+@pytest.fixture(scope="module")
+def tiny_rm(tmp_path_factory):
+    return build_tiny_reward_model(tmp_path_factory.mktemp("rm") / "rm")
+
+
+def test_cli_run_end_to_end_with_reward_model_judge(tmp_path, tiny_rm):
+    args = argparse.Namespace(
+        model=str(tmp_path / "tiny-policy"), model_id="tiny-policy", questions="synthetic:6:4:0",
+        baseline_answers=[], baselines=None, judge=f"reward-model:{tiny_rm}", judge_prompts=str(ah.JUDGE_PROMPTS),
+        out=str(tmp_path / "evals" / "tiny-policy" / "arena_hard.json"), tokenizer="whitespace",
+        api_key_env="GIFT_TEST_NO_SUCH_KEY", cache=None, limit=None, max_new_tokens=16, temperature=0.0,
+        batch_size=4, bootstrap=20, tie_margin=0.0, strong_margin=0.05, seed=0, no_progress=True, argv=[])
+    gen = lambda prompts, kw: ["## Answer\n- " + p[0]["content"] for p in prompts]  # noqa: E731
+    assert ah.run(args, generator=gen, count_tokens=lambda t: len(t.split())) == 0
+    doc = json.loads(Path(args.out).read_text())
+    assert doc["eval"] == "arena_hard" and doc["details"]["tokenizer"] == "whitespace"
+    for key in ("hard_prompts_style_control", "creative_writing"):
+        m = doc["metrics"][key]
+        assert 0 <= m["value"] <= 100 and len(m["ci"]) == 2
+    judgments = [json.loads(line) for line in (tmp_path / "evals" / "tiny-policy" / "arena_hard.judgments.jsonl")
+                 .read_text().splitlines()]
+    assert len(judgments) == 20 and all(j["verdict"] is not None for j in judgments)
+    assert {j["game"] for j in judgments} == {1, 2}
