@@ -83,6 +83,14 @@ def test_equal_lengths_do_not_break_the_glm(tmp_path):
     assert 0 < m["length_controlled_winrate"] < 100
 
 
+def test_sets_smaller_than_the_cross_validation_folds_still_score(tmp_path):
+    rows, _ = alpaca.load_instructions("synthetic:3:6")
+    table = alpaca.annotations_table(rows, [r["output"] + "!" * i for i, r in enumerate(rows)], [1.9, 1.2, 1.6], "m", "t")
+    alpaca.synthetic_df_gamed(3).to_csv(tmp_path / "g.csv", index=False)
+    m = alpaca.alpaca_metrics(table, tmp_path / "g.csv", "length_controlled_noreg")
+    assert m["win_rate"] == pytest.approx(100 * (0.9 + 0.2 + 0.6) / 3)
+
+
 def test_instruction_sets_are_validated(tmp_path):
     bad = tmp_path / "bad.json"
     bad.write_text(json.dumps([{"instruction": "x"}]))

@@ -148,7 +148,12 @@ def alpaca_metrics(annotations: Any, df_gamed_csv: str | Path, glm_name: str) ->
     import alpaca_eval.metrics as metrics
     from alpaca_eval.metrics.glm_winrate import GLM_INFO
 
-    glm_info = dict(GLM_INFO[glm_name])
+    glm_info = {**GLM_INFO[glm_name], "kwargs": dict(GLM_INFO[glm_name]["kwargs"])}
+    n_rows = int(annotations["preference"].notna().sum())
+    if n_rows < 2:
+        raise ValueError(f"the LC win rate needs at least 2 judged instructions, got {n_rows}")
+    # alpaca_eval cross-validates with 5 folds grouped by instruction; smaller (smoke) sets get fewer folds.
+    glm_info["kwargs"]["n_splits"] = min(glm_info["kwargs"].get("n_splits", 5), n_rows)
     delta = annotations["output_1"].str.len() - annotations["output_2"].str.len()
     if not delta.std() > 0:
         # Equal length differences make alpaca_eval's standardised length NaN; the length term is then void.
