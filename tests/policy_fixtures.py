@@ -28,3 +28,15 @@ def length_reward(prompts, completions, **kwargs):
     """A reward that varies within groups even for a random policy: completion length mod 3."""
     texts = [c[0]["content"] if isinstance(c, list) else c for c in completions]
     return [float(len(t) % 3) for t in texts]
+
+
+def completion_token_logps(model, prompt_ids, prompt_mask, completion_ids, completion_mask):
+    """Per-token log-probs of the completions, computed independently of TRL (positions from the mask)."""
+    import torch
+
+    input_ids = torch.cat([prompt_ids, completion_ids], 1)
+    attention = torch.cat([prompt_mask, completion_mask], 1)
+    position_ids = (attention.cumsum(-1) - 1).clamp(min=0)
+    logits = model(input_ids=input_ids, attention_mask=attention, position_ids=position_ids).logits
+    logits = logits[:, prompt_ids.shape[1] - 1 : -1].float()
+    return torch.log_softmax(logits, -1).gather(-1, completion_ids.unsqueeze(-1)).squeeze(-1)

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from gift.trainers import GFTConfig, GFTTrainer
-from tests.policy_fixtures import build_random_policy
+from tests.policy_fixtures import build_random_policy, completion_token_logps
 
 EOS = "<|im_end|>"
 MIX = {"n_expert": 1, "n_teacher": 2, "n_sampled": 3}  # not the default 1+3+4, so the test sees the config
@@ -161,16 +161,6 @@ def test_token_gradient_weight_is_one_up_to_tau_and_one_over_pi_above(policy_dir
         assert frac == pytest.approx(((probs > tau).float() * mask).sum().item() / mask.sum().item())
 
 
-def _token_logps(model, prompt_ids, prompt_mask, completion_ids, completion_mask):
-    """Per-token log-probs of the completion, computed here independently of TRL."""
-    input_ids = torch.cat([prompt_ids, completion_ids], 1)
-    attention = torch.cat([prompt_mask, completion_mask], 1)
-    position_ids = (attention.cumsum(-1) - 1).clamp(min=0)
-    logits = model(input_ids=input_ids, attention_mask=attention, position_ids=position_ids).logits
-    logits = logits[:, prompt_ids.shape[1] - 1 : -1].float()
-    return torch.log_softmax(logits, -1).gather(-1, completion_ids.unsqueeze(-1)).squeeze(-1)
-
-
 def test_the_loss_of_a_training_run_equals_an_independent_computation(policy_dir, tmp_path):
     rows = _rows()
     tau = 0.02  # a random policy puts ~1/100 on each token: tokens fall on both sides
@@ -180,7 +170,7 @@ def test_the_loss_of_a_training_run_equals_an_independent_computation(policy_dir
 
     def observe(inputs, per_token_logps, advantages, mask, loss):
         with torch.no_grad():
-            logps = _token_logps(trainer.model, inputs["prompt_ids"], inputs["prompt_mask"], inputs["completion_ids"],
+            logps = completion_token_logps(trainer.model, inputs["prompt_ids"], inputs["prompt_mask"], inputs["completion_ids"],
                                  inputs["completion_mask"])
         m = inputs["completion_mask"].float()
         ids = inputs["completion_ids"]

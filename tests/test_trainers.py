@@ -9,7 +9,7 @@ import torch
 
 from gift.losses import gift_loss
 from gift.trainers import GIFTConfig, GIFTTrainer, assert_whole_groups, shuffle_and_split_groups
-from tests.policy_fixtures import build_random_policy, length_reward, write_addition_prompts
+from tests.policy_fixtures import build_random_policy, completion_token_logps, length_reward, write_addition_prompts
 
 N = 4
 
@@ -17,16 +17,6 @@ N = 4
 @pytest.fixture(scope="module")
 def policy_dir(tmp_path_factory):
     return build_random_policy(tmp_path_factory.mktemp("policy"))
-
-
-def _token_logps(model, prompt_ids, prompt_mask, completion_ids, completion_mask):
-    """Per-token log-probs of the completion, computed here independently of TRL."""
-    input_ids = torch.cat([prompt_ids, completion_ids], 1)
-    attention = torch.cat([prompt_mask, completion_mask], 1)
-    position_ids = (attention.cumsum(-1) - 1).clamp(min=0)
-    logits = model(input_ids=input_ids, attention_mask=attention, position_ids=position_ids).logits
-    logits = logits[:, prompt_ids.shape[1] - 1 : -1].float()
-    return torch.log_softmax(logits, -1).gather(-1, completion_ids.unsqueeze(-1)).squeeze(-1)
 
 
 def _independent_gift_loss(explicit, implicit, beta, eps=1e-6):
@@ -68,10 +58,10 @@ def test_gift_trainer_sees_only_whole_groups_and_computes_the_gift_loss(policy_d
         for group in prompts:
             assert all(torch.equal(row, group[0]) for row in group), "a group mixes prompts"
         with torch.no_grad():
-            policy = _token_logps(trainer.model, inputs["prompt_ids"], inputs["prompt_mask"],
+            policy = completion_token_logps(trainer.model, inputs["prompt_ids"], inputs["prompt_mask"],
                                   inputs["completion_ids"], inputs["completion_mask"])
             if reference == "reference":
-                base = _token_logps(frozen_reference, inputs["prompt_ids"], inputs["prompt_mask"],
+                base = completion_token_logps(frozen_reference, inputs["prompt_ids"], inputs["prompt_mask"],
                                     inputs["completion_ids"], inputs["completion_mask"])
             else:
                 base = policy  # on-policy: the rollout policy is the current one

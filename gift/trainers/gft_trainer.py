@@ -254,14 +254,7 @@ class GFTTrainer(GroupBatchingMixin, GRPOTrainer):
         mode = "train" if self.model.training else "eval"
         if mode == "train":
             assert_whole_groups(inputs["group_ids"], self.num_generations)
-        prompt_ids, prompt_mask = inputs["prompt_ids"], inputs["prompt_mask"]
-        completion_ids, completion_mask = inputs["completion_ids"], inputs["completion_mask"]
-        input_ids = torch.cat([prompt_ids, completion_ids], dim=1)
-        attention_mask = torch.cat([prompt_mask, completion_mask], dim=1)
-        per_token_logps, _, _ = self._get_per_token_logps_and_entropies(
-            model, input_ids, attention_mask, completion_ids.size(1), compute_entropy=False
-        )
-        mask = completion_mask if "tool_mask" not in inputs else completion_mask * inputs["tool_mask"]
+        per_token_logps, mask = self._completion_logps(model, inputs)
         advantages = inputs["advantages"].to(per_token_logps.dtype)
         loss = gft_token_loss(per_token_logps, advantages, mask, tau=args.gft_tau)
 

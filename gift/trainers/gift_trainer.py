@@ -155,6 +155,18 @@ class GroupBatchingMixin:
         self._group_counter += self.accelerator.num_processes * (local // n)
         return output
 
+    def _completion_logps(self, model, inputs) -> tuple[torch.Tensor, torch.Tensor]:
+        """Per-token log-probs of the completions under `model`, and the mask of the tokens that count."""
+        prompt_ids, completion_ids = inputs["prompt_ids"], inputs["completion_ids"]
+        completion_mask = inputs["completion_mask"]
+        input_ids = torch.cat([prompt_ids, completion_ids], dim=1)
+        attention_mask = torch.cat([inputs["prompt_mask"], completion_mask], dim=1)
+        per_token_logps, _, _ = self._get_per_token_logps_and_entropies(
+            model, input_ids, attention_mask, completion_ids.size(1), compute_entropy=False
+        )
+        mask = completion_mask if "tool_mask" not in inputs else completion_mask * inputs["tool_mask"]
+        return per_token_logps, mask
+
     def _prepare_inputs(self, generation_batch):
         if not self.model.training:
             return super()._prepare_inputs(generation_batch)
@@ -202,14 +214,7 @@ class GIFTTrainer(GroupBatchingMixin, GRPOTrainer):
         group_size = self.num_generations if mode == "train" else self.num_generations_eval
         assert_whole_groups(inputs["group_ids"], group_size)
 
-        prompt_ids, prompt_mask = inputs["prompt_ids"], inputs["prompt_mask"]
-        completion_ids, completion_mask = inputs["completion_ids"], inputs["completion_mask"]
-        input_ids = torch.cat([prompt_ids, completion_ids], dim=1)
-        attention_mask = torch.cat([prompt_mask, completion_mask], dim=1)
-        per_token_logps, _, _ = self._get_per_token_logps_and_entropies(
-            model, input_ids, attention_mask, completion_ids.size(1), compute_entropy=False
-        )
-        mask = completion_mask if "tool_mask" not in inputs else completion_mask * inputs["tool_mask"]
+        per_token_logps, mask = self._completion_logps(model, inputs)
 
         if args.implicit_reference == "reference":
             base_logps = inputs["ref_per_token_logps"]
