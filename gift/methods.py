@@ -25,7 +25,8 @@ class MethodSpec:
     config_class: str | None = None  # "module:Class"
     trainer_class: str | None = None
     defaults: dict[str, Any] = field(default_factory=dict)
-    group_method: bool = True  # needs num_generations >= 2
+    # smallest group: GRPO-style advantages need two responses; GIFT defines a group of one (z = x), Fig 2a's N = 1
+    min_generations: int = 2
     notes: str = ""
 
     def load(self, which: str) -> type:
@@ -49,6 +50,7 @@ METHODS: dict[str, MethodSpec] = {
         citation="Wang, GIFT: Group-relative Implicit Fine Tuning, arXiv 2510.23868",
         config_class="gift.trainers:GIFTConfig",
         trainer_class="gift.trainers:GIFTTrainer",
+        min_generations=1,
         defaults={**_COMMON, "learning_rate": 3e-6, "gift_beta": 1.0, "beta": 0.0, "implicit_aggregation": "sum",
                   "implicit_statistics": "detached", "implicit_reference": "reference", "zscore_eps": 1e-6},
         properties={"on_policy": True, "rl": False, "group_normalisation": True,
@@ -114,21 +116,21 @@ METHODS: dict[str, MethodSpec] = {
     ),
     "dpo": MethodSpec(
         name="dpo", display_name="DPO", citation="Rafailov et al., arXiv 2305.18290", trainable=False,
-        group_method=False,
+        min_generations=1,
         properties={"on_policy": False, "rl": False, "group_normalisation": False,
                     "data_type": "pairwise preference",
                     "loss": "-log sigmoid of the implicit reward margin"},
     ),
     "una": MethodSpec(
         name="una", display_name="UNA", citation="Wang et al., UNA, arXiv 2408.15339", trainable=False,
-        group_method=False,
+        min_generations=1,
         properties={"on_policy": False, "rl": False, "group_normalisation": False,
                     "data_type": "pairwise, binary or scalar feedback",
                     "loss": "MSE between implicit and explicit rewards"},
     ),
     "ppo": MethodSpec(
         name="ppo", display_name="PPO", citation="Schulman et al., arXiv 1707.06347", trainable=False,
-        group_method=False,
+        min_generations=1,
         properties={"on_policy": True, "rl": True, "group_normalisation": False,
                     "data_type": "sampled responses with reward-model scores",
                     "loss": "clipped policy gradient with a learned value baseline + KL"},
@@ -166,9 +168,9 @@ def method_config_kwargs(name: str, overrides: dict[str, Any] | None = None) -> 
     fields = {f.name: f for f in dataclasses.fields(spec.load("config"))}
     overrides = {k: _coerce_number(fields[k], k, v) for k, v in overrides.items()}
     kwargs = {**spec.defaults, **overrides}
-    if spec.group_method and kwargs.get("num_generations") is not None and kwargs["num_generations"] < 2:
-        raise ValueError(f"method {name!r}: num_generations must be >= 2 for a group method, "
-                         f"got {kwargs['num_generations']}")
+    n = kwargs.get("num_generations")
+    if n is not None and n < spec.min_generations:
+        raise ValueError(f"method {name!r}: num_generations must be >= {spec.min_generations}, got {n}")
     return kwargs
 
 

@@ -54,14 +54,21 @@ class GIFTConfig(GRPOConfig):
     )
 
     def __post_init__(self):
-        super().__post_init__()
+        if self.num_generations is None or self.num_generations < 1:
+            raise ValueError(f"GIFTConfig: num_generations must be >= 1, got {self.num_generations}")
+        try:
+            super().__post_init__()
+        except ValueError as err:
+            # TRL needs two responses for its advantage; GIFT defines a group of one (mean 0, std 1:
+            # the loss becomes UNA's pointwise (r - beta * rhat)^2), which Figure 2a's N = 1 uses.
+            # The check is TRL's last one that does not concern vLLM importance sampling.
+            if not (self.num_generations == 1 and "at least 2 generations" in str(err)):
+                raise
         _check_choice("implicit_aggregation", self.implicit_aggregation, AGGREGATIONS)
         _check_choice("implicit_statistics", self.implicit_statistics, STATISTICS)
         _check_choice("implicit_reference", self.implicit_reference, IMPLICIT_REFERENCES)
         if self.implicit_aggregation == "power" and self.implicit_length_power is None:
             raise ValueError("GIFTConfig: implicit_aggregation='power' needs implicit_length_power")
-        if self.num_generations is None or self.num_generations < 2:
-            raise ValueError(f"GIFTConfig: num_generations must be >= 2 for a group z-score, got {self.num_generations}")
         if self.per_device_train_batch_size % self.num_generations != 0:
             raise ValueError(
                 f"GIFTConfig: per_device_train_batch_size ({self.per_device_train_batch_size}) must be a multiple of "
