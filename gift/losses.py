@@ -129,8 +129,11 @@ def group_correlation(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
 def implied_beta(explicit_rewards: torch.Tensor, implicit_rewards: torch.Tensor) -> torch.Tensor:
     """The prompt-wise temperature beta(x) = sigma_phi(x) / sigmahat_theta(x) of GIFT's minimiser (v5), per group.
 
-    NaN for groups where either reward has no spread.
+    NaN for groups where either reward has no spread (always, for groups of one).
     """
+    if explicit_rewards.shape[-1] < 2:
+        return torch.full(explicit_rewards.shape[:-1], torch.nan, dtype=explicit_rewards.dtype,
+                          device=explicit_rewards.device)
     s_exp = explicit_rewards.std(dim=-1, unbiased=True)
     s_imp = implicit_rewards.std(dim=-1, unbiased=True)
     return torch.where((s_exp > 0) & (s_imp > 0), s_exp / s_imp.clamp(min=torch.finfo(s_imp.dtype).tiny), torch.nan)

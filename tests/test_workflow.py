@@ -38,7 +38,8 @@ def job_counts(output: str) -> dict[str, int]:
 
 
 def dry_run(config: str | Path) -> dict[str, int]:
-    proc = snakemake("-n", "--nolock", "--quiet", "rules", "--configfile", str(config))
+    # --forceall: the whole DAG, whatever results/ already holds from an earlier run
+    proc = snakemake("-n", "--forceall", "--nolock", "--quiet", "rules", "--configfile", str(config))
     assert proc.returncode == 0, proc.stdout + proc.stderr
     return job_counts(proc.stdout)
 
