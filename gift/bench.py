@@ -3,7 +3,7 @@
 Both methods run a reference model (GIFT for its implicit reward, GRPO for its KL at beta 0.001),
 see the same prompts, batch, N and lengths, and generate exactly `--completion-length` tokens
 (min_new_tokens) so that sampling differences cannot tilt the comparison. Rounds alternate the
-methods (GIFT, GRPO, GIFT, ...) so that drift in the machine's speed hits both alike.
+methods in ABBA order (GIFT, GRPO, GRPO, GIFT, ...) so that drift in the machine's speed hits both alike.
 """
 
 from __future__ import annotations
@@ -63,7 +63,7 @@ def cli_step_time(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="gift bench step-time", description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=6, help="timed steps per round (after warm-up)")
     parser.add_argument("--warmup", type=int, default=2, help="untimed steps at the start of each round")
-    parser.add_argument("--rounds", type=int, default=2, help="alternating rounds per method")
+    parser.add_argument("--rounds", type=int, default=4, help="rounds per method, in ABBA order")
     parser.add_argument("--num-generations", type=int, default=8, help="N, responses per prompt")
     parser.add_argument("--groups", type=int, default=2, help="prompts per optimizer step")
     parser.add_argument("--completion-length", type=int, default=48, help="tokens generated per response")
@@ -81,7 +81,8 @@ def cli_step_time(argv: list[str]) -> int:
         policy = build_char_policy(Path(tmp) / "policy", hidden=ns.hidden, layers=ns.layers, heads=4, kv_heads=2,
                                    seed=ns.seed)
         for r in range(ns.rounds):
-            for method in ("gift", "grpo"):
+            # ABBA order: neither method always runs first (the first run of a pair tends to be slower)
+            for method in (("gift", "grpo") if r % 2 == 0 else ("grpo", "gift")):
                 step_times = _run(method, policy, Path(tmp) / f"{method}-{r}", ns)
                 times[method].extend(step_times)
                 print(f"round {r + 1} {method}: median {statistics.median(step_times):.4f} s over "
