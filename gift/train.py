@@ -187,30 +187,43 @@ def _make_callback(cfg: RunConfig, run_dir: Path, tokenizer, eval_examples, meth
             self.pending_eval: dict[str, Any] = {}
             self.last_counts = (0, 0, 0)
 
+        def _evaluate(self, model, step: int) -> dict[str, Any]:
+            from gift.evals.rlvr import evaluate_pass_at_1
+
+            t0 = time.perf_counter()
+            was_training = model.training
+            model.eval()
+            # a forked RNG keeps the periodic eval from changing the training trajectory
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(cfg.seed * 100003 + step)
+                res = evaluate_pass_at_1(model, tokenizer, eval_examples, k=cfg.eval_k,
+                                         temperature=cfg.eval_temperature, max_new_tokens=max_new,
+                                         greedy=True, seed=cfg.seed + step, progress=False)
+            model.train(was_training)
+            out = {"eval_pass@1": 100.0 * res["pass@1"], "eval_pass@1_stderr": 100.0 * (res.get("pass@1_stderr") or 0.0),
+                   "eval_pass@1_greedy": 100.0 * res["pass@1_greedy"], "eval_n": res["n"],
+                   "eval_time_s": time.perf_counter() - t0}
+            logger.info("step %d: eval pass@1 %.2f%% (greedy %.2f%%) on %d prompts", step, out["eval_pass@1"],
+                        out["eval_pass@1_greedy"], res["n"])
+            return out
+
+        def on_train_begin(self, args, state, control, model=None, **kw):
+            # the starting point of the eval curve: the policy before its first update (not redone on resume).
+            # Every rank evaluates (sharded models need all ranks in each forward pass); rank 0 writes.
+            if cfg.eval_every and eval_examples and state.global_step == 0:
+                row = {"step": 0, "epoch": 0.0, **self._evaluate(model, 0)}
+                if not state.is_world_process_zero:
+                    return
+                with open(metrics_path, "a", encoding="utf-8") as f:
+                    f.write(json.dumps(row) + "\n")
+
         def on_step_end(self, args, state, control, model=None, **kw):
             if cfg.eval_every and eval_examples and state.global_step % cfg.eval_every == 0:
-                from gift.evals.rlvr import evaluate_pass_at_1
-
-                t0 = time.perf_counter()
-                was_training = model.training
-                model.eval()
-                # a forked RNG keeps the periodic eval from changing the training trajectory
-                with torch.random.fork_rng(devices=[]):
-                    torch.manual_seed(cfg.seed * 100003 + state.global_step)
-                    res = evaluate_pass_at_1(model, tokenizer, eval_examples, k=cfg.eval_k,
-                                             temperature=cfg.eval_temperature, max_new_tokens=max_new,
-                                             greedy=True, seed=cfg.seed + state.global_step, progress=False)
-                model.train(was_training)
-                pct = 100.0
-                self.pending_eval = {"eval_pass@1": pct * res["pass@1"],
-                                     "eval_pass@1_stderr": pct * (res.get("pass@1_stderr") or 0.0),
-                                     "eval_pass@1_greedy": pct * res["pass@1_greedy"], "eval_n": res["n"],
-                                     "eval_time_s": time.perf_counter() - t0}
-                logger.info("step %d: eval pass@1 %.2f%% (greedy %.2f%%) on %d prompts", state.global_step,
-                            self.pending_eval["eval_pass@1"], self.pending_eval["eval_pass@1_greedy"], res["n"])
+                self.pending_eval = self._evaluate(model, state.global_step)
 
         def on_log(self, args, state, control, logs=None, **kw):
-            if not logs or "loss" not in logs:  # the end-of-training summary has train_loss instead
+            # the end-of-training summary has train_loss instead of loss; only rank 0 writes
+            if not logs or "loss" not in logs or not state.is_world_process_zero:
                 return
             row: dict[str, Any] = {"step": state.global_step, "epoch": state.epoch}
             for key, name in _METRIC_NAMES.items():

@@ -45,10 +45,12 @@ def test_every_method_trains_on_cpu_and_writes_a_run_directory(policy_dir, promp
     run = train(_cfg(policy_dir, prompts, tmp_path / method, method=method, eval_data=str(prompts),
                      eval_every=2, eval_limit=4))
     rows = read_jsonl(run / "metrics.jsonl")
-    assert [r["step"] for r in rows] == [1, 2]
+    assert [r["step"] for r in rows] == [0, 1, 2], "step 0: the eval of the policy before training"
+    assert set(rows[0]) >= {"eval_pass@1", "eval_pass@1_greedy", "eval_n"} and "loss" not in rows[0]
+    rows = rows[1:]
     for key in ("loss", "reward_mean", "completion_length", "learning_rate", "step_time_s", "train_pass@1"):
         assert all(key in r for r in rows), key
-    assert "eval_pass@1" in rows[1] and rows[1]["eval_n"] == 4
+    assert "eval_pass@1" in rows[1] and rows[1]["eval_n"] == 4 and 0 <= rows[1]["eval_pass@1"] <= 100
     if method == "gift":
         assert all("implicit_reward_mean" in r for r in rows)
     man = json.loads((run / "manifest.json").read_text())
