@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import importlib.util
 import json
 import logging
 import math
@@ -24,6 +25,7 @@ import yaml
 from gift.io import atomic_path, file_logger, manifest, read_jsonl, write_json, write_text
 
 REWARD_KINDS = ("gsm8k", "math", "dapo", "reward_model")
+ROLLOUT_BACKENDS = ("auto", "hf", "vllm")
 
 
 @dataclass
@@ -54,6 +56,9 @@ class RunConfig:
     save_every: int = field(default=50, metadata={"help": "checkpoint every K optimizer steps"})
     save_total_limit: int | None = field(default=2, metadata={"help": "checkpoints kept on disk"})
     method_args: dict = field(default_factory=dict, metadata={"help": "overrides of the method's config fields"})
+    rollout_backend: str = field(default="auto", metadata={
+        "help": "who generates the rollouts: `vllm` (TRL's colocated vLLM), `hf` (transformers generate), or "
+                "`auto`: vLLM when it is installed and a GPU is present, else hf. method_args.use_vllm wins."})
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], source: str = "run config") -> RunConfig:
@@ -90,6 +95,8 @@ class RunConfig:
         for name in ("seed", "max_steps", "eval_every", "eval_k", "save_every"):
             if not isinstance(getattr(self, name), int) or isinstance(getattr(self, name), bool):
                 raise bad(name, f"must be an integer, got {getattr(self, name)!r}")
+        if self.rollout_backend not in ROLLOUT_BACKENDS:
+            raise bad("rollout_backend", f"must be one of {', '.join(ROLLOUT_BACKENDS)}, got {self.rollout_backend!r}")
         if self.reward not in REWARD_KINDS:
             raise bad("reward", f"must be one of {', '.join(REWARD_KINDS)}, got {self.reward!r}")
         if self.reward == "reward_model" and not self.reward_model:
@@ -323,9 +330,14 @@ def train(config: RunConfig | dict | str | os.PathLike) -> Path:
         args_kwargs.setdefault("gradient_checkpointing", False)
         # TRL turns on bf16 autocast by default; on a CPU it is slower and blurs the implicit reward
         args_kwargs.setdefault("bf16", False)
+    if "use_vllm" not in method_kwargs:
+        args_kwargs["use_vllm"] = _use_vllm(cfg.rollout_backend, torch.cuda.is_available())
+        if args_kwargs["use_vllm"]:
+            args_kwargs.setdefault("vllm_mode", "colocate")
     args = spec.load("config")(**args_kwargs)
 
     resolved = {"run": dataclasses.asdict(cfg), "method_config": method_kwargs, "model_path": model_path,
+                "use_vllm": args.use_vllm,
                 "n_train_examples": len(train_rows), "n_eval_examples": len(eval_rows)}
     resume = _latest_checkpoint(checkpoints)
     if resume is None:
@@ -358,6 +370,19 @@ def train(config: RunConfig | dict | str | os.PathLike) -> Path:
         tokenizer.save_pretrained(str(tmp))
     write_text(run_dir / "DONE", f"{cfg.run_id} finished at step {trainer.state.global_step}\n")
     return run_dir
+
+
+def _use_vllm(backend: str, cuda: bool) -> bool:
+    """Whether TRL should generate the rollouts with vLLM (imported by TRL only when it does)."""
+    installed = importlib.util.find_spec("vllm") is not None
+    if backend == "vllm":
+        if not installed:
+            raise RuntimeError("rollout_backend 'vllm' but vLLM is not installed: pip install -e '.[gpu]', "
+                               "or set rollout_backend: hf")
+        if not cuda:
+            raise RuntimeError("rollout_backend 'vllm' needs a CUDA GPU; set rollout_backend: hf on a CPU")
+        return True
+    return backend == "auto" and installed and cuda
 
 
 def _dtype(method_kwargs: dict[str, Any]):

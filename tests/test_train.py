@@ -120,6 +120,7 @@ def test_killed_run_resumes_to_the_same_metrics_as_an_uninterrupted_one(policy_d
         ({"eval_every": 5}, "field 'eval_data' is required"),
         ({"run_id": "a b"}, "field 'run_id'"),
         ({"model": None}, "missing required field(s): model"),
+        ({"rollout_backend": "sglang"}, "field 'rollout_backend' must be one of auto, hf, vllm"),
     ],
 )
 def test_bad_run_config_is_rejected_before_any_compute(change, message, tmp_path):
@@ -157,3 +158,16 @@ def test_unreachable_hub_model_fails_fast_with_instructions(prompts, tmp_path, m
     assert time.perf_counter() - t0 < 30
     text = str(err.value)
     assert "Qwen/Qwen2.5-7B-Instruct" in text and "--local-dir" in text and "`model: DIR`" in text
+
+
+def test_rollout_backend_falls_back_to_transformers_without_vllm_or_a_gpu():
+    import importlib.util
+
+    from gift.train import _use_vllm
+
+    installed = importlib.util.find_spec("vllm") is not None
+    assert _use_vllm("hf", cuda=True) is False
+    assert _use_vllm("auto", cuda=False) is False
+    assert _use_vllm("auto", cuda=True) is installed
+    with pytest.raises(RuntimeError, match="CUDA GPU" if installed else "vLLM is not installed"):
+        _use_vllm("vllm", cuda=False)
