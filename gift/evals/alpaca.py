@@ -250,6 +250,8 @@ def make_judge(spec_text: str, cache_path: Path, api_key_env: str = "OPENAI_API_
 
 def cli(argv: list[str]) -> int:
     """Entry point of `gift eval alpaca`."""
+    from gift.evals.judges import add_judged_generation_args
+
     p = argparse.ArgumentParser(prog="gift eval alpaca", description=__doc__.splitlines()[0])
     p.add_argument("--model", required=True, help="from_pretrained directory of the model to evaluate")
     p.add_argument("--model-id", help="name of the model in the results (default: the directory name)")
@@ -259,14 +261,7 @@ def cli(argv: list[str]) -> int:
                                                   "api:MODEL@BASE_URL")
     p.add_argument("--out", required=True, help="result JSON (outputs and annotations are written beside it)")
     p.add_argument("--df-gamed", help="local copy of alpaca_eval's df_gamed.csv (official instruction set)")
-    p.add_argument("--api-key-env", default="OPENAI_API_KEY")
-    p.add_argument("--cache", help="judgment cache (JSONL; default: judge_cache.jsonl beside --out)")
-    p.add_argument("--limit", type=int, help="first N instructions only")
-    p.add_argument("--max-new-tokens", type=int, default=2048)
-    p.add_argument("--temperature", type=float, default=0.0, help="0 means greedy decoding")
-    p.add_argument("--batch-size", type=int, default=16)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--no-progress", action="store_true")
+    add_judged_generation_args(p, max_new_tokens=2048, limit_help="first N instructions only")
     args = p.parse_args(argv)
     args.argv = list(argv)
     return run(args)

@@ -32,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-from gift.evals.judges import parse_verdict
+from gift.evals.judges import add_judged_generation_args, parse_verdict
 from gift.io import file_logger, git_commit, package_versions, read_jsonl, write_json, write_jsonl
 
 log = logging.getLogger(__name__)
@@ -321,17 +321,10 @@ def cli(argv: list[str]) -> int:
     p.add_argument("--judge-prompts", default=str(JUDGE_PROMPTS))
     p.add_argument("--out", required=True, help="result JSON (answers and judgments are written beside it)")
     p.add_argument("--tokenizer", help="tokenizer for token counts (default: the judged model's own)")
-    p.add_argument("--api-key-env", default="OPENAI_API_KEY")
-    p.add_argument("--cache", help="judgment cache (JSONL; default beside --out)")
-    p.add_argument("--limit", type=int, help="first N questions of each category")
-    p.add_argument("--max-new-tokens", type=int, default=4096)
-    p.add_argument("--temperature", type=float, default=0.0, help="0 means greedy decoding")
-    p.add_argument("--batch-size", type=int, default=16)
+    add_judged_generation_args(p, max_new_tokens=4096, limit_help="first N questions of each category")
     p.add_argument("--bootstrap", type=int, default=100)
     p.add_argument("--tie-margin", type=float, default=0.1, help="reward-model judge: |score diff| below is a tie")
     p.add_argument("--strong-margin", type=float, default=1.0, help="reward-model judge: |score diff| above is strong")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--no-progress", action="store_true")
     args = p.parse_args(argv)
     args.argv = list(argv)
     return run(args)

@@ -421,3 +421,15 @@ def make_client(spec: JudgeSpec, cache_path: str | os.PathLike, **kwargs: Any) -
     model = named.get("model", spec.target)
     base_url = spec.base_url or named.get("base_url", OPENAI_BASE_URL)
     return ChatClient(model, base_url, require_api_key(spec), cache_path=cache_path, **kwargs)
+
+
+def add_judged_generation_args(parser, max_new_tokens: int, limit_help: str) -> None:
+    """The arguments AlpacaEval and Arena-Hard share: judge key and cache, generation settings, limits."""
+    parser.add_argument("--api-key-env", default="OPENAI_API_KEY", help="environment variable holding the API key")
+    parser.add_argument("--cache", help="judgment cache (JSONL; default beside --out)")
+    parser.add_argument("--limit", type=int, help=limit_help)
+    parser.add_argument("--max-new-tokens", type=int, default=max_new_tokens)
+    parser.add_argument("--temperature", type=float, default=0.0, help="0 means greedy decoding")
+    parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--no-progress", action="store_true")
