@@ -224,6 +224,14 @@ def _matches(when: dict, backbone: str, dataset: str, method: str) -> bool:
     return True
 
 
+def _eval_split(dataset: str) -> str | None:
+    """The eval split `gift data prepare` gives a dataset (the registry's), or None."""
+    from gift.data.registry import REGISTRY
+
+    reg = REGISTRY.get(dataset)
+    return reg.eval_split if reg else None
+
+
 def _check_refs(config: dict) -> None:
     """Names an experiment uses must be defined; a ConfigError names the key path."""
     for section in ("backbones", "datasets", "methods"):
@@ -234,6 +242,10 @@ def _check_refs(config: dict) -> None:
         for d in (spec.get("build") or {}).get("data", []):
             if d not in config["datasets"]:
                 raise ConfigError(f"backbones.{name}.build.data: unknown dataset {d!r}")
+        if spec.get("build") and not any(_eval_split(d) for d in spec["build"]["data"]):
+            raise ConfigError(
+                f"backbones.{name}.build.data: a backbone's warm start is checked on an RLVR eval split, and none of "
+                f"{spec['build']['data']} has one; add one (e.g. gsm8k, math or aime2024)")
     for name, spec in rms.items():
         for d in (spec.get("build") or {}).get("data", []):
             if d not in config["datasets"]:

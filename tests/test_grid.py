@@ -102,6 +102,16 @@ def test_unknown_backbone_names_the_key_path(configs):
         G.expand(cfg)
 
 
+def test_backbone_built_without_an_eval_split_is_a_config_error(configs):
+    # The warm start is checked on an RLVR eval split; DAPO-Math has only a train split.
+    cfg = copy.deepcopy(configs["smoke"])
+    cfg["backbones"]["tiny"]["build"]["data"] = ["dapo_math", "infinity_instruct"]
+    with pytest.raises(G.ConfigError, match=r"backbones\.tiny\.build\.data: .*none of"):
+        G.expand(cfg)
+    cfg["backbones"]["tiny"]["build"]["data"] = ["dapo_math", "aime2024"]
+    G.expand(cfg)
+
+
 def test_schema_error_names_key_path_and_reason(configs):
     cfg = copy.deepcopy(configs["smoke"])
     cfg["training"]["max_steps"] = "two"
