@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import random
 import sys
 import time
@@ -55,7 +56,7 @@ class Size:
 
 SIZES: dict[str, Size] = {
     "smoke": Size(vocab_size=1024, hidden_size=64, intermediate_size=192, num_hidden_layers=2, num_attention_heads=4,
-                  num_key_value_heads=2, max_steps=500, batch_size=32, lr=3e-3, eval_every=100, eval_n=16, eval_k=2,
+                  num_key_value_heads=2, max_steps=900, batch_size=32, lr=3e-3, eval_every=100, eval_n=32, eval_k=2,
                   final_n=64, rm_steps=150),
     # sized so that a backbone builds in about five minutes on one core (the tiny config builds three)
     "tiny": Size(vocab_size=1024, hidden_size=96, intermediate_size=288, num_hidden_layers=3, num_attention_heads=4,
@@ -183,6 +184,19 @@ def _band_distance(scores: dict[str, float], low: float, high: float) -> float:
     return sum(max(0.0, low - p) + max(0.0, p - high) for p in scores.values())
 
 
+def _clearly_in_band(scores: dict[str, float], samples: dict[str, int], low: float, high: float) -> bool:
+    """Every split's interim pass@1 lies inside the band by at least one binomial standard error.
+
+    The interim checks use few problems; stopping on a bare in-band estimate often keeps a checkpoint whose
+    pass@1 on the full split is outside the band.
+    """
+    for name, p in scores.items():
+        se = math.sqrt(p * (1.0 - p) / max(1, samples[name]))
+        if not low + se <= p <= high - se:
+            return False
+    return True
+
+
 # ---- backbone ---------------------------------------------------------------------------------------
 
 def build_backbone(data_dirs: list[str | Path], out: str | Path, seed: int = 0, size: str = "smoke",
@@ -193,7 +207,8 @@ def build_backbone(data_dirs: list[str | Path], out: str | Path, seed: int = 0, 
 
     Supervised training on the responses of the train splits, with pass@1 (mean over `eval_k` samples at
     temperature 1) measured every `eval_every` steps on up to `eval_n` problems of every RLVR eval split.
-    Training stops as soon as every split lies in [target_low, target_high]; otherwise the checkpoint
+    Training stops as soon as every split lies in [target_low, target_high] by at least one standard error of
+    its interim estimate; otherwise the checkpoint
     closest to the band is kept. The final pass@1 (k=4, and greedy) is measured on the full eval splits.
     """
     import copy
@@ -261,7 +276,8 @@ def build_backbone(data_dirs: list[str | Path], out: str | Path, seed: int = 0, 
             bar.set_postfix(loss=f"{loss.item():.3f}", **{k[:6]: f"{v:.2f}" for k, v in scores.items()})
             if best is None or dist < best[0]:
                 best = (dist, step, copy.deepcopy(model.state_dict()))
-            if dist == 0.0:
+            if _clearly_in_band(scores, {n: len(r) * sz.eval_k for n, r in eval_subsets.items()}, target_low,
+                                target_high):
                 stop_reason = "in_band"
                 break
             if all(p > target_high for p in scores.values()):

@@ -11,6 +11,7 @@ import torch
 from gift.tiny import (
     FILLER,
     _band_distance,
+    _clearly_in_band,
     build_backbone,
     build_reward_model,
     cli_backbone,
@@ -47,6 +48,14 @@ def test_tokenizer_splits_digits_and_round_trips_any_text():
 def test_band_distance_is_zero_only_inside_the_band():
     assert _band_distance({"a": 0.2, "b": 0.5}, 0.1, 0.6) == 0.0
     assert _band_distance({"a": 0.05, "b": 0.7}, 0.1, 0.6) == pytest.approx(0.05 + 0.1)
+
+
+def test_clearly_in_band_needs_a_standard_error_of_margin():
+    # 0.15 from 32 samples has a standard error of 0.063: not clearly above 0.1; from 1000 samples it is.
+    assert not _clearly_in_band({"a": 0.15}, {"a": 32}, 0.1, 0.6)
+    assert _clearly_in_band({"a": 0.15}, {"a": 1000}, 0.1, 0.6)
+    assert not _clearly_in_band({"a": 0.55, "b": 0.3}, {"a": 64, "b": 64}, 0.1, 0.6)
+    assert _clearly_in_band({"a": 0.3, "b": 0.4}, {"a": 64, "b": 64}, 0.1, 0.6)
 
 
 def _weights(path):
