@@ -49,6 +49,31 @@ def test_newton_logistic_matches_sklearn():
     np.testing.assert_allclose(ours, ref.coef_[0], atol=1e-4)
 
 
+@pytest.mark.parametrize("result", [0.0, 1.0])
+def test_a_model_that_loses_or_wins_every_battle_scores_0_or_100(result):
+    rng = np.random.default_rng(0)
+    games = [_game(i % 2 == 0, result, strong=i % 3 == 0, style=tuple(rng.normal(size=4))) for i in range(40)]
+    b = ah.expand_battles(games)
+    for style_control in (False, True):
+        assert ah.bt_score(b, style_control) == pytest.approx(100 * result, abs=1e-3)
+
+
+def test_a_resample_that_length_separates_the_outcomes_gives_a_finite_score():
+    # A bootstrap resample of a small tiny-config run: the length feature and the model's side together
+    # predict every outcome, so the fitted strength is some -1e3 and a naive 1 / (1 + exp(-t)) overflows.
+    rows = [(-1.0, 0.58, 1.0, 10), (-1.0, 0.90, 0.0, 46), (1.0, -1.21, 1.0, 36), (1.0, -0.89, 0.0, 4)]
+    sign = np.concatenate([[s] * n for s, _, _, n in rows])
+    length = np.concatenate([[v] * n for _, v, _, n in rows])
+    y = np.concatenate([[o] * n for _, _, o, n in rows])
+    b = ah.Battles(sign, y, np.column_stack([length, np.zeros((len(y), 3))]))
+    score = ah.bt_score(b, style_control=True)
+    assert math.isfinite(score) and 0.0 <= score <= 100.0
+    assert ah.bt_score(b, style_control=False) == pytest.approx(ah.mean_score(b), abs=1e-3)
+    t = np.array([-1e4, -800.0, -3.0, 0.0, 2.5, 800.0])
+    ref = np.r_[0.0, 0.0, 1 / (1 + math.exp(3.0)), 0.5, 1 / (1 + math.exp(-2.5)), 1.0]
+    np.testing.assert_allclose([ah._sigmoid(v) for v in t], ref, atol=1e-300, rtol=1e-12)
+
+
 def _simulate(theta: float, n_questions: int, length_bias: float, seed: int, model_longer: float) -> list[dict]:
     """Two games per question; the judge's log-odds for the model = theta + length_bias * length feature."""
     rng = np.random.default_rng(seed)

@@ -142,7 +142,15 @@ def bt_score(b: Battles, style_control: bool) -> float:
         z = np.where(sd > 0, (s - s.mean(axis=0)) / np.where(sd > 0, sd, 1.0), 0.0)
         x = np.hstack([x, z])
     beta = fit_logistic(x, b.outcome_a)
-    return 100.0 / (1.0 + math.exp(-beta[0]))
+    return 100.0 * _sigmoid(float(beta[0]))
+
+
+def _sigmoid(t: float) -> float:
+    """1 / (1 + e^-t) without overflow: a model that loses every battle has t far below -700."""
+    if t >= 0:
+        return 1.0 / (1.0 + math.exp(-t))
+    e = math.exp(t)
+    return e / (1.0 + e)
 
 
 def mean_score(b: Battles) -> float:
