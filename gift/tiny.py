@@ -197,6 +197,22 @@ def _clearly_in_band(scores: dict[str, float], samples: dict[str, int], low: flo
     return True
 
 
+def _stop_reason(scores: dict[str, float], samples: dict[str, int], best_before: float | None, low: float,
+                 high: float) -> str | None:
+    """Why the warm start stops after this check, or None to go on.
+
+    in_band: every split clearly in the band; above_band: every split above it; past_band: an earlier
+    checkpoint was in the band (it is kept) and this one is not, so training has moved past it.
+    """
+    if _clearly_in_band(scores, samples, low, high):
+        return "in_band"
+    if all(p > high for p in scores.values()):
+        return "above_band"
+    if best_before == 0.0 and _band_distance(scores, low, high) > 0.0:
+        return "past_band"
+    return None
+
+
 # ---- backbone ---------------------------------------------------------------------------------------
 
 def build_backbone(data_dirs: list[str | Path], out: str | Path, seed: int = 0, size: str = "smoke",
@@ -208,7 +224,7 @@ def build_backbone(data_dirs: list[str | Path], out: str | Path, seed: int = 0, 
     Supervised training on the responses of the train splits, with pass@1 (mean over `eval_k` samples at
     temperature 1) measured every `eval_every` steps on up to `eval_n` problems of every RLVR eval split.
     Training stops as soon as every split lies in [target_low, target_high] by at least one standard error of
-    its interim estimate; otherwise the checkpoint
+    its interim estimate, or when it moves out of the band after a check inside it; otherwise the checkpoint
     closest to the band is kept. The final pass@1 (k=4, and greedy) is measured on the full eval splits.
     """
     import copy
@@ -274,14 +290,13 @@ def build_backbone(data_dirs: list[str | Path], out: str | Path, seed: int = 0, 
             history.append({"step": step, "loss": round(loss.item(), 4), "pass@1": scores, "band_distance": dist})
             log.info("step %d loss %.4f pass@1 %s", step, loss.item(), scores)
             bar.set_postfix(loss=f"{loss.item():.3f}", **{k[:6]: f"{v:.2f}" for k, v in scores.items()})
+            best_before = None if best is None else best[0]
             if best is None or dist < best[0]:
                 best = (dist, step, copy.deepcopy(model.state_dict()))
-            if _clearly_in_band(scores, {n: len(r) * sz.eval_k for n, r in eval_subsets.items()}, target_low,
-                                target_high):
-                stop_reason = "in_band"
-                break
-            if all(p > target_high for p in scores.values()):
-                stop_reason = "above_band"
+            reason = _stop_reason(scores, {n: len(r) * sz.eval_k for n, r in eval_subsets.items()}, best_before,
+                                  target_low, target_high)
+            if reason:
+                stop_reason = reason
                 break
         bar.close()
         model.load_state_dict(best[2])

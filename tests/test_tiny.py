@@ -12,6 +12,7 @@ from gift.tiny import (
     FILLER,
     _band_distance,
     _clearly_in_band,
+    _stop_reason,
     build_backbone,
     build_reward_model,
     cli_backbone,
@@ -56,6 +57,17 @@ def test_clearly_in_band_needs_a_standard_error_of_margin():
     assert _clearly_in_band({"a": 0.15}, {"a": 1000}, 0.1, 0.6)
     assert not _clearly_in_band({"a": 0.55, "b": 0.3}, {"a": 64, "b": 64}, 0.1, 0.6)
     assert _clearly_in_band({"a": 0.3, "b": 0.4}, {"a": 64, "b": 64}, 0.1, 0.6)
+
+
+def test_stop_reason_after_each_check():
+    n = {"a": 64, "b": 64}
+    assert _stop_reason({"a": 0.3, "b": 0.4}, n, None, 0.1, 0.6) == "in_band"
+    assert _stop_reason({"a": 0.7, "b": 0.9}, n, 0.5, 0.1, 0.6) == "above_band"
+    # in band before (kept), now one split above it: stop rather than train on away from the band
+    assert _stop_reason({"a": 0.7, "b": 0.3}, n, 0.0, 0.1, 0.6) == "past_band"
+    # inside the band but not clearly (0.12 from 64 samples): go on; so too when nothing was in band yet
+    assert _stop_reason({"a": 0.12, "b": 0.3}, n, 0.0, 0.1, 0.6) is None
+    assert _stop_reason({"a": 0.7, "b": 0.05}, n, 0.05, 0.1, 0.6) is None
 
 
 def _weights(path):
