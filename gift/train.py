@@ -15,6 +15,7 @@ import logging
 import math
 import os
 import re
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -259,8 +260,47 @@ def _make_callback(cfg: RunConfig, run_dir: Path, tokenizer, eval_examples, meth
     return RunRecorder()
 
 
-def train(config: RunConfig | dict | str | os.PathLike) -> Path:
-    """Train one run; returns the run directory. Resumes from the last checkpoint if one exists."""
+class ConfigChangedError(ValueError):
+    """The run directory holds a run made with another config."""
+
+
+def _config_changes(run_dir: Path, run: dict, method_config: dict) -> list[str] | None:
+    """The fields whose values differ from those of the run already in `run_dir` (None: no earlier run there)."""
+    path = run_dir / "manifest.json"
+    if not path.exists():
+        return None
+    before = json.loads(path.read_text(encoding="utf-8")).get("config", {})
+    now = json.loads(json.dumps({"run": run, "method_config": method_config}, default=str))
+    changed = []
+    for part in ("run", "method_config"):
+        old, new = before.get(part, {}), now[part]
+        for key in sorted(set(old) | set(new)):
+            if part == "run" and key == "method_args":  # compared resolved, in method_config
+                continue
+            if old.get(key) != new.get(key):
+                changed.append(f"{'method_args.' if part == 'method_config' else ''}{key}: "
+                               f"{old.get(key)!r} -> {new.get(key)!r}")
+    return changed
+
+
+def _set_aside(run_dir: Path) -> Path:
+    """Move an outdated run directory out of the way (kept, not deleted); returns where it went."""
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    dest = run_dir.parent / ".replaced" / f"{run_dir.name}-{stamp}"
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    run_dir.rename(dest)
+    return dest
+
+
+def train(config: RunConfig | dict | str | os.PathLike, on_config_change: str = "error") -> Path:
+    """Train one run; returns the run directory. Resumes from the last checkpoint if one exists.
+
+    If the run directory holds a run made with a different config (run fields or method settings),
+    `on_config_change` decides: "error" raises ConfigChangedError naming the changed fields; "restart"
+    moves the old directory to `<runs>/.replaced/<run_id>-<time>` and starts afresh.
+    """
+    if on_config_change not in ("error", "restart"):
+        raise ValueError(f"on_config_change must be 'error' or 'restart', got {on_config_change!r}")
     if isinstance(config, dict):
         cfg = RunConfig.from_dict(config)
     elif isinstance(config, RunConfig):
@@ -269,7 +309,19 @@ def train(config: RunConfig | dict | str | os.PathLike) -> Path:
     else:
         cfg = RunConfig.from_yaml(config)
 
+    from gift.methods import get_method, method_config_kwargs
+
+    spec = get_method(cfg.method)
+    method_kwargs = method_config_kwargs(cfg.method, cfg.method_args)
     run_dir = Path(cfg.output_dir)
+    changes = _config_changes(run_dir, dataclasses.asdict(cfg), method_kwargs)
+    if changes:
+        if on_config_change == "error":
+            raise ConfigChangedError(
+                f"{run_dir} holds a run made with another config ({'; '.join(changes)}); run with --restart to "
+                f"set it aside under {run_dir.parent / '.replaced'} and start again, or choose another output_dir")
+        moved = _set_aside(run_dir)
+        print(f"{run_dir}: config changed ({'; '.join(changes)}); the old run is kept in {moved}")
     if (run_dir / "DONE").exists():
         print(f"{run_dir}: already complete (DONE exists); nothing to do")
         return run_dir
@@ -279,10 +331,6 @@ def train(config: RunConfig | dict | str | os.PathLike) -> Path:
         lib_logger = logging.getLogger(name)
         lib_logger.addHandler(logger.handlers[0])
 
-    from gift.methods import get_method, method_config_kwargs
-
-    spec = get_method(cfg.method)
-    method_kwargs = method_config_kwargs(cfg.method, cfg.method_args)
     train_rows = _load_examples(cfg.train_data, "train_data", cfg.train_limit)
     eval_rows = _load_examples(cfg.eval_data, "eval_data", cfg.eval_limit) if cfg.eval_data else []
 
@@ -416,6 +464,9 @@ def cli(argv: list[str]) -> int:
     parser.add_argument("--config", required=True, help="run config YAML (fields: see gift.train.RunConfig)")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="override a field, dotted for nesting: --set method_args.learning_rate=1e-6")
+    parser.add_argument("--restart", action="store_true",
+                        help="if output_dir holds a run made with another config, set it aside (under "
+                             "<runs>/.replaced/) and start again; without it, that is an error")
     ns = parser.parse_args(argv)
     data = yaml.safe_load(Path(ns.config).read_text(encoding="utf-8")) or {}
     for item in ns.set:
@@ -425,7 +476,11 @@ def cli(argv: list[str]) -> int:
             target = target.setdefault(k, {})
         target[keys[-1]] = value
     cfg = RunConfig.from_dict(data, source=ns.config)
-    run_dir = train(cfg)
+    try:
+        run_dir = train(cfg, on_config_change="restart" if ns.restart else "error")
+    except ConfigChangedError as err:
+        print(f"gift train: error: {err}", file=sys.stderr)
+        return 2
     metrics = read_jsonl(run_dir / "metrics.jsonl") if (run_dir / "metrics.jsonl").exists() else []
     last = metrics[-1] if metrics else {}
     summary = ", ".join(f"{k}={v:.4g}" for k, v in last.items() if isinstance(v, float) and math.isfinite(v))

@@ -68,6 +68,30 @@ def test_finished_run_is_not_redone(policy_dir, prompts, tmp_path):
     assert (run / "metrics.jsonl").stat().st_mtime_ns == stamp
 
 
+def test_a_run_directory_made_with_another_config_is_not_resumed(policy_dir, prompts, tmp_path, capsys):
+    from gift.train import ConfigChangedError, cli
+
+    out = tmp_path / "changed"
+    first = train(_cfg(policy_dir, prompts, out, max_steps=1))
+    old_rows = read_jsonl(first / "metrics.jsonl")
+    changed = _cfg(policy_dir, prompts, out, max_steps=2, method_args={**SMALL, "learning_rate": 5e-4})
+    with pytest.raises(ConfigChangedError, match=r"max_steps: 1 -> 2; method_args\.learning_rate: 0\.001 -> 0\.0005"):
+        train(changed)
+    path = tmp_path / "changed.yaml"
+    path.write_text(yaml.safe_dump(changed))
+    assert cli(["--config", str(path)]) == 2 and "--restart" in capsys.readouterr().err
+    assert read_jsonl(out / "metrics.jsonl") == old_rows, "the refused run must leave the old one untouched"
+
+    train(changed, on_config_change="restart")
+    assert [r["step"] for r in read_jsonl(out / "metrics.jsonl")] == [1, 2]
+    assert json.loads((out / "manifest.json").read_text())["config"]["method_config"]["learning_rate"] == 5e-4
+    (kept,) = (tmp_path / ".replaced").iterdir()
+    assert kept.name.startswith("changed-") and read_jsonl(kept / "metrics.jsonl") == old_rows
+    # the same config again: nothing to do, nothing set aside
+    train(changed, on_config_change="restart")
+    assert len(list((tmp_path / ".replaced").iterdir())) == 1
+
+
 def _gift_train(config_path: Path) -> subprocess.Popen:
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     return subprocess.Popen([sys.executable, "-m", "gift.cli", "train", "--config", str(config_path)],

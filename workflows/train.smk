@@ -30,4 +30,6 @@ rule train:
         CONDA_ENV
     threads: 1
     shell:
-        "OMP_NUM_THREADS={threads} {params.launcher} train --config {input.cfg} > {log} 2>&1"
+        # --restart: when Snakemake reruns a job because its run config changed, the old run directory is
+        # set aside (results/<config>/runs/.replaced/) instead of being resumed with the new settings.
+        "OMP_NUM_THREADS={threads} {params.launcher} train --config {input.cfg} --restart > {log} 2>&1"
