@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from gift.evals import arena_hard as ah
+from gift.evals.judges import sigmoid
 from tests.test_judges import build_tiny_reward_model
 
 VERDICT_OF_MODEL = {1.0: "B>A", 0.5: "A=B", 0.0: "A>B"}  # the model's result when it is B
@@ -71,7 +72,7 @@ def test_a_resample_that_length_separates_the_outcomes_gives_a_finite_score():
     assert ah.bt_score(b, style_control=False) == pytest.approx(ah.mean_score(b), abs=1e-3)
     t = np.array([-1e4, -800.0, -3.0, 0.0, 2.5, 800.0])
     ref = np.r_[0.0, 0.0, 1 / (1 + math.exp(3.0)), 0.5, 1 / (1 + math.exp(-2.5)), 1.0]
-    np.testing.assert_allclose([ah._sigmoid(v) for v in t], ref, atol=1e-300, rtol=1e-12)
+    np.testing.assert_allclose([sigmoid(v) for v in t], ref, atol=1e-300, rtol=1e-12)
 
 
 def _simulate(theta: float, n_questions: int, length_bias: float, seed: int, model_longer: float) -> list[dict]:

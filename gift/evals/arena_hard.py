@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import math
 import random
 import re
 import time
@@ -32,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from gift.evals.judges import add_judged_generation_args, parse_verdict
+from gift.evals.judges import add_judged_generation_args, parse_verdict, sigmoid
 from gift.io import file_logger, git_commit, package_versions, read_jsonl, write_json, write_jsonl
 
 log = logging.getLogger(__name__)
@@ -142,15 +141,8 @@ def bt_score(b: Battles, style_control: bool) -> float:
         z = np.where(sd > 0, (s - s.mean(axis=0)) / np.where(sd > 0, sd, 1.0), 0.0)
         x = np.hstack([x, z])
     beta = fit_logistic(x, b.outcome_a)
-    return 100.0 * _sigmoid(float(beta[0]))
-
-
-def _sigmoid(t: float) -> float:
-    """1 / (1 + e^-t) without overflow: a model that loses every battle has t far below -700."""
-    if t >= 0:
-        return 1.0 / (1.0 + math.exp(-t))
-    e = math.exp(t)
-    return e / (1.0 + e)
+    # the overflow-free logistic: a resample the model loses entirely fits a strength far below -700
+    return 100.0 * sigmoid(float(beta[0]))
 
 
 def mean_score(b: Battles) -> float:
