@@ -23,7 +23,7 @@ from typing import Any
 
 import yaml
 
-from gift.io import atomic_path, file_logger, manifest, read_jsonl, write_json, write_text
+from gift.io import atomic_path, file_logger, manifest, read_json, read_jsonl, write_json, write_text
 
 REWARD_KINDS = ("gsm8k", "math", "dapo", "reward_model")
 ROLLOUT_BACKENDS = ("auto", "hf", "vllm")
@@ -269,7 +269,7 @@ def _config_changes(run_dir: Path, run: dict, method_config: dict) -> list[str] 
     path = run_dir / "manifest.json"
     if not path.exists():
         return None
-    before = json.loads(path.read_text(encoding="utf-8")).get("config", {})
+    before = read_json(path).get("config", {})
     now = json.loads(json.dumps({"run": run, "method_config": method_config}, default=str))
     changed = []
     for part in ("run", "method_config"):
