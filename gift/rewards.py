@@ -1,8 +1,9 @@
 """Explicit rewards: verifiable answers (GSM8K, MATH, DAPO/AIME) and a reward model's score.
 
-Verifiable rewards follow the reference implementations: GSM8K takes the last `#### <number>`
-(strict), MATH the last `\\boxed{}` checked for equivalence with math-verify, DAPO/AIME the last
-`Answer: <x>` line with `\\boxed{}` as fallback. Any completion that cannot be parsed, and any
+Verifiable rewards follow the reference implementations: GSM8K is verl's strict rule (the last
+`#### <number>` in the completion's last 300 characters, commas removed, compared as a string;
+`gsm8k_lenient` also accepts `$`, trailing dots and equal decimals), MATH the last `\\boxed{}` checked
+for equivalence with math-verify, DAPO/AIME the last `Answer: <x>` line with `\\boxed{}` as fallback. Any completion that cannot be parsed, and any
 reward that raises, scores 0 and is counted: a reward never stops training.
 """
 
@@ -16,10 +17,13 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
-VERIFIABLE_KINDS = ("gsm8k", "math", "dapo")
+VERIFIABLE_KINDS = ("gsm8k", "gsm8k_lenient", "math", "dapo")
 REWARD_KINDS = (*VERIFIABLE_KINDS, "reward_model")
 
 _MINUS = dict.fromkeys(map(ord, "\u2212\u2012\u2013\u2014\ufe63\uff0d"), "-")
+# verl's GSM8K rule (verl/utils/reward_score/gsm8k.py, method "strict"), which the paper's GRPO recipe scores with.
+_GSM8K_STRICT = re.compile(r"#### (\-?[0-9\.\,]+)")
+_GSM8K_CLIP_CHARS = 300
 _GSM8K_ANSWER = re.compile(r"####\s*\$?\s*(-?\s*[0-9][0-9,]*(?:\.[0-9]+)?|-?\s*\.[0-9]+)")
 _DAPO_ANSWER = re.compile(r"(?i)answer\s*:\s*([^\n]+)")
 _NUMBER = re.compile(r"-?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)")
@@ -44,6 +48,18 @@ def normalize_number(text: str) -> str | None:
 
 
 def extract_gsm8k(completion: str) -> str | None:
+    """verl's strict GSM8K answer: the last `#### <digits, dots, commas>` of the last 300 characters, commas removed.
+
+    No other normalisation: `#### 18.` gives "18." and `#### 18.00` gives "18.00", which a ground truth
+    of "18" does not equal; `#### $18` has no answer. None if there is no match.
+    """
+    text = str(completion)
+    # verl reads only the tail: the final answer of a long solution is at its end
+    matches = _GSM8K_STRICT.findall(text[-_GSM8K_CLIP_CHARS:])
+    return matches[-1].replace(",", "") if matches else None
+
+
+def extract_gsm8k_lenient(completion: str) -> str | None:
     """The number after the last `####` that is followed by a number, normalised; None if there is none."""
     matches = _GSM8K_ANSWER.findall(str(completion).translate(_MINUS))
     for candidate in reversed(matches):
@@ -134,6 +150,11 @@ def score_verifiable(kind: str, completion: str, ground_truth: str) -> tuple[flo
         raise ValueError(f"reward {kind!r} needs a ground_truth")
     if kind == "gsm8k":
         pred = extract_gsm8k(completion)
+        if pred is None:
+            return 0.0, False
+        return float(pred == str(ground_truth)), True
+    if kind == "gsm8k_lenient":
+        pred = extract_gsm8k_lenient(completion)
         if pred is None:
             return 0.0, False
         truth = normalize_number(ground_truth)
@@ -290,7 +311,7 @@ class RewardFunction:
 
 def make_reward_function(kind: str, model: Any = None, tokenizer: Any = None, batch_size: int = 8,
                          length_normalize: bool = True, **kwargs: Any) -> RewardFunction:
-    """The reward function of `kind` (gsm8k, math, dapo, reward_model); a reward model needs `model`."""
+    """The reward function of `kind` (gsm8k, gsm8k_lenient, math, dapo, reward_model); a reward model needs `model`."""
     if kind == "reward_model":
         if model is None:
             raise ValueError("reward 'reward_model' needs model= (a from_pretrained directory or a loaded model)")

@@ -12,6 +12,7 @@ from gift.rewards import (
     extract_boxed,
     extract_dapo,
     extract_gsm8k,
+    extract_gsm8k_lenient,
     make_reward_function,
     normalize_number,
     verifiable_reward,
@@ -22,26 +23,62 @@ from gift.rewards import (
     ("Natalia sold 48/2 = <<48/2=24>>24 clips in May.\n#### 72", "72"),
     ("#### 3 is a guess, but after checking, the answer is\n#### 5", "5"),  # last wins
     ("The total is #### 12 apples\nso", "12"),  # '####' mid-text
-    ("#### \u22127", "-7"),  # unicode minus
-    ("#### 1,234", "1234"),  # thousands separator
-    ("#### 1,234,567.50", "1234567.5"),
-    ("#### $42.", "42"),
-    ("#### 42.0", "42"),
+    ("#### 1,234", "1234"),  # commas removed
+    ("#### 1,234,567.50", "1234567.50"),  # nothing else normalised
+    ("#### 42.", "42."),  # the class [0-9.,] takes the trailing dot
+    ("#### -7", "-7"),
+    ("#### \u22127", None),  # a unicode minus is not '-'
+    ("#### $42", None),  # '$' is not in the class
+    ("####42", None),  # the space after '####' is part of the pattern
     ("no marker at all: 42", None),
     ("####", None),
     ("#### seven", None),
     ("", None),
 ])
-def test_gsm8k_extracts_the_last_marked_number(completion, expected):
+def test_gsm8k_extracts_verls_strict_answer(completion, expected):
+    # Expected values follow verl's rule by hand: re.findall('#### (\\-?[0-9\\.\\,]+)') on the last
+    # 300 characters, the last match with ',' removed.
     assert extract_gsm8k(completion) == expected
 
 
-def test_gsm8k_reward_is_strict_about_the_marker():
-    assert verifiable_reward("gsm8k", "so 6*7=42\n#### 42", "42") == 1.0
-    assert verifiable_reward("gsm8k", "the answer is 42", "42") == 0.0
-    assert verifiable_reward("gsm8k", "#### 42\n#### 43", "42") == 0.0
-    assert verifiable_reward("gsm8k", "#### 1,000", "1000") == 1.0
-    assert verifiable_reward("gsm8k", "#### \u22125", "-5") == 1.0
+@pytest.mark.parametrize("completion, truth, reward", [
+    ("so 6*3=18\n#### 18", "18", 1.0),
+    ("#### 18.", "18", 0.0),  # '18.' != '18'
+    ("#### 18.00", "18", 0.0),  # '18.00' != '18'
+    ("#### $18", "18", 0.0),  # no match at all
+    ("#### 1,000", "1000", 1.0),  # '1,000' -> '1000'
+    ("#### 17\nchecking again\n#### 18", "18", 1.0),  # two '####' lines: the last counts
+    ("#### 18\nchecking again\n#### 17", "18", 0.0),
+    ("the answer is 18", "18", 0.0),
+    # only the last 300 characters are read: an answer followed by 300 more characters is not seen
+    ("#### 18\n" + "x" * 300, "18", 0.0),
+    ("x" * 500 + "\n#### 18", "18", 1.0),
+])
+def test_gsm8k_reward_is_verls_rule(completion, truth, reward):
+    assert verifiable_reward("gsm8k", completion, truth) == reward
+
+
+@pytest.mark.parametrize("completion, expected", [
+    ("#### 3 is a guess, but after checking, the answer is\n#### 5", "5"),
+    ("#### \u22127", "-7"),  # unicode minus
+    ("#### 1,234", "1234"),
+    ("#### 1,234,567.50", "1234567.5"),
+    ("#### $42.", "42"),
+    ("#### 42.0", "42"),
+    ("no marker at all: 42", None),
+    ("#### seven", None),
+])
+def test_gsm8k_lenient_normalises_the_number(completion, expected):
+    assert extract_gsm8k_lenient(completion) == expected
+
+
+@pytest.mark.parametrize("completion, reward", [
+    ("#### 18", 1.0), ("#### 18.", 1.0), ("#### 18.00", 1.0), ("#### $18", 1.0), ("#### 17\n#### 18", 1.0),
+    ("#### 18\n#### 17", 0.0), ("the answer is 18", 0.0),
+])
+def test_gsm8k_lenient_reward_accepts_the_formats_verl_rejects(completion, reward):
+    assert verifiable_reward("gsm8k_lenient", completion, "18") == reward
+    assert verifiable_reward("gsm8k_lenient", "#### 1,000", "1000") == 1.0
 
 
 @pytest.mark.parametrize("text, expected", [
