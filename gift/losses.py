@@ -23,6 +23,8 @@ Statistics = Literal["detached", "attached"]
 
 AGGREGATIONS = ("sum", "mean", "power")
 STATISTICS = ("detached", "attached")
+# A group of one (Figure 2a's N = 1) has no spread to z-score against; see gift_loss.
+SINGLETONS = ("author", "pointwise")
 
 
 def implicit_reward(
@@ -93,6 +95,7 @@ def gift_loss(
     statistics: str = "detached",
     eps: float = 1e-6,
     reduction: str = "mean",
+    singleton: str = "author",
 ) -> torch.Tensor:
     """The GIFT loss: mean over groups and members of (a - beta * z)^2, inputs shaped [G, N].
 
@@ -100,16 +103,27 @@ def gift_loss(
     reward (the author's code); "attached" reads the paper's formula literally, in which case
     the loss is (N-1)(1+beta^2) - 2 beta (N-1) corr(a, rhat) per group (up to eps) and beta only
     rescales it. The explicit advantage never carries gradient.
+
+    Groups of one (N = 1) follow `singleton`: "author" (the author's code) takes mean 0 and std 1 for
+    the explicit reward and rhat itself, detached, as the mean of the implicit one, so z has value 0
+    and gradient 1/(1+eps): REINFORCE on the raw reward. "pointwise" passes both rewards unchanged,
+    UNA's (r - beta * rhat)^2.
     """
     if statistics not in STATISTICS:
         raise ValueError(f"gift_loss: unknown statistics {statistics!r}; valid: {', '.join(STATISTICS)}")
+    if singleton not in SINGLETONS:
+        raise ValueError(f"gift_loss: unknown singleton {singleton!r}; valid: {', '.join(SINGLETONS)}")
     if explicit_rewards.shape != implicit_rewards.shape or explicit_rewards.dim() != 2:
         raise ValueError(
             "gift_loss: explicit_rewards and implicit_rewards must both be [groups, group_size]; got "
             f"{tuple(explicit_rewards.shape)} and {tuple(implicit_rewards.shape)}"
         )
-    advantages = group_zscore(explicit_rewards.detach().to(implicit_rewards.dtype), eps=eps)
-    z = group_zscore(implicit_rewards, eps=eps, detach_statistics=statistics == "detached")
+    if implicit_rewards.shape[1] == 1 and singleton == "author":
+        advantages = explicit_rewards.detach().to(implicit_rewards.dtype) / (1.0 + eps)
+        z = (implicit_rewards - implicit_rewards.detach()) / (1.0 + eps)
+    else:
+        advantages = group_zscore(explicit_rewards.detach().to(implicit_rewards.dtype), eps=eps)
+        z = group_zscore(implicit_rewards, eps=eps, detach_statistics=statistics == "detached")
     per_element = (advantages - beta * z).pow(2)
     if reduction == "mean":
         return per_element.mean()

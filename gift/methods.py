@@ -25,7 +25,7 @@ class MethodSpec:
     config_class: str | None = None  # "module:Class"
     trainer_class: str | None = None
     defaults: dict[str, Any] = field(default_factory=dict)
-    # smallest group: GRPO-style advantages need two responses; GIFT defines a group of one (z = x), Fig 2a's N = 1
+    # smallest group: GRPO-style advantages need two responses; GIFT defines a group of one (its `singleton` rule), Fig 2a's N = 1
     min_generations: int = 2
     notes: str = ""
 
@@ -52,7 +52,8 @@ METHODS: dict[str, MethodSpec] = {
         trainer_class="gift.trainers:GIFTTrainer",
         min_generations=1,
         defaults={**_COMMON, "learning_rate": 3e-6, "gift_beta": 1.0, "beta": 0.0, "implicit_aggregation": "sum",
-                  "implicit_statistics": "detached", "implicit_reference": "reference", "zscore_eps": 1e-6},
+                  "implicit_statistics": "detached", "implicit_reference": "reference", "singleton": "author",
+                  "zscore_eps": 1e-6},
         properties={"on_policy": True, "rl": False, "group_normalisation": True,
                     "data_type": "group of sampled responses with explicit rewards",
                     "loss": "MSE between group-normalised implicit and explicit rewards"},

@@ -120,6 +120,75 @@ def test_group_of_one_uses_mean_zero_std_one():
     torch.testing.assert_close(group_zscore(x), x)
 
 
+def _author_gift_loss(scores, kl_sum, index, beta=1.0, epsilon=1e-6):
+    """The author's verl fork (core_algos.py, commit fc7760fd) re-written from its rules, on flat tensors.
+
+    Advantage: per uid, mean 0 / std 1 for a group of one, else mean and unbiased std of the scores,
+    (s - mean) / (std + eps). Implicit: per uid, mean = the value itself detached and std = 1 for a
+    group of one, else detached mean and std; (kl - mean) / (std + eps). Loss: mean of (a - beta * z)^2.
+    """
+    groups: dict = {}
+    for i, uid in enumerate(index):
+        groups.setdefault(uid, []).append(i)
+    adv = torch.empty_like(scores)
+    z = []
+    stats = {}
+    for uid, rows in groups.items():
+        if len(rows) == 1:
+            stats[uid] = (torch.tensor(0.0, dtype=scores.dtype), torch.tensor(1.0, dtype=scores.dtype),
+                          kl_sum[rows[0]].detach(), torch.tensor(1.0, dtype=kl_sum.dtype))
+        else:
+            s = torch.stack([scores[i] for i in rows])
+            k = torch.stack([kl_sum[i] for i in rows])
+            stats[uid] = (s.mean(), s.std(), k.mean().detach(), k.std().detach())
+    for i, uid in enumerate(index):
+        s_mean, s_std, k_mean, k_std = stats[uid]
+        adv[i] = (scores[i] - s_mean) / (s_std + epsilon)
+        z.append((kl_sum[i] - k_mean) / (k_std + epsilon))
+    return ((adv - beta * torch.stack(z)) ** 2).mean()
+
+
+@pytest.mark.parametrize("n", [1, 2, 5])
+@pytest.mark.parametrize("beta", [1.0, 0.5])
+def test_gift_loss_matches_the_authors_rule_for_every_group_size(n, beta):
+    gen = torch.Generator().manual_seed(n)
+    scores = torch.randint(0, 2, (6, n), generator=gen).to(torch.float64) + 0.1 * torch.randn(6, n, generator=gen,
+                                                                                            dtype=torch.float64)
+    rhat = (3.0 * torch.randn(6, n, generator=gen, dtype=torch.float64)).requires_grad_(True)
+    ours = gift_loss(scores, rhat, beta=beta)
+    (g_ours,) = torch.autograd.grad(ours, rhat)
+    flat = rhat.detach().reshape(-1).clone().requires_grad_(True)
+    theirs = _author_gift_loss(scores.reshape(-1), flat, [i // n for i in range(6 * n)], beta=beta)
+    (g_theirs,) = torch.autograd.grad(theirs, flat)
+    torch.testing.assert_close(ours, theirs, rtol=0, atol=1e-14)
+    torch.testing.assert_close(g_ours.reshape(-1), g_theirs, rtol=0, atol=1e-14)
+
+
+def test_group_of_one_author_rule_is_reinforce_on_the_raw_reward():
+    r = torch.tensor([[1.0], [0.0], [1.0]], dtype=torch.float64)
+    rhat = torch.tensor([[0.7], [-2.0], [0.0]], dtype=torch.float64, requires_grad=True)
+    loss = gift_loss(r, rhat, beta=1.0, eps=1e-6)
+    (grad,) = torch.autograd.grad(loss, rhat)
+    # closed form: z = 0 with dz/drhat = 1/(1+eps), a = r/(1+eps); loss = mean a^2, dloss/drhat = -2 a / (G (1+eps))
+    a = r / (1 + 1e-6)
+    torch.testing.assert_close(loss, (a ** 2).mean())
+    torch.testing.assert_close(grad, -2 * a / (3 * (1 + 1e-6)))
+    # independent of rhat's value: the gradient pushes up the log-likelihood of rewarded responses only
+    assert grad[1].item() == 0.0 and grad[0].item() < 0 and grad[2].item() < 0
+
+
+def test_group_of_one_pointwise_rule_is_unas_loss():
+    r = torch.tensor([[1.0], [0.0], [1.0]], dtype=torch.float64)
+    rhat = torch.tensor([[0.7], [-2.0], [0.0]], dtype=torch.float64, requires_grad=True)
+    loss = gift_loss(r, rhat, beta=0.5, singleton="pointwise")
+    (grad,) = torch.autograd.grad(loss, rhat)
+    torch.testing.assert_close(loss, ((r - 0.5 * rhat) ** 2).mean())
+    torch.testing.assert_close(grad, -2 * 0.5 * (r - 0.5 * rhat.detach()) / 3)
+    assert not torch.allclose(loss, gift_loss(r, rhat, beta=0.5))  # the two rules differ
+    with pytest.raises(ValueError, match="singleton"):
+        gift_loss(r, rhat, singleton="una")
+
+
 def test_zscore_matches_torch_std_convention():
     x = torch.randn(5, 7, dtype=torch.float64)
     expected = (x - x.mean(-1, keepdim=True)) / (torch.std(x, dim=-1, keepdim=True) + 1e-6)

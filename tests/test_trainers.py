@@ -110,15 +110,17 @@ def test_gift_config_rejects_batches_that_split_groups():
                    use_cpu=True, implicit_reference="policy")
 
 
-def test_gift_with_one_response_per_prompt_regresses_the_raw_implicit_reward(policy_dir, tmp_path):
-    """N = 1 (Figure 2a): a group of one has mean 0 and std 1, so the loss is mean (r - beta * rhat)^2."""
+@pytest.mark.parametrize("singleton", ["author", "pointwise"])
+def test_gift_with_one_response_per_prompt_follows_the_singleton_rule(policy_dir, tmp_path, singleton):
+    """N = 1 (Figure 2a): `author` gives loss mean (r/(1+eps))^2 (z is 0 in value); `pointwise` mean (r - beta rhat)^2."""
     from datasets import Dataset, load_dataset
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     data = load_dataset("json", data_files=str(write_addition_prompts(tmp_path / "train.jsonl")), split="train")
     args = GIFTConfig(output_dir=str(tmp_path / "out"), num_generations=1, per_device_train_batch_size=4,
                       max_completion_length=6, max_steps=2, learning_rate=5e-3, report_to="none", use_cpu=True,
-                      gradient_checkpointing=False, save_strategy="no", bf16=False, gift_beta=0.5)
+                      gradient_checkpointing=False, save_strategy="no", bf16=False, gift_beta=0.5,
+                      singleton=singleton)
     trainer = GIFTTrainer(model=AutoModelForCausalLM.from_pretrained(policy_dir), reward_funcs=[length_reward],
                           args=args, train_dataset=Dataset.from_list(list(data)),
                           processing_class=AutoTokenizer.from_pretrained(policy_dir))
@@ -126,7 +128,10 @@ def test_gift_with_one_response_per_prompt_regresses_the_raw_implicit_reward(pol
 
     def observe(inputs, explicit, implicit, loss, group_size):
         assert group_size == 1 and explicit.shape == (4, 1)
-        expected = ((explicit - 0.5 * implicit) ** 2).mean()
+        if singleton == "author":
+            expected = ((explicit / (1 + 1e-6)) ** 2).mean()
+        else:
+            expected = ((explicit - 0.5 * implicit) ** 2).mean()
         assert loss.item() == pytest.approx(expected.item(), rel=1e-5, abs=1e-7)
         losses.append(loss.item())
 

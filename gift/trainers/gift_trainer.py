@@ -15,7 +15,15 @@ from typing import Any
 import torch
 from trl import GRPOConfig, GRPOTrainer
 
-from gift.losses import AGGREGATIONS, STATISTICS, gift_loss, group_correlation, implicit_reward, implied_beta
+from gift.losses import (
+    AGGREGATIONS,
+    SINGLETONS,
+    STATISTICS,
+    gift_loss,
+    group_correlation,
+    implicit_reward,
+    implied_beta,
+)
 
 IMPLICIT_REFERENCES = ("reference", "rollout")
 
@@ -48,6 +56,12 @@ class GIFTConfig(GRPOConfig):
         metadata={"help": "Log-probs the implicit reward is measured against: `reference` (pi_ref, the paper) or "
                   "`rollout` (the policy that sampled the group, the author's code's default)."},
     )
+    singleton: str = field(
+        default="author",
+        metadata={"help": "The loss of a group of one (N = 1): `author` (the author's code: z has value 0 and the "
+                  "gradient of rhat, so N = 1 is REINFORCE on the raw reward) or `pointwise` (UNA's "
+                  "(r - beta * rhat)^2)."},
+    )
     zscore_eps: float = field(
         default=1e-6,
         metadata={"help": "eps in (x - mean) / (std + eps) for both z-scores (unbiased std, as torch.std)."},
@@ -59,14 +73,15 @@ class GIFTConfig(GRPOConfig):
         try:
             super().__post_init__()
         except ValueError as err:
-            # TRL needs two responses for its advantage; GIFT defines a group of one (mean 0, std 1:
-            # the loss becomes UNA's pointwise (r - beta * rhat)^2), which Figure 2a's N = 1 uses.
+            # TRL needs two responses for its advantage; GIFT defines a group of one (see `singleton`),
+            # which Figure 2a's N = 1 uses.
             # The check is TRL's last one that does not concern vLLM importance sampling.
             if not (self.num_generations == 1 and "at least 2 generations" in str(err)):
                 raise
         _check_choice("implicit_aggregation", self.implicit_aggregation, AGGREGATIONS)
         _check_choice("implicit_statistics", self.implicit_statistics, STATISTICS)
         _check_choice("implicit_reference", self.implicit_reference, IMPLICIT_REFERENCES)
+        _check_choice("singleton", self.singleton, SINGLETONS)
         if self.implicit_aggregation == "power" and self.implicit_length_power is None:
             raise ValueError("GIFTConfig: implicit_aggregation='power' needs implicit_length_power")
         if self.per_device_train_batch_size % self.num_generations != 0:
@@ -232,7 +247,7 @@ class GIFTTrainer(GroupBatchingMixin, GRPOTrainer):
         explicit = inputs["explicit_rewards"].to(rhat.dtype)
         explicit_g, rhat_g = explicit.view(-1, group_size), rhat.view(-1, group_size)
         loss = gift_loss(explicit_g, rhat_g, beta=args.gift_beta, statistics=args.implicit_statistics,
-                         eps=args.zscore_eps)
+                         eps=args.zscore_eps, singleton=args.singleton)
 
         if self.loss_observer is not None:
             self.loss_observer(inputs=inputs, explicit=explicit_g.detach(), implicit=rhat_g.detach(),
