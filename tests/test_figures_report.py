@@ -24,7 +24,7 @@ SKIPPED = "tiny-math-grpo-s1"
 def rendered(tmp_path_factory):
     """Every figure drawn once from one synthetic results tree (one grid run left without a directory)."""
     root = tmp_path_factory.mktemp("figs")
-    res = synthetic_results(root / "results", seeds=(0, 1), skip=[SKIPPED])
+    res = synthetic_results(root / "results", seeds=(0, 1), skip=[SKIPPED], larger_backbone=False)
     all_runs = [str(p) for p in res.run_dirs.values()]
     for fid in FIGURES:
         # every run directory is passed: each figure keeps only the runs the grid assigns to it

@@ -10,11 +10,13 @@ from pathlib import Path
 import numpy as np
 
 from gift.io import git_commit
-from gift.report.claims import AGGREGATION_RULE, TAIL_TEXT, ClaimResult
+from gift.report.claims import AGGREGATION_RULE, SETTING_RULE, TAIL_TEXT, VERDICTS, ClaimResult
 from gift.report.inputs import Run
+from gift.report.stats import INTERVAL_METHOD
 from gift.report.tables import ReproducedTable, table_markdown
 
-VERDICT_MARK = {"supported": "**supported**", "not supported": "**not supported**", "not measured": "*not measured*"}
+VERDICT_MARK = {"supported": "**supported**", "contradicted": "**contradicted**", "inconclusive": "inconclusive",
+                "not measured": "*not measured*"}
 
 
 def _md(s: str) -> str:
@@ -35,26 +37,33 @@ def _fmt(v: object) -> str:
     return "—" if v is None else str(v)
 
 
+def _counts(c: ClaimResult) -> str:
+    if c.verdict == "not measured":
+        return "—"
+    return ", ".join(f"{n} {v}" for v, n in c.counts.items())
+
+
 def claims_markdown(claims: Sequence[ClaimResult]) -> str:
-    """The claims table and, under it, the rule and per-setting numbers of every claim."""
-    out = ["| | Claim of the paper | Where the paper shows it | What the runs measured | Verdict |",
-           "| --- | --- | --- | --- | --- |"]
+    """The claims table and, under it, the paper's words and rule of every claim and its per-setting numbers."""
+    out = ["| | Claim of the paper | Where the paper shows it | What the runs measured | Settings | Verdict |",
+           "| --- | --- | --- | --- | --- | --- |"]
     for c in claims:
-        out.append(f"| {c.cid} | {_md(c.claim)} | {_md(c.paper)} | {_md(c.measured)} | {VERDICT_MARK[c.verdict]} |")
-    out += ["", "### Rules", "", f"- {TAIL_TEXT}", f"- {AGGREGATION_RULE}",
-            "- Comparisons are between seed means, with no significance test: with few seeds or tiny models a "
-            "verdict reports the direction of the measured difference, not its reliability. The per-setting "
-            "numbers below show the seed counts.", ""]
+        out.append(f"| {c.cid} | {_md(c.claim)} | {_md(c.paper)} | {_md(c.measured)} | {_counts(c)} | "
+                   f"{VERDICT_MARK[c.verdict]} |")
+    out += ["", "### Rules", "", f"- {TAIL_TEXT}", f"- {SETTING_RULE}", f"- {AGGREGATION_RULE}",
+            f"- Intervals: {INTERVAL_METHOD}", ""]
     for c in claims:
-        out.append(f"- **{c.cid}** ({_md(c.claim)}): {c.rule}")
+        words = (f"The paper: {c.quote}. " if c.quote
+                 else "No sentence of the paper is quoted for this claim; the rule reads the figure. ")
+        out.append(f"- **{c.cid}** ({_md(c.claim)}). {words}Rule: {c.rule}")
     out += ["", "### Measurements per setting", ""]
     for c in claims:
-        out.append(f"**{c.cid}. {c.claim}** — {VERDICT_MARK[c.verdict]}")
+        out.append(f"**{c.cid}. {c.claim}** — {VERDICT_MARK[c.verdict]} ({_counts(c)})")
         out.append("")
         if not c.details:
             out += [f"No setting had what the rule needs ({c.measured}).", ""]
             continue
-        keys = list(dict.fromkeys(k for d in c.details for k in d))
+        keys = [k for k in dict.fromkeys(k for d in c.details for k in d) if k != "measured"]
         out.append("| " + " | ".join(_md(k) for k in keys) + " |")
         out.append("|" + " --- |" * len(keys))
         for d in c.details:
@@ -74,7 +83,7 @@ def claims_rst(claims: Sequence[ClaimResult], config_name: str) -> str:
     for c in claims:
         lines += [f"   * - {c.cid}: {cell(c.claim)}", f"     - {cell(c.measured)}", f"     - {c.verdict}",
                   f"     - {cell(c.rule)}"]
-    lines += ["", cell(AGGREGATION_RULE), ""]
+    lines += ["", cell(SETTING_RULE), "", cell(AGGREGATION_RULE), ""]
     return "\n".join(lines)
 
 
@@ -89,11 +98,11 @@ def report_markdown(config_name: str, claims: Sequence[ClaimResult], tables: Seq
     """The whole REPORT.md; figure paths are linked relative to `out_dir` (where REPORT.md is written)."""
     now = _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     n_ok = sum(r.has_metrics for r in runs)
-    counts = {v: sum(c.verdict == v for c in claims) for v in ("supported", "not supported", "not measured")}
+    counts = {v: sum(c.verdict == v for c in claims) for v in VERDICTS}
     out = [f"# GIFT reproduction report: config `{config_name}`", "",
            f"Generated {now} at commit `{git_commit() or 'unknown'}` from {n_ok} of {len(runs)} training runs "
-           f"with metrics and {n_eval_files} evaluation result files. Verdicts: {counts['supported']} supported, "
-           f"{counts['not supported']} not supported, {counts['not measured']} not measured.", "",
+           f"with metrics and {n_eval_files} evaluation result files. Verdicts: "
+           + ", ".join(f"{n} {v}" for v, n in counts.items()) + ".", "",
            "## The paper's claims beside the measurements", "", claims_markdown(claims)]
     out += ["## Tables 2 and 3: the paper's numbers beside the reproduced ones", ""]
     for rt in tables:

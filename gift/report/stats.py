@@ -126,3 +126,73 @@ def spearman(x: Sequence[float], y: Sequence[float]) -> float | None:
     if np.std(rx) == 0 or np.std(ry) == 0:
         return None
     return float(np.corrcoef(rx, ry)[0, 1])
+
+
+# ------------------------------------------------------------------------------------------- intervals
+
+CONFIDENCE = 0.95
+N_BOOTSTRAP = 4000
+
+INTERVAL_METHOD = (
+    f"Each interval is a {CONFIDENCE:.0%} percentile interval of a two-level (hierarchical) bootstrap with "
+    f"{N_BOOTSTRAP} resamples. Level 1, seeds: every compared group (a method, or a method at one N) draws "
+    "its runs with replacement, their deviations from the group mean scaled by sqrt(n/(n-1)) so that the "
+    "resampled mean has the unbiased seed variance s²/n. Level 2, evaluation sampling: each drawn run's "
+    "value is perturbed by a normal draw with that run's own standard error, the normal form of resampling "
+    "its eval items. The eval logs of a run store pass@1 and its standard error over the eval items (each "
+    "item's pass rate is the mean over its k samples); a tail of several eval points takes the mean of their "
+    "standard errors (they share the items, so they are treated as perfectly correlated, the wider bound); "
+    "where no standard error was logged, the binomial bound sqrt(p(100-p)/n) over the n eval items is used. "
+    "A training-time metric (train pass@1, response length, reward, gradient norm) gets as its standard "
+    "error the spread of its tail points over sqrt(their count). With one seed only the second level "
+    "remains; with one seed and no standard error there is no noise estimate and the verdict is "
+    "inconclusive. The observed seed spread already holds some evaluation noise, so adding it again makes "
+    "the interval wider, not narrower: a verdict that excludes 0 is not an optimistic one. With three "
+    "seeds a bootstrap knows the seed spread only roughly; the intervals are a measure of the noise, not "
+    "exact 95% coverage.")
+
+
+@dataclass(frozen=True)
+class Obs:
+    """One run's value of a statistic and its within-run standard error (None: unknown)."""
+
+    value: float
+    se: float | None = None
+
+
+def hierarchical_bootstrap(groups: dict[str, Sequence[Obs]], statistic, n_boot: int = N_BOOTSTRAP,
+                           seed: int = 0) -> np.ndarray | None:
+    """Bootstrap draws of `statistic` over resampled group means (see INTERVAL_METHOD).
+
+    `statistic` maps {group: array of n_boot resampled means} to an array of n_boot values. Returns
+    None when a group is empty, or holds one run without a standard error (no noise estimate).
+    """
+    rng = np.random.default_rng(seed)
+    means: dict[str, np.ndarray] = {}
+    for name in sorted(groups):
+        obs = [o for o in groups[name] if o.value is not None and math.isfinite(o.value)]
+        n = len(obs)
+        if n == 0 or (n == 1 and obs[0].se is None):
+            return None
+        v = np.array([o.value for o in obs], dtype=float)
+        se = np.array([0.0 if o.se is None or not math.isfinite(o.se) else o.se for o in obs], dtype=float)
+        idx = rng.integers(0, n, size=(n_boot, n))
+        centre = v.mean()
+        scale = math.sqrt(n / (n - 1)) if n > 1 else 0.0
+        drawn = centre + scale * (v[idx] - centre) + se[idx] * rng.standard_normal((n_boot, n))
+        means[name] = drawn.mean(axis=1)
+    return np.asarray(statistic(means), dtype=float)
+
+
+def percentile_interval(draws: np.ndarray | None, level: float = CONFIDENCE) -> tuple[float, float] | None:
+    """The central `level` percentile interval of bootstrap draws (None for None)."""
+    if draws is None:
+        return None
+    a = (1.0 - level) / 2.0
+    lo, hi = np.quantile(draws, [a, 1.0 - a])
+    return float(lo), float(hi)
+
+
+def group_means(groups: dict[str, Sequence[Obs]]) -> dict[str, np.ndarray]:
+    """The observed mean of each group, as one-element arrays (the point estimate of a statistic)."""
+    return {k: np.array([float(np.mean([o.value for o in v]))]) for k, v in groups.items() if v}

@@ -30,11 +30,11 @@ def write_run_dir(path: str | os.PathLike, metrics: Sequence[dict], config: dict
 
 
 def write_eval_json(path: str | os.PathLike, model: str, eval_name: str, values: dict[str, float | None],
-                    n: int = 100) -> Path:
+                    n: int = 100, stderr: float | None = 0.5) -> Path:
     """An eval-result JSON (docs/interfaces.md) with one metric per key of `values`."""
     path = Path(path)
     write_json(path, {"model": model, "model_path": f"runs/{model}/final", "eval": eval_name,
-                      "metrics": {k: {"value": v, "stderr": None, "n": n, "metric": k} for k, v in values.items()},
+                      "metrics": {k: {"value": v, "stderr": stderr, "n": n, "metric": k} for k, v in values.items()},
                       "details": {}, "provenance": {"created": "synthetic", "git_commit": None, "versions": {},
                                                     "argv": []}})
     return path
@@ -48,8 +48,13 @@ def saturating(step: float, start: float, end: float, rate: float) -> float:
 def curve_metrics(steps: int, eval_every: int, train: Callable[[int], float], eval_: Callable[[int], float],
                   length: Callable[[int], float] | None = None, reward: Callable[[int], float] | None = None,
                   corr: Callable[[int], float] | None = None, beta: Callable[[int], float] | None = None,
-                  noise: float = 0.0, seed: int = 0) -> list[dict]:
-    """metrics.jsonl rows for steps 1..`steps`; eval keys every `eval_every` steps; pass rates in percent."""
+                  noise: float = 0.0, seed: int = 0, eval_se: float | None = 0.5,
+                  grad_norm: Callable[[int], float] | None = None, grad_noise: float = 0.0) -> list[dict]:
+    """metrics.jsonl rows for steps 1..`steps`; eval keys every `eval_every` steps; pass rates in percent.
+
+    `eval_se` is the logged standard error of each eval pass@1 (None: not logged); `grad_norm` the gradient
+    norm's centre, scattered by a factor 10**(grad_noise * standard normal).
+    """
     rng = np.random.default_rng(seed)
     rows = []
     for s in range(1, steps + 1):
@@ -61,9 +66,13 @@ def curve_metrics(steps: int, eval_every: int, train: Callable[[int], float], ev
             row["implicit_explicit_corr"] = corr(s)
         if beta:
             row["implied_beta"] = beta(s)
+        if grad_norm:
+            row["grad_norm"] = grad_norm(s) * 10.0 ** (grad_noise * float(rng.standard_normal()))
         if s % eval_every == 0:
             row["eval_pass@1"] = eval_(s) + noise * float(rng.standard_normal())
             row["eval_n"] = 50
+            if eval_se is not None:
+                row["eval_pass@1_stderr"] = eval_se
         rows.append(row)
     return rows
 
@@ -85,12 +94,14 @@ class SyntheticResults:
 
 
 def synthetic_results(root: str | os.PathLike, seeds: Sequence[int] = (0, 1), gift_better: bool = True,
-                      steps: int = 40, skip: Sequence[str] = (), paper_rows: bool = False) -> SyntheticResults:
+                      steps: int = 40, skip: Sequence[str] = (), paper_rows: bool = False,
+                      larger_backbone: bool = True) -> SyntheticResults:
     """A results tree covering every figure and table: Fig 2a (N in 2..32), 2b, 3 (two datasets), 5 (length),
     6 (reward), and evaluated GIFT/GRPO/base models for Tables 2 and 3.
 
     `gift_better` makes GIFT the faster-converging, less-overfitting, longer-answering, higher-scoring method
     (and kl_sum better than kl_average, gains flattening beyond N = 16); False reverses each of these.
+    With `larger_backbone`, Figure 4 runs (backbone tiny32, the 32B role) widen GIFT's lead at the end.
     Run ids in `skip` are in the grid but get no directory (they render as 'not run'). With `paper_rows`
     the evaluated models are mapped to the paper's rows ("7B-GIFT", ...); otherwise they have none.
     """
@@ -128,19 +139,28 @@ def synthetic_results(root: str | os.PathLike, seeds: Sequence[int] = (0, 1), gi
             add_run(f"tiny-gsm8k-gift-kl_{agg}-s{seed}", ["fig2b"], "tiny", "gsm8k", "gift",
                     {"implicit_aggregation": agg}, seed, rows)
     # Figure 3 (and the correlation figure): GIFT rises faster; on GSM8K GRPO's train pass@1 runs away
-    # from its eval pass@1.
+    # from its eval pass@1. Figure 4 (the 32B role): the same with a wider gap at the end. GIFT's gradient
+    # norm is clipped at its first step only; GRPO's scatters around the threshold (or the reverse).
     fast, slow = (0.3, 0.05) if gift_better else (0.05, 0.3)
-    for dataset in ("gsm8k", "math"):
-        for method, rate in (("gift", fast), ("grpo", slow)):
-            overfit = 20.0 if (method == "grpo") == gift_better else 2.0
-            for seed in seeds:
-                rows = curve_metrics(
-                    steps, 4, lambda s, r=rate, o=overfit: saturating(s, 10, 60 + o, r),
-                    lambda s, r=rate: saturating(s, 10, 60, r), noise=0.5, seed=seed,
-                    corr=(lambda s: saturating(s, 0.0, 0.8, 0.1)) if method == "gift" else None,
-                    beta=(lambda s: 1.0 + 4.0 * math.exp(-0.1 * s)) if method == "gift" else None)
-                add_run(f"tiny-{dataset}-{method}-s{seed}", ["fig3", "fig_correlation"], "tiny", dataset, method,
-                        {}, seed, rows)
+    steady, erratic = (lambda s: 50.0 if s == 1 else 0.3, 0.02), (lambda s: 1.0, 0.4)
+    panels = (("fig3", "tiny", 0.0),) + ((("fig4", "tiny32", 15.0),) if larger_backbone else ())
+    for fig, backbone, gap in panels:
+        for dataset in ("gsm8k", "math"):
+            for method, rate in (("gift", fast), ("grpo", slow)):
+                overfits = (method == "grpo") == gift_better
+                top = 60.0 + (gap / 2 if (method == "gift") == gift_better else -gap / 2)
+                train_top = 80.0 + gap if overfits else 62.0
+                grad, grad_noise = steady if (method == "gift") == gift_better else erratic
+                for seed in seeds:
+                    rows = curve_metrics(
+                        steps, 4, lambda s, r=rate, t=train_top: saturating(s, 10, t, r),
+                        lambda s, r=rate, t=top: saturating(s, 10, t, r), noise=0.5, seed=seed,
+                        corr=(lambda s: saturating(s, 0.0, 0.8, 0.1)) if method == "gift" else None,
+                        beta=(lambda s: 1.0 + 4.0 * math.exp(-0.1 * s)) if method == "gift" else None,
+                        grad_norm=grad, grad_noise=grad_noise)
+                    prefix = "tiny" if fig == "fig3" else backbone
+                    figs = ["fig3", "fig_correlation"] if fig == "fig3" else ["fig4"]
+                    add_run(f"{prefix}-{dataset}-{method}-s{seed}", figs, backbone, dataset, method, {}, seed, rows)
     # Figure 5: GIFT's responses grow (or shrink).
     for method in ("gift", "grpo"):
         for seed in seeds:
@@ -167,7 +187,7 @@ def synthetic_results(root: str | os.PathLike, seeds: Sequence[int] = (0, 1), gi
                              "variant": {}, "seed": None, **model})
             else:
                 rows = curve_metrics(steps, 10, lambda s: 0.0, lambda s: 0.0,
-                                     reward=lambda s, m=method: saturating(s, 0.1, 0.5 + 0.2 * (m == "gift"), 0.1),
+                                     reward=lambda s, m=method: saturating(s, 0.1, 0.5 + 0.2 * sign * (m == "gift"), 0.1),
                                      seed=seed)
                 add_run(mid, ["fig6"], "tiny", "rlhf", method, {}, seed, rows, model=model)
             if mid in skip:
