@@ -17,21 +17,24 @@ from tests.test_judges import build_tiny_reward_model
 VERDICT_OF_MODEL = {1.0: "B>A", 0.5: "A=B", 0.0: "A>B"}  # the model's result when it is B
 
 
-def _game(model_is_a: bool, model_result: float, strong: bool = False, style=(0.0, 0.0, 0.0, 0.0)) -> dict:
+def _game(model_is_a: bool, model_result: float, strong: bool = False, style=(0.0, 0.0, 0.0, 0.0),
+          uid: str = "q") -> dict:
     v = VERDICT_OF_MODEL[model_result]
     if strong and model_result != 0.5:
         v = v.replace(">", ">>")
     if model_is_a:
         v = {"A>>B": "B>>A", "A>B": "B>A", "A=B": "A=B", "B>A": "A>B", "B>>A": "A>>B"}[v]
-    return {"uid": "q", "category": "hard_prompt", "model_is_a": model_is_a, "verdict": v, "style": list(style)}
+    return {"uid": uid, "category": "hard_prompt", "model_is_a": model_is_a, "verdict": v, "style": list(style)}
 
 
 def test_strong_verdicts_weigh_three_and_mean_score_matches_hand_count():
-    games = [_game(False, 1.0, strong=True), _game(True, 0.0), _game(False, 0.5), _game(True, 1.0),
-             {"uid": "q", "category": "hard_prompt", "model_is_a": True, "verdict": None, "style": [0, 0, 0, 0]}]
+    games = [_game(False, 1.0, strong=True, uid="q1"), _game(True, 0.0, uid="q1"),
+             _game(False, 0.5, uid="q2"), _game(True, 1.0, uid="q2"),
+             _game(False, 1.0, uid="q3"), {"uid": "q3", "category": "hard_prompt", "model_is_a": True,
+                                           "verdict": None, "style": [0, 0, 0, 0]}]
     b = ah.expand_battles(games)
-    # model: strong win (3 x 1), loss (0), tie (0.5), win (1) -> (3 + 0 + 0.5 + 1) / 6
-    assert len(b) == 6
+    # model: strong win (3 x 1), loss (0), tie (0.5), win (1); q3 has an unparsed game and is dropped whole
+    assert len(b) == 6 and b.n_dropped_questions == 1
     assert ah.mean_score(b) == pytest.approx(100 * 4.5 / 6)
     # Bradley-Terry without style features is the same number (the MLE of one strength is the mean)
     assert ah.bt_score(b, style_control=False) == pytest.approx(100 * 4.5 / 6, abs=1e-4)
@@ -53,8 +56,9 @@ def test_newton_logistic_matches_sklearn():
 @pytest.mark.parametrize("result", [0.0, 1.0])
 def test_a_model_that_loses_or_wins_every_battle_scores_0_or_100(result):
     rng = np.random.default_rng(0)
-    games = [_game(i % 2 == 0, result, strong=i % 3 == 0, style=tuple(rng.normal(size=4))) for i in range(40)]
-    b = ah.expand_battles(games)
+    games = [_game(i % 2 == 0, result, strong=i % 3 == 0, style=tuple(rng.normal(size=4)), uid=f"q{i // 2}")
+             for i in range(40)]
+    b = ah.expand_battles(games).standardized()
     for style_control in (False, True):
         assert ah.bt_score(b, style_control) == pytest.approx(100 * result, abs=1e-3)
 
@@ -62,11 +66,10 @@ def test_a_model_that_loses_or_wins_every_battle_scores_0_or_100(result):
 def test_a_resample_that_length_separates_the_outcomes_gives_a_finite_score():
     # A bootstrap resample of a small tiny-config run: the length feature and the model's side together
     # predict every outcome, so the fitted strength is some -1e3 and a naive 1 / (1 + exp(-t)) overflows.
-    rows = [(-1.0, 0.58, 1.0, 10), (-1.0, 0.90, 0.0, 46), (1.0, -1.21, 1.0, 36), (1.0, -0.89, 0.0, 4)]
-    sign = np.concatenate([[s] * n for s, _, _, n in rows])
-    length = np.concatenate([[v] * n for _, v, _, n in rows])
-    y = np.concatenate([[o] * n for _, _, o, n in rows])
-    b = ah.Battles(sign, y, np.column_stack([length, np.zeros((len(y), 3))]))
+    rows = [(0.58, 1.0, 10), (0.90, 0.0, 46), (-1.21, 1.0, 36), (-0.89, 0.0, 4), (0.1, 1.0, 0)]
+    length = np.concatenate([[v] * n for v, _, n in rows])
+    y = np.concatenate([[o] * n for _, o, n in rows])
+    b = ah.Battles(y, np.column_stack([length, np.zeros((len(y), 3))]))
     score = ah.bt_score(b, style_control=True)
     assert math.isfinite(score) and 0.0 <= score <= 100.0
     assert ah.bt_score(b, style_control=False) == pytest.approx(ah.mean_score(b), abs=1e-3)
@@ -84,34 +87,39 @@ def _simulate(theta: float, n_questions: int, length_bias: float, seed: int, mod
         l_b = rng.integers(50, 150)
         meta_m = {"token_len": int(l_m), "header_count": 0, "list_count": 0, "bold_count": 0}
         meta_b = {"token_len": int(l_b), "header_count": 0, "list_count": 0, "bold_count": 0}
+        style = ah.style_features(meta_m, meta_b)
         for model_is_a in (False, True):
-            ma, mb = (meta_m, meta_b) if model_is_a else (meta_b, meta_m)
-            style = ah.style_difference(ma, mb)
-            length_model = (l_m - l_b) / (l_m + l_b)
-            p = 1 / (1 + math.exp(-(theta + length_bias * length_model)))
+            p = 1 / (1 + math.exp(-(theta + length_bias * style[0])))
             result = 1.0 if rng.random() < p else 0.0
-            g = _game(model_is_a, result, style=style)
-            g["uid"] = f"q{q}"
-            games.append(g)
+            games.append(_game(model_is_a, result, style=style, uid=f"q{q}"))
     return games
 
 
 @pytest.mark.parametrize("theta", [-1.5, 0.0, 1.0])
 def test_estimates_recover_known_strengths(theta):
     games = _simulate(theta, 600, length_bias=0.0, seed=1, model_longer=0.0)
-    b = ah.expand_battles(games)
+    b = ah.expand_battles(games).standardized()
     truth = 100 / (1 + math.exp(-theta))
     assert ah.bt_score(b, style_control=False) == pytest.approx(truth, abs=4)
     assert ah.bt_score(b, style_control=True) == pytest.approx(truth, abs=4)
 
 
-def test_style_control_removes_a_planted_length_bias():
-    # equal strength (theta 0), but the judge likes length and the model writes longer answers
-    games = _simulate(0.0, 800, length_bias=8.0, seed=2, model_longer=1.5)
-    b = ah.expand_battles(games)
-    plain, controlled = ah.bt_score(b, style_control=False), ah.bt_score(b, style_control=True)
-    assert plain > 70  # plain scoring shows the bias
-    assert controlled == pytest.approx(50, abs=6)
+def test_style_control_reads_the_planted_model_at_the_average_style_difference():
+    # log-odds theta + bias * length feature; the model writes longer answers, so the plain mean score is
+    # inflated; the style-controlled score is the planted win probability at the battles' mean length
+    # feature (show_result.py centres the features), and a fit on uncentred features recovers theta itself
+    theta, bias = -1.0, 4.0
+    games = _simulate(theta, 1500, length_bias=bias, seed=2, model_longer=0.8)
+    raw = ah.expand_battles(games)
+    mean_len = float(raw.style[:, 0].mean())
+    assert mean_len > 0.1
+    b = raw.standardized()
+    plain, controlled = ah.mean_score(raw), ah.bt_score(b, style_control=True)
+    at_mean = 100 / (1 + math.exp(-(theta + bias * mean_len)))
+    assert controlled == pytest.approx(at_mean, abs=3.5)
+    uncentred = ah.Battles(raw.outcome, raw.style[:, :1] / raw.style[:, :1].std(ddof=1))  # markdown: all 0
+    assert ah.bt_score(uncentred, style_control=True) == pytest.approx(100 / (1 + math.exp(-theta)), abs=4)
+    assert plain > ah.bt_score(uncentred, style_control=True) + 5
 
 
 def test_bootstrap_interval_brackets_the_median_and_scores_report_unparsed():
@@ -122,18 +130,21 @@ def test_bootstrap_interval_brackets_the_median_and_scores_report_unparsed():
     hp = scores["hard_prompt"]
     lo, hi = hp["style_control"]["ci"]
     assert lo < hp["style_control"]["value"] < hi and hp["n_unparsed"] == 2
-    assert hp["n_games"] == 400 and hp["n_battles"] == 398
+    # both unparsed games belong to question q0: one question dropped, its two battles with it
+    assert hp["n_games"] == 400 and hp["n_battles"] == 398 and hp["n_dropped_questions"] == 1
+    games[2]["verdict"] = None  # one game of q1: q1 goes too
+    assert ah.score_games(games, n_bootstrap=5)["hard_prompt"]["n_battles"] == 396
     assert scores["creative_writing"]["mean_score"]["value"] is None  # no creative-writing games
 
 
 def test_markdown_features():
     text = "# Title\n\nSome **bold** and __bold__.\n\n- a\n- b\n1. c\n```\n# not a header\n- not a list\n```\n"
     assert ah.markdown_counts(text) == {"header_count": 1, "list_count": 3, "bold_count": 2}
-    a = {"token_len": 30, "header_count": 3, "list_count": 0, "bold_count": 0}
-    b = {"token_len": 10, "header_count": 0, "list_count": 0, "bold_count": 0}
-    f = ah.style_difference(a, b)
-    assert f[0] == pytest.approx(20 / 40)
-    assert f[1] == pytest.approx((0.1 - 0) / (0.1 + 0 + 1))
+    a = {"token_len": 29, "header_count": 3, "list_count": 0, "bold_count": 0}
+    b = {"token_len": 11, "header_count": 0, "list_count": 0, "bold_count": 0}
+    f = ah.style_features(a, b)
+    assert f[0] == pytest.approx(18 / 40)
+    assert f[1] == pytest.approx((0.1 - 0) / (0.1 + 0 + 1))  # density 3 / (29 + 1)
 
 
 def test_questions_are_validated(tmp_path):

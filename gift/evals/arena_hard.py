@@ -1,19 +1,29 @@
 """Arena-Hard v2 scoring: pairwise judgments against the baselines, style-controlled Bradley-Terry, bootstrap.
 
-Arena-Hard-Auto is not a package; this follows its v2.0 protocol (SPEC.md §4):
+Arena-Hard-Auto is not a package; the scoring here follows its ``show_result.py`` (and ``utils/``) at
+commit ``ARENA_HARD_COMMIT`` of github.com/lmarena/arena-hard-auto, formula for formula:
 
 - each question is judged twice, positions swapped (game 1: A = baseline, B = model; game 2: A = model);
-- verdicts ``[[A>>B]]`` .. ``[[B>>A]]``; a strong verdict counts as three battles; an unparsable
-  judgment is dropped and counted;
-- hard prompts: Bradley-Terry (logistic regression without intercept, the model's indicator +1 as A and -1
-  as B, the baseline fixed at 0) with z-scored style features: length (l_A - l_B) / (l_A + l_B) and the
-  densities (per token) of markdown headers, list items and bold spans, (d_A - d_B) / (d_A + d_B + 1);
-  the score is sigmoid(model coefficient) in percent;
-- creative writing: the mean win score (win 1, tie 0.5, loss 0, strong verdicts weighing 3), no style control;
-- 100 bootstrap resamples of the (weighted) battles; the value is their median, `ci` the 5-95% interval.
+  when either game of a question has no verdict, the whole question is dropped (and counted);
+- the battles of a question are the model's results, game 2 first: win 1, tie 0.5, loss 0, a strong
+  verdict (``>>``) repeated three times;
+- style features per battle, model minus baseline: length (l_m - l_b) / (l_m + l_b) and, for markdown
+  headers, list items and bold spans, (d_m - d_b) / (d_m + d_b + 1) with the density d = count / (l + 1);
+  the four columns are z-scored once over all battles (mean, sample standard deviation), so the score is
+  the model's win probability at the battles' average style difference;
+- hard prompts: Bradley-Terry (logistic regression without intercept on the model's indicator and the
+  z-scored features), 100 bootstrap resamples of the battle rows; the value is the median of
+  sigmoid(model coefficient) and the interval its 5-95% quantiles;
+- creative writing (and the no-style-control view): the mean of the model's results over 100 bootstrap
+  resamples; the value is the mean of the resample means, the interval their 5-95% quantiles.
+
+Resamples draw row indices as ``numpy.random.RandomState(seed).randint`` does, which is what the official
+code draws from numpy's global generator after ``numpy.random.seed(seed)``. The model is fit alone against
+its baseline, which is what ``show_result.py`` reports when the judgment folder holds only that model (with
+several models it fits the style coefficients jointly).
 
 Token counts use an offline tokenizer (the judged model's own by default), named in the result, instead of
-arena-hard's tiktoken gpt-4o encoding (which needs a download).
+arena-hard's tiktoken gpt-4o encoding (which needs a download); markdown counts use the official regexes.
 """
 
 from __future__ import annotations
@@ -36,29 +46,38 @@ from gift.io import file_logger, git_commit, package_versions, read_jsonl, write
 
 log = logging.getLogger(__name__)
 
+# The arena-hard-auto commit whose show_result.py, judge prompts and judge settings the suite follows.
+ARENA_HARD_REPO = "lmarena/arena-hard-auto"
+ARENA_HARD_COMMIT = "196f6b826783b3da7310e361a805fa36f0be83f3"
+
 CATEGORIES = ("hard_prompt", "creative_writing")
 # Arena-Hard v2.0's baselines per category.
 DEFAULT_BASELINES = {"hard_prompt": "o3-mini-2025-01-31", "creative_writing": "gemini-2.0-flash-001"}
 STYLE_FEATURES = ("length", "header_density", "list_density", "bold_density")
 JUDGE_PROMPTS = Path(__file__).resolve().parents[2] / "evals" / "arena_hard" / "judge_prompts.yaml"
+STRONG_WEIGHT = 3  # show_result.py's `weight`: a strong verdict counts as three battles
 
-# Model perspective of each verdict in a game where the model is B: (score, weight).
-_SCORE_AS_B = {"B>>A": (1.0, 3), "B>A": (1.0, 1), "A=B": (0.5, 1), "A>B": (0.0, 1), "A>>B": (0.0, 3)}
+# The model's result in a game where it is B (game 1), per verdict label.
+_RESULT_AS_B = {"B>>A": 1.0, "B>A": 1.0, "A=B": 0.5, "A>B": 0.0, "A>>B": 0.0}
 
 
 # ---- markdown and length features -------------------------------------------------------------------
 
-_CODE_BLOCK = re.compile(r"```.*?```", re.S)
-_HEADER = re.compile(r"^#{1,6}\s", re.M)
-_LIST = re.compile(r"^\s*(?:[-*+]|\d+\.)\s", re.M)
-_BOLD = re.compile(r"\*\*[^*\n]+\*\*|__[^_\n]+__")
+# add_markdown_info.py: the text between triple backticks (no backtick inside) is cut out wherever it occurs.
+_CODE_BLOCK = re.compile(r"```([^`]*)```")
+_HEADERS = [re.compile(rf"^#{{{k}}}\s", re.M) for k in range(1, 7)]
+_LISTS = [re.compile(r"^\s*\d+\.\s", re.M), re.compile(r"^\s*[-*+]\s", re.M)]
+_BOLDS = [re.compile(r"\*\*[^*\n]+\*\*"), re.compile(r"__[^_\n]+__")]
 
 
 def markdown_counts(text: str) -> dict[str, int]:
-    """Headers, list items and bold spans outside code blocks, as arena-hard counts them."""
-    text = _CODE_BLOCK.sub("", text or "")
-    return {"header_count": len(_HEADER.findall(text)), "list_count": len(_LIST.findall(text)),
-            "bold_count": len(_BOLD.findall(text))}
+    """Headers, list items and bold spans outside code blocks, as arena-hard's add_markdown_info.py counts them."""
+    text = text or ""
+    for block in _CODE_BLOCK.findall(text):
+        text = text.replace(block, "")
+    return {"header_count": sum(len(r.findall(text)) for r in _HEADERS),
+            "list_count": sum(len(r.findall(text)) for r in _LISTS),
+            "bold_count": sum(len(r.findall(text)) for r in _BOLDS)}
 
 
 def answer_metadata(text: str, count_tokens: Callable[[str], int]) -> dict:
@@ -66,13 +85,16 @@ def answer_metadata(text: str, count_tokens: Callable[[str], int]) -> dict:
     return {"token_len": int(count_tokens(text or "")), **markdown_counts(text)}
 
 
-def style_difference(meta_a: dict, meta_b: dict) -> list[float]:
-    """The four style features of a battle, A minus B, normalised as SPEC.md §4 states."""
-    la, lb = meta_a["token_len"], meta_b["token_len"]
-    out = [(la - lb) / (la + lb) if la + lb > 0 else 0.0]
+def style_features(meta_model: dict, meta_base: dict) -> list[float]:
+    """The four style features of a battle, model minus baseline, with show_result.py's formulas.
+
+    Two empty answers (0 + 0 tokens) get a length feature of 0, where the official code stops on a NaN.
+    """
+    lm, lb = meta_model["token_len"], meta_base["token_len"]
+    out = [(lm - lb) / (lm + lb) if lm + lb > 0 else 0.0]
     for key in ("header_count", "list_count", "bold_count"):
-        da, db = meta_a[key] / max(la, 1), meta_b[key] / max(lb, 1)
-        out.append((da - db) / (da + db + 1))
+        dm, db = meta_model[key] / (lm + 1), meta_base[key] / (lb + 1)
+        out.append((dm - db) / (dm + db + 1))
     return out
 
 
@@ -97,67 +119,91 @@ def fit_logistic(x: np.ndarray, y: np.ndarray, ridge: float = 1e-6, iters: int =
 
 @dataclass
 class Battles:
-    """Expanded battles (a strong verdict is three rows), in the A/B encoding of the games."""
+    """Expanded battles of the model against its baseline (a strong verdict is three rows)."""
 
-    model_sign: np.ndarray  # +1 when the model is A, -1 when it is B
-    outcome_a: np.ndarray  # 1: A wins, 0: B wins, 0.5: tie
-    style: np.ndarray  # (n, 4) style features, A minus B
+    outcome: np.ndarray  # the model's result: 1 win, 0.5 tie, 0 loss
+    style: np.ndarray  # (n, 4) style features, model minus baseline
+    n_dropped_questions: int = 0  # questions left out because a game had no verdict
 
     def __len__(self) -> int:
-        return len(self.outcome_a)
+        return len(self.outcome)
 
     def take(self, idx: np.ndarray) -> Battles:
-        return Battles(self.model_sign[idx], self.outcome_a[idx], self.style[idx])
+        return Battles(self.outcome[idx], self.style[idx])
 
-    def model_score(self) -> np.ndarray:
-        """Each battle's outcome for the model (1 win, 0.5 tie, 0 loss)."""
-        return np.where(self.model_sign > 0, self.outcome_a, 1.0 - self.outcome_a)
+    def standardized(self) -> Battles:
+        """The style columns z-scored over these battles (sample sd); a constant column becomes 0."""
+        if len(self) < 2:
+            return Battles(self.outcome, np.zeros_like(self.style), self.n_dropped_questions)
+        sd = self.style.std(axis=0, ddof=1)
+        z = np.where(sd > 0, (self.style - self.style.mean(axis=0)) / np.where(sd > 0, sd, 1.0), 0.0)
+        return Battles(self.outcome, z, self.n_dropped_questions)
+
+
+def _meta_of(game: dict) -> tuple[dict, dict]:
+    """(model's, baseline's) answer metadata of a game."""
+    return (game["meta_a"], game["meta_b"]) if game["model_is_a"] else (game["meta_b"], game["meta_a"])
 
 
 def expand_battles(games: Sequence[dict]) -> Battles:
-    """Rows for the parsed games; each game dict has model_is_a, verdict, style (A minus B)."""
-    sign, outcome, style = [], [], []
+    """Battle rows of the questions whose two games both have a verdict, in show_result.py's order.
+
+    Each game dict has uid, model_is_a, verdict (or None), and meta_a / meta_b (answer metadata) or
+    `style` (the model-minus-baseline features, when already computed).
+    """
+    by_uid: dict[str, list[dict]] = {}
     for g in games:
-        if g.get("verdict") is None:
+        by_uid.setdefault(g["uid"], []).append(g)
+    outcome: list[float] = []
+    style: list[list[float]] = []
+    dropped = 0
+    for gs in by_uid.values():
+        as_b = [g for g in gs if not g["model_is_a"]]
+        as_a = [g for g in gs if g["model_is_a"]]
+        if len(as_a) != 1 or len(as_b) != 1 or as_a[0].get("verdict") is None or as_b[0].get("verdict") is None:
+            dropped += 1
             continue
-        v = g["verdict"]
-        if g["model_is_a"]:  # mirror the verdict so that the table gives the model's view as B
-            v = {"A>>B": "B>>A", "A>B": "B>A", "A=B": "A=B", "B>A": "A>B", "B>>A": "A>>B"}[v]
-        score_model, weight = _SCORE_AS_B[v]
-        outcome_a = score_model if g["model_is_a"] else 1.0 - score_model
-        for _ in range(weight):
-            sign.append(1.0 if g["model_is_a"] else -1.0)
-            outcome.append(outcome_a)
-            style.append(g["style"])
-    return Battles(np.array(sign), np.array(outcome), np.array(style, dtype=float).reshape(-1, len(STYLE_FEATURES)))
+        g2, g1 = as_a[0], as_b[0]
+        feats = g1["style"] if "meta_a" not in g1 else style_features(*_meta_of(g1))
+        # game 2 (the model is A): the verdict mirrored to the model-as-B view; then game 1
+        mirror = {"A>>B": "B>>A", "A>B": "B>A", "A=B": "A=B", "B>A": "A>B", "B>>A": "A>>B"}
+        for verdict in (mirror[g2["verdict"]], g1["verdict"]):
+            weight = STRONG_WEIGHT if ">>" in verdict else 1
+            outcome += [_RESULT_AS_B[verdict]] * weight
+            style += [list(feats)] * weight
+    return Battles(np.array(outcome, dtype=float), np.array(style, dtype=float).reshape(-1, len(STYLE_FEATURES)),
+                   dropped)
 
 
 def bt_score(b: Battles, style_control: bool) -> float:
-    """The model's win probability against the baseline (percent) from a Bradley-Terry fit."""
-    x = b.model_sign[:, None]
+    """The model's win probability against the baseline (percent) from a Bradley-Terry fit.
+
+    `b.style` must already be z-scored (`Battles.standardized`, once over all battles, as the official code
+    does before resampling).
+    """
+    x = np.ones((len(b), 1))
     if style_control:
-        s = b.style
-        sd = s.std(axis=0)
-        z = np.where(sd > 0, (s - s.mean(axis=0)) / np.where(sd > 0, sd, 1.0), 0.0)
-        x = np.hstack([x, z])
-    beta = fit_logistic(x, b.outcome_a)
+        x = np.hstack([x, b.style])
+    beta = fit_logistic(x, b.outcome)
     # the overflow-free logistic: a resample the model loses entirely fits a strength far below -700
     return 100.0 * sigmoid(float(beta[0]))
 
 
 def mean_score(b: Battles) -> float:
-    """The mean win score of the model (percent)."""
-    return 100.0 * float(b.model_score().mean())
+    """The mean result of the model (percent)."""
+    return 100.0 * float(b.outcome.mean())
 
 
-def bootstrap(b: Battles, stat: Callable[[Battles], float], n: int = 100, seed: int = 0) -> dict:
-    """Median and 5-95% interval of `stat` over `n` resamples of the battles."""
+def bootstrap(b: Battles, stat: Callable[[Battles], float], n: int = 100, seed: int = 0,
+              centre: str = "median") -> dict:
+    """`centre` ('median' or 'mean') and 5-95% interval of `stat` over `n` resamples of the battle rows."""
     if len(b) == 0:
-        return {"value": None, "ci": None, "point": None, "n_bootstrap": 0}
-    rng = np.random.default_rng(seed)
-    values = [stat(b.take(rng.integers(0, len(b), len(b)))) for _ in range(n)]
-    return {"value": float(np.median(values)), "ci": [float(np.percentile(values, 5)), float(np.percentile(values, 95))],
-            "point": float(stat(b)), "n_bootstrap": n}
+        return {"value": None, "ci": None, "point": None, "n_bootstrap": 0, "centre": centre}
+    idx = np.random.RandomState(seed).randint(0, len(b), size=(n, len(b)))
+    values = np.array([stat(b.take(i)) for i in idx])
+    value = np.median(values) if centre == "median" else values.mean()
+    return {"value": float(value), "ci": [float(np.quantile(values, 0.05)), float(np.quantile(values, 0.95))],
+            "point": float(stat(b)), "n_bootstrap": n, "centre": centre}
 
 
 # ---- question sets and answers ----------------------------------------------------------------------
@@ -249,30 +295,31 @@ def build_games(questions: Sequence[dict], model_answers: dict[str, str], baseli
             raise ValueError(f"no answer of baseline {base_model!r} for question {q['uid']}")
         mine = model_answers[q["uid"]]
         meta_m, meta_b = answer_metadata(mine, count_tokens), answer_metadata(base, count_tokens)
+        feats = style_features(meta_m, meta_b)
         for game, model_is_a in ((1, False), (2, True)):
             a, b = (mine, base) if model_is_a else (base, mine)
             ma, mb = (meta_m, meta_b) if model_is_a else (meta_b, meta_m)
             games.append({"uid": q["uid"], "category": q["category"], "game": game, "baseline": base_model,
                           "model_is_a": model_is_a, "question": q["prompt"], "answer_a": a, "answer_b": b,
-                          "style": style_difference(ma, mb), "meta_a": ma, "meta_b": mb})
+                          "style": feats, "meta_a": ma, "meta_b": mb})
     return games
 
 
 def score_games(games: Sequence[dict], n_bootstrap: int = 100, seed: int = 0) -> dict:
-    """Hard-prompt (style-controlled) and creative-writing scores from judged games (`verdict` set or None)."""
+    """Per category: the style-controlled score (bootstrap median) and the mean score (bootstrap mean).
+
+    `games` carry `verdict` (a label or None); a question with an unparsed game is dropped whole.
+    """
     out: dict[str, Any] = {}
     for cat in CATEGORIES:
         g = [x for x in games if x["category"] == cat]
         b = expand_battles(g)
-        unparsed = sum(1 for x in g if x.get("verdict") is None)
-        entry = {"n_questions": len({x["uid"] for x in g}), "n_games": len(g), "n_unparsed": unparsed,
-                 "n_battles": len(b)}
-        if cat == "hard_prompt":
-            entry["style_control"] = bootstrap(b, lambda bb: bt_score(bb, True), n_bootstrap, seed)
-            entry["no_style_control"] = bootstrap(b, lambda bb: bt_score(bb, False), n_bootstrap, seed)
-        else:
-            entry["mean_score"] = bootstrap(b, mean_score, n_bootstrap, seed)
-            entry["style_control"] = bootstrap(b, lambda bb: bt_score(bb, True), n_bootstrap, seed)
+        z = b.standardized()  # once, over all battles, before resampling (show_result.py)
+        entry = {"n_questions": len({x["uid"] for x in g}), "n_games": len(g),
+                 "n_unparsed": sum(1 for x in g if x.get("verdict") is None),
+                 "n_dropped_questions": b.n_dropped_questions, "n_battles": len(b),
+                 "style_control": bootstrap(z, lambda bb: bt_score(bb, True), n_bootstrap, seed, "median"),
+                 "mean_score": bootstrap(b, mean_score, n_bootstrap, seed, "mean")}
         out[cat] = entry
     return out
 
@@ -414,7 +461,9 @@ def run(args: argparse.Namespace, generator: Callable[[list[list[dict]], dict], 
     }
     details = {"scores": scores, "judge": judge.name, "baselines": baselines, "tokenizer": tokenizer_name,
                "style_features": list(STYLE_FEATURES), "questions": args.questions,
+               "scoring": f"show_result.py of {ARENA_HARD_REPO} at {ARENA_HARD_COMMIT}",
                "n_unparsed": hp["n_unparsed"] + cw["n_unparsed"],
+               "n_dropped_questions": hp["n_dropped_questions"] + cw["n_dropped_questions"],
                "wall_s": {"generation": round(gen_s, 2), "judge_and_scoring": round(judge_s, 2),
                           "total": round(time.time() - t0, 2)}}
     if hasattr(judge, "client"):
