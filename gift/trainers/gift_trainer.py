@@ -66,6 +66,11 @@ class GIFTConfig(GRPOConfig):
         default=1e-6,
         metadata={"help": "eps in (x - mean) / (std + eps) for both z-scores (unbiased std, as torch.std)."},
     )
+    vllm_importance_sampling_correction: bool = field(
+        default=False,
+        metadata={"help": "Off for GIFT: its loss has no importance ratio, so TRL's correction (and the extra "
+                  "forward pass of old log-probs it needs) would change nothing. True is an error."},
+    )
 
     def __post_init__(self):
         if self.num_generations is None or self.num_generations < 1:
@@ -78,6 +83,9 @@ class GIFTConfig(GRPOConfig):
             # The check is TRL's last one that does not concern vLLM importance sampling.
             if not (self.num_generations == 1 and "at least 2 generations" in str(err)):
                 raise
+        if self.vllm_importance_sampling_correction:
+            raise ValueError("GIFTConfig: vllm_importance_sampling_correction must be False: the GIFT loss has no "
+                             "importance ratio to correct")
         _check_choice("implicit_aggregation", self.implicit_aggregation, AGGREGATIONS)
         _check_choice("implicit_statistics", self.implicit_statistics, STATISTICS)
         _check_choice("implicit_reference", self.implicit_reference, IMPLICIT_REFERENCES)
@@ -229,6 +237,31 @@ class GIFTTrainer(GroupBatchingMixin, GRPOTrainer):
         self.kl_coef = kl_coef
         self.beta = 1.0 if needs_reference else 0.0
         self.loss_observer = None  # tests hook here to see every loss call's tensors
+
+    def needs_old_logps(self) -> bool:
+        """Whether the loss reads the log-probs of the policy that sampled the batch (TRL's old_per_token_logps).
+
+        Only `rollout` mode does, and only when a rollout batch feeds more than one optimizer update (the
+        policy has moved since sampling); otherwise the policy's own detached log-probs are the same numbers.
+        """
+        if self.args.implicit_reference != "rollout":
+            return False
+        return self.args.gradient_accumulation_steps % (self.args.steps_per_generation * self.num_iterations) != 0
+
+    def _generate_and_score_completions(self, inputs: list[dict[str, Any]]) -> dict[str, Any]:
+        if self.needs_old_logps():
+            return super()._generate_and_score_completions(inputs)
+        # TRL computes old log-probs whenever a rollout batch spans several optimizer updates (it tests
+        # gradient_accumulation_steps % (steps_per_generation * num_iterations)); GIFT's loss does not read
+        # them here, so the test is made to pass for the duration of this call: one forward pass per rollout
+        # batch saved. Importance-sampling correction, TRL's other reason for the pass, is off (GIFTConfig).
+        args = self.args
+        saved = args.gradient_accumulation_steps
+        args.gradient_accumulation_steps = args.steps_per_generation * self.num_iterations
+        try:
+            return super()._generate_and_score_completions(inputs)
+        finally:
+            args.gradient_accumulation_steps = saved
 
     def _compute_loss(self, model, inputs):
         args: GIFTConfig = self.args
