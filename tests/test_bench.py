@@ -1,23 +1,48 @@
-"""`gift bench step-time` runs both trainers and ends with the GIFT/GRPO ratio (no timing is asserted)."""
+"""`gift bench step-time` runs both trainers in ABBA pairs, two scenarios, and ends with the paper-structure ratio.
+
+No timing is asserted: the test checks the output's structure and that its summary figures follow
+from the per-pair figures it printed.
+"""
 
 from __future__ import annotations
 
 import re
+import statistics
 
 from gift.bench import cli_step_time
 
+NUMBER = r"([0-9]+\.[0-9]+)"
 
-def test_bench_prints_medians_and_the_ratio_as_its_last_number(capsys):
-    code = cli_step_time(["--steps", "5", "--warmup", "1", "--rounds", "2", "--num-generations", "2", "--groups", "1",
-                          "--completion-length", "4", "--hidden", "16", "--layers", "1"])
+
+def test_bench_prints_paired_ratios_and_ends_with_the_paper_structure_ratio(capsys):
+    code = cli_step_time(["--pairs", "2", "--cycles", "1", "--warmup", "0", "--num-generations", "2", "--groups", "1",
+                          "--completion-length", "3", "--hidden", "16", "--layers", "1"])
     assert code == 0
     out = capsys.readouterr().out.strip().splitlines()
-    rounds = [line for line in out if line.startswith("round ")]
-    assert [r.split()[2].rstrip(":") for r in rounds] == ["gift", "grpo", "grpo", "gift"]
-    last = out[-1]
-    gift, grpo, ratio = (float(x) for x in re.findall(r"median step ([0-9.]+) s.*median step ([0-9.]+) s.*"
-                                                      r"GIFT/GRPO ([0-9.]+)$", last)[0])
-    assert ratio == float(re.findall(r"[0-9.]+", last)[-1])
-    # the medians are printed to 4 decimals and the ratio to 3: it must lie within what that rounding allows
-    half = 5e-5
-    assert (gift - half) / (grpo + half) - 5e-4 <= ratio <= (gift + half) / (grpo - half) + 5e-4
+    assert out[0].startswith("torch threads 1;")
+    pairs = [line for line in out if ": pair " in line]
+    assert len(pairs) == 4
+    scenarios = [line.split(": pair ")[0] for line in pairs]
+    assert scenarios == ["one update per rollout batch"] * 2 + ["paper structure, 4 updates per rollout batch"] * 2
+    # ABBA in the first pair, BAAB in the second
+    assert [re.search(r"\(([A-Z, ]+)\)", line).group(1) for line in pairs[:2]] == ["GIFT, GRPO, GRPO, GIFT",
+                                                                                   "GRPO, GIFT, GIFT, GRPO"]
+    ratios: dict[str, list[float]] = {}
+    for scenario, line in zip(scenarios, pairs, strict=True):
+        gift, grpo, ratio = (float(x) for x in re.search(rf"GIFT {NUMBER} s, GRPO {NUMBER} s per update, ratio "
+                                                         rf"{NUMBER}$", line).groups())
+        # times are printed to 4 decimals and the ratio to 3: it must lie within what that rounding allows
+        half = 5e-5
+        assert (gift - half) / (grpo + half) - 5e-4 <= ratio <= (gift + half) / (grpo - half) + 5e-4
+        ratios.setdefault(scenario, []).append(ratio)
+    summaries = out[-2:]
+    for scenario, line in zip(ratios, summaries, strict=True):
+        assert line.startswith(scenario + ": 2 paired ratios")
+        lo, hi, rmin, rmax, med = (float(x) for x in re.search(
+            rf"middle half {NUMBER}-{NUMBER}, range {NUMBER}-{NUMBER}; GIFT/GRPO median {NUMBER}$", line).groups())
+        assert (rmin, rmax) == (min(ratios[scenario]), max(ratios[scenario]))
+        assert abs(med - statistics.median(ratios[scenario])) <= 1e-3
+        assert rmin <= lo <= med <= hi <= rmax
+    # the last number of the last line is the paper-structure ratio
+    assert float(re.findall(r"[0-9.]+", out[-1])[-1]) == med
+    assert out[-1].startswith("paper structure")
