@@ -10,7 +10,9 @@ Each pair is four training runs in ABBA order (GIFT, GRPO, GRPO, GIFT; the next 
 rollout-batch cycle after warm-up cycles; the pair's ratio is GIFT's mean over GRPO's mean, so drift
 in the machine's speed within a pair hits both alike. The figure is the median of the pairs' ratios,
 with their middle half and range. Threads are pinned (`--threads`, default 1) so that a busy machine
-changes the speed of both methods rather than how many cores each gets.
+changes the speed of both methods rather than how many cores each gets, and the clock is the process's
+CPU time by default (`--clock cpu`): with one thread it is the step's compute, which other processes
+on a shared machine barely change; `--clock wall` times what a user waits.
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ def _run(method: str, policy: Path, out: Path, ns: argparse.Namespace, updates: 
     """Seconds per optimizer update of each timed rollout-batch cycle of one training run."""
     import torch
     from datasets import Dataset
-    from transformers import AutoModelForCausalLM, AutoTokenizer, TrainerCallback
+    from transformers import AutoModelForCausalLM, AutoTokenizer, PrinterCallback, TrainerCallback
 
     from gift.methods import get_method, method_config_kwargs
 
@@ -54,13 +56,14 @@ def _run(method: str, policy: Path, out: Path, ns: argparse.Namespace, updates: 
                                save_strategy="no", report_to="none", use_cpu=True, bf16=False,
                                gradient_checkpointing=False, seed=ns.seed, disable_tqdm=True)
     step_times: list[float] = []
+    clock = time.process_time if ns.clock == "cpu" else time.perf_counter
 
     class Timer(TrainerCallback):
         def on_step_begin(self, *a, **k):
-            self.t0 = time.perf_counter()
+            self.t0 = clock()
 
         def on_step_end(self, *a, **k):
-            step_times.append(time.perf_counter() - self.t0)
+            step_times.append(clock() - self.t0)
 
     torch.manual_seed(ns.seed)
     trainer = spec.load("trainer")(
@@ -68,6 +71,7 @@ def _run(method: str, policy: Path, out: Path, ns: argparse.Namespace, updates: 
         train_dataset=Dataset.from_list(rows), processing_class=AutoTokenizer.from_pretrained(policy),
         callbacks=[Timer()],
     )
+    trainer.remove_callback(PrinterCallback)  # one dict of metrics per step would bury the figures
     trainer.train()
     # a cycle is one rollout batch: its generation and scoring (in its first step) and its `updates` updates
     per_cycle = [sum(step_times[c * updates:(c + 1) * updates]) / updates for c in range(cycles)]
@@ -103,20 +107,24 @@ def cli_step_time(argv: list[str]) -> int:
     parser.add_argument("--threads", type=int, default=1, help="torch/OpenMP threads, fixed for every run")
     parser.add_argument("--cpus", type=int, nargs="*", default=None,
                         help="pin the process to these CPU cores (default: as the OS schedules)")
+    parser.add_argument("--clock", choices=("cpu", "wall"), default="cpu",
+                        help="time steps by the process's CPU time (robust on a shared machine) or by the wall clock")
     parser.add_argument("--seed", type=int, default=0)
     ns = parser.parse_args(argv)
     if ns.pairs < 1 or ns.cycles < 1 or ns.warmup < 0 or ns.threads < 1:
         parser.error("--pairs, --cycles and --threads must be >= 1, --warmup >= 0")
 
     import torch
+    from transformers.utils import logging as hf_logging
 
+    hf_logging.disable_progress_bar()
     _pin_threads(ns.threads, ns.cpus)
     from gift.methods import method_config_kwargs
 
     reference = method_config_kwargs("gift").get("implicit_reference")
     print(f"torch threads {torch.get_num_threads()}; policy hidden {ns.hidden} x {ns.layers} layers; "
           f"N={ns.num_generations}, {ns.groups} prompts per update, {ns.completion_length} tokens per response; "
-          f"GIFT implicit_reference={reference}, GRPO beta=0.001", flush=True)
+          f"GIFT implicit_reference={reference}, GRPO beta=0.001; {ns.clock} clock", flush=True)
     summary: list[str] = []
     with tempfile.TemporaryDirectory(prefix="gift-bench-") as tmp:
         policy = build_char_policy(Path(tmp) / "policy", hidden=ns.hidden, layers=ns.layers, heads=4, kv_heads=2,

@@ -16,7 +16,7 @@ COMMANDS: list[tuple[tuple[str, ...], str, str]] = [
     (("eval", "alpaca"), "gift.evals.alpaca:cli", "AlpacaEval 2 (LC win rate, win rate, length)"),
     (("eval", "arena-hard"), "gift.evals.arena_hard:cli", "Arena-Hard v2 (style control, creative writing)"),
     (("estimate",), "gift.estimate:cli", "GPU-hours the paper grid needs, with every assumption"),
-    (("bench", "step-time"), "gift.bench:cli_step_time", "median step time of GIFT and GRPO, and their ratio"),
+    (("bench", "step-time"), "gift.bench:cli_step_time", "GIFT/GRPO time per update: paired ratios, two scenarios"),
 ]
 
 
