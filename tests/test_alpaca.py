@@ -103,19 +103,24 @@ def test_instruction_sets_are_validated(tmp_path):
     assert set(rows[0]) >= {"instruction", "output", "generator", "dataset", "index"}
 
 
-def test_official_set_without_df_gamed_is_a_clear_error(tmp_path, monkeypatch):
+def test_official_set_without_df_gamed_gives_an_lc_win_rate_marked_approximate(tmp_path, monkeypatch):
     monkeypatch.setattr(alpaca, "find_cached_df_gamed", lambda: None)
 
     class Judge:
         name = "j"
 
         def annotate(self, ins, base, mod, progress=True):
-            return [judges.PairwiseAnnotation(1.7) for _ in ins]
+            return [judges.PairwiseAnnotation(1.7 if i % 3 else 1.2) for i in range(len(ins))]
 
-    rows = [{"instruction": f"i{i}", "output": "o", "generator": "gpt4_1106_preview", "dataset": "d", "index": i}
-            for i in range(5)]
-    with pytest.raises(FileNotFoundError, match="df_gamed"):
-        alpaca.evaluate(rows, ["x"] * 5, Judge(), "m", synthetic=False, df_gamed=None, work_dir=tmp_path)
+    rows = [{"instruction": f"i{i}", "output": "o" * (i % 4 + 1), "generator": "gpt4_1106_preview", "dataset": "d",
+             "index": i} for i in range(12)]
+    outs = ["x" * (i % 5 + 1) for i in range(12)]
+    res = alpaca.evaluate(rows, outs, Judge(), "m", synthetic=False, df_gamed=None, work_dir=tmp_path)
+    assert res["metrics"]["lc_win_rate"]["approx"] is True and res["details"]["lc_exact"] is False
+    assert res["details"]["glm"] == "length_controlled_noreg"
+    # a configured file that the download step could not fetch: the same approximation, not a failed job
+    res = alpaca.evaluate(rows, outs, Judge(), "m", synthetic=False, df_gamed=tmp_path / "none.csv", work_dir=tmp_path)
+    assert res["metrics"]["lc_win_rate"]["approx"] is True
 
 
 def test_unparsable_judgments_are_counted_not_fatal(tmp_path):

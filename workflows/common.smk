@@ -123,7 +123,8 @@ def eval_model_path(wildcards):
 def eval_options(kind):
     """Options from `evaluation.<kind>` shared by every model's eval of that kind."""
     spec = config["evaluation"].get(kind, {})
-    flags = {"k": "--k", "temperature": "--temperature", "max_new_tokens": "--max-new-tokens", "limit": "--limit"}
+    flags = {"k": "--k", "temperature": "--temperature", "max_new_tokens": "--max-new-tokens", "limit": "--limit",
+             "paper_judge": "--paper-judge", "judge_prompts": "--judge-prompts", "df_gamed": "--df-gamed"}
     return " ".join(f"{flags[k]} {v}" for k, v in spec.items() if k in flags and v is not None)
 
 

@@ -29,12 +29,15 @@ arena-hard's tiktoken gpt-4o encoding (which needs a download); markdown counts 
 from __future__ import annotations
 
 import argparse
+import ast
+import hashlib
 import json
 import logging
 import random
 import re
+import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -56,6 +59,10 @@ DEFAULT_BASELINES = {"hard_prompt": "o3-mini-2025-01-31", "creative_writing": "g
 STYLE_FEATURES = ("length", "header_density", "list_density", "bold_density")
 JUDGE_PROMPTS = Path(__file__).resolve().parents[2] / "evals" / "arena_hard" / "judge_prompts.yaml"
 STRONG_WEIGHT = 3  # show_result.py's `weight`: a strong verdict counts as three battles
+# The config key that names the judge (named in the error when the judge's server lacks its model).
+JUDGE_CONFIG_KEY = "evaluation.arena_hard.judge"
+# The judge behind the paper's Arena-Hard v2 numbers (arena-hard-auto v2.0's default judge).
+PAPER_JUDGE = "api:gpt-4.1"
 
 # The model's result in a game where it is B (game 1), per verdict label.
 _RESULT_AS_B = {"B>>A": 1.0, "B>A": 1.0, "A=B": 0.5, "A>B": 0.0, "A>>B": 0.0}
@@ -206,6 +213,162 @@ def bootstrap(b: Battles, stat: Callable[[Battles], float], n: int = 100, seed: 
             "point": float(stat(b)), "n_bootstrap": n, "centre": centre}
 
 
+# ---- the official judge prompts and files, fetched at the pinned commit ------------------------------
+
+@dataclass(frozen=True)
+class FetchItem:
+    """One file the download step fetches: its URL at the pinned commit, where it goes, its sha256 if known."""
+
+    url: str
+    dest: str
+    sha256: str | None
+    what: str
+
+
+# arena-hard-auto files at ARENA_HARD_COMMIT: (path in the repository, file name, sha256 of that commit's
+# file). The sha256 values were computed from a checkout of that commit; gemini-2.0-flash-001's answers were
+# not in the checkout read, so their hash is not known here and is only reported after the download.
+OFFICIAL_PROMPT_FILES = {
+    "judge_utils.py": ("utils/judge_utils.py",
+                       "cbb093f4fc27408d8447e946392f26f98538b1e3950f574aca91a0f7595167b4"),
+    "arena-hard-v2.0.yaml": ("config/arena-hard-v2.0.yaml",
+                             "ee68e5c6ac98a79720bf11014fc3f7fc3c3e5899153b3b08efe3db0e174215a0"),
+}
+OFFICIAL_DATA_FILES = {
+    "question.jsonl": ("data/arena-hard-v2.0/question.jsonl",
+                       "a75cef6623db6b27aec810497b059f0659705d7ff48dcbccc5bd5b130728ac73"),
+    "o3-mini-2025-01-31.jsonl": ("data/arena-hard-v2.0/model_answer/o3-mini-2025-01-31.jsonl",
+                                 "c23a7c255eead99f7f86ad48aa1d8ccdb5b3334f2097e0e1e09184df87265e03"),
+    "gemini-2.0-flash-001.jsonl": ("data/arena-hard-v2.0/model_answer/gemini-2.0-flash-001.jsonl", None),
+}
+
+
+def official_url(repo_path: str) -> str:
+    """The raw-file URL of an arena-hard-auto file at the pinned commit."""
+    return f"https://raw.githubusercontent.com/{ARENA_HARD_REPO}/{ARENA_HARD_COMMIT}/{repo_path}"
+
+
+def fetch_manifest(section: Mapping[str, Any] | None = None) -> list[FetchItem]:
+    """What the download step must fetch for an ``evaluation.arena_hard`` config section.
+
+    The judge prompts go to the directory ``judge_prompts`` names (when it is not the suite's own YAML file);
+    the questions and the baselines' answers go where ``questions`` and ``baseline_answers`` name them, when
+    those are the official files (a synthetic set needs nothing).
+    """
+    section = dict(section or {})
+    items: list[FetchItem] = []
+    prompts = str(section.get("judge_prompts") or "")
+    if prompts and not prompts.endswith((".yaml", ".yml")):
+        for name, (repo_path, sha) in OFFICIAL_PROMPT_FILES.items():
+            items.append(FetchItem(official_url(repo_path), str(Path(prompts) / name), sha,
+                                   f"arena-hard-auto judge {'prompts' if name.endswith('.py') else 'settings'}"))
+    questions = str(section.get("questions") or "")
+    if questions and not questions.startswith("synthetic:"):
+        repo_path, sha = OFFICIAL_DATA_FILES["question.jsonl"]
+        items.append(FetchItem(official_url(repo_path), questions, sha, "Arena-Hard v2.0 questions"))
+    for dest in section.get("baseline_answers") or []:
+        if Path(dest).name in OFFICIAL_DATA_FILES:
+            repo_path, sha = OFFICIAL_DATA_FILES[Path(dest).name]
+            items.append(FetchItem(official_url(repo_path), str(dest), sha, "baseline answers"))
+    return items
+
+
+def sha256_of(path: str | Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _literal(node: ast.AST, env: dict[str, Any]) -> Any:
+    """The value of a literal expression that may name earlier module constants; never runs code."""
+    if isinstance(node, ast.Name):
+        if node.id not in env:
+            raise ValueError(f"unknown name {node.id}")
+        return env[node.id]
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add):
+        return _literal(node.left, env) + _literal(node.right, env)
+    if isinstance(node, ast.Dict):
+        return {_literal(k, env): _literal(v, env) for k, v in zip(node.keys, node.values, strict=True)}
+    if isinstance(node, ast.List | ast.Tuple):
+        return [_literal(e, env) for e in node.elts]
+    return ast.literal_eval(node)
+
+
+def _module_constants(path: Path) -> dict[str, Any]:
+    """Module-level NAME = literal assignments of a Python file, read with `ast` (the file is never run)."""
+    env: dict[str, Any] = {}
+    for stmt in ast.parse(path.read_text(encoding="utf-8"), filename=str(path)).body:
+        if isinstance(stmt, ast.Assign) and len(stmt.targets) == 1 and isinstance(stmt.targets[0], ast.Name):
+            try:
+                env[stmt.targets[0].id] = _literal(stmt.value, env)
+            except (ValueError, TypeError, SyntaxError):
+                continue  # not a literal: not one of the constants the prompts live in
+    return env
+
+
+def prompts_hash(prompts: Mapping[str, Any]) -> str:
+    """sha256 of the prompt texts a judge sends (the user template and the system prompt per category)."""
+    core = {"template": prompts["template"], "system": prompts["system"]}
+    return hashlib.sha256(json.dumps(core, sort_keys=True, ensure_ascii=False).encode("utf-8")).hexdigest()
+
+
+def load_official_prompts(directory: str | Path, verify: bool = True) -> dict:
+    """arena-hard-auto's judge prompts and settings from the files fetched at the pinned commit.
+
+    The system prompt per category comes from utils/judge_utils.py's JUDGE_SETTINGS, the user template, judge
+    model, temperature and max_tokens from config/arena-hard-v2.0.yaml. With `verify`, a file whose sha256
+    is not the pinned commit's is refused.
+    """
+    import yaml
+
+    directory = Path(directory)
+    files = {}
+    for name, (repo_path, sha) in OFFICIAL_PROMPT_FILES.items():
+        path = directory / name
+        if not path.exists():
+            raise FileNotFoundError(f"{path} does not exist: the official Arena-Hard judge prompts are fetched by the "
+                                    f"download step (`gift fetch --config CONFIG`) from {official_url(repo_path)}")
+        files[name] = sha256_of(path)
+        if verify and sha is not None and files[name] != sha:
+            raise ValueError(f"{path}: sha256 {files[name]} is not that of {repo_path} at {ARENA_HARD_COMMIT} "
+                             f"({sha}); fetch it again")
+    settings_py = _module_constants(directory / "judge_utils.py").get("JUDGE_SETTINGS")
+    if not isinstance(settings_py, dict):
+        raise ValueError(f"{directory / 'judge_utils.py'}: no JUDGE_SETTINGS dictionary of literals")
+    system = {}
+    for cat in CATEGORIES:
+        text = (settings_py.get(cat) or {}).get("system_prompt")
+        if not isinstance(text, str):
+            raise ValueError(f"{directory / 'judge_utils.py'}: JUDGE_SETTINGS[{cat!r}] has no system_prompt string")
+        system[cat] = text
+    cfg = yaml.safe_load((directory / "arena-hard-v2.0.yaml").read_text(encoding="utf-8")) or {}
+    if not isinstance(cfg.get("prompt_template"), str):
+        raise ValueError(f"{directory / 'arena-hard-v2.0.yaml'}: no prompt_template string")
+    prompts = {"name": f"{ARENA_HARD_REPO}@{ARENA_HARD_COMMIT}", "template": cfg["prompt_template"],
+               "system": system,
+               "settings": {k: cfg[k] for k in ("judge_model", "temperature", "max_tokens", "regex_patterns")
+                            if k in cfg},
+               "baselines": {cat: (settings_py.get(cat) or {}).get("baseline") for cat in CATEGORIES}}
+    prompts["provenance"] = {"source": "official", "repo": ARENA_HARD_REPO, "commit": ARENA_HARD_COMMIT,
+                             "files": files, "sha256": prompts_hash(prompts)}
+    return prompts
+
+
+def load_judge_prompts(path: str | Path) -> dict:
+    """The judge prompts `path` names: a directory of fetched official files, or the suite's own YAML file."""
+    from gift.evals.judges import load_arena_prompts
+
+    path = Path(path)
+    if path.is_dir() or path.suffix not in (".yaml", ".yml"):
+        return load_official_prompts(path)
+    prompts = load_arena_prompts(path)
+    prompts["provenance"] = {"source": "suite", "file": str(path), "files": {path.name: sha256_of(path)},
+                             "sha256": prompts_hash(prompts)}
+    return prompts
+
+
 # ---- question sets and answers ----------------------------------------------------------------------
 
 def load_questions(path: str | Path, limit: int | None = None) -> list[dict]:
@@ -326,14 +489,37 @@ def score_games(games: Sequence[dict], n_bootstrap: int = 100, seed: int = 0) ->
 
 def make_judge(spec_text: str, cache_path: Path, prompts_path: str | Path, api_key_env: str = "OPENAI_API_KEY",
                tie_margin: float = 0.1, strong_margin: float = 1.0) -> Any:
-    """An Arena-Hard judge from ``--judge``; an API judge checks its key here, before any generation."""
+    """An Arena-Hard judge from ``--judge``; an API judge loads its prompts and checks its key and model here,
+    before any generation."""
     from gift.evals import judges
 
     spec = judges.parse_judge(spec_text, api_key_env)
     if spec.kind == "reward-model":
-        return judges.RewardModelArenaJudge(judges.reward_model_scorer(spec.target), name=spec.name,
-                                            tie_margin=tie_margin, strong_margin=strong_margin)
-    return judges.ApiArenaJudge(judges.make_client(spec, cache_path), judges.load_arena_prompts(prompts_path))
+        judge = judges.RewardModelArenaJudge(judges.reward_model_scorer(spec.target), name=spec.name,
+                                             tie_margin=tie_margin, strong_margin=strong_margin)
+        judge.prompts = None  # scores answers directly: no prompt
+        return judge
+    prompts = load_judge_prompts(prompts_path)
+    client = judges.make_client(spec, cache_path, config_key=JUDGE_CONFIG_KEY)
+    client.check_model()
+    settings = prompts.get("settings") or {}
+    return judges.ApiArenaJudge(client, prompts, temperature=float(settings.get("temperature", 0.0)),
+                                max_tokens=int(settings.get("max_tokens", 16000)))
+
+
+def judge_prompts_record(judge: Any) -> dict:
+    """Which prompts scored the result: the official files at the pinned commit, the suite's, or none."""
+    prompts = getattr(judge, "prompts", None)
+    if not prompts:
+        return {"source": "none", "note": "a reward-model judge scores the answers without a prompt"}
+    return dict(prompts.get("provenance") or {"source": "unknown", "sha256": prompts_hash(prompts)})
+
+
+def paper_judge_record(judge: str, paper_judge: str) -> dict:
+    """The paper's judge beside this result's, and whether they are the same judge."""
+    from gift.evals.judges import same_judge
+
+    return {"paper_judge": paper_judge, "judge_is_paper_judge": same_judge(judge, paper_judge)}
 
 
 def judge_games(games: list[dict], judge: Any, progress: bool = True) -> None:
@@ -365,7 +551,11 @@ def cli(argv: list[str]) -> int:
                    help="category=model pairs, comma separated (default: o3-mini for hard prompts, "
                         "gemini-2.0-flash for creative writing)")
     p.add_argument("--judge", required=True, help="reward-model:DIR | api:gpt-4.1 | api:MODEL@BASE_URL")
-    p.add_argument("--judge-prompts", default=str(JUDGE_PROMPTS))
+    p.add_argument("--judge-prompts", default=str(JUDGE_PROMPTS),
+                   help="a directory with arena-hard-auto's fetched judge_utils.py and arena-hard-v2.0.yaml (the "
+                        "official prompts and settings), or a YAML file of prompts (default: the suite's wording)")
+    p.add_argument("--paper-judge", default=PAPER_JUDGE,
+                   help="the judge behind the paper's numbers; the result says whether --judge is that judge")
     p.add_argument("--out", required=True, help="result JSON (answers and judgments are written beside it)")
     p.add_argument("--tokenizer", help="tokenizer for token counts (default: the judged model's own)")
     add_judged_generation_args(p, max_new_tokens=4096, limit_help="first N questions of each category")
@@ -374,7 +564,13 @@ def cli(argv: list[str]) -> int:
     p.add_argument("--strong-margin", type=float, default=1.0, help="reward-model judge: |score diff| above is strong")
     args = p.parse_args(argv)
     args.argv = list(argv)
-    return run(args)
+    from gift.evals.judges import JudgeError
+
+    try:
+        return run(args)
+    except (JudgeError, FileNotFoundError) as err:  # a judge that cannot serve, a missing input: one message
+        print(f"gift eval arena-hard: {err}", file=sys.stderr)
+        return 1
 
 
 def _parse_baselines(text: str | None) -> dict[str, str]:
@@ -462,6 +658,8 @@ def run(args: argparse.Namespace, generator: Callable[[list[list[dict]], dict], 
     details = {"scores": scores, "judge": judge.name, "baselines": baselines, "tokenizer": tokenizer_name,
                "style_features": list(STYLE_FEATURES), "questions": args.questions,
                "scoring": f"show_result.py of {ARENA_HARD_REPO} at {ARENA_HARD_COMMIT}",
+               "judge_prompts": judge_prompts_record(judge),
+               **paper_judge_record(args.judge, getattr(args, "paper_judge", PAPER_JUDGE)),
                "n_unparsed": hp["n_unparsed"] + cw["n_unparsed"],
                "n_dropped_questions": hp["n_dropped_questions"] + cw["n_dropped_questions"],
                "wall_s": {"generation": round(gen_s, 2), "judge_and_scoring": round(judge_s, 2),

@@ -27,15 +27,37 @@ log = logging.getLogger(__name__)
 
 OPENAI_BASE_URL = "https://api.openai.com/v1"
 
-# Named API judges: the paper's AlpacaEval annotator and Arena-Hard v2 judge.
+# Named API judges: the paper's AlpacaEval annotator (alpaca_eval's weighted_alpaca_eval_gpt4_turbo), the
+# newest weighted annotator alpaca_eval ships (same prompt and settings, another model), and Arena-Hard v2's.
 API_JUDGES: dict[str, dict[str, str]] = {
     "weighted_alpaca_eval_gpt4_turbo": {"model": "gpt-4-1106-preview", "base_url": OPENAI_BASE_URL},
+    "weighted_alpaca_eval_gpt-4o-mini-2024-07-18": {"model": "gpt-4o-mini-2024-07-18", "base_url": OPENAI_BASE_URL},
     "gpt-4.1": {"model": "gpt-4.1", "base_url": OPENAI_BASE_URL},
 }
 
 
 class JudgeError(RuntimeError):
     """The judge could not be reached or configured (not raised for unparsable judge output)."""
+
+
+class JudgeModelNotFound(JudgeError):
+    """The judge's server does not know the judge's model (retired, misspelt, or not served there)."""
+
+
+def _model_not_found_message(body: str) -> str | None:
+    """The server's message when an error body says the model does not exist, else None."""
+    try:
+        err = json.loads(body).get("error") or {}
+    except (json.JSONDecodeError, AttributeError):
+        err = {}
+    if not isinstance(err, dict):
+        err = {"message": str(err)}
+    message = str(err.get("message") or body or "")
+    code = str(err.get("code") or err.get("type") or "")
+    if code in {"model_not_found", "NotFoundError"} or re.search(r"model\b.*\b(does not exist|not found)", message,
+                                                                  re.I | re.S):
+        return message.strip() or code
+    return None
 
 
 # ---- judge specification ----------------------------------------------------------------------------
@@ -67,6 +89,20 @@ def parse_judge(value: str, api_key_env: str = "OPENAI_API_KEY") -> JudgeSpec:
     raise ValueError(f"--judge {value!r}: unknown judge kind {kind!r} (use 'reward-model' or 'api')")
 
 
+def resolved_judge(value: str) -> tuple[str, str, str | None]:
+    """(kind, model or directory, base URL) of a ``--judge`` value, named API judges resolved to their model."""
+    spec = parse_judge(value)
+    if spec.kind != "api":
+        return spec.kind, spec.target, None
+    named = API_JUDGES.get(spec.target, {})
+    return "api", named.get("model", spec.target), (spec.base_url or named.get("base_url", OPENAI_BASE_URL))
+
+
+def same_judge(a: str, b: str) -> bool:
+    """Whether two ``--judge`` values call the same judge model at the same place."""
+    return resolved_judge(a) == resolved_judge(b)
+
+
 def require_api_key(spec: JudgeSpec) -> str:
     """The API key for an API judge; raises a clear error (before any generation) when it is missing.
 
@@ -89,6 +125,19 @@ def _post_json(url: str, payload: dict, api_key: str, timeout_s: float) -> dict:
                                  headers={"Content-Type": "application/json", "Authorization": f"Bearer {api_key}"})
     with urllib.request.urlopen(req, timeout=timeout_s) as resp:
         return json.loads(resp.read().decode("utf-8"))
+
+
+def _get_json(url: str, api_key: str, timeout_s: float) -> dict:
+    req = urllib.request.Request(url, method="GET", headers={"Authorization": f"Bearer {api_key}"})
+    with urllib.request.urlopen(req, timeout=timeout_s) as resp:
+        return json.loads(resp.read().decode("utf-8"))
+
+
+def _http_body(err: urllib.error.HTTPError) -> str:
+    try:
+        return err.read().decode("utf-8", errors="replace")
+    except Exception:  # noqa: BLE001 - a body that cannot be read is an empty body
+        return ""
 
 
 class JudgmentCache:
@@ -141,8 +190,12 @@ class ChatClient:
                  cache_path: str | os.PathLike | None = None, max_retries: int = 6, backoff_s: float = 2.0,
                  max_backoff_s: float = 60.0, timeout_s: float = 120.0,
                  post: Callable[[str, dict, str, float], dict] | None = None,
-                 sleep: Callable[[float], None] = time.sleep) -> None:
+                 sleep: Callable[[float], None] = time.sleep, judge_name: str | None = None,
+                 config_key: str | None = None) -> None:
         self.model, self.base_url, self.api_key = model, base_url.rstrip("/"), api_key
+        # named in a model-not-found error: the judge as the config spells it, and where the config sets it
+        self.judge_name = judge_name or f"api:{model}"
+        self.config_key = config_key
         self.cache = JudgmentCache(cache_path)
         self.max_retries, self.backoff_s, self.max_backoff_s = max_retries, backoff_s, max_backoff_s
         self.timeout_s = timeout_s
@@ -170,8 +223,13 @@ class ChatClient:
                 return response
             except urllib.error.HTTPError as err:
                 last = err
+                body = _http_body(err)
+                missing = _model_not_found_message(body) if err.code in (400, 404) else None
+                if missing is not None:
+                    raise self.model_not_found(missing) from None
                 if err.code not in self.RETRY_HTTP:
-                    raise JudgeError(f"judge {self.model} at {self.base_url}: HTTP {err.code} {err.reason}") from err
+                    raise JudgeError(f"judge {self.judge_name} (model {self.model} at {self.base_url}): HTTP {err.code} "
+                                     f"{err.reason}: {body[:300]}") from None
             except (urllib.error.URLError, TimeoutError, ConnectionError, json.JSONDecodeError) as err:
                 last = err
             if attempt < self.max_retries:
@@ -181,6 +239,31 @@ class ChatClient:
                             self.max_retries, delay)
                 self.sleep(delay)
         raise JudgeError(f"judge {self.model} at {self.base_url}: failed after {self.max_retries} retries: {last}")
+
+    def model_not_found(self, server_message: str) -> JudgeModelNotFound:
+        """The error that stops a job whose judge model the server does not know."""
+        where = f"the config key {self.config_key}" if self.config_key else "--judge"
+        return JudgeModelNotFound(
+            f"judge {self.judge_name}: the server at {self.base_url} does not know the model {self.model!r} "
+            f"({server_message}). Name an available judge in {where}; scores from another judge are not "
+            "comparable with the paper's.")
+
+    def check_model(self, get: Callable[[str, str, float], dict] | None = None) -> bool | None:
+        """Ask the server's model list (free, before any generation) whether it serves the judge's model.
+
+        Raises JudgeModelNotFound when the list is readable and lacks the model; returns None (and the first
+        judge request decides) when the server has no readable list.
+        """
+        try:
+            listing = (get or _get_json)(f"{self.base_url}/models", self.api_key, min(self.timeout_s, 30.0))
+            ids = {str(m.get("id")) for m in listing["data"] if isinstance(m, dict)}
+        except Exception as err:  # noqa: BLE001 - any failure: the list is optional, the first request decides
+            log.info("judge %s: no model list at %s (%s); the first request will tell", self.judge_name,
+                     self.base_url, err)
+            return None
+        if self.model not in ids:
+            raise self.model_not_found(f"its model list, {len(ids)} models, does not name it")
+        return True
 
     def stats(self) -> dict:
         return {"requests_sent": self.calls, "cache_hits": self.cache_hits, "retries": self.retries,
@@ -415,12 +498,17 @@ class RewardModelArenaJudge(ArenaJudge):
         return out
 
 
-def make_client(spec: JudgeSpec, cache_path: str | os.PathLike, **kwargs: Any) -> ChatClient:
-    """A cached, retrying client for an ``api:`` judge spec (named judges resolve to their model and URL)."""
+def make_client(spec: JudgeSpec, cache_path: str | os.PathLike, config_key: str | None = None,
+                **kwargs: Any) -> ChatClient:
+    """A cached, retrying client for an ``api:`` judge spec (named judges resolve to their model and URL).
+
+    `config_key` (e.g. evaluation.alpaca_eval.judge) is named in the error when the server lacks the model.
+    """
     named = API_JUDGES.get(spec.target, {})
     model = named.get("model", spec.target)
     base_url = spec.base_url or named.get("base_url", OPENAI_BASE_URL)
-    return ChatClient(model, base_url, require_api_key(spec), cache_path=cache_path, **kwargs)
+    return ChatClient(model, base_url, require_api_key(spec), cache_path=cache_path, judge_name=spec.name,
+                      config_key=config_key, **kwargs)
 
 
 def add_judged_generation_args(parser, max_new_tokens: int, limit_help: str) -> None:
