@@ -224,6 +224,7 @@ class EvalResult:
     model: str
     eval: str
     metrics: dict[str, dict]
+    details: dict = field(default_factory=dict)  # the evaluator's details: judge, prompts, GLM
 
 
 def load_eval_results(paths: Sequence[str | os.PathLike]) -> tuple[list[EvalResult], list[str]]:
@@ -254,5 +255,7 @@ def load_eval_results(paths: Sequence[str | os.PathLike]) -> tuple[list[EvalResu
             if v is not None and (isinstance(v, bool) or not isinstance(v, int | float)):
                 raise ValueError(f"{p}: metrics.{k}.value is {v!r}, not a number or null")
         model = doc.get("model") or p.parent.name
-        results.append(EvalResult(path=p, model=str(model), eval=str(doc.get("eval", p.stem)), metrics=metrics))
+        details = doc.get("details") if isinstance(doc.get("details"), dict) else {}
+        results.append(EvalResult(path=p, model=str(model), eval=str(doc.get("eval", p.stem)), metrics=metrics,
+                                  details=details))
     return results, absent

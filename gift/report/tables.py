@@ -139,6 +139,7 @@ class Measurement:
     eval: str
     stderr: float | None = None
     n_items: int | None = None
+    approx: bool = False  # the evaluator marked the value an approximation (AlpacaEval LC without df_gamed.csv)
 
 
 @dataclass
@@ -186,6 +187,7 @@ class ReproducedTable:
     cells: dict[tuple[str, str], Cell]
     inputs: list[str]
     absent_files: list[str]
+    judging: list[dict] = field(default_factory=list)  # per row and judged evaluation: judge, prompts, LC
 
     def cell(self, row: str, column: str) -> Cell:
         """The cell of a row label and a column key."""
@@ -265,7 +267,8 @@ def build_reproduced_table(table: PaperTable, grid: list[dict], evals: Sequence[
                 metric, ev = hit
                 cell.measurements.append(Measurement(
                     model_id=mid, seed=seed, value=None if metric["value"] is None else float(metric["value"]),
-                    file=str(ev.path), eval=ev.eval, stderr=metric.get("stderr"), n_items=metric.get("n")))
+                    file=str(ev.path), eval=ev.eval, stderr=metric.get("stderr"), n_items=metric.get("n"),
+                    approx=bool(metric.get("approx"))))
             values = [m.value for m in cell.measurements if m.value is not None]
             cell.mean, cell.sd, cell.n = mean_sd(values)
             if cell.n:
@@ -279,7 +282,63 @@ def build_reproduced_table(table: PaperTable, grid: list[dict], evals: Sequence[
             cells[(info.label, col.key)] = cell
     return ReproducedTable(table=table, config_name=config_name, tolerance_points=tolerance_points,
                            tolerance_length_rel=tolerance_length_rel, rows=row_list, cells=cells,
-                           inputs=[str(e.path) for e in evals], absent_files=list(absent_files))
+                           inputs=[str(e.path) for e in evals], absent_files=list(absent_files),
+                           judging=judging_records(row_list, evals, col_keys))
+
+
+def judging_records(rows: Sequence[RowInfo], evals: Sequence[EvalResult], col_keys: Sequence[str]) -> list[dict]:
+    """For each row and each judged evaluation behind its cells: the judge, the paper's judge, the prompts."""
+    out = []
+    for info in rows:
+        for ev in evals:
+            if ev.model not in info.model_ids or "judge" not in ev.details or not set(ev.metrics) & set(col_keys):
+                continue
+            d = ev.details
+            prompts = d.get("judge_prompts") if isinstance(d.get("judge_prompts"), dict) else None
+            out.append({"row": info.label, "model_id": ev.model, "eval": ev.eval, "judge": d.get("judge"),
+                        "paper_judge": d.get("paper_judge"), "judge_is_paper_judge": d.get("judge_is_paper_judge"),
+                        "judge_prompts": prompts, "lc_exact": d.get("lc_exact"), "file": str(ev.path)})
+    return out
+
+
+def _prompts_str(prompts: dict | None) -> str:
+    if not prompts:
+        return "—"
+    if prompts.get("source") == "official":
+        return f"official ({prompts.get('repo')} {str(prompts.get('commit'))[:10]}), sha256 {str(prompts.get('sha256'))[:12]}"
+    if prompts.get("source") == "suite":
+        return f"the suite's own wording, sha256 {str(prompts.get('sha256'))[:12]}"
+    return str(prompts.get("note") or prompts.get("source"))
+
+
+def judging_markdown(rt: ReproducedTable) -> list[str]:
+    """Which judge and which prompts scored each row, and a warning where the judge is not the paper's."""
+    if not rt.judging:
+        return []
+    out = ["", "*Judges: which judge and which judge prompts scored each row*", "",
+           "| Row | Evaluation | Judge | The paper's judge | Judge prompts | LC win rate |", "| --- |" + " --- |" * 5]
+    for j in rt.judging:
+        same = j.get("judge_is_paper_judge")
+        paper = j.get("paper_judge") or "—"
+        mark = "" if same is None else (" (same)" if same else " (**differs**)")
+        lc = "" if j.get("lc_exact") is None else ("leaderboard's" if j["lc_exact"] else "approx.")
+        out.append(f"| {_md_escape(j['row'])} | {j['eval']} | {_md_escape(str(j.get('judge')))} | "
+                   f"{_md_escape(paper)}{mark} | {_md_escape(_prompts_str(j.get('judge_prompts')))} | {lc} |")
+    differ = sorted({(j["eval"], str(j.get("judge")), str(j.get("paper_judge"))) for j in rt.judging
+                     if j.get("judge_is_paper_judge") is False})
+    for ev, judge, paper in differ:
+        out += ["", f"**{ev}: judged by {_md_escape(judge)}, not the paper's judge ({_md_escape(paper)}). Numbers "
+                    "from another judge are not comparable with the paper's.**"]
+    if any(j.get("lc_exact") is False for j in rt.judging):
+        out += ["", "LC (approx.): without alpaca_eval's df_gamed.csv (instruction difficulties, length-gamed "
+                    "baselines) the LC win rate is the same GLM without them, not the leaderboard's number."]
+    return out
+
+
+def column_label(rt: ReproducedTable, column: PaperColumn) -> str:
+    """The column's label, with '(approx.)' when any of its values is an approximation."""
+    approx = any(m.approx for (_, key), c in rt.cells.items() if key == column.key for m in c.measurements)
+    return f"{column.label} (approx.)" if approx else column.label
 
 
 def _num(v: float, decimals: int) -> str:
@@ -325,7 +384,7 @@ def table_csv(rt: ReproducedTable) -> str:
             c = rt.cell(info.label, col.key)
             src = c.paper.source if c.paper else None
             w.writerow([
-                rt.table.name, c.section, c.row, col.key, col.label, col.unit,
+                rt.table.name, c.section, c.row, col.key, column_label(rt, col), col.unit,
                 "" if c.paper is None else _paper_str(c.paper.value),
                 "" if src is None else f"Table {src.get('table')}, row {src.get('row')}, column {src.get('column')}",
                 reproduced_str(c), "" if c.mean is None else repr(c.mean), "" if c.sd is None else repr(c.sd), c.n,
@@ -362,7 +421,7 @@ def _md_cell(c: Cell) -> str:
 
 def table_markdown(rt: ReproducedTable) -> str:
     """Two Markdown tables: rows that reproduce the paper's, then rows with no paper counterpart."""
-    head = "| Model | " + " | ".join(f"{c.label} ({c.unit})" for c in rt.table.columns) + " |"
+    head = "| Model | " + " | ".join(f"{column_label(rt, c)} ({c.unit})" for c in rt.table.columns) + " |"
     rule = "| --- |" + " --- |" * len(rt.table.columns)
     out = [f"**{table_caption(rt)}**", "", "*Rows of the paper (cell: paper · reproduced · Δ and mark)*", "",
            head, rule]
@@ -381,6 +440,7 @@ def table_markdown(rt: ReproducedTable) -> str:
     summary = within_summary(rt)
     out += ["", f"Within tolerance: {summary['within']} of {summary['measured']} measured paper cells "
                 f"({summary['not_run']} of {summary['total']} paper cells not run)."]
+    out += judging_markdown(rt)
     return "\n".join(out) + "\n"
 
 
@@ -405,7 +465,8 @@ def _tex_cell(c: Cell) -> str:
 def table_latex(rt: ReproducedTable) -> str:
     """LaTeX (booktabs, amssymb): the paper rows, then a separate table of rows with no paper counterpart."""
     ncol = len(rt.table.columns)
-    head = "Model & " + " & ".join(f"{_tex_escape(c.label)} ({_tex_escape(c.unit)})" for c in rt.table.columns) + r" \\"
+    head = "Model & " + " & ".join(f"{_tex_escape(column_label(rt, c))} ({_tex_escape(c.unit)})"
+                                  for c in rt.table.columns) + r" \\"
     label = rt.table.name.replace(" ", "")
 
     def block(rows: list[RowInfo], caption: str, tag: str) -> list[str]:
@@ -443,6 +504,7 @@ def table_provenance(rt: ReproducedTable) -> dict:
     doc = prov.header(rt.config_name, "table", rt.table.name, rt.inputs)
     doc.update({
         "absent_inputs": rt.absent_files,
+        "judging": rt.judging,
         "tolerance_points": rt.tolerance_points,
         "tolerance_length_rel": rt.tolerance_length_rel,
         "rows": [dataclasses.asdict(r) for r in rt.rows],
