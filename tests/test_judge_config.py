@@ -202,3 +202,16 @@ def test_fetch_manifest_lists_the_pinned_files_for_the_paper_config():
     assert all(len(i.sha256) == 64 for i in items if i.sha256 is not None)
     # an offline config (the suite's YAML, a synthetic set) needs nothing
     assert arena_hard.fetch_manifest({"questions": "synthetic:4:2", "judge_prompts": "x/judge_prompts.yaml"}) == []
+
+
+def test_alpaca_fetch_manifest_names_the_pinned_instructions_and_df_gamed():
+    import yaml
+
+    cfg = yaml.safe_load((Path(__file__).resolve().parents[1] / "config" / "paper.yaml").read_text())
+    section = cfg["evaluation"]["alpaca_eval"]
+    by_dest = {i.dest: i for i in alpaca.fetch_manifest(section)}
+    ins = by_dest[section["instructions"]]
+    assert ins.url.endswith(f"/{alpaca.ALPACA_EVAL_COMMIT}/results/gpt4_1106_preview/model_outputs.json")
+    assert len(ins.sha256) == 64
+    assert by_dest[section["df_gamed"]].url.endswith("/df_gamed.csv")
+    assert alpaca.fetch_manifest({"instructions": "synthetic:8"}) == []

@@ -104,6 +104,40 @@ def load_instructions(source: str, limit: int | None = None) -> tuple[list[dict]
     return (rows[:limit] if limit else rows), synthetic
 
 
+# ---- files the download step fetches ----------------------------------------------------------------
+
+# AlpacaEval 2's 805 instructions with the gpt4_1106_preview reference outputs, in the evaluation set's order
+# (the index of the per-instruction difficulty), pinned to a commit of github.com/tatsu-lab/alpaca_eval;
+# the sha256 was computed from that commit's file.
+ALPACA_EVAL_REPO = "tatsu-lab/alpaca_eval"
+ALPACA_EVAL_COMMIT = "cd543a149df89434d8a54582c0151c0b945c3d20"
+REFERENCE_OUTPUTS = ("results/gpt4_1106_preview/model_outputs.json",
+                     "83db546b872ddebee8965fd05fa48461ee3c32bc695c62fb57f2d214ff741ec4")
+# alpaca_eval's GLM reads df_gamed.csv from this dataset repository (its hash is only known after download).
+DF_GAMED_URL = "https://huggingface.co/datasets/tatsu-lab/alpaca_eval/resolve/main/df_gamed.csv"
+
+
+def fetch_manifest(section: dict | None = None) -> list:
+    """What the download step must fetch for an ``evaluation.alpaca_eval`` config section.
+
+    The instructions with their reference outputs go where ``instructions`` names them (unless synthetic),
+    df_gamed.csv where ``df_gamed`` names it. Items are gift.evals.arena_hard.FetchItem.
+    """
+    from gift.evals.arena_hard import FetchItem
+
+    section = dict(section or {})
+    items = []
+    instructions = str(section.get("instructions") or "")
+    if instructions and not instructions.startswith("synthetic:"):
+        path, sha = REFERENCE_OUTPUTS
+        items.append(FetchItem(f"https://raw.githubusercontent.com/{ALPACA_EVAL_REPO}/{ALPACA_EVAL_COMMIT}/{path}",
+                               instructions, sha, "AlpacaEval 2 instructions and gpt4_1106_preview references"))
+    if section.get("df_gamed"):
+        items.append(FetchItem(DF_GAMED_URL, str(section["df_gamed"]), None,
+                               "alpaca_eval df_gamed.csv: instruction difficulty and length-gamed baselines"))
+    return items
+
+
 # ---- offline GLM assets -----------------------------------------------------------------------------
 
 def synthetic_df_gamed(n_instructions: int) -> Any:
