@@ -69,6 +69,10 @@ class Run:
     reward: str
     reward_model: str | None
     memberships: list[Membership] = field(default_factory=list)
+    selection_dataset: str | None = None
+    """The dataset whose held-out selection split the run also evaluates (runs of a sweep)."""
+    sweep: dict | None = None
+    """A sweep point: {experiment, arg, value, default, arm, select} (see `expand`)."""
 
     @property
     def figures(self) -> list[str]:
@@ -89,7 +93,8 @@ class Run:
         """Everything that makes two runs the same run, as canonical JSON (method args over the registry's defaults)."""
         args = {**method_defaults(self.method), **self.method_args}
         return json.dumps([self.backbone, self.dataset, self.eval_dataset, self.method, self.seed, args,
-                           self.training, self.reward, self.reward_model], sort_keys=True, default=str)
+                           self.training, self.reward, self.reward_model, self.selection_dataset],
+                          sort_keys=True, default=str)
 
 
 @dataclass
@@ -278,11 +283,73 @@ def _check_refs(config: dict) -> None:
         for t in exp.get("tables", []):
             if t not in tables:
                 raise ConfigError(f"{where}.tables: {t!r} is not in report.tables")
+        for v in exp.get("variants") or []:
+            for m in v.get("methods", []):
+                if m not in exp["methods"]:
+                    raise ConfigError(f"{where}.variants.{v['name']}.methods: {m!r} is not a method of the experiment")
+        if exp.get("sweep"):
+            _check_sweep(config, ename, exp)
         for kind in exp.get("evaluate", []):
             if kind == "rlvr" and any(not d.get("eval") for d in exp["data"]):
                 raise ConfigError(f"{where}.evaluate: rlvr needs an eval dataset in every data entry")
             if kind in ("lm_eval", "alpaca_eval", "arena_hard") and kind not in (config.get("evaluation") or {}):
                 raise ConfigError(f"{where}.evaluate: {kind!r} needs an `evaluation.{kind}` section")
+
+
+# How a swept argument is written in run ids ("lr3e-05").
+SWEEP_SHORT = {"learning_rate": "lr", "gift_beta": "beta", "num_generations": "n", "beta": "kl"}
+# The selection rule a sweep applies when its config does not state one.
+DEFAULT_SELECT = {"metric": "selection_pass@1", "last": 1.0 / 3.0, "by": "mean"}
+
+
+def sweep_values(exp: dict, method: str) -> list:
+    """The values a sweep experiment gives `method` (one list for every method, or one per method)."""
+    values = exp["sweep"]["values"]
+    return list(values[method] if isinstance(values, dict) else values)
+
+
+def sweep_tag(arg: str, value: object) -> str:
+    """The run-id part of a sweep point: 'lr3e-05', 'beta0.5'."""
+    v = f"{value:g}" if isinstance(value, int | float) and not isinstance(value, bool) else str(value)
+    return f"{SWEEP_SHORT.get(arg, arg)}{v}"
+
+
+def _variants_for(exp: dict, method: str) -> list[dict]:
+    """The experiment's variants that apply to `method` (a variant may name the methods it is for)."""
+    variants = [v for v in (exp.get("variants") or []) if method in v.get("methods", [method])]
+    return variants or [{"name": "default", "args": {}}]
+
+
+def _check_sweep(config: dict, ename: str, exp: dict) -> None:
+    """A sweep compares methods at an equal tuning budget: same number of points per method, seeds shared."""
+    where = f"experiments.{ename}.sweep"
+    sweep = exp["sweep"]
+    arg = sweep["arg"]
+    values = sweep["values"]
+    if isinstance(values, dict):
+        missing = [m for m in exp["methods"] if m not in values]
+        extra = [m for m in values if m not in exp["methods"]]
+        if missing or extra:
+            raise ConfigError(f"{where}.values: give values for exactly the experiment's methods "
+                              f"({', '.join(exp['methods'])}); missing {missing or 'none'}, extra {extra or 'none'}")
+        counts = {m: len(values[m]) for m in exp["methods"]}
+        if len(set(counts.values())) > 1:
+            raise ConfigError(f"{where}.values: every method needs the same number of sweep points (an equal "
+                              f"tuning budget), got {counts}")
+    for m in exp["methods"]:
+        vals = sweep_values(exp, m)
+        if len(set(map(str, vals))) != len(vals):
+            raise ConfigError(f"{where}.values: method {m!r} lists a value twice: {vals}")
+    for v in exp.get("variants") or []:
+        if arg in v.get("args", {}):
+            raise ConfigError(f"experiments.{ename}.variants.{v['name']}: sets the swept argument {arg!r}")
+    for d in exp["data"]:
+        if not config["datasets"][d["train"]].get("selection"):
+            raise ConfigError(f"datasets.{d['train']}.selection: experiment {ename!r} sweeps {arg!r} and picks its "
+                              f"values on a held-out selection split; set `selection: N` (train examples held out)")
+    if exp.get("evaluate") or exp.get("tables"):
+        raise ConfigError(f"{where}: a sweep's runs are compared in its figure and claims only; give the "
+                          "experiment no `evaluate` or `tables`")
 
 
 def _panel(panel_by: str, backbone: str, dataset: str, method: str, variant_name: str) -> str | None:
@@ -305,8 +372,8 @@ def expand(config: dict) -> Grid:
     top_seeds = config["seeds"]
     for ename, exp in config["experiments"].items():
         seeds = exp.get("seeds", top_seeds)
-        variants = exp.get("variants") or [{"name": "default", "args": {}}]
         figures = tuple(exp.get("figures", []))
+        sweep = exp.get("sweep")
         for backbone in exp["backbones"]:
             bspec = config["backbones"][backbone]
             for data in exp["data"]:
@@ -320,31 +387,44 @@ def expand(config: dict) -> Grid:
                             base_args.update(copy.deepcopy(ov["method_args"]))
                     training = {k: v for k, v in _merge(config["training"], exp.get("training")).items()
                                 if k in TRAINING_KEYS}
-                    for variant in variants:
+                    for variant in _variants_for(exp, method):
                         vargs = variant.get("args", {})
-                        method_args = _merge(base_args, vargs)
                         resolved = {**method_defaults(method), **base_args}
                         changed = any(resolved.get(k, object()) != v for k, v in vargs.items())
-                        for seed in seeds:
-                            run_id = f"{backbone}-{dataset}-{method}" + (f"-{variant['name']}" if changed else "") + f"-s{seed}"
-                            reward_model = exp.get("reward_model") if dspec.get("reward") == "reward_model" else None
-                            run = Run(run_id=run_id, backbone=backbone, dataset=dataset, eval_dataset=eval_dataset,
-                                      method=method, seed=seed, method_args=method_args, training=training,
-                                      reward=dspec["reward"], reward_model=reward_model)
-                            ident = run.identity()
-                            if ident in by_identity:
-                                run = runs[by_identity[ident]]
-                            elif run_id in runs:
-                                raise ConfigError(
-                                    f"experiments.{ename}: run {run_id!r} is asked for with settings that differ from "
-                                    f"those of experiment {runs[run_id].memberships[0].experiment!r}; give the variant "
-                                    f"a distinct name or align the settings")
-                            else:
-                                runs[run_id] = run
-                                by_identity[ident] = run_id
-                            panel = _panel(exp.get("panel_by", "none"), backbone, dataset, method, variant["name"])
-                            run.memberships.append(Membership(ename, figures, panel, variant["name"], dict(vargs)))
-                            _add_models(config, exp, ename, run, models)
+                        name = f"{backbone}-{dataset}-{method}" + (f"-{variant['name']}" if changed else "")
+                        points = [(None, vargs, None)]
+                        if sweep:
+                            # the variant names the arm even where it restates a default (GIFT's pi_ref reference)
+                            arm = method + (f"-{variant['name']}" if variant["name"] != "default" else "")
+                            default = {**resolved, **vargs}.get(sweep["arg"])
+                            points = [({"experiment": ename, "arg": sweep["arg"], "value": v, "default": default,
+                                        "arm": arm, "select": {**DEFAULT_SELECT, **(sweep.get("select") or {})}},
+                                       {**vargs, sweep["arg"]: v}, sweep_tag(sweep["arg"], v))
+                                      for v in sweep_values(exp, method)]
+                        for point, pargs, tag in points:
+                            method_args = _merge(base_args, pargs)
+                            for seed in seeds:
+                                run_id = name + (f"-{tag}" if tag else "") + f"-s{seed}"
+                                reward_model = exp.get("reward_model") if dspec.get("reward") == "reward_model" else None
+                                run = Run(run_id=run_id, backbone=backbone, dataset=dataset, eval_dataset=eval_dataset,
+                                          method=method, seed=seed, method_args=method_args, training=training,
+                                          reward=dspec["reward"], reward_model=reward_model,
+                                          selection_dataset=dataset if sweep else None, sweep=point)
+                                ident = run.identity()
+                                if ident in by_identity:
+                                    run = runs[by_identity[ident]]
+                                elif run_id in runs:
+                                    raise ConfigError(
+                                        f"experiments.{ename}: run {run_id!r} is asked for with settings that differ "
+                                        f"from those of experiment {runs[run_id].memberships[0].experiment!r}; give "
+                                        f"the variant a distinct name or align the settings")
+                                else:
+                                    runs[run_id] = run
+                                    by_identity[ident] = run_id
+                                vname = variant["name"] + (f"-{tag}" if tag else "")
+                                panel = _panel(exp.get("panel_by", "none"), backbone, dataset, method, vname)
+                                run.memberships.append(Membership(ename, figures, panel, vname, dict(pargs)))
+                                _add_models(config, exp, ename, run, models)
         if exp.get("evaluate_base"):
             _add_base_models(config, exp, models)
     return Grid(name=config["name"], config=config, runs=runs, models=models)
@@ -425,8 +505,10 @@ def model_path(grid: Grid, model_id: str) -> str:
 
 
 def split_path(grid: Grid, dataset: str, role: str) -> str:
-    """The prepared JSONL a run trains or is evaluated on (`role` is train or eval)."""
+    """The prepared JSONL a run trains or is evaluated on (`role` is train, eval or selection)."""
     spec = grid.config["datasets"][dataset]
+    if role == "selection":
+        return f"{grid.results}/data/{dataset}/selection.jsonl"
     split = spec.get("train_split", "train") if role == "train" else spec.get("eval_split", "test")
     return f"{grid.results}/data/{dataset}/{split}.jsonl"
 
@@ -442,6 +524,7 @@ def run_config(grid: Grid, run_id: str) -> dict:
         "model_revision": revision,
         "train_data": split_path(grid, run.dataset, "train"),
         "eval_data": split_path(grid, run.eval_dataset, "eval") if run.eval_dataset else None,
+        **({"selection_data": split_path(grid, run.selection_dataset, "selection")} if run.selection_dataset else {}),
         "reward": run.reward,
         "reward_model": reward_model_source(grid, run.reward_model)[0] if run.reward_model else None,
         "reward_model_revision": reward_model_source(grid, run.reward_model)[1] if run.reward_model else None,
@@ -487,6 +570,7 @@ def grid_entries(grid: Grid) -> list[dict]:
             "experiments": list(dict.fromkeys(m.experiment for m in run.memberships)),
             "seed": run.seed,
             "method_args": run.method_args,
+            "sweep": run.sweep,
             "model_id": None, "model_label": None, "paper_row": None, "tables": [], "evals": {},
         }
         if run.run_id in grid.models:

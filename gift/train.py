@@ -41,6 +41,9 @@ class RunConfig:
     output_dir: str = field(metadata={"help": "the run directory"})
     model_revision: str | None = field(default=None, metadata={"help": "pinned hub revision of `model`"})
     eval_data: str | None = field(default=None, metadata={"help": "held-out examples for periodic pass@1"})
+    selection_data: str | None = field(default=None, metadata={
+        "help": "a second held-out split, evaluated with eval_data (selection_pass@1): a sweep picks its best "
+                "value on it, so that the claims are judged on a split the choice never saw"})
     reward_model: str | None = field(default=None, metadata={"help": "reward model directory or hub id (RLHF)"})
     reward_model_revision: str | None = field(default=None, metadata={"help": "pinned hub revision of reward_model"})
     reward_args: dict = field(default_factory=dict, metadata={"help": "keyword arguments of the reward function"})
@@ -181,7 +184,8 @@ def _truncate_metrics(path: Path, last_step: int) -> None:
     write_text(path, "".join(json.dumps(r) + "\n" for r in rows))
 
 
-def _make_callback(cfg: RunConfig, run_dir: Path, tokenizer, eval_examples, method_kwargs, reward_funcs, logger):
+def _make_callback(cfg: RunConfig, run_dir: Path, tokenizer, eval_examples, method_kwargs, reward_funcs, logger,
+                   selection_examples: list[dict] | None = None):
     import torch
     from transformers import TrainerCallback
 
@@ -195,24 +199,33 @@ def _make_callback(cfg: RunConfig, run_dir: Path, tokenizer, eval_examples, meth
             self.pending_eval: dict[str, Any] = {}
             self.last_counts = (0, 0, 0)
 
-        def _evaluate(self, model, step: int) -> dict[str, Any]:
+        def _pass(self, model, step: int, examples: list[dict], greedy: bool) -> dict[str, Any]:
             from gift.evals.rlvr import evaluate_pass_at_1
 
-            t0 = time.perf_counter()
-            was_training = model.training
-            model.eval()
             # a forked RNG keeps the periodic eval from changing the training trajectory
             with torch.random.fork_rng(devices=[]):
                 torch.manual_seed(cfg.seed * 100003 + step)
-                res = evaluate_pass_at_1(model, tokenizer, eval_examples, k=cfg.eval_k,
-                                         temperature=cfg.eval_temperature, max_new_tokens=max_new,
-                                         greedy=True, seed=cfg.seed + step, progress=False)
-            model.train(was_training)
+                return evaluate_pass_at_1(model, tokenizer, examples, k=cfg.eval_k,
+                                          temperature=cfg.eval_temperature, max_new_tokens=max_new,
+                                          greedy=greedy, seed=cfg.seed + step, progress=False)
+
+        def _evaluate(self, model, step: int) -> dict[str, Any]:
+            t0 = time.perf_counter()
+            was_training = model.training
+            model.eval()
+            res = self._pass(model, step, eval_examples, greedy=True)
             out = {"eval_pass@1": 100.0 * res["pass@1"], "eval_pass@1_stderr": 100.0 * (res.get("pass@1_stderr") or 0.0),
-                   "eval_pass@1_greedy": 100.0 * res["pass@1_greedy"], "eval_n": res["n"],
-                   "eval_time_s": time.perf_counter() - t0}
-            logger.info("step %d: eval pass@1 %.2f%% (greedy %.2f%%) on %d prompts", step, out["eval_pass@1"],
-                        out["eval_pass@1_greedy"], res["n"])
+                   "eval_pass@1_greedy": 100.0 * res["pass@1_greedy"], "eval_n": res["n"]}
+            if selection_examples:
+                sel = self._pass(model, step, selection_examples, greedy=False)
+                out.update({"selection_pass@1": 100.0 * sel["pass@1"],
+                            "selection_pass@1_stderr": 100.0 * (sel.get("pass@1_stderr") or 0.0),
+                            "selection_n": sel["n"]})
+            model.train(was_training)
+            out["eval_time_s"] = time.perf_counter() - t0
+            logger.info("step %d: eval pass@1 %.2f%% (greedy %.2f%%) on %d prompts%s", step, out["eval_pass@1"],
+                        out["eval_pass@1_greedy"], res["n"],
+                        f"; selection pass@1 {out['selection_pass@1']:.2f}%" if selection_examples else "")
             return out
 
         def on_train_begin(self, args, state, control, model=None, **kw):
@@ -333,6 +346,8 @@ def train(config: RunConfig | dict | str | os.PathLike, on_config_change: str = 
 
     train_rows = _load_examples(cfg.train_data, "train_data", cfg.train_limit)
     eval_rows = _load_examples(cfg.eval_data, "eval_data", cfg.eval_limit) if cfg.eval_data else []
+    selection_rows = (_load_examples(cfg.selection_data, "selection_data", cfg.eval_limit)
+                      if cfg.selection_data and cfg.eval_every else [])
 
     import torch
     from datasets import Dataset
@@ -405,7 +420,8 @@ def train(config: RunConfig | dict | str | os.PathLike, on_config_change: str = 
         args=args,
         train_dataset=Dataset.from_list(train_rows),
         processing_class=tokenizer,
-        callbacks=[_make_callback(cfg, run_dir, tokenizer, eval_rows, method_kwargs, reward_funcs, logger)],
+        callbacks=[_make_callback(cfg, run_dir, tokenizer, eval_rows, method_kwargs, reward_funcs, logger,
+                                  selection_rows)],
     )
     logger.info("training %s (%s) from %s on %d examples; resume=%s", cfg.run_id, spec.display_name, model_path,
                 len(train_rows), resume)

@@ -42,8 +42,10 @@ def _cfg(policy_dir, prompts, out, **over):
 def test_every_method_trains_on_cpu_and_writes_a_run_directory(policy_dir, prompts, tmp_path, method):
     from transformers import AutoModelForCausalLM
 
+    # GIFT's run also evaluates a selection split (what a sweep picks its values on)
+    extra = {"selection_data": str(prompts)} if method == "gift" else {}
     run = train(_cfg(policy_dir, prompts, tmp_path / method, method=method, eval_data=str(prompts),
-                     eval_every=2, eval_limit=4))
+                     eval_every=2, eval_limit=4, **extra))
     rows = read_jsonl(run / "metrics.jsonl")
     assert [r["step"] for r in rows] == [0, 1, 2], "step 0: the eval of the policy before training"
     assert set(rows[0]) >= {"eval_pass@1", "eval_pass@1_greedy", "eval_n"} and "loss" not in rows[0]
@@ -53,6 +55,10 @@ def test_every_method_trains_on_cpu_and_writes_a_run_directory(policy_dir, promp
     assert "eval_pass@1" in rows[1] and rows[1]["eval_n"] == 4 and 0 <= rows[1]["eval_pass@1"] <= 100
     if method == "gift":
         assert all("implicit_reward_mean" in r for r in rows)
+        assert rows[1]["selection_n"] == 4 and 0 <= rows[1]["selection_pass@1"] <= 100
+        assert "selection_pass@1_stderr" in rows[1]
+    else:
+        assert "selection_pass@1" not in rows[1]
     man = json.loads((run / "manifest.json").read_text())
     assert man["seed"] == 0 and man["method"] == method
     assert man["versions"]["torch"] and man["versions"]["trl"] and "git_commit" in man

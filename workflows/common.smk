@@ -48,6 +48,8 @@ def prepare_args(wildcards):
         args += ["--config", spec["hub_config"]]
     if spec.get("limits"):
         args += ["--limit", *(f"{split}={n}" for split, n in spec["limits"].items())]
+    if spec.get("selection"):
+        args += ["--selection", str(spec["selection"])]
     return " ".join(args)
 
 

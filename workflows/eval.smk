@@ -47,7 +47,7 @@ rule eval_lm_eval:
     params:
         gift=GIFT,
         model=eval_model_path,
-        tasks=lm_eval_tasks(),
+        tasks=lambda wildcards: lm_eval_tasks(),
         limit=lambda wildcards: (
             f"--limit {config['evaluation']['lm_eval']['limit']}" if config["evaluation"]["lm_eval"].get("limit") else ""
         ),

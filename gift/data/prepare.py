@@ -33,8 +33,12 @@ def load_raw(name: str, source: str, path: str | None = None, seed: int = 0, con
 
 def prepare(name: str, source: str, out_dir: str | Path, path: str | None = None, seed: int = 0,
             limits: dict[str, int] | None = None, config: str | None = None,
-            revision: str | None = None) -> dict:
+            revision: str | None = None, selection: int | None = None) -> dict:
     """Prepare every split of dataset `name` into `out_dir/<split>.jsonl`; returns the summary.
+
+    With `selection` N, the last N examples of the train split (after its limit) become `selection.jsonl`
+    and leave the train split: a held-out split on which a sweep picks its values, apart from the eval
+    split that the claims are judged on.
 
     Nothing is written unless every split maps to at least one example; each file is written
     atomically and `summary.json` last.
@@ -65,6 +69,14 @@ def prepare(name: str, source: str, out_dir: str | Path, path: str | None = None
         summary["splits"][split] = {**counts, "examples": len(examples),
                                     "mean_prompt_chars": round(sum(len(m["content"]) for e in examples
                                                                    for m in e["prompt"]) / len(examples), 1)}
+    if selection:
+        train = prepared.get("train")
+        if train is None or len(train) <= selection:
+            raise ValueError(f"dataset {name!r} ({where}): --selection {selection} needs a train split of more "
+                             f"than {selection} examples (it has {0 if train is None else len(train)})")
+        prepared["train"], prepared["selection"] = train[:-selection], train[-selection:]
+        summary["splits"]["train"]["examples"] = len(prepared["train"])
+        summary["splits"]["selection"] = {"from": "train", "examples": selection}
     out = Path(out_dir)
     for split, examples in prepared.items():
         write_jsonl(out / f"{split}.jsonl", examples)
@@ -91,18 +103,24 @@ def cli(argv: list[str]) -> int:
     parser.add_argument("--out", required=True, help="output directory (gets <split>.jsonl and summary.json)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the synthetic twin")
     parser.add_argument("--limit", nargs="*", default=[], metavar="SPLIT=N", help="keep the first N examples")
+    parser.add_argument("--selection", type=int, help="hold out the last N train examples as selection.jsonl")
     parser.add_argument("--config", help="override the registry's hub config (e.g. Infinity-Instruct's subset)")
     parser.add_argument("--revision", help="override the registry's pinned revision")
     args = parser.parse_args(argv)
     t0 = time.time()
     try:
+        if args.selection is not None and args.selection < 1:
+            raise ValueError(f"--selection {args.selection}: expected a positive number of examples")
         summary = prepare(args.dataset, args.source, args.out, args.path, args.seed, _parse_limits(args.limit),
-                          args.config, args.revision)
+                          args.config, args.revision, selection=args.selection)
     except (DataSourceError, SchemaError, ValueError) as err:
         print(f"gift data prepare: error: {err}", file=sys.stderr)
         return 2
     print(f"{args.dataset} ({args.source}) -> {args.out}  [{time.time() - t0:.1f}s]")
     for split, s in summary["splits"].items():
+        if "raw" not in s:
+            print(f"  {split:<8} {s['examples']:>7} examples (held out from {s['from']})")
+            continue
         extra = "".join(f", {k} {s[k]}" for k in ("duplicates", "unmappable") if s.get(k))
         print(f"  {split:<8} {s['examples']:>7} examples (from {s['raw']} rows{extra}), "
               f"mean prompt {s['mean_prompt_chars']} chars")

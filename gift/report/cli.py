@@ -173,6 +173,10 @@ def report_main(argv: Sequence[str] | None = None) -> int:
     tables = build_tables(["table2", "table3"], grid, args.evals, args.config_name, args.paper_values,
                           args.tolerance, args.length_tolerance)
     claims = evaluate_claims(runs, tables, grid, rollout_pivot=args.rollout_pivot)
+    from gift.report.sweep import sweep_claims, sweep_markdown, sweep_settings, sweep_summary
+
+    sweeps = sweep_settings(runs)
+    at_picks = sweep_claims(sweeps) if sweeps else {}
     try:
         t1 = table1_markdown(table1_rows())
     except (ImportError, ValueError) as err:
@@ -181,11 +185,16 @@ def report_main(argv: Sequence[str] | None = None) -> int:
     out = Path(args.out)
     md = report_markdown(args.config_name, claims, tables, runs, _missing_entries(runs, grid, args.evals),
                          out.parent, figures=args.figures, table1_md=t1,
-                         n_eval_files=sum(Path(p).exists() for p in args.evals))
+                         n_eval_files=sum(Path(p).exists() for p in args.evals),
+                         extra_md=sweep_markdown(sweeps, at_picks) if sweeps else "")
     write_text(out, md)
     write_text(out.with_suffix(".rst"), claims_rst(claims, args.config_name))
     record = prov.header(args.config_name, "report", "REPORT", list(args.runs) + list(args.evals))
     record["claims"] = [dataclasses.asdict(c) for c in claims]
+    if sweeps:
+        record["sweeps"] = sweep_summary(sweeps)
+        record["claims_at_selected"] = [dataclasses.asdict(c) for c in at_picks["selected"]]
+        record["claims_at_unswept"] = [dataclasses.asdict(c) for c in at_picks["unswept"]]
     write_json(out.with_suffix(".claims.json"), record)
     log.info("report: %s", ", ".join(f"{c.cid} {c.verdict}" for c in claims))
     return 0

@@ -333,9 +333,13 @@ def rollouts_figure(runs: Sequence[Run], config_name: str) -> FigureResult:
 
 
 def make_figure(fid: str, runs: Sequence[Run], config_name: str) -> FigureResult:
-    """Draw the figure `fid` ('fig2a', 'fig2b', 'fig3' .. 'fig6', 'correlation')."""
+    """Draw the figure `fid` ('fig2a', 'fig2b', 'fig3' .. 'fig6', 'correlation', 'sweep')."""
     if fid == "fig2a":
         return rollouts_figure(runs, config_name)
+    if fid == "sweep":
+        from gift.report.sweep import sweep_figure
+
+        return sweep_figure(runs, config_name)
     if fid not in FIGURES:
         raise ValueError(f"unknown figure {fid!r}; known: fig2a, {', '.join(FIGURES)}")
     return curve_figure(FIGURES[fid], runs, config_name)

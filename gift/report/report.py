@@ -94,8 +94,11 @@ def _rel(path: str | os.PathLike, start: Path) -> str:
 def report_markdown(config_name: str, claims: Sequence[ClaimResult], tables: Sequence[ReproducedTable],
                     runs: Sequence[Run], missing: Sequence[dict], out_dir: Path,
                     figures: Sequence[str | os.PathLike] = (), table1_md: str | None = None,
-                    n_eval_files: int = 0) -> str:
-    """The whole REPORT.md; figure paths are linked relative to `out_dir` (where REPORT.md is written)."""
+                    n_eval_files: int = 0, extra_md: str = "") -> str:
+    """The whole REPORT.md; figure paths are linked relative to `out_dir` (where REPORT.md is written).
+
+    `extra_md` (the sweeps' section) follows the claims.
+    """
     now = _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     n_ok = sum(r.has_metrics for r in runs)
     counts = {v: sum(c.verdict == v for c in claims) for v in VERDICTS}
@@ -104,6 +107,8 @@ def report_markdown(config_name: str, claims: Sequence[ClaimResult], tables: Seq
            f"with metrics and {n_eval_files} evaluation result files. Verdicts: "
            + ", ".join(f"{n} {v}" for v, n in counts.items()) + ".", "",
            "## The paper's claims beside the measurements", "", claims_markdown(claims)]
+    if extra_md:
+        out += [extra_md]
     out += ["## Tables 2 and 3: the paper's numbers beside the reproduced ones", ""]
     for rt in tables:
         out += [f"### {rt.table.title}", "", table_markdown(rt)]
