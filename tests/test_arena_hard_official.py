@@ -223,3 +223,38 @@ def test_markdown_counts_follow_add_markdown_info():
     f = ah.style_features({"token_len": 2, "header_count": 3, "list_count": 0, "bold_count": 0},
                           {"token_len": 8, "header_count": 0, "list_count": 0, "bold_count": 0})
     assert f == pytest.approx([(2 - 8) / 10, 1.0 / (1.0 + 0 + 1), 0.0, 0.0])
+
+
+def _official_get_score(judgment: str, patterns=(r"\[\[([AB<>=]+)\]\]", r"\[([AB<>=]+)\]")) -> str | None:
+    """gen_judgment.py's get_score, re-derived: last match of the first pattern that matches the upper-cased text."""
+    import re
+
+    for pattern in patterns:
+        matches = [m for m in re.compile(pattern).findall(judgment.upper()) if m != ""]
+        if len(set(matches)) > 0:
+            return matches[-1].strip("\n")
+    return None
+
+
+@pytest.mark.parametrize("text", [
+    "My final verdict is: [[A>>B]]",
+    "first [[A>B]], on reflection [[B>A]]",  # the last one counts
+    "only single brackets: [B>>A]",
+    "lower case [[a<b]]",
+    "[[B<<A]] and a stray [A=B]",
+    "[[ B >> A ]]",  # spaces: no match in either pattern
+    "no verdict at all",
+    "[[A>>>B]]",  # a label show_result.py has no score for
+])
+def test_verdicts_are_read_as_gen_judgment_reads_them(text):
+    from gift.evals import arena_hard as ah
+
+    label = _official_get_score(text)
+    score = LABEL_TO_SCORE.get(label)
+    ours = ah.official_verdict(text)
+    if score is None:
+        assert ours is None
+    else:
+        # the suite's canonical label scores the same for A as the official label
+        canonical = {"A>>B": [1] * WEIGHT, "A>B": [1], "A=B": [0.5], "B>A": [0], "B>>A": [0] * WEIGHT}
+        assert canonical[ours] == score

@@ -44,7 +44,7 @@ from typing import Any
 
 import numpy as np
 
-from gift.evals.judges import add_judged_generation_args, parse_verdict, sigmoid
+from gift.evals.judges import add_judged_generation_args, sigmoid
 from gift.io import file_logger, git_commit, package_versions, read_jsonl, write_json, write_jsonl
 
 log = logging.getLogger(__name__)
@@ -522,13 +522,42 @@ def paper_judge_record(judge: str, paper_judge: str) -> dict:
     return {"paper_judge": paper_judge, "judge_is_paper_judge": same_judge(judge, paper_judge)}
 
 
+# gen_judgment.py's get_score: the patterns of config/arena-hard-v2.0.yaml, tried in order on the upper-cased
+# judgment; the last match of the first pattern that matches is the label.
+OFFICIAL_VERDICT_PATTERNS = (r"\[\[([AB<>=]+)\]\]", r"\[([AB<>=]+)\]")
+# show_result.py's label_to_score keys, each as the suite's canonical verdict.
+_OFFICIAL_LABELS = {"A>B": "A>B", "A>>B": "A>>B", "A=B": "A=B", "A<<B": "B>>A", "A<B": "B>A", "B>A": "B>A",
+                    "B>>A": "B>>A", "B=A": "A=B", "B<<A": "A>>B", "B<A": "A>B"}
+
+
+def official_verdict(judgment: Any, patterns: Sequence[str] = OFFICIAL_VERDICT_PATTERNS) -> str | None:
+    """The verdict arena-hard-auto reads from a judgment, as a canonical label; None when it reads none.
+
+    A label outside show_result.py's table (e.g. ``A>>>B``, on which the official code stops with a KeyError)
+    is None here: the question is dropped like any other unparsed one.
+    """
+    if not isinstance(judgment, str):
+        return None
+    text = judgment.upper()
+    for pattern in patterns:
+        matches = [m for m in re.findall(pattern, text) if m != ""]
+        if matches:
+            return _OFFICIAL_LABELS.get(matches[-1].strip("\n"))
+    return None
+
+
 def judge_games(games: list[dict], judge: Any, progress: bool = True) -> None:
-    """Fill `judgment` (raw text) and `verdict` (parsed or None) of every game; never raises on judge output."""
+    """Fill `judgment` (raw text) and `verdict` (read as arena-hard-auto reads it, or None) of every game.
+
+    Never raises on judge output. The patterns are those of the judge's official settings when it has them.
+    """
     raws = judge.judge([(g["category"], g["question"], g["answer_a"], g["answer_b"]) for g in games],
                        progress=progress)
+    settings = (getattr(judge, "prompts", None) or {}).get("settings") or {}
+    patterns = settings.get("regex_patterns") or OFFICIAL_VERDICT_PATTERNS
     for g, raw in zip(games, raws, strict=True):
         g["judgment"] = raw
-        g["verdict"] = parse_verdict(raw)
+        g["verdict"] = official_verdict(raw, patterns)
 
 
 def _token_counter(tokenizer_path: str) -> Callable[[str], int]:
