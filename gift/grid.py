@@ -541,9 +541,17 @@ def run_config(grid: Grid, run_id: str) -> dict:
     return out
 
 
-def write_run_config(grid: Grid, run_id: str, path: str | Path) -> None:
-    """Write one run's RUN.yaml atomically."""
-    write_text(path, yaml.safe_dump(run_config(grid, run_id), sort_keys=False))
+def write_run_config(grid: Grid, run_id: str, path: str | Path, only_if_changed: bool = False) -> bool:
+    """Write one run's RUN.yaml atomically; with `only_if_changed`, leave a file with the same content alone.
+
+    Returns whether the file was written.
+    """
+    text = yaml.safe_dump(run_config(grid, run_id), sort_keys=False)
+    path = Path(path)
+    if only_if_changed and path.exists() and path.read_text(encoding="utf-8") == text:
+        return False
+    write_text(path, text)
+    return True
 
 
 def grid_entries(grid: Grid) -> list[dict]:

@@ -79,7 +79,7 @@ def expected_counts_from_config(cfg: dict) -> dict[str, int]:
                 for kind in exp.get("evaluate", []):
                     evaluated[kind].add(f"base:{backbone}")
     counts = {
-        "run_config": len(runs), "train": len(runs), "prepare_data": len(datasets),
+        "train": len(runs), "prepare_data": len(datasets),
         "eval_rlvr": len(evaluated["rlvr"]), "eval_lm_eval": len(evaluated["lm_eval"]),
         "eval_alpaca": len(evaluated["alpaca_eval"]), "eval_arena_hard": len(evaluated["arena_hard"]),
         "figure": len(cfg["report"]["figures"]), "table": len(cfg["report"]["tables"]),

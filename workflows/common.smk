@@ -20,6 +20,8 @@ DATA = f"{RESULTS}/data"
 MODELS = f"{RESULTS}/models"
 RUNS = f"{RESULTS}/runs"
 EVALS = f"{RESULTS}/evals"
+# One Snakemake benchmark TSV per job (wall and CPU time, peak memory); the report lists the slowest.
+BENCH = f"{RESULTS}/benchmarks"
 GIFT = "python -m gift.cli"
 # Every step runs in this environment when --software-deployment-method conda is given.
 CONDA_ENV = "envs/gift.yaml"
@@ -84,11 +86,24 @@ def reward_model_inputs(name):
 # ---- training ---------------------------------------------------------------------------------
 
 
+def run_config_path(run_id):
+    return f"{RESULTS}/run_configs/{run_id}.yaml"
+
+
+def write_run_configs():
+    """Every run's RUN.yaml, written before the first job (a file whose content is unchanged is left alone).
+
+    No job each: a job per file cost a Python start and a parse of the workflow for a few lines of YAML.
+    The train rule carries the resolved run config as a param, so a changed config still reruns its run.
+    """
+    for run_id in GRID.runs:
+        gift_grid.write_run_config(GRID, run_id, run_config_path(run_id), only_if_changed=True)
+
+
 def train_inputs(wildcards):
     run = GRID.runs[wildcards.run_id]
     data = [data_dir(run.dataset), *([data_dir(run.eval_dataset)] if run.eval_dataset else [])]
     return {
-        "cfg": f"{RESULTS}/run_configs/{wildcards.run_id}.yaml",
         "data": data,
         "models": [*model_inputs(run.backbone), *reward_model_inputs(run.reward_model)],
     }

@@ -6,12 +6,16 @@ rule prepare_data:
         directory(f"{DATA}/{{dataset}}"),
     log:
         f"{LOGS}/data/{{dataset}}.log",
+    benchmark:
+        f"{BENCH}/data/{{dataset}}.tsv"
     params:
         gift=GIFT,
         args=prepare_args,
         seed=lambda wildcards: config["datasets"][wildcards.dataset].get("seed", 0),
     conda:
         CONDA_ENV
+    # The model builds read the data: prepare it first.
+    priority: 10
     shell:
         "{params.gift} data prepare --dataset {wildcards.dataset} {params.args} --seed {params.seed} "
         "--out {output} > {log} 2>&1"

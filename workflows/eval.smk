@@ -9,6 +9,8 @@ rule eval_rlvr:
         f"{EVALS}/{{model_id}}/rlvr_{{dataset}}.json",
     log:
         f"{LOGS}/evals/{{model_id}}/rlvr_{{dataset}}.log",
+    benchmark:
+        f"{BENCH}/evals/{{model_id}}/rlvr_{{dataset}}.tsv"
     params:
         gift=GIFT,
         model=eval_model_path,
@@ -28,6 +30,8 @@ rule lm_eval_twins:
         directory(f"{RESULTS}/lm_eval_twins"),
     log:
         f"{LOGS}/evals/lm_eval_twins.log",
+    benchmark:
+        f"{BENCH}/evals/lm_eval_twins.tsv"
     params:
         gift=GIFT,
         n=lambda wildcards: max(config["evaluation"]["lm_eval"].get("limit") or 20, 20),
@@ -44,6 +48,8 @@ rule eval_lm_eval:
         f"{EVALS}/{{model_id}}/lm_eval.json",
     log:
         f"{LOGS}/evals/{{model_id}}/lm_eval.log",
+    benchmark:
+        f"{BENCH}/evals/{{model_id}}/lm_eval.tsv"
     params:
         gift=GIFT,
         model=eval_model_path,
@@ -68,6 +74,8 @@ rule eval_alpaca:
         f"{EVALS}/{{model_id}}/alpaca_eval.json",
     log:
         f"{LOGS}/evals/{{model_id}}/alpaca_eval.log",
+    benchmark:
+        f"{BENCH}/evals/{{model_id}}/alpaca_eval.tsv"
     params:
         gift=GIFT,
         model=eval_model_path,
@@ -90,6 +98,8 @@ rule eval_arena_hard:
         f"{EVALS}/{{model_id}}/arena_hard.json",
     log:
         f"{LOGS}/evals/{{model_id}}/arena_hard.log",
+    benchmark:
+        f"{BENCH}/evals/{{model_id}}/arena_hard.tsv"
     params:
         gift=GIFT,
         model=eval_model_path,

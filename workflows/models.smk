@@ -8,12 +8,16 @@ rule build_tiny_model:
         directory(f"{MODELS}/{{model}}"),
     log:
         f"{LOGS}/models/{{model}}.log",
+    benchmark:
+        f"{BENCH}/models/{{model}}.tsv"
     params:
         command=build_command,
         size=lambda wildcards: build_spec(wildcards.model)["size"],
         seed=lambda wildcards: build_spec(wildcards.model)["seed"],
     conda:
         CONDA_ENV
+    # Every training and eval job waits on the models: build them before any other job that is ready.
+    priority: 10
     threads: 1
     shell:
         "OMP_NUM_THREADS={threads} {params.command} --data {input} --out {output} --seed {params.seed} "

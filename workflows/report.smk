@@ -6,6 +6,8 @@ rule grid_json:
         f"{RESULTS}/grid.json",
     log:
         f"{LOGS}/report/grid_json.log",
+    benchmark:
+        f"{BENCH}/report/grid_json.tsv"
     params:
         # The entries are a param, so that a change to the grid rewrites grid.json and what reads it.
         entries=lambda wildcards: gift_grid.grid_entries(GRID),
@@ -30,6 +32,8 @@ rule figure:
         pdf=f"{RESULTS}/figures/{{figure}}.pdf",
     log:
         f"{LOGS}/report/{{figure}}.log",
+    benchmark:
+        f"{BENCH}/report/{{figure}}.tsv"
     params:
         name=NAME,
         runs=figure_run_dirs,
@@ -57,6 +61,8 @@ rule table:
         tex=f"{RESULTS}/tables/{{table}}.tex",
     log:
         f"{LOGS}/report/{{table}}.log",
+    benchmark:
+        f"{BENCH}/report/{{table}}.tsv"
     params:
         name=NAME,
         evals=lambda wildcards, input: f"--evals {' '.join(input.evals)}" if input.evals else "",
@@ -76,14 +82,19 @@ rule report_md:
         grid=f"{RESULTS}/grid.json",
         script="tables/report.py",
     output:
-        report(f"{RESULTS}/REPORT.md", caption="report/claims.rst", category="Claims"),
+        md=report(f"{RESULTS}/REPORT.md", caption="report/claims.rst", category="Claims"),
+        slowest=report(f"{RESULTS}/slowest_jobs.csv", caption="report/benchmarks.rst", category="Performance"),
     log:
         f"{LOGS}/report/REPORT.log",
+    benchmark:
+        f"{BENCH}/report/REPORT.tsv"
     params:
         name=NAME,
         runs=[f"{RUNS}/{r}" for r in GRID.runs],
+        benchmarks=BENCH,
     conda:
         CONDA_ENV
     shell:
         "python {input.script} --config-name {params.name} --grid {input.grid} --runs {params.runs} "
-        "--evals {input.evals} --figures {input.figures} --out {output} > {log} 2>&1"
+        "--evals {input.evals} --figures {input.figures} --benchmarks {params.benchmarks} "
+        "--benchmarks-csv {output.slowest} --out {output.md} > {log} 2>&1"

@@ -1,18 +1,9 @@
 """Training over backbone x dataset x method x variant x seed: one RUN.yaml and one `gift train` per run."""
 
 
-rule run_config:
-    output:
-        f"{RESULTS}/run_configs/{{run_id}}.yaml",
-    log:
-        f"{LOGS}/run_configs/{{run_id}}.log",
-    params:
-        # The resolved run config is a param, so that changing a hyperparameter in the config reruns the run.
-        run=lambda wildcards: gift_grid.run_config(GRID, wildcards.run_id),
-    localrule: True
-    run:
-        gift_grid.write_run_config(GRID, wildcards.run_id, output[0])
-        shell("echo wrote {output} > {log}")
+# The run configs (results/<cfg>/run_configs/<run_id>.yaml) are written before the first job starts.
+onstart:
+    write_run_configs()
 
 
 # The output is the DONE flag `gift train` writes last: a killed run leaves its checkpoints in place
@@ -24,12 +15,17 @@ rule train:
         f"{RUNS}/{{run_id}}/DONE",
     log:
         f"{LOGS}/train/{{run_id}}.log",
+    benchmark:
+        f"{BENCH}/train/{{run_id}}.tsv"
     params:
         launcher=train_launcher,
+        cfg=lambda wildcards: run_config_path(wildcards.run_id),
+        # The resolved run config is a param, so that changing a hyperparameter in the config reruns the run.
+        run=lambda wildcards: gift_grid.run_config(GRID, wildcards.run_id),
     conda:
         CONDA_ENV
     threads: 1
     shell:
         # --restart: when Snakemake reruns a job because its run config changed, the old run directory is
         # set aside (results/<config>/runs/.replaced/) instead of being resumed with the new settings.
-        "OMP_NUM_THREADS={threads} {params.launcher} train --config {input.cfg} --restart > {log} 2>&1"
+        "OMP_NUM_THREADS={threads} {params.launcher} train --config {params.cfg} --restart > {log} 2>&1"

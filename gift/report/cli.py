@@ -164,6 +164,9 @@ def report_main(argv: Sequence[str] | None = None) -> int:
     _table_args(parser)
     parser.add_argument("--runs", nargs="*", default=[], help="run directories")
     parser.add_argument("--figures", nargs="*", default=[], help="figure PNGs to show in the report")
+    parser.add_argument("--benchmarks", help="directory of the jobs' benchmark TSVs: adds a table of the slowest "
+                                             "jobs to the report")
+    parser.add_argument("--benchmarks-csv", help="also write every benchmarked job to this CSV")
     parser.add_argument("--rollout-pivot", type=int, default=ROLLOUT_PIVOT,
                         help="N beyond which the paper says more rollouts gain little (default %(default)s)")
     args = parser.parse_args(argv)
@@ -182,11 +185,19 @@ def report_main(argv: Sequence[str] | None = None) -> int:
     except (ImportError, ValueError) as err:
         log.warning("Table 1 left out of the report: %s", err)
         t1 = None
+    slowest = None
+    if args.benchmarks:
+        from gift.report.benchmarks import read_benchmarks, slowest_jobs_csv, slowest_jobs_markdown
+
+        jobs = read_benchmarks(args.benchmarks)
+        slowest = slowest_jobs_markdown(jobs)
+        if args.benchmarks_csv:
+            write_text(args.benchmarks_csv, slowest_jobs_csv(jobs))
     out = Path(args.out)
     md = report_markdown(args.config_name, claims, tables, runs, _missing_entries(runs, grid, args.evals),
                          out.parent, figures=args.figures, table1_md=t1,
                          n_eval_files=sum(Path(p).exists() for p in args.evals),
-                         extra_md=sweep_markdown(sweeps, at_picks) if sweeps else "")
+                         extra_md=sweep_markdown(sweeps, at_picks) if sweeps else "", slowest_jobs_md=slowest)
     write_text(out, md)
     write_text(out.with_suffix(".rst"), claims_rst(claims, args.config_name))
     record = prov.header(args.config_name, "report", "REPORT", list(args.runs) + list(args.evals))

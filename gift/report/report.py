@@ -94,10 +94,10 @@ def _rel(path: str | os.PathLike, start: Path) -> str:
 def report_markdown(config_name: str, claims: Sequence[ClaimResult], tables: Sequence[ReproducedTable],
                     runs: Sequence[Run], missing: Sequence[dict], out_dir: Path,
                     figures: Sequence[str | os.PathLike] = (), table1_md: str | None = None,
-                    n_eval_files: int = 0, extra_md: str = "") -> str:
+                    n_eval_files: int = 0, extra_md: str = "", slowest_jobs_md: str | None = None) -> str:
     """The whole REPORT.md; figure paths are linked relative to `out_dir` (where REPORT.md is written).
 
-    `extra_md` (the sweeps' section) follows the claims.
+    `extra_md` (the sweeps' section) follows the claims; `slowest_jobs_md` (the jobs' benchmarks) ends it.
     """
     now = _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     n_ok = sum(r.has_metrics for r in runs)
@@ -129,4 +129,7 @@ def report_markdown(config_name: str, claims: Sequence[ClaimResult], tables: Seq
         out += [f"- {e.get('run_id') or e.get('model_id')}: {e.get('what', 'no metrics')}" for e in missing]
     else:
         out.append("Every run and evaluation of the grid has a result.")
+    if slowest_jobs_md:
+        out += ["", "## Slowest jobs", "", "From the jobs' benchmark files, for those that finished before this report.",
+                "", slowest_jobs_md]
     return "\n".join(out) + "\n"
