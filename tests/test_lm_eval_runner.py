@@ -83,6 +83,9 @@ def test_run_writes_all_seven_metrics_in_the_interface_format(run):
     assert record["metrics"]["mbpp"]["metric"] == "pass_at_1" and record["metrics"]["mbpp"]["n_shot"] == 3
     assert record["metrics"]["truthfulqa"]["version"] == 3.0
     assert record["details"]["sandbox_status"] and sum(record["details"]["sandbox_status"].values()) == N
+    from gift.sandbox import isolation_report
+
+    assert record["details"]["sandbox"]["mode"] == isolation_report()["mode"]  # every MBPP result names its mode
     assert record["provenance"]["versions"]["lm_eval"]
     raw = json.loads(run["out"].with_suffix(".raw.json").read_text())
     assert "leaderboard_gpqa_twin" in raw["results"]

@@ -184,8 +184,10 @@ def test_mbpp_twin_keeps_upstream_prompt_and_fewshots_with_the_sandbox_metric(tw
     up = yaml.load((runner.upstream_tasks_dir() / "mbpp" / "mbpp.yaml").read_text(),  # noqa: S506
                    Loader=runner._function_loader())
     task = TaskManager(include_path=str(twins / "tasks"), include_defaults=False).load(["mbpp_twin"])["tasks"]["mbpp_twin"]
-    for key in ("doc_to_text", "doc_to_target", "target_delimiter", "num_fewshot", "output_type", "test_split"):
+    for key in ("doc_to_text", "target_delimiter", "num_fewshot", "output_type", "test_split"):
         assert getattr(task.config, key) == up[key], key
+    # The one change: the problem's test_setup_code goes before the asserts (tests/test_mbpp_setup_code.py).
+    assert task.config.doc_to_target == up["doc_to_target"].replace("{% else %}", "{% else %}{{test_setup_code}}\n", 1)
     assert task.config.generation_kwargs["until"] == up["generation_kwargs"]["until"]
     assert task.UNSAFE_CODE
     samples = runner.upstream_mbpp_fewshot_samples()

@@ -1,5 +1,6 @@
 """Helpers shared by the rules: the grid (gift.grid), paths, wildcard constraints and commands."""
 
+import os
 import re
 import sys
 
@@ -12,6 +13,17 @@ try:
     GRID = gift_grid.expand(config)
 except gift_grid.ConfigError as err:
     raise ValueError(f"invalid config: {err}") from None
+
+# Model-written code (MBPP) runs only in the sandbox: without full isolation the workflow stops here,
+# before any job, unless the config accepts weaker containment.
+SANDBOX_ON_MISSING = config.get("sandbox", {}).get("on_missing") or os.environ.get("GIFT_SANDBOX_ON_MISSING") or "refuse"
+if any(kind == "lm_eval" for _, kind in GRID.eval_targets()):
+    from gift.sandbox import SandboxUnavailable, require_isolation  # noqa: E402
+
+    try:
+        require_isolation(SANDBOX_ON_MISSING)
+    except SandboxUnavailable as err:
+        raise ValueError(str(err)) from None
 
 NAME = GRID.name
 RESULTS = GRID.results

@@ -58,11 +58,12 @@ rule eval_lm_eval:
             f"--limit {config['evaluation']['lm_eval']['limit']}" if config["evaluation"]["lm_eval"].get("limit") else ""
         ),
         device="cuda" if config["device"] == "gpu" else "cpu",
+        sandbox=SANDBOX_ON_MISSING,
     conda:
         CONDA_ENV
     threads: 1
     shell:
-        "OMP_NUM_THREADS={threads} {params.gift} eval lm-eval --model {params.model} --model-id {wildcards.model_id} "
+        "OMP_NUM_THREADS={threads} GIFT_SANDBOX_ON_MISSING={params.sandbox} {params.gift} eval lm-eval --model {params.model} --model-id {wildcards.model_id} "
         "--tasks {params.tasks} {params.limit} --device {params.device} --out {output} > {log} 2>&1"
 
 

@@ -93,7 +93,9 @@ SANDBOX_STATUS: Counter = Counter()  # how each sandboxed MBPP program ended, fo
 
 def sandboxed_pass_at_1(references: list[str] | str, predictions: list[str] | list[list[str]] | str,
                         timeout_s: float = 10.0) -> float:
-    """pass@1 of one generated program: 1.0 when `prediction + "\\n" + asserts` exits 0 in the sandbox.
+    """pass@1 of one generated program: 1.0 when `prediction + "\\n" + reference` runs to its end in the sandbox.
+
+    The reference is the task's target: the problem's ``test_setup_code`` and then its asserts.
 
     Mirrors lm-eval's mbpp metric (code_eval joins candidate and test the same way) with
     ``gift.sandbox.execute`` as the executor. Untrusted output never raises: anything that is not a
@@ -382,13 +384,14 @@ def run_lm_eval(model_path: str | Path, tasks: str, out: str | Path, *, model_id
         raise FileNotFoundError(f"model directory {model_path} has no config.json (a from_pretrained directory)")
 
     names, include_path, include_defaults, key_to_task = resolve_task_set(tasks, out.parent)
+    sandbox_report = None
     if "mbpp" in key_to_task:
-        from gift.sandbox import isolation_report
+        from gift.sandbox import require_isolation
 
-        iso = isolation_report()
-        if iso.get("missing") and os.environ.get("GIFT_SANDBOX_ON_MISSING", "refuse") == "refuse":
-            raise RuntimeError(f"the sandbox lacks isolation layers {iso['missing']}; MBPP would run model code "
-                               "with less isolation. Set GIFT_SANDBOX_ON_MISSING=warn to accept that.")
+        # Before any model loads: refuses unless full isolation or weaker containment was accepted.
+        sandbox_report = require_isolation()
+        logger.warning("MBPP sandbox mode %s%s", sandbox_report["mode"],
+                       "" if sandbox_report["full"] else f" (weaker containment: missing {sandbox_report['missing']})")
     import lm_eval
 
     backend = pick_backend(backend, device)
@@ -417,7 +420,7 @@ def run_lm_eval(model_path: str | Path, tasks: str, out: str | Path, *, model_id
     metrics, details = summarise(results, key_to_task)
     details.update(tasks=tasks, backend=backend, limit=limit, batch_size=batch_size, device=device,
                    apply_chat_template=apply_chat_template, seed=seed, wall_time_s=round(wall, 2),
-                   sandbox_status=dict(SANDBOX_STATUS), raw_results=stem.with_suffix(".raw.json").name,
+                   sandbox_status=dict(SANDBOX_STATUS), sandbox=sandbox_report, raw_results=stem.with_suffix(".raw.json").name,
                    samples=stem.with_suffix(".samples.jsonl").name)
     if tasks.startswith("twins:"):
         details["twins"] = read_json(Path(tasks.removeprefix("twins:")) / "twins.json")
