@@ -17,6 +17,7 @@ COMMANDS: list[tuple[tuple[str, ...], str, str]] = [
     (("eval", "arena-hard"), "gift.evals.arena_hard:cli", "Arena-Hard v2 (style control, creative writing)"),
     (("estimate",), "gift.estimate:cli", "GPU-hours the paper grid needs, with every assumption"),
     (("bench", "step-time"), "gift.bench:cli_step_time", "GIFT/GRPO time per update: paired ratios, two scenarios"),
+    (("bench", "sandbox"), "gift.sandbox_bench:cli_bench", "the sandbox's overhead per program against a plain subprocess"),
 ]
 
 

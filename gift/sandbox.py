@@ -193,7 +193,7 @@ class _Mode:
     def layers(self) -> list[str]:
         if self.namespaced:
             out = ["pid_namespace", "net_namespace", "mount_namespace", "minimal_root", "ipc_namespace"]
-            out.append("user_namespace" if "-U" in self.unshare else "privilege_drop")
+            out.append("user_namespace" if "--user" in self.unshare else "privilege_drop")
             out.append("capabilities_dropped")
         else:
             out = [name for name, ok in (("landlock_fs", _landlock_abi() >= 1), ("landlock_net", _landlock_abi() >= 4),
@@ -314,7 +314,7 @@ def _boot_script(mode: _Mode, view: View, root: str, tmp_mb: int, uid: int | Non
     lines.append(f'cat > "$R"{q(view.scratch)}/main.py')
     if uid is not None:
         lines.append(f'chown -R {uid}:{uid} "$R"{q(view.scratch)}')
-    lines += ['mount -o remount,ro,nosuid,nodev "$R"', 'cd "$R"', 'pivot_root . .oldroot',
+    lines += ['mount -o remount,bind,ro,nosuid,nodev "$R"', 'cd "$R"', 'pivot_root . .oldroot',
               "/.gift/umount -l /.oldroot", f"cd {q(view.scratch)}", "set +e"]
     drop = "/.gift/setpriv --inh-caps=-all --bounding-set=-all --no-new-privs"
     if uid is not None:
@@ -694,14 +694,17 @@ def probe_isolation(python: str | None = None) -> _Mode:
     raise SandboxUnavailable(f"no way to run a sandboxed Python process on this host with {python}")
 
 
-def isolation_report(python: str | None = None) -> dict:
-    """The chosen mode, its layers, what full isolation would add, and the host's facts (for logs, results,
-    and health checks)."""
+def isolation_report(python: str | None = None, all_modes: bool = False) -> dict:
+    """The chosen mode, its layers, what full isolation would add, and the host's facts (for logs, results
+    and health checks); with `all_modes`, also every mode that works here (each is tried once)."""
     python = python or sys.executable
     mode = probe_isolation(python)
-    return {"mode": mode.name, "full": not mode.missing, "layers": mode.layers, "missing": mode.missing,
-            "python": python, "tools": {t: _tool(t) for t in _NS_TOOLS}, "landlock_abi": _landlock_abi(),
-            "seccomp": _seccomp_program() is not None, "root": os.geteuid() == 0}
+    report = {"mode": mode.name, "full": not mode.missing, "layers": mode.layers, "missing": mode.missing,
+              "python": python, "tools": {t: _tool(t) for t in _NS_TOOLS}, "landlock_abi": _landlock_abi(),
+              "seccomp": _seccomp_program() is not None, "root": os.geteuid() == 0}
+    if all_modes:
+        report["available_modes"] = list(available_modes(python))
+    return report
 
 
 def missing_isolation_message(report: dict) -> str:

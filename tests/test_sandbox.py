@@ -133,6 +133,29 @@ def test_missing_isolation_is_refused_or_warned(monkeypatch, caplog):
         sandbox.require_isolation("maybe")
 
 
+def test_report_lists_every_working_mode_with_the_chosen_one_first():
+    report = sandbox.isolation_report(all_modes=True)
+    assert report["available_modes"][0] == report["mode"] and "fallback" in report["available_modes"]
+    assert report["full"] == (report["mode"] in {"namespaces", "userns"})
+
+
+def test_bench_prints_the_overhead_table(capsys):
+    from gift.sandbox_bench import cli_bench
+
+    assert cli_bench(["--n", "2", "--modes", "fallback"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[-1].split()[:2] == ["fallback", "2"] and lines[-1].endswith("x")
+
+
+def test_each_mode_names_its_layers():
+    modes = {m.name: m for m in sandbox._candidate_modes(sys.executable)}
+    if "userns" in modes:
+        assert "user_namespace" in modes["userns"].layers and not modes["userns"].missing
+    if "namespaces" in modes:
+        assert "privilege_drop" in modes["namespaces"].layers and not modes["namespaces"].missing
+    assert {"pid_namespace", "mount_namespace", "minimal_root"} <= set(modes["fallback"].missing)
+
+
 def test_modes_variable_limits_the_probe(monkeypatch):
     monkeypatch.setenv("GIFT_SANDBOX_MODES", "fallback")
     assert [m.name for m in sandbox._candidate_modes(sys.executable)] == ["fallback"]
