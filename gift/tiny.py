@@ -479,6 +479,24 @@ def build_reward_model(data_dirs: list[str | Path], out: str | Path, seed: int =
 
 # ---- commands ---------------------------------------------------------------------------------------
 
+def _cached_build(kind: str, data: list[str], out: str, settings: dict, use_cache: bool, build,
+                  report_name: str) -> tuple[dict, str]:
+    """Copy the build from the model cache when it holds it, else build and store it; (report, note)."""
+    from gift import modelcache
+
+    for d in data:
+        if not Path(d).is_dir():
+            raise ValueError(f"--data {d}: not a directory (expected a `gift data prepare` output)")
+    key = modelcache.build_key(kind, data, settings) if use_cache else None
+    if key and modelcache.fetch(key, out):
+        report = json.loads((Path(out) / report_name).read_text(encoding="utf-8"))
+        return report, f" (copied from the model cache, key {key})"
+    report = build()
+    if key:
+        modelcache.store(key, out)
+    return report, ""
+
+
 def cli_backbone(argv: list[str]) -> int:
     """Entry point of `gift build tiny-backbone`."""
     parser = argparse.ArgumentParser(prog="gift build tiny-backbone", description=build_backbone.__doc__)
@@ -489,15 +507,20 @@ def cli_backbone(argv: list[str]) -> int:
     parser.add_argument("--max-steps", type=int)
     parser.add_argument("--target-low", type=float, default=0.1)
     parser.add_argument("--target-high", type=float, default=0.6)
+    parser.add_argument("--no-cache", action="store_true",
+                        help="build even if the model cache (GIFT_MODEL_CACHE, see gift.modelcache) holds this build")
     args = parser.parse_args(argv)
+    settings = {"size": args.size, "seed": args.seed, "max_steps": args.max_steps, "target_low": args.target_low,
+                "target_high": args.target_high}
     try:
-        r = build_backbone(args.data, args.out, args.seed, args.size, args.max_steps, args.target_low,
-                           args.target_high)
+        r, cached = _cached_build("tiny-backbone", args.data, args.out, settings, not args.no_cache,
+                                  lambda: build_backbone(args.data, args.out, args.seed, args.size, args.max_steps,
+                                                         args.target_low, args.target_high), "warm_start.json")
     except (ValueError, OSError) as err:
         print(f"gift build tiny-backbone: error: {err}", file=sys.stderr)
         return 2
     print(f"tiny backbone ({args.size}, {r['params']:,} params) -> {args.out}  [{r['build_s']}s, "
-          f"{r['steps']} steps, {r['stop_reason']}]")
+          f"{r['steps']} steps, {r['stop_reason']}]{cached}")
     for name, v in r["final"].items():
         print(f"  {name:<10} pass@1 {100 * v['pass@1']:5.1f}% (k=4, n={v['n']}), greedy {100 * v['pass@1_greedy']:5.1f}%")
     if not r["final_in_band"]:
@@ -513,13 +536,18 @@ def cli_reward_model(argv: list[str]) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--size", default="smoke", choices=sorted(SIZES))
     parser.add_argument("--max-steps", type=int)
+    parser.add_argument("--no-cache", action="store_true",
+                        help="build even if the model cache (GIFT_MODEL_CACHE, see gift.modelcache) holds this build")
     args = parser.parse_args(argv)
+    settings = {"size": args.size, "seed": args.seed, "max_steps": args.max_steps}
     try:
-        r = build_reward_model(args.data, args.out, args.seed, args.size, args.max_steps)
+        r, cached = _cached_build("tiny-reward-model", args.data, args.out, settings, not args.no_cache,
+                                  lambda: build_reward_model(args.data, args.out, args.seed, args.size,
+                                                             args.max_steps), "reward_model.json")
     except (ValueError, OSError) as err:
         print(f"gift build tiny-reward-model: error: {err}", file=sys.stderr)
         return 2
-    print(f"tiny reward model ({args.size}, {r['params']:,} params) -> {args.out}  [{r['build_s']}s]")
+    print(f"tiny reward model ({args.size}, {r['params']:,} params) -> {args.out}  [{r['build_s']}s]{cached}")
     print(f"  held-out preference accuracy {100 * r['heldout_accuracy']:.1f}% on {r['heldout_pairs']} pairs; "
           f"length bias (score gain from filler) {r['length_bias']:+.3f}")
     return 0

@@ -146,3 +146,36 @@ def test_smoke_builds_reach_the_band_and_a_useful_reward_model(synthetic_data, t
     prepare("infinity_instruct", "synthetic", tmp_path / "data" / "ii", seed=0)
     rm = build_reward_model([tmp_path / "data" / "ii"], tmp_path / "rm", seed=0, size="smoke", progress=False)
     assert rm["heldout_accuracy"] > 0.7 and rm["length_bias"] > 0
+
+
+def test_a_second_build_from_the_same_inputs_is_copied_from_the_model_cache(synthetic_data, tmp_path, monkeypatch,
+                                                                             capsys):
+    import shutil
+
+    monkeypatch.setenv("GIFT_MODEL_CACHE", str(tmp_path / "cache"))
+    data = tmp_path / "results-a" / "gsm8k"
+    shutil.copytree(synthetic_data["gsm8k"], data)
+    args = ["--size", "smoke", "--seed", "0", "--max-steps", "2"]
+    assert cli_reward_model(["--data", str(synthetic_data["infinity_instruct"]), "--out", str(tmp_path / "rm"),
+                             *args]) == 0
+    assert cli_backbone(["--data", str(data), "--out", str(tmp_path / "a"), *args]) == 0
+    assert "model cache" not in capsys.readouterr().out
+    # another result directory, the same data bytes: a copy, with the same weights
+    other = tmp_path / "results-b" / "gsm8k"
+    shutil.copytree(data, other)
+    assert cli_backbone(["--data", str(other), "--out", str(tmp_path / "b"), *args]) == 0
+    assert "copied from the model cache" in capsys.readouterr().out
+    a, b = _weights(tmp_path / "a"), _weights(tmp_path / "b")
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    # other data bytes, another seed or --no-cache: built, not copied
+    with open(other / "train.jsonl", "a", encoding="utf-8") as f:
+        f.write((data / "train.jsonl").read_text(encoding="utf-8").splitlines()[0] + "\n")
+    assert cli_backbone(["--data", str(other), "--out", str(tmp_path / "c"), *args]) == 0
+    assert cli_backbone(["--data", str(data), "--out", str(tmp_path / "d"), "--size", "smoke", "--seed", "1",
+                         "--max-steps", "2"]) == 0
+    assert cli_backbone(["--data", str(data), "--out", str(tmp_path / "e"), *args, "--no-cache"]) == 0
+    assert "model cache" not in capsys.readouterr().out
+    # the reward model is cached too
+    assert cli_reward_model(["--data", str(synthetic_data["infinity_instruct"]), "--out", str(tmp_path / "rm2"),
+                             *args]) == 0
+    assert "copied from the model cache" in capsys.readouterr().out
