@@ -17,6 +17,8 @@ import sys
 from dataclasses import asdict, dataclass
 
 from gift import grid as gift_grid
+from gift.batching import BatchError
+from gift.batching import resolve as resolve_batch
 
 PHASES = ("train", "reference", "generation", "eval", "reward_model")
 
@@ -58,9 +60,13 @@ def estimate_run(grid: gift_grid.Grid, run_id: str) -> RunEstimate:
     params = float(_need(cfg["backbones"][run.backbone], "params_b", f"backbones.{run.backbone}")) * 1e9
     nproc = int(est.get("num_processes", 1))
     n = int(_need(args, "num_generations", f"run {run_id} method_args"))
-    per_device = int(_need(args, "per_device_train_batch_size", f"run {run_id} method_args"))
-    accum = int(args.get("gradient_accumulation_steps", 1))
-    prompts_per_step = per_device * accum * nproc / n
+    try:
+        _, plan = resolve_batch(args, run.training.get("rollout_batch_prompts"),
+                                run.training.get("optimizer_batch_prompts"), run.training.get("micro_batch_prompts"),
+                                nproc)
+    except BatchError as err:
+        raise gift_grid.ConfigError(f"run {run_id} on estimate.num_processes = {nproc}: {err}") from None
+    prompts_per_step = plan["optimizer_batch_prompts"]
 
     dspec = cfg["datasets"][run.dataset]
     split = dspec.get("train_split", "train")
@@ -137,7 +143,7 @@ def assumptions(config: dict) -> list[str]:
         "D = rollouts x (mean prompt tokens + mean response tokens); mean response tokens capped at "
         "max_completion_length",
         "rollouts = epochs x prompts x N (or max_steps x prompts per step x N); prompts per step = "
-        "per_device_train_batch_size x gradient_accumulation_steps x GPUs / N",
+        "optimizer_batch_prompts (or per_device_train_batch_size x gradient_accumulation_steps x GPUs / N)",
         "every group member is generated, except GFT's expert and teacher members (n_sampled of num_generations)",
         "periodic evals: one sample per eval prompt every eval_every steps; post-training benchmarks "
         "(lm-eval, AlpacaEval, Arena-Hard, final RLVR) and judge API calls are not included",

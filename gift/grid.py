@@ -26,7 +26,8 @@ EVAL_KINDS = ("rlvr", "lm_eval", "alpaca_eval", "arena_hard")
 
 # Keys of the trainer's run config that come from the `training` sections (the rest is derived).
 TRAINING_KEYS = ("max_steps", "num_train_epochs", "eval_every", "eval_limit", "save_every", "save_total_limit",
-                 "max_prompt_length", "train_limit", "eval_k", "eval_temperature", "eval_max_new_tokens")
+                 "max_prompt_length", "train_limit", "eval_k", "eval_temperature", "eval_max_new_tokens",
+                 "rollout_batch_prompts", "optimizer_batch_prompts", "micro_batch_prompts")
 
 
 def method_defaults(method: str) -> dict:
@@ -602,3 +603,75 @@ def _model_fields(grid: Grid, model: Model) -> dict:
 def write_grid_json(grid: Grid, path: str | Path) -> None:
     """Write GRID.json (see docs/interfaces.md) atomically."""
     write_json(path, {"config": grid.name, "results": grid.results, "runs": grid_entries(grid)})
+
+
+def resolved_runs(grid: Grid, world_size: int) -> list[dict]:
+    """Every run with what `gift train` would run on `world_size` processes: the run config, the method's
+    config fields after the registry defaults and every override, and the derived batch sizes.
+
+    A run whose global batch sizes cannot be met on `world_size` carries `batch_error` instead of `batch`.
+    """
+    from gift.batching import BatchError, resolve
+    from gift.methods import method_config_kwargs
+
+    out = []
+    for run in grid.runs.values():
+        cfg = run_config(grid, run.run_id)
+        try:
+            method_args = method_config_kwargs(run.method, run.method_args)
+        except ValueError as err:
+            raise ConfigError(f"run {run.run_id}: {err}") from None
+        entry: dict = {"run_id": run.run_id, "experiments": list(dict.fromkeys(m.experiment for m in run.memberships)),
+                       "figures": run.figures, "method": run.method, "seed": run.seed, "variant": run.variant}
+        try:
+            method_args, plan = resolve(method_args, cfg.get("rollout_batch_prompts"),
+                                        cfg.get("optimizer_batch_prompts"), cfg.get("micro_batch_prompts"),
+                                        world_size)
+            entry["batch"] = plan
+        except BatchError as err:
+            entry["batch"] = None
+            entry["batch_error"] = str(err)
+        entry["method_args"] = method_args
+        entry["run_config"] = cfg
+        out.append(entry)
+    return out
+
+
+def cli(argv: list[str]) -> int:
+    """`gift grid`: list a config's runs, or with --json print each one's fully resolved run config."""
+    import argparse
+    import sys
+
+    parser = argparse.ArgumentParser(prog="gift grid", description=cli.__doc__)
+    parser.add_argument("--config", required=True, help="a workflow config (config/*.yaml)")
+    parser.add_argument("--json", action="store_true", help="print every run's resolved run config as JSON")
+    parser.add_argument("--world-size", type=int, default=None,
+                        help="training processes the batch sizes are derived for (default: the config's "
+                             "estimate.num_processes, else 1)")
+    ns = parser.parse_args(argv)
+    try:
+        config = load_config(ns.config)
+        validate(config)
+        grid = expand(config)
+    except (ConfigError, OSError) as err:
+        print(f"gift grid: error: {ns.config}: {err}", file=sys.stderr)
+        return 2
+    world = ns.world_size or int((config.get("estimate") or {}).get("num_processes") or 1)
+    if world < 1:
+        print(f"gift grid: error: --world-size must be >= 1, got {world}", file=sys.stderr)
+        return 2
+    runs = resolved_runs(grid, world)
+    if ns.json:
+        print(json.dumps({"config": grid.name, "world_size": world, "runs": runs}, indent=1, default=str))
+    else:
+        for r in runs:
+            b = r["batch"]
+            batch = (f"{b['rollout_batch_prompts']}/{b['optimizer_batch_prompts']} prompts x N={b['num_generations']}: "
+                     f"per-device {b['per_device_train_batch_size']}, accumulation {b['gradient_accumulation_steps']}, "
+                     f"steps_per_generation {b['steps_per_generation']}") if b else f"cannot run: {r['batch_error']}"
+            print(f"{r['run_id']}  [{', '.join(r['experiments'])}]  {batch}")
+    bad = [r for r in runs if r["batch"] is None]
+    if bad:
+        print(f"gift grid: {len(bad)} of {len(runs)} runs cannot start on {world} process(es), e.g. {bad[0]['run_id']}: "
+              f"{bad[0]['batch_error']}", file=sys.stderr)
+    return 1 if bad else 0

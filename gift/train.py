@@ -23,6 +23,7 @@ from typing import Any
 
 import yaml
 
+from gift.batching import BatchError, launch_world_size, resolve
 from gift.io import atomic_path, file_logger, manifest, read_json, read_jsonl, write_json, write_text
 
 REWARD_KINDS = ("gsm8k", "gsm8k_lenient", "math", "dapo", "reward_model")
@@ -59,6 +60,13 @@ class RunConfig:
     eval_max_new_tokens: int | None = field(default=None, metadata={"help": "default: max_completion_length"})
     save_every: int = field(default=50, metadata={"help": "checkpoint every K optimizer steps"})
     save_total_limit: int | None = field(default=2, metadata={"help": "checkpoints kept on disk"})
+    rollout_batch_prompts: int | None = field(default=None, metadata={
+        "help": "prompts per rollout batch, over all processes (the paper: 1024); with optimizer_batch_prompts, "
+                "TRL's per-device batch, accumulation and steps_per_generation are derived at launch"})
+    optimizer_batch_prompts: int | None = field(default=None, metadata={
+        "help": "prompts per optimizer step, over all processes (the paper: 256, so 4 updates per rollout batch)"})
+    micro_batch_prompts: int | None = field(default=None, metadata={
+        "help": "prompts (whole groups) per process per forward/backward pass; default 1 with global sizes"})
     method_args: dict = field(default_factory=dict, metadata={"help": "overrides of the method's config fields"})
     rollout_backend: str = field(default="auto", metadata={
         "help": "who generates the rollouts: `vllm` (TRL's colocated vLLM), `hf` (transformers generate), or "
@@ -99,6 +107,14 @@ class RunConfig:
         for name in ("seed", "max_steps", "eval_every", "eval_k", "save_every"):
             if not isinstance(getattr(self, name), int) or isinstance(getattr(self, name), bool):
                 raise bad(name, f"must be an integer, got {getattr(self, name)!r}")
+        for name in ("rollout_batch_prompts", "optimizer_batch_prompts", "micro_batch_prompts"):
+            value = getattr(self, name)
+            if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
+                raise bad(name, f"must be a positive integer (prompts), got {value!r}")
+        if (self.rollout_batch_prompts is None) != (self.optimizer_batch_prompts is None):
+            raise bad("rollout_batch_prompts/optimizer_batch_prompts", "must be set together")
+        if self.micro_batch_prompts is not None and self.optimizer_batch_prompts is None:
+            raise bad("micro_batch_prompts", "needs rollout_batch_prompts and optimizer_batch_prompts")
         if self.rollout_backend not in ROLLOUT_BACKENDS:
             raise bad("rollout_backend", f"must be one of {', '.join(ROLLOUT_BACKENDS)}, got {self.rollout_backend!r}")
         if self.reward not in REWARD_KINDS:
@@ -326,6 +342,12 @@ def train(config: RunConfig | dict | str | os.PathLike, on_config_change: str = 
 
     spec = get_method(cfg.method)
     method_kwargs = method_config_kwargs(cfg.method, cfg.method_args)
+    world_size = launch_world_size()
+    try:
+        method_kwargs, batch_plan = resolve(method_kwargs, cfg.rollout_batch_prompts, cfg.optimizer_batch_prompts,
+                                            cfg.micro_batch_prompts, world_size)
+    except BatchError as err:
+        raise BatchError(f"{cfg.run_id}: {err}") from None
     run_dir = Path(cfg.output_dir)
     changes = _config_changes(run_dir, dataclasses.asdict(cfg), method_kwargs)
     if changes:
@@ -370,9 +392,7 @@ def train(config: RunConfig | dict | str | os.PathLike, on_config_change: str = 
         train_rows = kept
 
     checkpoints = run_dir / "checkpoints"
-    n = method_kwargs.get("num_generations") or 1
     args_kwargs = {
-        "per_device_train_batch_size": n,
         **method_kwargs,
         "output_dir": str(checkpoints),
         "seed": cfg.seed,
@@ -400,7 +420,7 @@ def train(config: RunConfig | dict | str | os.PathLike, on_config_change: str = 
     args = spec.load("config")(**args_kwargs)
 
     resolved = {"run": dataclasses.asdict(cfg), "method_config": method_kwargs, "model_path": model_path,
-                "use_vllm": args.use_vllm,
+                "use_vllm": args.use_vllm, "batch": batch_plan,
                 "n_train_examples": len(train_rows), "n_eval_examples": len(eval_rows)}
     resume = _latest_checkpoint(checkpoints)
     if resume is None:
@@ -423,6 +443,7 @@ def train(config: RunConfig | dict | str | os.PathLike, on_config_change: str = 
         callbacks=[_make_callback(cfg, run_dir, tokenizer, eval_rows, method_kwargs, reward_funcs, logger,
                                   selection_rows)],
     )
+    logger.info("batch: %s", ", ".join(f"{k} {v}" for k, v in batch_plan.items()))
     logger.info("training %s (%s) from %s on %d examples; resume=%s", cfg.run_id, spec.display_name, model_path,
                 len(train_rows), resume)
     t0 = time.perf_counter()
@@ -494,7 +515,7 @@ def cli(argv: list[str]) -> int:
     cfg = RunConfig.from_dict(data, source=ns.config)
     try:
         run_dir = train(cfg, on_config_change="restart" if ns.restart else "error")
-    except ConfigChangedError as err:
+    except (ConfigChangedError, BatchError) as err:
         print(f"gift train: error: {err}", file=sys.stderr)
         return 2
     metrics = read_jsonl(run_dir / "metrics.jsonl") if (run_dir / "metrics.jsonl").exists() else []

@@ -160,3 +160,32 @@ def test_figure_ids_are_normalised():
     assert [figure_id(x) for x in ("fig3", "Fig 2a", "2b", "fig_correlation", "Table 2")] == [
         "fig3", "fig2a", "fig2b", "correlation", "table2"]
     assert Run("x", {"method": "GIFT"}).method == "gift"
+
+
+def test_reference_ablation_figure_tells_the_two_gift_runs_apart(tmp_path):
+    from gift.io import write_json
+    from gift.report.synthetic import curve_metrics, saturating
+
+    runs, grid = [], []
+    # the rollout run carries its reference in method_args (the config's), the ablation in its variant
+    for run_id, method, variant, args, end in (
+            ("g-rollout", "gift", {"implicit_reference": "rollout"}, {"implicit_reference": "rollout"}, 50.0),
+            ("g-ref", "gift", {"implicit_reference": "reference"}, {"implicit_reference": "rollout"}, 35.0),
+            ("grpo", "grpo", {}, {}, 48.0)):
+        rows = curve_metrics(20, 5, lambda s, e=end: saturating(s, 30, e, 0.2), lambda s, e=end: saturating(s, 30, e, 0.2))
+        runs.append(str(write_run_dir(tmp_path / "runs" / run_id, rows, config={"method": method}, seed=0)))
+        grid.append({"run_id": run_id, "figure": ["fig_reference"], "panel": None, "backbone": "tiny-a",
+                     "backbone_label": "tiny-a", "dataset": "gsm8k", "eval_dataset": "gsm8k", "method": method,
+                     "variant": variant, "method_args": args, "seed": 0})
+    write_json(tmp_path / "grid.json", {"runs": grid})
+    out = tmp_path / "fig_reference"
+    proc = subprocess.run([sys.executable, str(REPO / "figures" / "fig_reference.py"), "--config-name", "tiny",
+                           "--runs", *runs, "--grid", str(tmp_path / "grid.json"), "--out", str(out)],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    record = json.loads(Path(f"{out}.provenance.json").read_text())
+    by_label = {s["label"]: [r["run_id"] for r in s["runs"]] for p in record["panels"] for s in p["series"]}
+    assert by_label == {"GIFT, rhat vs sampling policy": ["g-rollout"], "GIFT, rhat vs π_ref": ["g-ref"],
+                        "GRPO": ["grpo"]}
+    assert [p["metric"] for p in record["panels"]] == ["train_pass@1", "eval_pass@1"]
+    assert Path(f"{out}.png").stat().st_size > 10_000

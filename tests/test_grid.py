@@ -41,9 +41,13 @@ def test_fig2_n16_kl_sum_and_fig3_gsm8k_gift_are_one_run(paper):
     assert len(shared) == 1
     run = shared[0]
     assert run.variant["num_generations"] == 16 and run.variant["implicit_aggregation"] == "sum"
-    # Fig 2a: N in {1, 2, 4, 8, 16, 32}; Fig 2b adds only kl_average; Fig 3 adds nothing for GIFT on GSM8K.
+    # Fig 2a: N in {1, 2, 4, 8, 16, 32}; Fig 2b adds only kl_average; Fig 3 adds nothing for GIFT on GSM8K;
+    # the pi_ref ablation adds one run, and draws the shared run beside it.
     assert sorted(r.method_args.get("num_generations", 16) for r in runs if "fig2a" in r.figures) == [1, 2, 4, 8, 16, 32]
-    assert len(runs) == 7
+    assert len(runs) == 8
+    assert "fig_reference" in run.figures and run.method_args["implicit_reference"] == "rollout"
+    ablation = [r for r in runs if r.method_args.get("implicit_reference") == "reference"]
+    assert [r.figures for r in ablation] == [["fig_reference"]]
 
 
 def test_qwen25_32b_learning_rate_exceptions_only_on_dapo(paper):

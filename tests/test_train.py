@@ -151,6 +151,9 @@ def test_killed_run_resumes_to_the_same_metrics_as_an_uninterrupted_one(policy_d
         ({"run_id": "a b"}, "field 'run_id'"),
         ({"model": None}, "missing required field(s): model"),
         ({"rollout_backend": "sglang"}, "field 'rollout_backend' must be one of auto, hf, vllm"),
+        ({"rollout_batch_prompts": 8}, "must be set together"),
+        ({"rollout_batch_prompts": 8, "optimizer_batch_prompts": 0}, "'optimizer_batch_prompts' must be a positive"),
+        ({"micro_batch_prompts": 2}, "'micro_batch_prompts' needs rollout_batch_prompts"),
     ],
 )
 def test_bad_run_config_is_rejected_before_any_compute(change, message, tmp_path):
@@ -160,6 +163,44 @@ def test_bad_run_config_is_rejected_before_any_compute(change, message, tmp_path
     assert message in str(err.value)
     assert "run.yaml" in str(err.value)
     assert not (tmp_path / "x").exists()
+
+
+GLOBAL = {"rollout_batch_prompts": 8, "optimizer_batch_prompts": 2, "micro_batch_prompts": 1}
+SMALL_N = {k: v for k, v in SMALL.items() if k not in ("per_device_train_batch_size", "gradient_accumulation_steps")}
+
+
+def test_global_batch_sizes_are_derived_at_launch_and_recorded(policy_dir, prompts, tmp_path):
+    run = train(_cfg(policy_dir, prompts, tmp_path / "global", max_steps=2, method_args=dict(SMALL_N), **GLOBAL))
+    man = json.loads((run / "manifest.json").read_text())
+    # 2 prompts x 4 responses per update on 1 process, one group per micro-batch: 2 micro-steps of 4 rows;
+    # 8 prompts per rollout batch: 4 updates, 8 micro-steps per generation
+    assert man["config"]["batch"] == {
+        "source": "global batch sizes", "world_size": 1, "num_generations": 4, "rollout_batch_prompts": 8,
+        "optimizer_batch_prompts": 2, "micro_batch_prompts": 1, "per_device_train_batch_size": 4,
+        "gradient_accumulation_steps": 2, "steps_per_generation": 8, "updates_per_rollout_batch": 4}
+    mc = man["config"]["method_config"]
+    assert (mc["per_device_train_batch_size"], mc["gradient_accumulation_steps"], mc["steps_per_generation"]) == (4, 2, 8)
+    assert "batch: " in (run / "train.log").read_text()
+
+
+@pytest.mark.parametrize(("world", "over", "message"), [
+    ("3", {}, "optimizer_batch_prompts 2 cannot be met on 3 process(es)"),
+    ("1", {"method_args": {**SMALL_N, "per_device_train_batch_size": 8}},
+     "method_args.per_device_train_batch_size = 8 (the global sizes give 4)"),
+])
+def test_a_run_whose_batch_sizes_cannot_be_met_refuses_to_start(policy_dir, prompts, tmp_path, monkeypatch, capsys,
+                                                                 world, over, message):
+    from gift.train import cli
+
+    monkeypatch.setenv("WORLD_SIZE", world)
+    cfg = _cfg(policy_dir, prompts, tmp_path / "refused", method_args=dict(SMALL_N), **GLOBAL)
+    cfg.update(over)
+    path = tmp_path / "run.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    assert cli(["--config", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+    assert not (tmp_path / "refused").exists()
 
 
 def test_malformed_yaml_names_the_file(tmp_path):

@@ -138,3 +138,37 @@ def test_gift_with_one_response_per_prompt_follows_the_singleton_rule(policy_dir
     trainer.loss_observer = observe
     trainer.train()
     assert len(losses) == 2 and all(math.isfinite(v) for v in losses)
+
+
+def test_rollout_reference_is_zero_at_the_first_update_of_each_rollout_batch_only(policy_dir, tmp_path):
+    """4 updates per rollout batch (the paper's 1024/256): rhat against the sampling policy is 0 at
+    update 1 (the policy has not moved) and non-zero at updates 2-4, and 0 again when a new batch is sampled."""
+    from datasets import Dataset, load_dataset
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    data = load_dataset("json", data_files=str(write_addition_prompts(tmp_path / "train.jsonl")), split="train")
+    model = AutoModelForCausalLM.from_pretrained(policy_dir)
+    tokenizer = AutoTokenizer.from_pretrained(policy_dir)
+    args = GIFTConfig(output_dir=str(tmp_path / "out"), num_generations=N, per_device_train_batch_size=N,
+                      gradient_accumulation_steps=1, steps_per_generation=4, max_completion_length=6, max_steps=5,
+                      learning_rate=5e-3, report_to="none", use_cpu=True, gradient_checkpointing=False,
+                      save_strategy="no", bf16=False, implicit_reference="rollout")
+    trainer = GIFTTrainer(model=model, reward_funcs=[length_reward], args=args, train_dataset=Dataset.from_list(list(data)),
+                          processing_class=tokenizer)
+    snapshots = []
+
+    def observe(inputs, explicit, implicit, loss, group_size):
+        # the implicit reward the loss used, recomputed from scratch: current policy minus the rollout policy's
+        with torch.no_grad():
+            policy = completion_token_logps(trainer.model, inputs["prompt_ids"], inputs["prompt_mask"],
+                                            inputs["completion_ids"], inputs["completion_mask"])
+        mask = inputs["completion_mask"].float()
+        rhat = ((policy - inputs["old_per_token_logps"]) * mask).sum(-1)
+        torch.testing.assert_close(implicit.float().reshape(-1), rhat, atol=2e-4, rtol=1e-3)
+        snapshots.append(implicit.abs().max().item())
+
+    trainer.loss_observer = observe
+    trainer.train()
+    assert len(snapshots) == 5
+    assert snapshots[0] < 1e-4 and snapshots[4] < 1e-4, snapshots  # first update of batch 1 and of batch 2
+    assert min(snapshots[1:4]) > 1e-3, snapshots  # updates 2-4 measure how far the policy moved

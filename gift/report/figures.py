@@ -21,6 +21,7 @@ from gift.report.labels import (  # noqa: E402
     METHOD_COLORS,
     PALETTE,
     aggregation_label,
+    implicit_reference_label,
     method_name,
     rollouts,
     setting_label,
@@ -30,7 +31,8 @@ from gift.report.stats import final_value, mean_sd, seed_band  # noqa: E402
 NOT_RUN = "not run"
 LINESTYLES = ("-", "--", "-.", ":")
 # The paper's method first, then its baselines; kl_sum (the paper's choice) before kl_average.
-SERIES_ORDER = ["GIFT", "GRPO", "DAPO", "GSPO", "GFT", "kl_sum", "kl_sum (default)", "kl_average"]
+SERIES_ORDER = ["GIFT", "GRPO", "DAPO", "GSPO", "GFT", "kl_sum", "kl_sum (default)", "kl_average",
+                "GIFT, rhat vs sampling policy", "GIFT, rhat vs π_ref"]
 
 
 @dataclass(frozen=True)
@@ -80,6 +82,13 @@ FIGURES: dict[str, CurveFigureSpec] = {
         "fig3", "Figure 3 · RLVR: GIFT vs GRPO", (TRAIN, EVAL),
         caption="Train and eval pass@1 against training step for GIFT and GRPO on GSM8K and MATH "
                 "(paper: deepseek-llm-7b-chat)."),
+    "reference": CurveFigureSpec(
+        "reference", "Ablation · GIFT's implicit reward against the sampling policy or π_ref (Figure 3's GSM8K "
+        "setting)", (TRAIN, EVAL), series=implicit_reference_label,
+        color=lambda label, r: METHOD_COLORS.get(r.method) if label == "GRPO" or "sampling" in label else None,
+        caption="GIFT with rhat = log π_θ/π_old against the policy that sampled the rollout batch (the author's "
+                "code: 0 at the first of the updates per rollout batch) and against the fixed reference π_ref "
+                "(the paper's formula), beside GRPO. Not a figure of the paper."),
     "fig4": CurveFigureSpec(
         "fig4", "Figure 4 · RLVR: GIFT vs GRPO", (TRAIN, EVAL),
         caption="Train and eval pass@1 against training step for GIFT and GRPO on GSM8K and MATH "

@@ -53,3 +53,15 @@ def setting_label(run: Run) -> str:
     if run.eval_dataset and run.eval_dataset != run.dataset:
         data = f"{data} → {run.eval_dataset}"
     return " · ".join(x for x in (run.backbone_label, data) if x) or "runs"
+
+
+def implicit_reference_label(run: Run) -> str:
+    """GIFT runs by what rhat is measured against (the sampling policy or pi_ref); other methods by name."""
+    if run.method != "gift":
+        return method_name(run.method)
+    ref = run.variant.get("implicit_reference") or (run.entry.get("method_args") or {}).get("implicit_reference")
+    if ref is None:
+        from gift.methods import get_method
+
+        ref = get_method("gift").defaults.get("implicit_reference")
+    return "GIFT, rhat vs sampling policy" if ref == "rollout" else "GIFT, rhat vs π_ref"
