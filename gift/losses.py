@@ -9,7 +9,7 @@ z-scored implicit reward of the policy to the z-scored explicit reward:
 
 The z-score removes DPO's log-partition log Z(x) and its temperature, which is why the
 implicit reward may stand in for a reward model. Choices the paper leaves open are arguments
-here and fields of `gift.trainers.GIFTConfig`; SPEC.md §1 lists them.
+here and fields of `gift.trainers.GIFTConfig`; docs/method.md#options-the-paper-leaves-open lists them.
 """
 
 from __future__ import annotations
@@ -159,7 +159,7 @@ def gft_token_loss(
     mask: torch.Tensor,
     tau: float = 0.5,
 ) -> torch.Tensor:
-    """GFT's rectified policy-gradient loss (SPEC.md §6), token-mean over the batch.
+    """GFT's rectified policy-gradient loss (docs/method.md#gft), token-mean over the batch.
 
     Per token: -log pi * stopgrad(w) * A with w = pi where pi <= tau, else 1. So the gradient
     with respect to pi is A where pi <= tau (the coefficient is "rectified" to 1) and A/pi above.

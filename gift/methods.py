@@ -40,7 +40,8 @@ class MethodSpec:
         return {f.name for f in dataclasses.fields(self.load("config"))}
 
 
-# Settings shared by the paper's runs (SPEC.md §3): N = 16 rollouts, 1024-token prompts and responses.
+# Settings shared by the paper's runs (docs/experiments.md#common-settings): N = 16 rollouts,
+# 1024-token prompts and responses.
 _COMMON = {"num_generations": 16, "max_completion_length": 1024, "temperature": 1.0, "num_train_epochs": 15}
 
 METHODS: dict[str, MethodSpec] = {

@@ -315,7 +315,7 @@ def test_curve_statistics_against_independent_computations():
 
 
 def test_paper_counts_gift_above_grpo_in_21_of_22_cells(tmp_path):
-    # counted by hand from SPEC.md §4: every Table 2 cell, and Table 3 but for 7B's AH style control (3.0 < 3.2)
+    # counted by hand from docs/evaluation.md#the-papers-numbers: every Table 2 cell, and Table 3 but for 7B's AH style control (3.0 < 3.2)
     res = synthetic_results(tmp_path / "results", seeds=(0,))
     _, claims = _report(tmp_path, res)
     assert "GIFT higher in 21 of 22 cells" in claims["C6"]["paper"]

@@ -1,7 +1,7 @@
 """GFTTrainer: expert, teacher and sampled responses in one group, with GFT's rectified token loss.
 
 GFT ("From Imitation to Reward Fine-Tuning with Unbiased Group Advantages and Dynamic Coefficient
-Rectification", Findings of ACL 2026, arXiv 2604.14258; SPEC.md §6) builds each prompt's group from
+Rectification", Findings of ACL 2026, arXiv 2604.14258; docs/method.md#gft) builds each prompt's group from
 the dataset's expert demonstration, teacher-distilled responses and responses sampled from the
 current policy, scores every member with the verifiable reward, z-scores the rewards over the whole
 mixed group (GRPO) and trains with
@@ -49,7 +49,7 @@ EXPERT, TEACHER, SAMPLED = range(3)
 
 @dataclass
 class GFTConfig(GRPOConfig):
-    """GRPOConfig plus GFT's group composition and rectification threshold (SPEC.md §6).
+    """GRPOConfig plus GFT's group composition and rectification threshold (docs/method.md#gft).
 
     `num_generations` is the group size and must equal n_expert + n_teacher + n_sampled. TRL's
     `beta` (KL coefficient) must stay 0; `epsilon`/`loss_type` are unused (no clipping, no ratio).

@@ -30,7 +30,10 @@ IMPLICIT_REFERENCES = ("reference", "rollout")
 
 @dataclass
 class GIFTConfig(GRPOConfig):
-    """GRPOConfig plus the options of GIFT (SPEC.md §1); TRL's `beta` stays the KL-penalty coefficient (0 for GIFT)."""
+    """GRPOConfig plus GIFT's options (docs/method.md#options-the-paper-leaves-open).
+
+    TRL's `beta` stays the coefficient of TRL's KL penalty: 0 for GIFT; a non-zero value adds that term.
+    """
 
     gift_beta: float = field(
         default=1.0,
