@@ -6,6 +6,8 @@
     snakemake --report report.html [--configfile ...]      # HTML report with the figures and tables
 """
 
+import sys
+
 from snakemake.utils import min_version, validate
 
 min_version("9.0")
@@ -18,13 +20,19 @@ if not workflow.overwrite_configfiles:
     configfile: "config/smoke.yaml"
 
 
-validate(config, "workflows/schemas/config.schema.yaml")
+# The rules import the library from this checkout when it holds one, else the installed package.
+sys.path.insert(0, workflow.basedir)
 
+from gift import grid as gift_grid  # noqa: E402
 
-report: "workflows/report/workflow.rst"
+# The schema ships inside the package (gift/assets/schemas/), so an installed gift validates with its own copy.
+validate(config, str(gift_grid.SCHEMA_PATH))
 
 
 include: "workflows/common.smk"
+
+
+report: "workflows/report/workflow.rst"
 
 
 wildcard_constraints:

@@ -14,9 +14,10 @@ from pathlib import Path
 
 import yaml
 
+from gift.assets import asset_path
 from gift.io import write_json, write_text
 
-SCHEMA_PATH = Path(__file__).resolve().parent.parent / "workflows" / "schemas" / "config.schema.yaml"
+SCHEMA_PATH = asset_path("schemas", "config.schema.yaml")
 
 # Table 1 names and the labels of table rows ("7B-GIFT").
 METHOD_LABELS = {"gift": "GIFT", "grpo": "GRPO", "dapo": "DAPO", "gspo": "GSPO", "gft": "GFT"}
@@ -211,7 +212,7 @@ def validate(config: dict, schema_path: str | Path = SCHEMA_PATH) -> None:
     errors = sorted(jsonschema.Draft202012Validator(schema).iter_errors(config), key=lambda e: list(e.absolute_path))
     if errors:
         lines = [f"  {'.'.join(str(p) for p in e.absolute_path) or '(top level)'}: {e.message}" for e in errors[:20]]
-        raise ConfigError("config does not match workflows/schemas/config.schema.yaml:\n" + "\n".join(lines))
+        raise ConfigError(f"config does not match {Path(schema_path).name}:\n" + "\n".join(lines))
 
 
 def _merge(*dicts: dict | None) -> dict:

@@ -4,11 +4,7 @@ import os
 import re
 import sys
 
-# The rules import the library from this checkout, installed or not.
-sys.path.insert(0, workflow.basedir)
-
-from gift import grid as gift_grid  # noqa: E402
-
+# `gift_grid` is imported by the Snakefile (from the checkout, or the installed package).
 try:
     GRID = gift_grid.expand(config)
 except gift_grid.ConfigError as err:
@@ -34,7 +30,19 @@ RUNS = f"{RESULTS}/runs"
 EVALS = f"{RESULTS}/evals"
 # One Snakemake benchmark TSV per job (wall and CPU time, peak memory); the report lists the slowest.
 BENCH = f"{RESULTS}/benchmarks"
-GIFT = "python -m gift.cli"
+# The interpreter that runs Snakemake runs every step (the shell commands call "$GIFT_PYTHON"), so a
+# virtualenv works without being activated. Under --software-deployment-method conda a step runs in the
+# rule's environment instead, whose `python` comes first on PATH. An environment variable rather than a
+# param: a changed param reruns a job, and the same workflow run from another environment must not redo
+# finished work. (Cluster jobs parse this file again with the same interpreter.)
+_CONDA = "conda" in {str(m).lower() for m in workflow.deployment_settings.deployment_method}
+os.environ["GIFT_PYTHON"] = "python" if _CONDA else sys.executable
+
+
+envvars:
+    "GIFT_PYTHON",
+
+
 # Every step runs in this environment when --software-deployment-method conda is given.
 CONDA_ENV = "envs/gift.yaml"
 
@@ -79,9 +87,8 @@ def build_inputs(wildcards):
     return [data_dir(d) for d in build_spec(wildcards.model)["data"]]
 
 
-def build_command(wildcards):
-    kind = "tiny-backbone" if wildcards.model in config["backbones"] else "tiny-reward-model"
-    return f"{GIFT} build {kind}"
+def build_kind(wildcards):
+    return "tiny-backbone" if wildcards.model in config["backbones"] else "tiny-reward-model"
 
 
 def model_inputs(backbone):
@@ -122,12 +129,15 @@ def train_inputs(wildcards):
 
 
 def train_launcher(wildcards):
-    """One process on a CPU; `accelerate launch` with the backbone's DeepSpeed/FSDP config on GPUs."""
+    """Nothing on a CPU (one process); `accelerate launch` with the backbone's DeepSpeed/FSDP config on GPUs.
+
+    The rule puts the interpreter in front, so that the launcher is the one installed beside gift.
+    """
     run = GRID.runs[wildcards.run_id]
     accel = config["backbones"][run.backbone].get("accelerate")
     if config["device"] == "gpu" and accel:
-        return f"accelerate launch --config_file {accel} -m gift.cli"
-    return "python -m gift.cli"
+        return f"-m accelerate.commands.launch --config_file {accel} "
+    return ""
 
 
 def run_done(run_id):

@@ -9,7 +9,6 @@ rule prepare_data:
     benchmark:
         f"{BENCH}/data/{{dataset}}.tsv"
     params:
-        gift=GIFT,
         args=prepare_args,
         seed=lambda wildcards: config["datasets"][wildcards.dataset].get("seed", 0),
     conda:
@@ -17,5 +16,5 @@ rule prepare_data:
     # The model builds read the data: prepare it first.
     priority: 10
     shell:
-        "{params.gift} data prepare --dataset {wildcards.dataset} {params.args} --seed {params.seed} "
+        '"$GIFT_PYTHON" -m gift.cli data prepare --dataset {wildcards.dataset} {params.args} --seed {params.seed} '
         "--out {output} > {log} 2>&1"

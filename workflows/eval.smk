@@ -12,7 +12,6 @@ rule eval_rlvr:
     benchmark:
         f"{BENCH}/evals/{{model_id}}/rlvr_{{dataset}}.tsv"
     params:
-        gift=GIFT,
         model=eval_model_path,
         split=lambda wildcards: gift_grid.split_path(GRID, wildcards.dataset, "eval"),
         options=eval_options("rlvr"),
@@ -20,7 +19,7 @@ rule eval_rlvr:
         CONDA_ENV
     threads: 1
     shell:
-        "OMP_NUM_THREADS={threads} {params.gift} eval rlvr --model {params.model} --model-id {wildcards.model_id} "
+        'OMP_NUM_THREADS={threads} "$GIFT_PYTHON" -m gift.cli eval rlvr --model {params.model} --model-id {wildcards.model_id} '
         "--data {params.split} --out {output} {params.options} > {log} 2>&1"
 
 
@@ -33,12 +32,11 @@ rule lm_eval_twins:
     benchmark:
         f"{BENCH}/evals/lm_eval_twins.tsv"
     params:
-        gift=GIFT,
         n=lambda wildcards: max(config["evaluation"]["lm_eval"].get("limit") or 20, 20),
     conda:
         CONDA_ENV
     shell:
-        "{params.gift} eval lm-eval --materialise-twins {output} --seed 0 --n {params.n} > {log} 2>&1"
+        '"$GIFT_PYTHON" -m gift.cli eval lm-eval --materialise-twins {output} --seed 0 --n {params.n} > {log} 2>&1'
 
 
 rule eval_lm_eval:
@@ -51,7 +49,6 @@ rule eval_lm_eval:
     benchmark:
         f"{BENCH}/evals/{{model_id}}/lm_eval.tsv"
     params:
-        gift=GIFT,
         model=eval_model_path,
         tasks=lambda wildcards: lm_eval_tasks(),
         limit=lambda wildcards: (
@@ -63,7 +60,8 @@ rule eval_lm_eval:
         CONDA_ENV
     threads: 1
     shell:
-        "OMP_NUM_THREADS={threads} GIFT_SANDBOX_ON_MISSING={params.sandbox} {params.gift} eval lm-eval --model {params.model} --model-id {wildcards.model_id} "
+        'OMP_NUM_THREADS={threads} GIFT_SANDBOX_ON_MISSING={params.sandbox} "$GIFT_PYTHON" -m gift.cli eval lm-eval '
+        "--model {params.model} --model-id {wildcards.model_id} "
         "--tasks {params.tasks} {params.limit} --device {params.device} --out {output} > {log} 2>&1"
 
 
@@ -78,7 +76,6 @@ rule eval_alpaca:
     benchmark:
         f"{BENCH}/evals/{{model_id}}/alpaca_eval.tsv"
     params:
-        gift=GIFT,
         model=eval_model_path,
         judge=judge_arg("alpaca_eval") if "alpaca_eval" in config["evaluation"] else "",
         options=eval_options("alpaca_eval"),
@@ -87,7 +84,7 @@ rule eval_alpaca:
         CONDA_ENV
     threads: 1
     shell:
-        "OMP_NUM_THREADS={threads} {params.gift} eval alpaca --model {params.model} --model-id {wildcards.model_id} "
+        'OMP_NUM_THREADS={threads} "$GIFT_PYTHON" -m gift.cli eval alpaca --model {params.model} --model-id {wildcards.model_id} '
         "--instructions {params.instructions} --judge {params.judge} --out {output} {params.options} > {log} 2>&1"
 
 
@@ -102,7 +99,6 @@ rule eval_arena_hard:
     benchmark:
         f"{BENCH}/evals/{{model_id}}/arena_hard.tsv"
     params:
-        gift=GIFT,
         model=eval_model_path,
         judge=judge_arg("arena_hard") if "arena_hard" in config["evaluation"] else "",
         options=eval_options("arena_hard"),
@@ -112,5 +108,5 @@ rule eval_arena_hard:
         CONDA_ENV
     threads: 1
     shell:
-        "OMP_NUM_THREADS={threads} {params.gift} eval arena-hard --model {params.model} --model-id {wildcards.model_id} "
+        'OMP_NUM_THREADS={threads} "$GIFT_PYTHON" -m gift.cli eval arena-hard --model {params.model} --model-id {wildcards.model_id} '
         "--questions {params.questions} {params.baselines} --judge {params.judge} --out {output} {params.options} > {log} 2>&1"

@@ -11,7 +11,7 @@ rule build_tiny_model:
     benchmark:
         f"{BENCH}/models/{{model}}.tsv"
     params:
-        command=build_command,
+        kind=build_kind,
         size=lambda wildcards: build_spec(wildcards.model)["size"],
         seed=lambda wildcards: build_spec(wildcards.model)["seed"],
     conda:
@@ -20,5 +20,5 @@ rule build_tiny_model:
     priority: 10
     threads: 1
     shell:
-        "OMP_NUM_THREADS={threads} {params.command} --data {input} --out {output} --seed {params.seed} "
+        'OMP_NUM_THREADS={threads} "$GIFT_PYTHON" -m gift.cli build {params.kind} --data {input} --out {output} --seed {params.seed} '
         "--size {params.size} > {log} 2>&1"

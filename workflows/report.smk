@@ -41,7 +41,7 @@ rule figure:
     conda:
         CONDA_ENV
     shell:
-        "python {input.script} --config-name {params.name} --runs {params.runs} --grid {input.grid} "
+        '"$GIFT_PYTHON" {input.script} --config-name {params.name} --runs {params.runs} --grid {input.grid} '
         "--out {params.prefix} > {log} 2>&1"
 
 
@@ -70,7 +70,7 @@ rule table:
     conda:
         CONDA_ENV
     shell:
-        "python {input.script} --config-name {params.name} {params.evals} --grid {input.grid} "
+        '"$GIFT_PYTHON" {input.script} --config-name {params.name} {params.evals} --grid {input.grid} '
         "--out {params.prefix} > {log} 2>&1"
 
 
@@ -95,6 +95,6 @@ rule report_md:
     conda:
         CONDA_ENV
     shell:
-        "python {input.script} --config-name {params.name} --grid {input.grid} --runs {params.runs} "
+        '"$GIFT_PYTHON" {input.script} --config-name {params.name} --grid {input.grid} --runs {params.runs} '
         "--evals {input.evals} --figures {input.figures} --benchmarks {params.benchmarks} "
         "--benchmarks-csv {output.slowest} --out {output.md} > {log} 2>&1"

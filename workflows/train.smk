@@ -28,4 +28,4 @@ rule train:
     shell:
         # --restart: when Snakemake reruns a job because its run config changed, the old run directory is
         # set aside (results/<config>/runs/.replaced/) instead of being resumed with the new settings.
-        "OMP_NUM_THREADS={threads} {params.launcher} train --config {params.cfg} --restart > {log} 2>&1"
+        'OMP_NUM_THREADS={threads} "$GIFT_PYTHON" {params.launcher}-m gift.cli train --config {params.cfg} --restart > {log} 2>&1'

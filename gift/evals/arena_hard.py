@@ -1,7 +1,8 @@
 """Arena-Hard v2 scoring: pairwise judgments against the baselines, style-controlled Bradley-Terry, bootstrap.
 
 Arena-Hard-Auto is not a package; the scoring here follows its ``show_result.py`` (and ``utils/``) at
-commit ``ARENA_HARD_COMMIT`` of github.com/lmarena/arena-hard-auto, formula for formula:
+commit ``ARENA_HARD_COMMIT`` of github.com/lmarena/arena-hard-auto, formula for formula (docs/evaluation.md#arena-hard-v20-table-3
+states the protocol):
 
 - each question is judged twice, positions swapped (game 1: A = baseline, B = model; game 2: A = model);
   when either game of a question has no verdict, the whole question is dropped (and counted);
@@ -44,6 +45,7 @@ from typing import Any
 
 import numpy as np
 
+from gift.assets import asset_path
 from gift.evals.judges import add_judged_generation_args, sigmoid
 from gift.io import file_logger, git_commit, package_versions, read_jsonl, write_json, write_jsonl
 
@@ -57,7 +59,7 @@ CATEGORIES = ("hard_prompt", "creative_writing")
 # Arena-Hard v2.0's baselines per category.
 DEFAULT_BASELINES = {"hard_prompt": "o3-mini-2025-01-31", "creative_writing": "gemini-2.0-flash-001"}
 STYLE_FEATURES = ("length", "header_density", "list_density", "bold_density")
-JUDGE_PROMPTS = Path(__file__).resolve().parents[2] / "evals" / "arena_hard" / "judge_prompts.yaml"
+JUDGE_PROMPTS = asset_path("arena_hard", "judge_prompts.yaml")
 STRONG_WEIGHT = 3  # show_result.py's `weight`: a strong verdict counts as three battles
 # The config key that names the judge (named in the error when the judge's server lacks its model).
 JUDGE_CONFIG_KEY = "evaluation.arena_hard.judge"

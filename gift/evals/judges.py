@@ -420,7 +420,7 @@ def parse_verdict(judgment: Any) -> str | None:
 
 
 def load_arena_prompts(path: str | os.PathLike) -> dict:
-    """The judge prompts (system prompt per category and the user template) from evals/arena_hard/."""
+    """The judge prompts (system prompt per category and the user template) (`gift/assets/arena_hard/judge_prompts.yaml` by default)."""
     import yaml
 
     data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
@@ -439,7 +439,7 @@ class ArenaJudge:
 
 
 class ApiArenaJudge(ArenaJudge):
-    """Arena-Hard judge through an OpenAI-compatible API, prompts from evals/arena_hard/judge_prompts.yaml."""
+    """Arena-Hard judge through an OpenAI-compatible API, prompts from `gift/assets/arena_hard/`."""
 
     def __init__(self, client: ChatClient, prompts: dict, temperature: float = 0.0, max_tokens: int = 16000) -> None:
         super().__init__(name=f"api:{client.model}")

@@ -2,13 +2,13 @@
 
 Two task sets:
 
-- ``paper``: the tasks and metrics of SPEC.md §4 by their lm-eval names, on the hub datasets. MBPP is
-  ``mbpp_sandboxed``: upstream's ``mbpp`` prompt and data with pass@1 computed by ``gift.sandbox``
-  instead of ``evaluate``'s ``code_eval`` (which needs the Hub and is no sandbox).
+- ``paper``: the tasks and metrics of docs/evaluation.md#lm-eval-benchmarks-table-2 by their lm-eval names,
+  on the hub datasets. MBPP is ``mbpp_sandboxed``: upstream's ``mbpp`` prompt and data with pass@1
+  computed by ``gift.sandbox`` instead of ``evaluate``'s ``code_eval`` (which needs the Hub and is no sandbox).
 - ``twins:DIR``: twins of the seven tasks made by ``--materialise-twins DIR``: each ``include:``s the
   installed upstream YAML by absolute path and swaps in synthetic data files in the real schema, so
   upstream prompts, filters and metrics run unchanged. The MBPP twin copies upstream's keys instead
-  of including them (see ``evals/lm_eval/mbpp/mbpp_twin.yaml``).
+  of including them (see ``gift/assets/lm_eval/mbpp/mbpp_twin.yaml``).
 
 GPQA and MuSR are lm-eval groups whose ``acc_norm`` is the mean of their subtasks weighted by size,
 as upstream's ``aggregate_metric_list`` says; the summary recomputes that mean from the subtasks and
@@ -35,12 +35,13 @@ from typing import Any
 
 import yaml
 
+from gift.assets import asset_path
 from gift.io import atomic_path, git_commit, package_versions, read_json, write_json, write_jsonl, write_text
 
 log = logging.getLogger(__name__)
 
-# The suite's source folder of twin templates (a source checkout; the workflow runs from it).
-TEMPLATES_DIR = Path(__file__).resolve().parents[2] / "evals" / "lm_eval"
+# The templates of the twins and of mbpp_sandboxed, shipped in the package.
+TEMPLATES_DIR = asset_path("lm_eval")
 OFFLINE_VARIABLES = ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "HF_EVALUATE_OFFLINE")
 
 

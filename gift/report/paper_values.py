@@ -1,4 +1,4 @@
-"""Load and validate `tables/paper_values.yaml`, the numbers the paper reports in Tables 2 and 3."""
+"""Load and validate `gift/assets/paper_values.yaml`, the numbers the paper reports in Tables 2 and 3."""
 
 from __future__ import annotations
 
@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
+
+from gift.assets import asset_path
 
 UNITS = ("%", "chars")
 
@@ -55,11 +57,11 @@ class PaperTable:
 
 
 def default_paper_values_path() -> Path:
-    """`tables/paper_values.yaml` of the checkout this package runs from (override with GIFT_PAPER_VALUES)."""
+    """The shipped `gift/assets/paper_values.yaml` (override with GIFT_PAPER_VALUES)."""
     env = os.environ.get("GIFT_PAPER_VALUES")
     if env:
         return Path(env)
-    return Path(__file__).resolve().parents[2] / "tables" / "paper_values.yaml"
+    return asset_path("paper_values.yaml")
 
 
 def load_paper_values(path: str | os.PathLike | None = None) -> dict[str, PaperTable]:
