@@ -1,8 +1,8 @@
 """Arena-Hard v2 scoring: pairwise judgments against the baselines, style-controlled Bradley-Terry, bootstrap.
 
 Arena-Hard-Auto is not a package; the scoring here follows its ``show_result.py`` (and ``utils/``) at
-commit ``ARENA_HARD_COMMIT`` of github.com/lmarena/arena-hard-auto, formula for formula (docs/evaluation.md#arena-hard-v20-table-3
-states the protocol):
+commit ``ARENA_HARD_COMMIT`` of github.com/lmarena/arena-hard-auto, formula for formula
+(docs/evaluation.md#arena-hard-v20-table-3 states the protocol):
 
 - each question is judged twice, positions swapped (game 1: A = baseline, B = model; game 2: A = model);
   when either game of a question has no verdict, the whole question is dropped (and counted);
