@@ -9,10 +9,11 @@ from pathlib import Path
 import pytest
 import yaml
 
+from gift.assets import asset_path
 from gift.evals import lm_eval_runner as runner
 
 DATA = Path(__file__).parent / "data" / "mbpp_setup_code_tasks.json"
-SUITE_MBPP = Path(__file__).resolve().parents[1] / "evals" / "lm_eval" / "mbpp"
+SUITE_MBPP = asset_path("lm_eval", "mbpp")
 
 
 def _rows() -> list[dict]:
