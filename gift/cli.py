@@ -16,6 +16,7 @@ COMMANDS: list[tuple[tuple[str, ...], str, str]] = [
     (("eval", "alpaca"), "gift.evals.alpaca:cli", "AlpacaEval 2 (LC win rate, win rate, length)"),
     (("eval", "arena-hard"), "gift.evals.arena_hard:cli", "Arena-Hard v2 (style control, creative writing)"),
     (("grid",), "gift.grid:cli", "every run of a config with its resolved run config and batch sizes (--json)"),
+    (("gpus", "run"), "gift.gpus:cli", "run a command on free GPUs of this machine (one job per GPU)"),
     (("estimate",), "gift.estimate:cli", "GPU-hours the paper grid needs, with every assumption"),
     (("bench", "step-time"), "gift.bench:cli_step_time", "GIFT/GRPO time per update: paired ratios, two scenarios"),
     (("bench", "sandbox"), "gift.sandbox_bench:cli_bench", "the sandbox's overhead per program against a plain subprocess"),
