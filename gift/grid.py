@@ -195,9 +195,13 @@ class Grid:
 
 
 def load_config(path: str | Path) -> dict:
-    """Read a YAML config (no validation)."""
-    with open(path, encoding="utf-8") as f:
-        cfg = yaml.safe_load(f)
+    """Read a YAML config (no validation); a missing, malformed or non-UTF-8 file is an error naming it."""
+    from gift.io import read_yaml
+
+    try:
+        cfg = read_yaml(path, "workflow config")
+    except ValueError as err:
+        raise ConfigError(str(err)) from None
     if not isinstance(cfg, dict):
         raise ConfigError(f"{path}: a config is a YAML mapping")
     return cfg
@@ -354,6 +358,19 @@ def _check_sweep(config: dict, ename: str, exp: dict) -> None:
                           "experiment no `evaluate` or `tables`")
 
 
+def _check_args(method: str, args: dict | None, where: str) -> None:
+    """Method arguments from one place in the config: each key a field of the method's config, each value valid."""
+    from gift.methods import check_method_arg_names, check_method_values
+
+    if not args:
+        return
+    try:
+        check_method_arg_names(method, args, where)
+        check_method_values(method, args, where)
+    except ValueError as err:
+        raise ConfigError(str(err)) from None
+
+
 def _panel(panel_by: str, backbone: str, dataset: str, method: str, variant_name: str) -> str | None:
     return {"none": None, "backbone": backbone, "dataset": dataset, "method": method,
             "variant": variant_name}[panel_by]
@@ -382,15 +399,22 @@ def expand(config: dict) -> Grid:
                 dataset, eval_dataset = data["train"], data.get("eval")
                 dspec = config["datasets"][dataset]
                 for method in exp["methods"]:
+                    # each source of method arguments is checked where it is written, so an error names its key path
+                    _check_args(method, config["training"].get("method_args"), "training.method_args")
+                    _check_args(method, config["methods"][method].get("args"), f"methods.{method}.args")
+                    _check_args(method, bspec.get("method_args"), f"backbones.{backbone}.method_args")
+                    _check_args(method, exp.get("method_args"), f"experiments.{ename}.method_args")
                     base_args = _merge(config["training"].get("method_args"), config["methods"][method].get("args"),
                                        bspec.get("method_args"), exp.get("method_args"))
-                    for ov in exp.get("overrides", []):
+                    for i, ov in enumerate(exp.get("overrides", [])):
                         if _matches(ov["when"], backbone, dataset, method):
+                            _check_args(method, ov["method_args"], f"experiments.{ename}.overrides[{i}].method_args")
                             base_args.update(copy.deepcopy(ov["method_args"]))
                     training = {k: v for k, v in _merge(config["training"], exp.get("training")).items()
                                 if k in TRAINING_KEYS}
                     for variant in _variants_for(exp, method):
                         vargs = variant.get("args", {})
+                        _check_args(method, vargs, f"experiments.{ename}.variants[{variant['name']}].args")
                         resolved = {**method_defaults(method), **base_args}
                         changed = any(resolved.get(k, object()) != v for k, v in vargs.items())
                         name = f"{backbone}-{dataset}-{method}" + (f"-{variant['name']}" if changed else "")
@@ -676,3 +700,20 @@ def cli(argv: list[str]) -> int:
         print(f"gift grid: {len(bad)} of {len(runs)} runs cannot start on {world} process(es), e.g. {bad[0]['run_id']}: "
               f"{bad[0]['batch_error']}", file=sys.stderr)
     return 1 if bad else 0
+
+
+def cli_check(argv: list[str]) -> int:
+    """`gift config check CONFIG`: the checks the workflow makes when it builds its DAG, without Snakemake."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="gift config check", description=cli_check.__doc__)
+    parser.add_argument("config", help="a workflow config YAML (e.g. config/tiny.yaml)")
+    ns = parser.parse_args(argv)
+    config = load_config(ns.config)
+    try:
+        validate(config)
+        grid = expand(config)
+    except ConfigError as err:
+        raise ConfigError(f"{ns.config}: {err}") from None
+    print(f"{ns.config}: valid ({len(grid.runs)} runs, {len(grid.models)} evaluated models)")
+    return 0

@@ -5,8 +5,10 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from gift.errors import UserError
 
-class HubUnavailableError(RuntimeError):
+
+class HubUnavailableError(UserError, RuntimeError):
     """A hub id was given but neither a local copy nor the hub can be reached."""
 
 
@@ -25,10 +27,11 @@ def resolve_pretrained(name_or_path: str, revision: str | None = None, what: str
     path = Path(name_or_path).expanduser()
     if path.is_dir():
         if not (path / "config.json").exists():
-            raise FileNotFoundError(f"{what} directory {path} has no config.json: not a from_pretrained directory")
+            raise UserError(f"{what} directory {path} has no config.json: not a from_pretrained directory")
         return str(path)
     if name_or_path.startswith((".", "/", "~")) or name_or_path.count("/") != 1:
-        raise FileNotFoundError(f"{what} {name_or_path!r} is neither an existing directory nor a hub id (owner/name)")
+        raise UserError(f"{what} {name_or_path!r} is neither an existing directory nor a hub id (owner/name); "
+                        f"fix `{config_key}` in the config")
     from huggingface_hub import snapshot_download
 
     try:

@@ -6,7 +6,9 @@ import contextlib
 import json
 import logging
 import os
+import re
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
@@ -14,6 +16,8 @@ from collections.abc import Iterable, Iterator
 from importlib import metadata
 from pathlib import Path
 from typing import Any
+
+from gift.errors import UserError
 
 PathLike = str | os.PathLike
 
@@ -27,7 +31,9 @@ def atomic_path(path: PathLike) -> Iterator[Path]:
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+    remove_stale_tmp(path)
+    # host and pid in the name: a later writer can tell a killed writer's leftovers from a live one's
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.{_HOST}-{os.getpid()}.", suffix=".tmp", dir=path.parent))
     target = tmp / path.name
     try:
         yield target
@@ -36,6 +42,75 @@ def atomic_path(path: PathLike) -> Iterator[Path]:
         os.replace(target, path)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+_HOST = re.sub(r"[^A-Za-z0-9_-]", "_", socket.gethostname()) or "host"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by someone else
+        return True
+    return True
+
+
+def remove_stale_tmp(path: PathLike) -> list[Path]:
+    """Remove the temporary siblings of `path` that killed writers on this host left behind; returns them.
+
+    Another host's leftovers (a shared file system) are kept: their writer may be alive.
+    """
+    path = Path(path)
+    removed = []
+    pattern = re.compile(rf"\.{re.escape(path.name)}\.{re.escape(_HOST)}-(\d+)\..*\.tmp")
+    try:
+        siblings = list(path.parent.iterdir())
+    except OSError:
+        return removed
+    for p in siblings:
+        m = pattern.fullmatch(p.name)
+        if m and int(m.group(1)) != os.getpid() and not _alive(int(m.group(1))):
+            shutil.rmtree(p, ignore_errors=True)
+            removed.append(p)
+    return removed
+
+
+def read_text(path: PathLike, what: str = "file") -> str:
+    """The UTF-8 text of `path`; a missing, unreadable or non-UTF-8 file is a UserError naming it."""
+    try:
+        data = Path(path).read_bytes()
+    except FileNotFoundError:
+        raise UserError(f"{what} {path} does not exist") from None
+    except IsADirectoryError:
+        raise UserError(f"{what} {path} is a directory, expected a file") from None
+    except OSError as err:
+        raise UserError(f"{what} {path}: cannot read it ({err.strerror or err})") from None
+    return _decode(data, path)
+
+
+def _decode(data: bytes, path: PathLike, lineno: int | None = None) -> str:
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        where = f"{path}:{lineno}" if lineno else str(path)
+        raise UserError(f"{where}: not UTF-8 text (byte 0x{data[err.start]:02x} at offset {err.start}); "
+                        "convert the file to UTF-8 (e.g. iconv -t UTF-8)") from None
+
+
+def read_yaml(path: PathLike, what: str = "file") -> Any:
+    """A YAML file's content; malformed YAML or a bad encoding is a UserError naming the file and line."""
+    import yaml
+
+    text = read_text(path, what)
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}" if mark is not None else str(path)
+        problem = getattr(err, "problem", None) or str(err).splitlines()[0]
+        raise UserError(f"{where}: not valid YAML ({problem}); fix the syntax at that line") from None
 
 
 def write_text(path: PathLike, text: str) -> None:
@@ -47,9 +122,13 @@ def write_json(path: PathLike, obj: Any) -> None:
     write_text(path, json.dumps(obj, indent=2, sort_keys=False, default=_json_default) + "\n")
 
 
-def read_json(path: PathLike) -> Any:
-    with open(path, encoding="utf-8") as f:
-        return json.load(f)
+def read_json(path: PathLike, what: str = "file") -> Any:
+    """A JSON file's content; a missing, malformed or non-UTF-8 file is a UserError naming it."""
+    text = read_text(path, what)
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as err:
+        raise UserError(f"{path}: not valid JSON (line {err.lineno}: {err.msg})") from None
 
 
 def write_jsonl(path: PathLike, rows: Iterable[dict]) -> int:
@@ -61,17 +140,26 @@ def write_jsonl(path: PathLike, rows: Iterable[dict]) -> int:
     return n
 
 
-def read_jsonl(path: PathLike) -> list[dict]:
+def read_jsonl(path: PathLike, what: str = "file") -> list[dict]:
+    """The rows (JSON objects, one a line) of a JSONL file; a bad line is a UserError naming file and line."""
+    try:
+        data = Path(path).read_bytes()
+    except FileNotFoundError:
+        raise UserError(f"{what} {path} does not exist") from None
+    except IsADirectoryError:
+        raise UserError(f"{what} {path} is a directory, expected a JSONL file") from None
     rows = []
-    with open(path, encoding="utf-8") as f:
-        for lineno, line in enumerate(f, 1):
-            line = line.strip()
-            if not line:
-                continue
-            try:
-                rows.append(json.loads(line))
-            except json.JSONDecodeError as err:
-                raise ValueError(f"{path}:{lineno}: not valid JSON ({err.msg})") from None
+    for lineno, raw in enumerate(data.split(b"\n"), 1):
+        line = _decode(raw, path, lineno).strip()
+        if not line:
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as err:
+            raise UserError(f"{path}:{lineno}: not valid JSON ({err.msg}); one JSON object per line") from None
+        if not isinstance(row, dict):
+            raise UserError(f"{path}:{lineno}: expected a JSON object, got {type(row).__name__}")
+        rows.append(row)
     return rows
 
 

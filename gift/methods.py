@@ -7,10 +7,17 @@ paper only compares in Table 1 (DPO, UNA, PPO) are listed with `trainable=False`
 from __future__ import annotations
 
 import dataclasses
-import difflib
+import hashlib
 import importlib
+import json
+import math
+import os
 from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
 from typing import Any
+
+from gift.errors import UserError, did_you_mean
 
 
 @dataclass(frozen=True)
@@ -37,7 +44,7 @@ class MethodSpec:
         return getattr(importlib.import_module(module), name)
 
     def config_fields(self) -> set[str]:
-        return {f.name for f in dataclasses.fields(self.load("config"))}
+        return set(config_field_types(self.name))
 
 
 # Settings shared by the paper's runs (docs/experiments.md#common-settings): N = 16 rollouts,
@@ -149,43 +156,143 @@ def get_method(name: str) -> MethodSpec:
         return METHODS[name]
     except KeyError:
         valid = ", ".join(n for n, s in METHODS.items() if s.trainable)
-        raise ValueError(f"unknown method {name!r}; trainable methods: {valid}") from None
+        trainable = [n for n, s in METHODS.items() if s.trainable]
+        raise UserError(f"unknown method {name!r}{did_you_mean(name, trainable)}; trainable methods: {valid}") from None
 
 
-def method_config_kwargs(name: str, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
-    """The method's paper defaults with `overrides` applied; unknown fields are errors naming near matches."""
+def _field_cache_path() -> Path | None:
+    """Where the config classes' field names and types are cached, keyed by what defines them."""
+    h = hashlib.sha256()
+    for pkg in ("trl", "transformers"):
+        try:
+            h.update(f"{pkg}={metadata.version(pkg)};".encode())
+        except metadata.PackageNotFoundError:
+            h.update(f"{pkg}=none;".encode())
+    here = Path(__file__).resolve().parent
+    for source in [here / "methods.py", *sorted((here / "trainers").glob("*.py"))]:
+        h.update(source.read_bytes())
+    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "gift"
+    return cache / f"method-fields-{h.hexdigest()[:16]}.json"
+
+
+_FIELD_TYPES: dict[str, dict[str, str]] = {}
+
+
+def config_field_types(name: str) -> dict[str, str]:
+    """{field: annotation text} of a method's config dataclass.
+
+    Importing the config classes costs seconds (TRL, transformers, torch), and the workflow checks
+    method arguments every time it builds its DAG, so the answer is cached on disk, keyed by the TRL
+    and transformers versions and the source of the suite's config classes.
+    """
+    if name in _FIELD_TYPES:
+        return _FIELD_TYPES[name]
     spec = get_method(name)
-    valid = spec.config_fields()
-    overrides = dict(overrides or {})
-    unknown = sorted(set(overrides) - valid)
+    path = _field_cache_path()
+    cached: dict = {}
+    try:
+        cached = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        cached = {}
+    if spec.name not in cached:
+        cls = spec.load("config")
+        cached[spec.name] = {f.name: f.type if isinstance(f.type, str) else _type_text(f.type)
+                             for f in dataclasses.fields(cls)}
+        try:
+            from gift.io import write_json
+
+            write_json(path, cached)
+        except OSError:  # a read-only home: no cache, same answer
+            pass
+    _FIELD_TYPES[spec.name] = cached[spec.name]
+    return _FIELD_TYPES[spec.name]
+
+
+def _type_text(annotation: Any) -> str:
+    return annotation.__name__ if isinstance(annotation, type) else str(annotation).replace("typing.", "")
+
+
+# Ranges of the method settings that TRL does not check itself and that fail late (or silently) when wrong.
+_AT_LEAST_1 = ("max_completion_length", "per_device_train_batch_size", "gradient_accumulation_steps",
+               "steps_per_generation", "generation_batch_size", "num_iterations", "max_prompt_length", "n_sampled")
+_POSITIVE = ("learning_rate", "temperature", "gift_beta")
+_NON_NEGATIVE = ("beta", "epsilon", "epsilon_high", "zscore_eps", "max_grad_norm", "weight_decay",
+                 "warmup_ratio", "n_expert", "n_teacher", "overlong_buffer")
+
+
+def check_method_values(name: str, kwargs: dict[str, Any], where: str = "method_args") -> None:
+    """Each setting's type (from its config field) and range; a UserError names `where`.key and the fix."""
+    types = config_field_types(name)
+    for key, value in kwargs.items():
+        kinds = {k.strip() for k in types.get(key, "").replace("Optional[", "").rstrip("]").split("|")}
+        if value is None:
+            if kinds and kinds <= {"int", "float", "bool", "str"}:
+                raise UserError(f"{where}.{key}: must be set (null is not allowed for a {types[key]} field)")
+            continue
+        if kinds <= {"int", "float", "bool", "str", "None", "NoneType"} and kinds - {"None", "NoneType"}:
+            ok = (("int" in kinds and isinstance(value, int) and not isinstance(value, bool))
+                  or ("float" in kinds and isinstance(value, int | float) and not isinstance(value, bool))
+                  or ("bool" in kinds and isinstance(value, bool))
+                  or ("str" in kinds and isinstance(value, str)))
+            if not ok:
+                words = {"int": "an integer", "float": "a number", "bool": "true or false", "str": "a string"}
+                want = " or ".join(words[k] for k in sorted(kinds) if k in words)
+                raise UserError(f"{where}.{key}: must be {want}, got {value!r}")
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            continue
+        if isinstance(value, float) and not math.isfinite(value):
+            raise UserError(f"{where}.{key}: must be a finite number, got {value!r}")
+        if key in _AT_LEAST_1 and value < 1:
+            raise UserError(f"{where}.{key}: must be >= 1, got {value!r}")
+        if key in _POSITIVE and value <= 0:
+            raise UserError(f"{where}.{key}: must be > 0, got {value!r}")
+        if key in _NON_NEGATIVE and value < 0:
+            raise UserError(f"{where}.{key}: must be >= 0, got {value!r}")
+
+
+def check_method_arg_names(name: str, args: dict[str, Any], where: str = "method_args") -> None:
+    """Every key of `args` must be a field of the method's config; a UserError names it and the closest ones."""
+    if not isinstance(args, dict):
+        raise UserError(f"{where}: must be a mapping of {get_method(name).config_class} fields, got {args!r}")
+    valid = config_field_types(name)
+    unknown = sorted(set(args) - set(valid))
     if unknown:
-        hints = []
-        for key in unknown:
-            close = difflib.get_close_matches(key, sorted(valid), n=3)
-            hints.append(f"{key!r}" + (f" (did you mean {', '.join(close)}?)" if close else ""))
-        raise ValueError(
-            f"method {name!r}: unknown config field(s) {', '.join(hints)}; the fields are those of "
-            f"{spec.config_class} (see its help texts)"
-        )
-    fields = {f.name: f for f in dataclasses.fields(spec.load("config"))}
-    overrides = {k: _coerce_number(fields[k], k, v) for k, v in overrides.items()}
+        hints = "; ".join(f"{where}.{k}{did_you_mean(k, valid)}" for k in unknown)
+        raise UserError(f"method {name!r}: unknown config field(s): {hints}; the fields are those of "
+                        f"{get_method(name).config_class} (see its help texts)")
+
+
+def method_config_kwargs(name: str, overrides: dict[str, Any] | None = None,
+                         where: str = "method_args") -> dict[str, Any]:
+    """The method's paper defaults with `overrides` applied; unknown fields and bad values are errors.
+
+    An unknown field's error names the closest valid ones; a value of the wrong type or range names the
+    field and the valid range.
+    """
+    spec = get_method(name)
+    if spec.config_class is None:
+        spec.load("config")  # the "not trainable" error
+    overrides = dict(overrides or {})
+    check_method_arg_names(name, overrides, where)
+    types = config_field_types(name)
+    overrides = {k: _coerce_number(types[k], f"{where}.{k}", v) for k, v in overrides.items()}
     kwargs = {**spec.defaults, **overrides}
+    check_method_values(name, kwargs, where)
     n = kwargs.get("num_generations")
     if n is not None and n < spec.min_generations:
-        raise ValueError(f"method {name!r}: num_generations must be >= {spec.min_generations}, got {n}")
+        raise UserError(f"method {name!r}: num_generations must be >= {spec.min_generations}, got {n}")
     return kwargs
 
 
-def _coerce_number(f: dataclasses.Field, name: str, value: Any) -> Any:
+def _coerce_number(annotation: str, name: str, value: Any) -> Any:
     """YAML reads `1e-6` as a string (YAML 1.1): turn such strings into the field's number type."""
     if not isinstance(value, str):
         return value
-    annotation = str(f.type)
     for kind in (int, float):
         if kind.__name__ in annotation.replace("Optional", ""):
             try:
                 return kind(value) if kind is float or value.strip().lstrip("-").isdigit() else float(value)
             except ValueError:
                 if "str" not in annotation:
-                    raise ValueError(f"config field {name!r} expects a number, got {value!r}") from None
+                    raise UserError(f"{name}: must be a number, got {value!r}") from None
     return value

@@ -4,18 +4,23 @@ Verifiable rewards follow the reference implementations: GSM8K is verl's strict 
 `#### <number>` in the completion's last 300 characters, commas removed, compared as a string;
 `gsm8k_lenient` also accepts `$`, trailing dots and equal decimals), MATH the last `\\boxed{}` checked
 for equivalence with math-verify, DAPO/AIME the last `Answer: <x>` line with `\\boxed{}` as fallback. Any completion that cannot be parsed, and any
-reward that raises, scores 0 and is counted: a reward never stops training.
+reward that raises or exceeds its CPU-time limit, scores 0 and is counted: a reward never stops training.
 """
 
 from __future__ import annotations
 
+import logging
 import math
 import re
-import threading
 from collections.abc import Callable, Sequence
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
+
+from gift.errors import did_you_mean
+from gift.verify import DEFAULT_CPU_S, VerifyTimeout, equivalent
+
+log = logging.getLogger("gift.rewards")
 
 VERIFIABLE_KINDS = ("gsm8k", "gsm8k_lenient", "math", "dapo")
 REWARD_KINDS = (*VERIFIABLE_KINDS, "reward_model")
@@ -27,13 +32,45 @@ _GSM8K_CLIP_CHARS = 300
 _GSM8K_ANSWER = re.compile(r"####\s*\$?\s*(-?\s*[0-9][0-9,]*(?:\.[0-9]+)?|-?\s*\.[0-9]+)")
 _DAPO_ANSWER = re.compile(r"(?i)answer\s*:\s*([^\n]+)")
 _NUMBER = re.compile(r"-?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)")
+# A longer "number" is not an answer; capping it before Decimal/int keeps the cost of a reward bounded
+# (int <-> str of a million digits takes minutes).
+MAX_NUMBER_CHARS = 100
+
+# reward_args each reward accepts (the run config's `reward_args`)
+REWARD_ARGS = {
+    "gsm8k": (),
+    "gsm8k_lenient": (),
+    "math": ("verify_cpu_s",),
+    "dapo": ("verify_cpu_s",),
+    "reward_model": ("batch_size", "length_normalize", "max_length", "device"),
+}
+
+
+def check_reward_args(kind: str, args: Any) -> None:
+    """Raise ValueError naming any key of `args` that reward `kind` does not take, with the closest valid ones."""
+    if not isinstance(args, dict):
+        raise ValueError(f"must be a mapping of keyword arguments, got {args!r}")
+    valid = REWARD_ARGS.get(kind, ())
+    unknown = sorted(set(args) - set(valid))
+    if unknown:
+        hints = "; ".join(f"{k!r}{did_you_mean(k, valid)}" for k in unknown)
+        raise ValueError(f"has key(s) reward {kind!r} does not take: {hints}; it takes "
+                         f"{', '.join(valid) if valid else 'none'}")
+    cpu = args.get("verify_cpu_s")
+    if cpu is not None and (isinstance(cpu, bool) or not isinstance(cpu, int | float) or not 0 < cpu <= 600):
+        raise ValueError(f"verify_cpu_s must be a number of CPU-seconds in (0, 600], got {cpu!r}")
 
 
 # ---- parsing ------------------------------------------------------------------------------------------
 
 def normalize_number(text: str) -> str | None:
     """A canonical decimal string for `text` ('1,000' -> '1000', '\u22125' -> '-5', '42.0' -> '42'), or None."""
-    s = str(text).translate(_MINUS).strip().rstrip(".").replace("$", "").replace(" ", "")
+    s = str(text)
+    if len(s) > 4 * MAX_NUMBER_CHARS:
+        return None
+    s = s.translate(_MINUS).strip().rstrip(".").replace("$", "").replace(" ", "")
+    if len(s) > MAX_NUMBER_CHARS:
+        return None
     if re.fullmatch(r"-?[0-9]{1,3}(,[0-9]{3})+(\.[0-9]+)?", s):
         s = s.replace(",", "")
     if not _NUMBER.fullmatch(s):
@@ -119,30 +156,22 @@ def extract_dapo(completion: str) -> str | None:
 
 # ---- equivalence -------------------------------------------------------------------------------------
 
-def _timeout() -> int | None:
-    # math-verify's timeout uses SIGALRM, which only the main thread may set.
-    return 5 if threading.current_thread() is threading.main_thread() else None
+def math_equal(prediction: str, ground_truth: str, cpu_s: float = DEFAULT_CPU_S) -> bool:
+    """Whether two LaTeX answers are equivalent: string and number comparison, then math-verify.
 
-
-def math_equal(prediction: str, ground_truth: str) -> bool:
-    """Whether two LaTeX answers are equivalent: math-verify, then number and string comparison."""
+    math-verify runs in a worker limited to `cpu_s` CPU-seconds (gift.verify); past it VerifyTimeout is raised.
+    """
     a, b = _strip_latex(prediction), _strip_latex(ground_truth)
     if a == b:
         return True
     na, nb = normalize_number(a), normalize_number(b)
     if na is not None and nb is not None:
         return na == nb
-    from math_verify import parse, verify
-
-    timeout = _timeout()
-    gold = parse(f"${ground_truth}$", parsing_timeout=timeout)
-    pred = parse(f"${prediction}$", parsing_timeout=timeout)
-    if not gold or not pred:
-        return False
-    return bool(verify(gold, pred, timeout_seconds=timeout))
+    return equivalent(prediction, ground_truth, cpu_s)
 
 
-def score_verifiable(kind: str, completion: str, ground_truth: str) -> tuple[float, bool]:
+def score_verifiable(kind: str, completion: str, ground_truth: str,
+                     cpu_s: float = DEFAULT_CPU_S) -> tuple[float, bool]:
     """(reward in {0, 1}, whether an answer could be parsed) for one completion."""
     if kind not in VERIFIABLE_KINDS:
         raise ValueError(f"unknown verifiable reward {kind!r}; choose one of {', '.join(VERIFIABLE_KINDS)}")
@@ -163,11 +192,11 @@ def score_verifiable(kind: str, completion: str, ground_truth: str) -> tuple[flo
         pred = extract_boxed(completion)
         if pred is None:
             return 0.0, False
-        return float(math_equal(pred, str(ground_truth))), True
+        return float(math_equal(pred, str(ground_truth), cpu_s)), True
     pred = extract_dapo(completion)
     if pred is None:
         return 0.0, False
-    return float(math_equal(pred, str(ground_truth))), True
+    return float(math_equal(pred, str(ground_truth), cpu_s)), True
 
 
 def verifiable_reward(kind: str, completion: str, ground_truth: str) -> float:
@@ -264,20 +293,23 @@ class RewardFunction:
     """A TRL reward function `f(prompts, completions, ground_truth=None, **columns) -> list[float]`.
 
     Never raises on model output: an unparsable completion or a failing reward scores 0 and is
-    counted in `stats()` ({"calls": invocations, "completions": completions scored, "unparsed", "errors"}).
+    counted in `stats()` ({"calls": invocations, "completions": completions scored, "unparsed", "errors",
+    "timeouts"}); a timeout (math verification past `verify_cpu_s` CPU-seconds) is also an error.
     """
 
-    def __init__(self, kind: str, scorer: Callable[..., list[float]] | None = None) -> None:
+    def __init__(self, kind: str, scorer: Callable[..., list[float]] | None = None,
+                 verify_cpu_s: float = DEFAULT_CPU_S) -> None:
         if kind not in REWARD_KINDS:
             raise ValueError(f"unknown reward {kind!r}; choose one of {', '.join(REWARD_KINDS)}")
         self.kind = kind
         self.scorer = scorer
+        self.verify_cpu_s = verify_cpu_s
         self.__name__ = f"{kind}_reward"
         self.reset_stats()
 
     def reset_stats(self) -> None:
         """Zero the counters."""
-        self._stats = {"calls": 0, "completions": 0, "unparsed": 0, "errors": 0}
+        self._stats = {"calls": 0, "completions": 0, "unparsed": 0, "errors": 0, "timeouts": 0}
 
     def stats(self) -> dict[str, int]:
         """Counters since construction or the last reset."""
@@ -299,7 +331,13 @@ class RewardFunction:
         rewards = []
         for text, truth in zip(texts, ground_truth, strict=True):
             try:
-                value, parsed = score_verifiable(self.kind, text, truth)
+                value, parsed = score_verifiable(self.kind, text, truth, self.verify_cpu_s)
+            except VerifyTimeout as err:
+                self._stats["errors"] += 1
+                self._stats["timeouts"] += 1
+                log.warning("%s reward: verification timed out (%s), scored 0 (%d so far); answer %.80r",
+                            self.kind, err, self._stats["timeouts"], text[-200:])
+                value, parsed = 0.0, True
             except Exception:
                 self._stats["errors"] += 1
                 value, parsed = 0.0, True
@@ -310,7 +348,8 @@ class RewardFunction:
 
 
 def make_reward_function(kind: str, model: Any = None, tokenizer: Any = None, batch_size: int = 8,
-                         length_normalize: bool = True, **kwargs: Any) -> RewardFunction:
+                         length_normalize: bool = True, verify_cpu_s: float = DEFAULT_CPU_S,
+                         **kwargs: Any) -> RewardFunction:
     """The reward function of `kind` (gsm8k, gsm8k_lenient, math, dapo, reward_model); a reward model needs `model`."""
     if kind == "reward_model":
         if model is None:
@@ -318,4 +357,4 @@ def make_reward_function(kind: str, model: Any = None, tokenizer: Any = None, ba
         scorer = RewardModelScorer(model, tokenizer, batch_size=batch_size, length_normalize=length_normalize,
                                    **kwargs)
         return RewardFunction(kind, scorer)
-    return RewardFunction(kind)
+    return RewardFunction(kind, verify_cpu_s=verify_cpu_s)

@@ -24,7 +24,18 @@ from typing import Any
 import yaml
 
 from gift.batching import BatchError, launch_world_size, resolve
-from gift.io import atomic_path, file_logger, manifest, read_json, read_jsonl, write_json, write_text
+from gift.errors import UserError, did_you_mean
+from gift.io import (
+    atomic_path,
+    file_logger,
+    manifest,
+    read_json,
+    read_jsonl,
+    read_yaml,
+    remove_stale_tmp,
+    write_json,
+    write_text,
+)
 
 REWARD_KINDS = ("gsm8k", "gsm8k_lenient", "math", "dapo", "reward_model")
 ROLLOUT_BACKENDS = ("auto", "hf", "vllm")
@@ -74,39 +85,59 @@ class RunConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], source: str = "run config") -> RunConfig:
+        """A validated config from a mapping of fields; a UserError names `source` and the field."""
         if not isinstance(data, dict):
-            raise ValueError(f"{source}: expected a mapping of fields, got {type(data).__name__}")
+            raise UserError(f"{source}: expected a mapping of fields, got {type(data).__name__}")
         names = {f.name: f for f in dataclasses.fields(cls)}
         unknown = sorted(set(data) - set(names))
         if unknown:
-            raise ValueError(f"{source}: unknown field(s) {', '.join(unknown)}; valid fields: {', '.join(names)}")
+            named = ", ".join(f"{k}{did_you_mean(k, names)}" for k in unknown)
+            raise UserError(f"{source}: unknown field(s) {named}; valid fields: {', '.join(names)}")
         missing = [n for n, f in names.items() if f.default is dataclasses.MISSING
                    and f.default_factory is dataclasses.MISSING and data.get(n) in (None, "")]
         if missing:
-            raise ValueError(f"{source}: missing required field(s): {', '.join(missing)}")
+            raise UserError(f"{source}: missing required field(s): {', '.join(missing)}")
         cfg = cls(**data)
         cfg.validate(source)
         return cfg
 
     @classmethod
     def from_yaml(cls, path: str | os.PathLike) -> RunConfig:
-        try:
-            data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
-        except yaml.YAMLError as err:
-            raise ValueError(f"{path}: not valid YAML ({err})") from None
-        except FileNotFoundError:
-            raise FileNotFoundError(f"run config {path} does not exist") from None
-        return cls.from_dict(data or {}, source=str(path))
+        """A validated config from a run YAML; a missing, malformed or non-UTF-8 file is a UserError."""
+        return cls.from_dict(read_yaml(path, "run config") or {}, source=str(path))
 
     def validate(self, source: str = "run config") -> None:
+        """Check every field's type and range (no file is read); a UserError names the field and the fix."""
         from gift.methods import get_method, method_config_kwargs
 
-        def bad(name: str, why: str) -> ValueError:
-            return ValueError(f"{source}: field {name!r} {why}")
+        def bad(name: str, why: str) -> UserError:
+            return UserError(f"{source}: field {name!r} {why}")
 
-        for name in ("seed", "max_steps", "eval_every", "eval_k", "save_every"):
-            if not isinstance(getattr(self, name), int) or isinstance(getattr(self, name), bool):
-                raise bad(name, f"must be an integer, got {getattr(self, name)!r}")
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            kinds = [k.strip() for k in str(f.type).split("|")]
+            if value is None:
+                if "None" not in kinds:
+                    raise bad(f.name, "must be set (null is not allowed)")
+                continue
+            if "float" in kinds and isinstance(value, str):
+                try:  # YAML 1.1 reads 1e-6 as a string
+                    value = float(value)
+                    setattr(self, f.name, value)
+                except ValueError:
+                    pass
+            ok = {"str": isinstance(value, str), "dict": isinstance(value, dict),
+                  "int": isinstance(value, int) and not isinstance(value, bool),
+                  "float": isinstance(value, int | float) and not isinstance(value, bool)}
+            if not any(ok.get(k, False) for k in kinds):
+                what = {"str": "a string", "dict": "a mapping", "int": "an integer", "float": "a number"}
+                want = " or ".join(what[k] for k in kinds if k in what)
+                raise bad(f.name, f"must be {want}, got {value!r}")
+            if "float" in kinds and not math.isfinite(value):
+                raise bad(f.name, f"must be a finite number, got {value!r}")
+        for name in ("run_id", "method", "model", "train_data", "reward", "output_dir"):
+            if not getattr(self, name).strip():
+                raise bad(name, "must not be empty")
         for name in ("rollout_batch_prompts", "optimizer_batch_prompts", "micro_batch_prompts"):
             value = getattr(self, name)
             if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
@@ -118,24 +149,52 @@ class RunConfig:
         if self.rollout_backend not in ROLLOUT_BACKENDS:
             raise bad("rollout_backend", f"must be one of {', '.join(ROLLOUT_BACKENDS)}, got {self.rollout_backend!r}")
         if self.reward not in REWARD_KINDS:
-            raise bad("reward", f"must be one of {', '.join(REWARD_KINDS)}, got {self.reward!r}")
+            raise bad("reward", f"must be one of {', '.join(REWARD_KINDS)}, got {self.reward!r}"
+                      f"{did_you_mean(self.reward, REWARD_KINDS)}")
         if self.reward == "reward_model" and not self.reward_model:
             raise bad("reward_model", "is required when reward is 'reward_model'")
-        if self.max_steps < 0 and not self.num_train_epochs:
-            raise bad("max_steps", "must be positive unless num_train_epochs is given")
-        if self.save_every < 1 or self.eval_k < 1:
-            raise bad("save_every/eval_k", "must be >= 1")
+        if self.max_steps == -1:
+            if not self.num_train_epochs:
+                raise bad("max_steps", "must be positive unless num_train_epochs is given")
+        elif self.max_steps < 1:
+            raise bad("max_steps", f"must be >= 1 (or -1 to let num_train_epochs decide), got {self.max_steps}")
+        if self.num_train_epochs is not None and self.num_train_epochs <= 0:
+            raise bad("num_train_epochs", f"must be > 0, got {self.num_train_epochs}")
+        for name in ("train_limit", "eval_limit", "max_prompt_length", "eval_max_new_tokens", "save_total_limit"):
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                raise bad(name, f"must be >= 1 (or left out), got {value}")
+        for name in ("save_every", "eval_k"):
+            if getattr(self, name) < 1:
+                raise bad(name, f"must be >= 1, got {getattr(self, name)}")
+        if self.eval_every < 0:
+            raise bad("eval_every", f"must be >= 0 (0: never), got {self.eval_every}")
+        if not 0 <= self.seed < 2**32:
+            raise bad("seed", f"must be in [0, 2**32), got {self.seed}")
+        if self.eval_temperature <= 0:
+            raise bad("eval_temperature", f"must be > 0 (the greedy pass@1 is reported beside it), "
+                      f"got {self.eval_temperature}")
         if self.eval_every and not self.eval_data:
             raise bad("eval_data", "is required when eval_every > 0")
-        if not isinstance(self.method_args, dict):
-            raise bad("method_args", "must be a mapping of config fields")
         if not re.fullmatch(r"[A-Za-z0-9._=+-]+", self.run_id):
             raise bad("run_id", f"may hold only letters, digits and . _ = + -, got {self.run_id!r}")
+        from gift.rewards import check_reward_args
+
+        try:
+            check_reward_args(self.reward, self.reward_args)
+        except ValueError as err:
+            raise bad("reward_args", str(err)) from None
+        out = Path(self.output_dir)
+        if out.exists() and not out.is_dir():
+            raise bad("output_dir", f"is {out}, which is a file; name a directory (it is created if missing)")
+        parent = next((p for p in out.absolute().parents if p.exists()), None)
+        if parent is not None and not parent.is_dir():
+            raise bad("output_dir", f"cannot be created: {parent} is a file")
         try:
             get_method(self.method)
             method_config_kwargs(self.method, self.method_args)
         except ValueError as err:
-            raise ValueError(f"{source}: {err}") from None
+            raise UserError(f"{source}: {err}") from None
 
 
 # TRL log keys -> metrics.jsonl keys (docs/interfaces.md)
@@ -152,28 +211,36 @@ _METRIC_NAMES = {
 }
 
 
-def _load_examples(path: str, what: str, limit: int | None = None) -> list[dict]:
+def _load_examples(path: str, what: str, limit: int | None = None, truth_for: str | None = None) -> list[dict]:
+    """The first `limit` rows of a prepared JSONL, each with a prompt (and a ground truth for a verifiable reward)."""
     if not Path(path).exists():
-        raise FileNotFoundError(f"{what} {path} does not exist (prepare it with `gift data prepare`)")
-    rows = read_jsonl(path)
+        raise UserError(f"{what} {path} does not exist (prepare it with `gift data prepare`)")
+    if Path(path).is_dir():
+        raise UserError(f"{what} {path} is a directory; name the JSONL file of a split (e.g. {path}/train.jsonl)")
+    rows = read_jsonl(path, what)
     if not rows:
-        raise ValueError(f"{what} {path} is empty")
+        raise UserError(f"{what} {path} is empty")
+    rows = rows[:limit] if limit else rows
     for i, row in enumerate(rows):
         prompt = row.get("prompt")
         if not prompt or not isinstance(prompt, list | str):
-            raise ValueError(f"{what} {path}: row {i} (id {row.get('id')!r}) has no 'prompt'")
-    return rows[:limit] if limit else rows
+            raise UserError(f"{what} {path}: row {i} (id {row.get('id')!r}) has no 'prompt'")
+    if truth_for:
+        lacking = [(i, row) for i, row in enumerate(rows) if row.get("ground_truth") in (None, "")]
+        if lacking:
+            ids = ", ".join(str(row.get("id", f"row {i}")) for i, row in lacking[:5])
+            raise UserError(
+                f"{what} {path}: {len(lacking)} of {len(rows)} rows have no 'ground_truth' (first: {ids}); "
+                f"{truth_for} would score each 0. Add the answers, or drop those rows")
+    return rows
 
 
-def _build_reward_funcs(cfg: RunConfig, method_kwargs: dict[str, Any]) -> list:
+def _build_reward_funcs(cfg: RunConfig, method_kwargs: dict[str, Any], reward_model_path: str | None = None) -> list:
     from gift.rewards import make_reward_function
 
     kwargs = dict(cfg.reward_args)
     if cfg.reward == "reward_model":
-        from gift.hub import resolve_pretrained
-
-        kwargs["model"] = resolve_pretrained(cfg.reward_model, cfg.reward_model_revision, "reward model",
-                                             "reward_model")
+        kwargs["model"] = reward_model_path
     funcs = [make_reward_function(cfg.reward, **kwargs)]
     buffer = method_kwargs.get("overlong_buffer") or 0
     if buffer:
@@ -183,20 +250,39 @@ def _build_reward_funcs(cfg: RunConfig, method_kwargs: dict[str, Any]) -> list:
     return funcs
 
 
+def _checkpoint_state(path: Path) -> dict | None:
+    """A checkpoint's trainer state; None when it is incomplete (the Trainer writes trainer_state.json last)."""
+    try:
+        state = json.loads((path / "trainer_state.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return state if isinstance(state, dict) and "global_step" in state else None
+
+
 def _latest_checkpoint(checkpoints: Path) -> Path | None:
     found = []
     for p in checkpoints.glob("checkpoint-*"):
         m = re.fullmatch(r"checkpoint-(\d+)", p.name)
-        if m and (p / "trainer_state.json").exists():
+        if m and _checkpoint_state(p) is not None:
             found.append((int(m.group(1)), p))
     return max(found)[1] if found else None
 
 
 def _truncate_metrics(path: Path, last_step: int) -> None:
-    """Keep only the rows up to `last_step`: the rows after the checkpoint will be logged again."""
+    """Keep only the rows up to `last_step`: the rows after the checkpoint will be logged again.
+
+    A line a kill cut short is dropped with them (it is past the checkpoint).
+    """
     if not path.exists():
         return
-    rows = [r for r in read_jsonl(path) if r.get("step", 0) <= last_step]
+    rows = []
+    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+        try:
+            row = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(row, dict) and row.get("step", 0) <= last_step:
+            rows.append(row)
     write_text(path, "".join(json.dumps(r) + "\n" for r in rows))
 
 
@@ -360,36 +446,26 @@ def train(config: RunConfig | dict | str | os.PathLike, on_config_change: str = 
     if (run_dir / "DONE").exists():
         print(f"{run_dir}: already complete (DONE exists); nothing to do")
         return run_dir
-    run_dir.mkdir(parents=True, exist_ok=True)
-    logger = file_logger(f"gift.train.{cfg.run_id}", run_dir / "train.log")
-    for name in ("transformers", "trl"):
-        lib_logger = logging.getLogger(name)
-        lib_logger.addHandler(logger.handlers[0])
 
-    train_rows = _load_examples(cfg.train_data, "train_data", cfg.train_limit)
-    eval_rows = _load_examples(cfg.eval_data, "eval_data", cfg.eval_limit) if cfg.eval_data else []
-    selection_rows = (_load_examples(cfg.selection_data, "selection_data", cfg.eval_limit)
+    # Everything the run reads is checked before anything is written: a bad input fails with nothing to undo.
+    from gift.rewards import VERIFIABLE_KINDS
+
+    train_rows = _load_examples(cfg.train_data, "train_data", cfg.train_limit,
+                                f"the verifiable reward {cfg.reward!r}" if cfg.reward in VERIFIABLE_KINDS else None)
+    eval_rows = (_load_examples(cfg.eval_data, "eval_data", cfg.eval_limit, "the held-out pass@1")
+                 if cfg.eval_data else [])
+    selection_rows = (_load_examples(cfg.selection_data, "selection_data", cfg.eval_limit, "the selection pass@1")
                       if cfg.selection_data and cfg.eval_every else [])
 
     import torch
-    from datasets import Dataset
-    from transformers import AutoModelForCausalLM, AutoTokenizer, set_seed
 
     from gift.hub import resolve_pretrained
 
-    set_seed(cfg.seed)
     model_path = resolve_pretrained(cfg.model, cfg.model_revision, "policy model", "model")
-    tokenizer = AutoTokenizer.from_pretrained(model_path)
-    if tokenizer.pad_token is None:
-        tokenizer.pad_token = tokenizer.eos_token
-
-    if cfg.max_prompt_length:
-        kept = [r for r in train_rows if _prompt_tokens(tokenizer, r["prompt"]) <= cfg.max_prompt_length]
-        logger.info("dropped %d of %d prompts longer than %d tokens", len(train_rows) - len(kept), len(train_rows),
-                    cfg.max_prompt_length)
-        if not kept:
-            raise ValueError(f"train_data: every prompt is longer than max_prompt_length={cfg.max_prompt_length}")
-        train_rows = kept
+    reward_model_path = (resolve_pretrained(cfg.reward_model, cfg.reward_model_revision, "reward model",
+                                            "reward_model") if cfg.reward == "reward_model" else None)
+    use_vllm = (_use_vllm(cfg.rollout_backend, torch.cuda.is_available())
+                if "use_vllm" not in method_kwargs else None)
 
     checkpoints = run_dir / "checkpoints"
     args_kwargs = {
@@ -413,12 +489,54 @@ def train(config: RunConfig | dict | str | os.PathLike, on_config_change: str = 
         args_kwargs.setdefault("gradient_checkpointing", False)
         # TRL turns on bf16 autocast by default; on a CPU it is slower and blurs the implicit reward
         args_kwargs.setdefault("bf16", False)
-    if "use_vllm" not in method_kwargs:
-        args_kwargs["use_vllm"] = _use_vllm(cfg.rollout_backend, torch.cuda.is_available())
-        if args_kwargs["use_vllm"]:
+    if use_vllm is not None:
+        args_kwargs["use_vllm"] = use_vllm
+        if use_vllm:
             args_kwargs.setdefault("vllm_mode", "colocate")
-    args = spec.load("config")(**args_kwargs)
+    try:
+        args = spec.load("config")(**args_kwargs)
+    except (ValueError, TypeError) as err:
+        raise UserError(f"run {cfg.run_id}: method_args do not make a valid {spec.config_class} ({err})") from None
 
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(model_path)
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    n_rows = len(train_rows)
+    if cfg.max_prompt_length:
+        train_rows = [r for r in train_rows if _prompt_tokens(tokenizer, r["prompt"]) <= cfg.max_prompt_length]
+        if not train_rows:
+            raise UserError(f"train_data {cfg.train_data}: every prompt is longer than "
+                            f"max_prompt_length={cfg.max_prompt_length}; raise it")
+
+    run_dir.mkdir(parents=True, exist_ok=True)
+    remove_stale_tmp(run_dir / "final")
+    logger = file_logger(f"gift.train.{cfg.run_id}", run_dir / "train.log")
+    for name in ("transformers", "trl", "gift.rewards"):
+        lib_logger = logging.getLogger(name)
+        lib_logger.addHandler(logger.handlers[0])
+    if cfg.max_prompt_length:
+        logger.info("dropped %d of %d prompts longer than %d tokens", n_rows - len(train_rows), n_rows,
+                    cfg.max_prompt_length)
+    try:
+        _train_in(cfg, spec, run_dir, args, method_kwargs, batch_plan, model_path, reward_model_path, train_rows,
+                  eval_rows, selection_rows, tokenizer, logger)
+    except Exception:
+        logger.exception("run %s failed", cfg.run_id)
+        raise
+    return run_dir
+
+
+def _train_in(cfg: RunConfig, spec, run_dir: Path, args, method_kwargs: dict, batch_plan: dict, model_path: str,
+              reward_model_path: str | None, train_rows: list[dict], eval_rows: list[dict],
+              selection_rows: list[dict], tokenizer, logger) -> None:
+    """The run itself, once every input has been checked and the run directory exists."""
+    from datasets import Dataset
+    from transformers import AutoModelForCausalLM, set_seed
+
+    set_seed(cfg.seed)
+    checkpoints = run_dir / "checkpoints"
     resolved = {"run": dataclasses.asdict(cfg), "method_config": method_kwargs, "model_path": model_path,
                 "use_vllm": args.use_vllm, "batch": batch_plan,
                 "n_train_examples": len(train_rows), "n_eval_examples": len(eval_rows)}
@@ -427,13 +545,20 @@ def train(config: RunConfig | dict | str | os.PathLike, on_config_change: str = 
         (run_dir / "metrics.jsonl").unlink(missing_ok=True)
         write_json(run_dir / "manifest.json", manifest(resolved, seed=cfg.seed, method=spec.name))
     else:
-        state = json.loads((resume / "trainer_state.json").read_text())
+        state = _checkpoint_state(resume)
         _truncate_metrics(run_dir / "metrics.jsonl", state["global_step"])
         logger.info("resuming from %s (step %d)", resume, state["global_step"])
+        if state.get("max_steps") and state["global_step"] >= state["max_steps"]:
+            # Killed after the last step (while saving final/): the last checkpoint is the trained model.
+            # Resuming the Trainer there would take one more step at learning rate 0.
+            logger.info("the last checkpoint is the final step; saving final/ from it")
+            model = AutoModelForCausalLM.from_pretrained(resume, dtype=_dtype(method_kwargs))
+            _save_final(run_dir, cfg, model, tokenizer, state["global_step"])
+            return
 
     model = AutoModelForCausalLM.from_pretrained(model_path, dtype=_dtype(method_kwargs))
     trainer_cls = spec.load("trainer")
-    reward_funcs = _build_reward_funcs(cfg, method_kwargs)
+    reward_funcs = _build_reward_funcs(cfg, method_kwargs, reward_model_path)
     trainer = trainer_cls(
         model=model,
         reward_funcs=reward_funcs,
@@ -450,11 +575,22 @@ def train(config: RunConfig | dict | str | os.PathLike, on_config_change: str = 
     trainer.train(resume_from_checkpoint=str(resume) if resume else None)
     logger.info("training finished in %.1f s", time.perf_counter() - t0)
 
+    _save_final(run_dir, cfg, None, tokenizer, trainer.state.global_step, trainer=trainer)
+
+
+def _save_final(run_dir: Path, cfg: RunConfig, model, tokenizer, step: int, trainer=None) -> None:
+    """final/ (one rename: complete or absent), then DONE."""
     with atomic_path(run_dir / "final") as tmp:
-        trainer.save_model(str(tmp))
+        if trainer is not None:
+            trainer.save_model(str(tmp))
+        else:
+            model.save_pretrained(str(tmp))
         tokenizer.save_pretrained(str(tmp))
-    write_text(run_dir / "DONE", f"{cfg.run_id} finished at step {trainer.state.global_step}\n")
-    return run_dir
+    write_text(run_dir / "DONE", f"{cfg.run_id} finished at step {step}\n")
+
+
+class RolloutBackendError(UserError, RuntimeError):
+    """The rollout backend the config asks for cannot run here."""
 
 
 def _use_vllm(backend: str, cuda: bool) -> bool:
@@ -462,10 +598,10 @@ def _use_vllm(backend: str, cuda: bool) -> bool:
     installed = importlib.util.find_spec("vllm") is not None
     if backend == "vllm":
         if not installed:
-            raise RuntimeError("rollout_backend 'vllm' but vLLM is not installed: pip install -e '.[gpu]', "
+            raise RolloutBackendError("rollout_backend 'vllm' but vLLM is not installed: pip install -e '.[gpu]', "
                                "or set rollout_backend: hf")
         if not cuda:
-            raise RuntimeError("rollout_backend 'vllm' needs a CUDA GPU; set rollout_backend: hf on a CPU")
+            raise RolloutBackendError("rollout_backend 'vllm' needs a CUDA GPU; set rollout_backend: hf on a CPU")
         return True
     return backend == "auto" and installed and cuda
 
@@ -491,7 +627,7 @@ def _prompt_tokens(tokenizer, prompt) -> int:
 
 def _parse_override(text: str) -> tuple[list[str], Any]:
     if "=" not in text:
-        raise ValueError(f"--set {text!r}: expected KEY=VALUE (e.g. method_args.learning_rate=1e-6)")
+        raise UserError(f"--set {text!r}: expected KEY=VALUE (e.g. method_args.learning_rate=1e-6)")
     key, value = text.split("=", 1)
     return key.split("."), yaml.safe_load(value)
 
@@ -505,12 +641,16 @@ def cli(argv: list[str]) -> int:
                         help="if output_dir holds a run made with another config, set it aside (under "
                              "<runs>/.replaced/) and start again; without it, that is an error")
     ns = parser.parse_args(argv)
-    data = yaml.safe_load(Path(ns.config).read_text(encoding="utf-8")) or {}
+    data = read_yaml(ns.config, "run config") or {}
+    if not isinstance(data, dict):
+        raise UserError(f"{ns.config}: expected a mapping of fields, got {type(data).__name__}")
     for item in ns.set:
         keys, value = _parse_override(item)
         target = data
         for k in keys[:-1]:
             target = target.setdefault(k, {})
+            if not isinstance(target, dict):
+                raise UserError(f"--set {item!r}: {k!r} is not a mapping in {ns.config}")
         target[keys[-1]] = value
     cfg = RunConfig.from_dict(data, source=ns.config)
     try:

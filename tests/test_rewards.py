@@ -145,7 +145,7 @@ def test_reward_function_counts_unparsed_and_errors_without_raising():
     completions = ["#### 4", "no answer", [{"role": "assistant", "content": "#### 5"}], "#### 4"]
     rewards = f(prompts=["q"] * 4, completions=completions, ground_truth=["4", "4", "5", None])
     assert rewards == [1.0, 0.0, 1.0, 0.0]
-    assert f.stats() == {"calls": 1, "completions": 4, "unparsed": 1, "errors": 1}
+    assert f.stats() == {"calls": 1, "completions": 4, "unparsed": 1, "errors": 1, "timeouts": 0}
 
 
 def test_reward_function_rejects_unknown_kind():

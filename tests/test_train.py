@@ -206,7 +206,7 @@ def test_a_run_whose_batch_sizes_cannot_be_met_refuses_to_start(policy_dir, prom
 def test_malformed_yaml_names_the_file(tmp_path):
     path = tmp_path / "broken.yaml"
     path.write_text("run_id: [unclosed\n")
-    with pytest.raises(ValueError, match="broken.yaml: not valid YAML"):
+    with pytest.raises(ValueError, match=r"broken.yaml:\d+: not valid YAML"):
         RunConfig.from_yaml(path)
 
 
@@ -242,3 +242,47 @@ def test_rollout_backend_falls_back_to_transformers_without_vllm_or_a_gpu():
     assert _use_vllm("auto", cuda=True) is installed
     with pytest.raises(RuntimeError, match="CUDA GPU" if installed else "vLLM is not installed"):
         _use_vllm("vllm", cuda=False)
+
+
+def _dead_pid() -> int:
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    return proc.pid
+
+
+def test_run_killed_while_saving_final_resumes_to_the_same_metrics_and_weights(policy_dir, prompts, tmp_path):
+    """A kill during the final save leaves the last checkpoint, all metrics, a half-written temporary
+    final/ and no DONE; the rerun must neither train again (an extra step at learning rate 0) nor keep debris."""
+    import shutil
+    import socket
+
+    from safetensors.torch import load_file
+
+    common = {"max_steps": 3, "save_every": 2, "seed": 3}
+    out = train(_cfg(policy_dir, prompts, tmp_path / "run", **common))
+    expected_rows = read_jsonl(out / "metrics.jsonl")
+    expected_done = (out / "DONE").read_text()
+    want = load_file(out / "final" / "model.safetensors")
+    (out / "DONE").unlink()
+    shutil.rmtree(out / "final")
+    host = "".join(c if c.isalnum() or c in "_-" else "_" for c in socket.gethostname())
+    debris = out / f".final.{host}-{_dead_pid()}.abc123.tmp"
+    (debris / "final").mkdir(parents=True)
+    (debris / "final" / "config.json").write_text("{")
+    assert (out / "checkpoints" / "checkpoint-3").is_dir(), "the Trainer saves a checkpoint at the last step"
+
+    train(_cfg(policy_dir, prompts, out, **common))
+    assert read_jsonl(out / "metrics.jsonl") == expected_rows and [r["step"] for r in expected_rows] == [1, 2, 3]
+    assert (out / "DONE").read_text() == expected_done == "r finished at step 3\n"
+    got = load_file(out / "final" / "model.safetensors")
+    assert want.keys() == got.keys() and all(bool((want[k] == got[k]).all()) for k in want)
+    assert not list(out.glob(".*.tmp")), "a killed save's temporary directory must be cleaned up"
+    assert "the last checkpoint is the final step" in (out / "train.log").read_text()
+
+
+def test_bad_method_value_fails_before_the_run_directory_exists(policy_dir, prompts, tmp_path):
+    out = tmp_path / "run"
+    cfg = _cfg(policy_dir, prompts, out, method_args={**SMALL, "max_completion_length": -1})
+    with pytest.raises(ValueError, match=r"method_args\.max_completion_length: must be >= 1, got -1"):
+        train(cfg)
+    assert not out.exists(), "nothing may be written before every field is checked"

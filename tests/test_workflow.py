@@ -227,6 +227,9 @@ def test_smoke_workflow_killed_midway_finishes_without_redoing_finished_jobs(tmp
     done_runs = [p for p in results.glob("runs/*/DONE") if str(p.relative_to(work)) not in incomplete]
     finished = {p: p.stat().st_mtime_ns for p in [*done_runs, *done_data]}
     assert finished
+    # what the README tells the user: after a hard kill the lock stays until `snakemake --unlock`
+    locked = snakemake("--cores", "2", cwd=work)
+    assert locked.returncode != 0 and "--unlock" in locked.stdout + locked.stderr, locked.stderr[-2000:]
     assert snakemake("--unlock", cwd=work).returncode == 0
     again = snakemake("--cores", "2", cwd=work, timeout=1800)
     assert again.returncode == 0, again.stdout[-5000:] + again.stderr[-5000:]

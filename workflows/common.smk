@@ -8,7 +8,9 @@ import sys
 try:
     GRID = gift_grid.expand(config)
 except gift_grid.ConfigError as err:
-    raise ValueError(f"invalid config: {err}") from None
+    # one message naming the key path, no traceback; Snakemake exits with status 1
+    print(f"invalid config: {err}", file=sys.stderr)
+    sys.exit(1)
 
 # Model-written code (MBPP) runs only in the sandbox: without full isolation the workflow stops here,
 # before any job, unless the config accepts weaker containment.

@@ -81,31 +81,37 @@ def _split_files(root: Path, hub_split: str, split: str) -> list[Path]:
 
 
 def read_table(path: Path) -> list[dict]:
-    """The rows of one parquet, jsonl, json or arrow file as dicts."""
+    """The rows of one parquet, jsonl, json or arrow file as dicts; a file that cannot be read is named."""
     suffix = path.suffix.lower()
-    if suffix == ".parquet":
-        import pyarrow.parquet as pq
-
-        return pq.read_table(path).to_pylist()
+    if suffix in (".parquet", ".arrow"):
+        try:
+            return _read_columnar(path, suffix)
+        except (OSError, ValueError) as err:  # pyarrow's ArrowInvalid is a ValueError
+            raise DataSourceError(f"{path}: not a readable {suffix[1:]} file ({str(err)[:200]})") from None
     if suffix == ".jsonl":
         from gift.io import read_jsonl
 
         return read_jsonl(path)
     if suffix == ".json":
-        import json
+        from gift.io import read_json
 
-        with open(path, encoding="utf-8") as f:
-            data = json.load(f)
+        data = read_json(path)
         if isinstance(data, dict) and "data" in data:
             data = data["data"]
         if not isinstance(data, list):
             raise DataSourceError(f"{path}: expected a JSON list of rows")
         return data
-    if suffix == ".arrow":
-        import datasets
-
-        return datasets.Dataset.from_file(str(path)).to_list()
     raise DataSourceError(f"{path}: unsupported file type {suffix!r}; use one of {', '.join(LOCAL_SUFFIXES)}")
+
+
+def _read_columnar(path: Path, suffix: str) -> list[dict]:
+    if suffix == ".parquet":
+        import pyarrow.parquet as pq
+
+        return pq.read_table(path).to_pylist()
+    import datasets
+
+    return datasets.Dataset.from_file(str(path)).to_list()
 
 
 def load_local(spec: DatasetSpec, path: str | os.PathLike) -> dict[str, list[dict]]:

@@ -371,6 +371,10 @@ def parse_alpaca_response(response: Any, swapped: bool) -> PairwiseAnnotation:
     p_first: float | None = None
     if lp and ("m" in lp or "M" in lp):
         a, b = lp.get("m", -math.inf), lp.get("M", -math.inf)
+        # a NaN or positive log-probability, or none finite, is a broken answer: counted, not a NaN preference
+        if any(math.isnan(x) or x > 1e-6 for x in (a, b)) or max(a, b) == -math.inf:
+            return PairwiseAnnotation(None, raw, swapped,
+                                      error=f"invalid log-probabilities for 'm'/'M' ({a!r}, {b!r}) in the judge's answer")
         top = max(a, b)
         p_first = math.exp(a - top) / (math.exp(a - top) + math.exp(b - top))
     elif raw is not None and raw.strip() in {"m", "M"}:

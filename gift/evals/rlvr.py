@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import math
 import sys
 import time
@@ -12,6 +13,7 @@ from typing import Any
 
 from gift.generation import generate
 from gift.rewards import VERIFIABLE_KINDS, score_verifiable
+from gift.verify import VerifyTimeout
 
 
 def _mean_stderr(values: list[float]) -> tuple[float, float | None]:
@@ -26,6 +28,11 @@ def _mean_stderr(values: list[float]) -> tuple[float, float | None]:
 def _score(kind: str, completion: str, truth: str, counts: dict) -> float:
     try:
         value, parsed = score_verifiable(kind, completion, truth)
+    except VerifyTimeout as err:
+        counts["errors"] += 1
+        counts["timeouts"] = counts.get("timeouts", 0) + 1
+        logging.getLogger("gift.rewards").warning("%s: verification timed out (%s), scored 0", kind, err)
+        return 0.0
     except Exception:
         counts["errors"] += 1
         return 0.0
@@ -81,7 +88,8 @@ def evaluate_pass_at_1(model: Any, tokenizer: Any, examples: list[dict], k: int 
         g_mean, g_stderr = _mean_stderr(greedy_rewards)
         result.update({"pass@1_greedy": g_mean, "pass@1_greedy_stderr": g_stderr,
                        "greedy_unparsed": greedy_counts["unparsed"], "greedy_errors": greedy_counts["errors"]})
-    result.update(unparsed=counts["unparsed"], errors=counts["errors"], samples=samples)
+    result.update(unparsed=counts["unparsed"], errors=counts["errors"], timeouts=counts.get("timeouts", 0),
+                  samples=samples)
     return result
 
 

@@ -239,10 +239,7 @@ def load_eval_results(paths: Sequence[str | os.PathLike]) -> tuple[list[EvalResu
             log.warning("eval result %s does not exist; its cells render as 'not run'", p)
             absent.append(str(p))
             continue
-        try:
-            doc = read_json(p)
-        except json.JSONDecodeError as err:
-            raise ValueError(f"{p}: not valid JSON ({err.msg})") from None
+        doc = read_json(p)  # names the file when it is not valid JSON
         if not isinstance(doc, dict):
             raise ValueError(f"{p}: expected a JSON object")
         metrics = doc.get("metrics")
