@@ -95,10 +95,11 @@ def _select(s: SweepSetting) -> None:
         if scored:
             sel.selected = max(scored, key=lambda vm: vm[1])[0]
         budgets[arm] = (sum(1 for _, (m, _) in sel.scores.items() if m is not None),
-                        sorted({n for _, (_, n) in sel.scores.items()}))
-    if len({repr(b) for b in budgets.values()}) > 1:
-        s.problems.append("unequal tuning budgets (scored values, seeds per value): "
-                          + "; ".join(f"{arm_label(a)} {b[0]} values, seeds {b[1]}" for a, b in budgets.items()))
+                        sorted({n for _, (_, n) in sel.scores.items()}), len(sel.scores))
+    if len({repr(b[:2]) for b in budgets.values()}) > 1:
+        s.problems.append("unequal tuning budgets in the results (some runs have no metrics yet): "
+                          + "; ".join(f"{arm_label(a)} {b[0]} of {b[2]} values scored, seeds per value "
+                                      f"{', '.join(map(str, b[1]))}" for a, b in budgets.items()))
 
 
 def _relabel(runs: Sequence[Run], label: str) -> list[Run]:
@@ -183,7 +184,8 @@ def sweep_markdown(settings: Sequence[SweepSetting], claims: dict[str, list[Clai
             out.append(f"| {arm_label(arm)} | " + " | ".join(cells) + f" | {_fmt_value(sel.selected)} | "
                        f"{_fmt_value(sel.default)} |")
         out.append("")
-        out += [f"- {p}" for p in s.problems]
+        if s.problems:
+            out += [f"- {p}" for p in s.problems] + [""]
     out += ["### Claims at the selected values, beside the unswept comparison", "",
             "| | Claim | At the selected values | Verdict | At the unswept values | Verdict |",
             "| --- | --- | --- | --- | --- | --- |"]
