@@ -76,6 +76,20 @@ def test_a_retired_judge_stops_the_job_before_generation_naming_judge_and_config
     assert _Server.posts == []  # found out from the free model list: nothing generated, nothing paid
 
 
+def test_cached_judgments_of_a_retired_judge_still_rescore(server, tmp_path):
+    spec = judges.parse_judge(f"api:gpt-4-1106-preview@{server}")
+    cache = tmp_path / "cache.jsonl"
+    client = judges.make_client(spec, cache, config_key=alpaca.JUDGE_CONFIG_KEY)
+    messages = [{"role": "user", "content": "x"}]
+    key = judges.JudgmentCache.key({"base_url": client.base_url, "model": client.model, "messages": messages})
+    client.cache.put(key, {"choices": [{"message": {"content": "m"}}]})
+    again = judges.make_client(spec, cache, config_key=alpaca.JUDGE_CONFIG_KEY)
+    assert again.check_model() is False  # not listed, but judgments are cached: no stop yet
+    assert again.complete(messages) == {"choices": [{"message": {"content": "m"}}]} and _Server.posts == []
+    with pytest.raises(judges.JudgeModelNotFound):  # the first uncached request stops it
+        again.complete([{"role": "user", "content": "y"}])
+
+
 def test_without_a_model_list_the_first_request_stops_the_job(server, tmp_path):
     _Server.list_models = False
     spec = judges.parse_judge(f"api:gpt-4-1106-preview@{server}")

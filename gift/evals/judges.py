@@ -251,8 +251,8 @@ class ChatClient:
     def check_model(self, get: Callable[[str, str, float], dict] | None = None) -> bool | None:
         """Ask the server's model list (free, before any generation) whether it serves the judge's model.
 
-        Raises JudgeModelNotFound when the list is readable and lacks the model; returns None (and the first
-        judge request decides) when the server has no readable list.
+        Raises JudgeModelNotFound when the list is readable and lacks the model and no judgment is cached;
+        returns None (and the first judge request decides) when the server has no readable list.
         """
         try:
             listing = (get or _get_json)(f"{self.base_url}/models", self.api_key, min(self.timeout_s, 30.0))
@@ -262,6 +262,12 @@ class ChatClient:
                      self.base_url, err)
             return None
         if self.model not in ids:
+            if len(self.cache):
+                # judgments already paid for may be all this job needs (a re-scoring): the first request
+                # that is not in the cache stops the job instead
+                log.warning("judge %s: the server does not list %s; continuing on the %d cached judgments",
+                            self.judge_name, self.model, len(self.cache))
+                return False
             raise self.model_not_found(f"its model list, {len(ids)} models, does not name it")
         return True
 
