@@ -250,12 +250,12 @@ def sweep_figure(runs: Sequence[Run], config_name: str):
         else:
             _not_run_text(ax)
         record["settings"].append(rec)
-    fig.suptitle(f"Sweep of {arg}: final eval pass@1 per method  [config: {config_name}]", fontsize=12)
+    fig.suptitle(f"Sweep of {arg}: final eval pass@1 per method\n[config: {config_name}]", fontsize=11)
     foot = ("Points: mean over seeds of each run's final eval pass@1 (mean of its last 10% of logged points, on the "
             "eval split); error bars: 95% t interval over seeds; star: the value the selection rule picked on the "
             "held-out selection split.")
     fig.text(0.01, 0.005, "\n".join(textwrap.wrap(foot, 120)), fontsize=7.5, color="0.3", ha="left", va="bottom")
-    fig.tight_layout(rect=(0, 0.08, 1, 0.94))
+    fig.tight_layout(rect=(0, 0.08, 1, 0.92))
     record["not_run"] = [r.run_id for r in runs if not r.has_metrics]
     n_ok = sum(r.has_metrics for r in runs)
     caption = (f"Final eval pass@1 against the swept {arg}, one line per method. Drawn from {n_ok} of {len(runs)} "
