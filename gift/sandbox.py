@@ -290,25 +290,28 @@ _gift_runner(int(sys.argv[1]), int(sys.argv[2]))
 def _boot_script(mode: _Mode, view: View, root: str, tmp_mb: int, uid: int | None, token_fd: int,
                  done_fd: int) -> str:
     q = shlex.quote
+    # One `mkdir -p` for every folder and one `mount --bind -o ro` per exposed path (mount remounts it
+    # read-only itself): each command here is a fork and exec paid by every program.
+    folders = ["/proc", "/dev", "/.gift", "/.oldroot", view.scratch, *view.dirs, *{os.path.dirname(f) for f in view.files}]
     lines = ["set -eu", f"R={q(root)}",
              f"PATH={q(':'.join(sorted({os.path.dirname(_tool(t) or '/usr/bin') for t in _NS_TOOLS})))}",
              'mount -t tmpfs -o size=1m,mode=755,nosuid,nodev gift-root "$R"',
-             "ro() { mount -o remount,bind,ro,nosuid,nodev \"$1\" 2>/dev/null || "
-             "mount -o remount,bind,ro,nosuid,nodev,noexec \"$1\"; }",
-             f'mkdir -p "$R/proc" "$R/dev" "$R/.gift" "$R/.oldroot" "$R"{q(view.scratch)}']
+             "ro() { mount --rbind -o ro,nosuid,nodev \"$1\" \"$2\" 2>/dev/null || "
+             "mount --rbind -o ro,nosuid,nodev,noexec \"$1\" \"$2\"; }",
+             "mkdir -p " + " ".join(f'"$R"{q(d)}' for d in folders)]
     for d in view.dirs:
-        lines.append(f'mkdir -p "$R"{q(d)} && mount --rbind {q(d)} "$R"{q(d)} && ro "$R"{q(d)}')
+        lines.append(f'ro {q(d)} "$R"{q(d)}')
     for path, target in view.links:
         lines.append(f'ln -s {q(target)} "$R"{q(path)}')
-    for f in view.files:
-        lines.append(f'mkdir -p "$R"{q(os.path.dirname(f))} && : > "$R"{q(f)} && mount --bind {q(f)} "$R"{q(f)} '
-                     f'&& ro "$R"{q(f)}')
+    tools = {"setpriv": _tool("setpriv"), "umount": _tool("umount")}
+    files = [(f, f) for f in view.files] + [(path or name, f"/.gift/{name}") for name, path in tools.items()]
+    lines.append("touch " + " ".join(f'"$R"{q(inside)}' for _, inside in files)
+                 + "".join(f' "$R"{q(dev)}' for dev in _DEVICES if os.path.exists(dev)))
+    for host, inside in files:
+        lines.append(f'ro {q(host)} "$R"{q(inside)}')
     for dev in _DEVICES:
         if os.path.exists(dev):
-            lines.append(f': > "$R"{q(dev)} && mount --bind {q(dev)} "$R"{q(dev)}')
-    tools = {"setpriv": _tool("setpriv"), "umount": _tool("umount")}
-    for name, path in tools.items():
-        lines.append(f': > "$R/.gift/{name}" && mount --bind {q(path or name)} "$R/.gift/{name}" && ro "$R/.gift/{name}"')
+            lines.append(f'mount --bind {q(dev)} "$R"{q(dev)}')
     lines.append('mount -t proc -o nosuid,nodev,noexec proc "$R/proc" 2>/dev/null || rmdir "$R/proc"')
     lines.append(f'mount -t tmpfs -o size={int(tmp_mb)}m,mode=1777,nosuid,nodev scratch "$R"{q(view.scratch)}')
     lines.append(f'cat > "$R"{q(view.scratch)}/main.py')

@@ -83,6 +83,20 @@ def test_reads_of_the_checkout_passwd_and_a_planted_file_get_nothing(tmp_path):
     assert "planted-secret-7f3a" not in r.stdout and "root:" not in r.stdout and "[project]" not in r.stdout
 
 
+@pytest.mark.parametrize("mode", [m for m in sandbox.available_modes() if m != "fallback"])
+def test_exposed_interpreter_and_libraries_are_read_only(mode):
+    # In `userns` the program is uid 0 of its namespace, which may be the host's root: only the read-only
+    # mounts keep it from writing into the interpreter or the system libraries.
+    view = sandbox.interpreter_view(sys.executable)
+    name = f"gift-probe-{os.getpid()}"
+    targets = [os.path.join(d, name) for d in view.dirs] + list(view.files) + ["/" + name]
+    program = f"import errno\nfor p in {targets!r}:\n    try:\n        open(p, 'a').write('x')\n        print('WROTE', p)\n" \
+              "    except OSError as e:\n        assert e.errno in (errno.EROFS, errno.EACCES), (p, e)\n"
+    r = sandbox.execute(program, mode=mode, timeout_s=T)
+    assert r.passed and "WROTE" not in r.stdout, r.stdout + r.stderr
+    assert not any(os.path.exists(os.path.join(d, name)) for d in view.dirs)
+
+
 def _venv_under_tmp() -> Path:
     """A fresh virtualenv under /tmp whose python is a symlink to this interpreter's base."""
     root = Path(tempfile.mkdtemp(prefix="gift-venv-test-", dir="/tmp"))
