@@ -138,6 +138,10 @@ class Grid:
         """(model_id, eval_name) of every evaluation the config asks for."""
         return [(m.model_id, e) for m in self.models.values() for e in m.evals]
 
+    def skipped_evals(self) -> dict[str, list[str]]:
+        """Eval kinds some experiment asks for that the config has no `evaluation` section for."""
+        return skipped_evals(self.config)
+
     def datasets_used(self) -> list[str]:
         """Datasets some rule reads: training and eval data, tiny-model warm-start data."""
         used: list[str] = []
@@ -298,8 +302,6 @@ def _check_refs(config: dict) -> None:
         for kind in exp.get("evaluate", []):
             if kind == "rlvr" and any(not d.get("eval") for d in exp["data"]):
                 raise ConfigError(f"{where}.evaluate: rlvr needs an eval dataset in every data entry")
-            if kind in ("lm_eval", "alpaca_eval", "arena_hard") and kind not in (config.get("evaluation") or {}):
-                raise ConfigError(f"{where}.evaluate: {kind!r} needs an `evaluation.{kind}` section")
 
 
 # How a swept argument is written in run ids ("lr3e-05").
@@ -453,13 +455,32 @@ def expand(config: dict) -> Grid:
                                 _add_models(config, exp, ename, run, models)
         if exp.get("evaluate_base"):
             _add_base_models(config, exp, models)
-    return Grid(name=config["name"], config=config, runs=runs, models=models)
+    grid = Grid(name=config["name"], config=config, runs=runs, models=models)
+    _check_gpus(config, grid.backbones_used())
+    return grid
 
 
-def _eval_names(exp: dict, eval_dataset: str | None) -> list[str]:
+def eval_kind_configured(config: dict, kind: str) -> bool:
+    """Whether the config can run an eval kind: rlvr always; the others only with their `evaluation.<kind>`
+    section (a machine without a judge or the benchmarks leaves the section out and runs the rest)."""
+    return kind == "rlvr" or kind in (config.get("evaluation") or {})
+
+
+def skipped_evals(config: dict) -> dict[str, list[str]]:
+    """Eval kinds that experiments ask for but the config has no `evaluation` section for: kind -> experiments."""
+    out: dict[str, list[str]] = {}
+    for ename, exp in config["experiments"].items():
+        for kind in exp.get("evaluate", []):
+            if not eval_kind_configured(config, kind):
+                out.setdefault(kind, []).append(ename)
+    return out
+
+
+def _eval_names(config: dict, exp: dict, eval_dataset: str | None) -> list[str]:
     out = []
     for kind in exp.get("evaluate", []):
-        out.append(f"rlvr_{eval_dataset}" if kind == "rlvr" else kind)
+        if eval_kind_configured(config, kind):
+            out.append(f"rlvr_{eval_dataset}" if kind == "rlvr" else kind)
     return out
 
 
@@ -482,7 +503,7 @@ def _upsert_model(models: dict[str, Model], model: Model) -> None:
 
 
 def _add_models(config: dict, exp: dict, ename: str, run: Run, models: dict[str, Model]) -> None:
-    evals = _eval_names(exp, run.eval_dataset)
+    evals = _eval_names(config, exp, run.eval_dataset)
     if not evals:
         return
     label = _model_label(config, run.backbone, run.method)
@@ -495,7 +516,7 @@ def _add_base_models(config: dict, exp: dict, models: dict[str, Model]) -> None:
     for backbone in exp["backbones"]:
         evals: list[str] = []
         for data in exp["data"]:
-            evals += [e for e in _eval_names(exp, data.get("eval")) if e not in evals]
+            evals += [e for e in _eval_names(config, exp, data.get("eval")) if e not in evals]
         label = _model_label(config, backbone, None)
         _upsert_model(models, Model(model_id=f"{backbone}-base", backbone=backbone, run_id=None, method="base",
                                     seed=None, label=label, paper_row=label if exp.get("paper_rows") else None,
@@ -537,6 +558,50 @@ def split_path(grid: Grid, dataset: str, role: str) -> str:
         return f"{grid.results}/data/{dataset}/selection.jsonl"
     split = spec.get("train_split", "train") if role == "train" else spec.get("eval_split", "test")
     return f"{grid.results}/data/{dataset}/{split}.jsonl"
+
+
+def _accelerate_processes(path: str, where: str) -> int:
+    """num_processes of an accelerate config file (1 when it does not say)."""
+    from gift.io import read_yaml
+
+    try:
+        spec = read_yaml(path, "accelerate config") or {}
+    except ValueError as err:
+        raise ConfigError(f"{where}: {err}") from None
+    n = spec.get("num_processes", 1) if isinstance(spec, dict) else 1
+    if not isinstance(n, int) or isinstance(n, bool) or n < 1:
+        raise ConfigError(f"{where}: {path}: num_processes must be a positive integer, got {n!r}")
+    return n
+
+
+def job_gpus(config: dict, backbone: str, role: str) -> int:
+    """GPUs one job of `role` (train or eval) on `backbone` holds: 0 on a CPU config.
+
+    `backbones.<b>.gpus.<role>` when set; else a training run takes its accelerate config's num_processes
+    (one process per GPU), and everything else one GPU.
+    """
+    if config.get("device") != "gpu":
+        return 0
+    spec = config["backbones"][backbone]
+    count = (spec.get("gpus") or {}).get(role)
+    if count is not None:
+        return int(count)
+    if role == "train" and spec.get("accelerate"):
+        return _accelerate_processes(spec["accelerate"], f"backbones.{backbone}.accelerate")
+    return 1
+
+
+def _check_gpus(config: dict, backbones: list[str]) -> None:
+    """On a GPU config a multi-GPU training run has a launcher."""
+    if config.get("device") != "gpu":
+        return
+    for b in backbones:
+        spec = config["backbones"][b]
+        # explicit counts only: an accelerate file is read where the jobs run (paths are relative to it)
+        train = (spec.get("gpus") or {}).get("train") or 1
+        if train > 1 and not spec.get("accelerate"):
+            raise ConfigError(f"backbones.{b}.gpus.train: {train} GPUs per training run need an `accelerate` "
+                              "config (one process per GPU); without one, train on 1")
 
 
 def run_config(grid: Grid, run_id: str) -> dict:
@@ -716,4 +781,6 @@ def cli_check(argv: list[str]) -> int:
     except ConfigError as err:
         raise ConfigError(f"{ns.config}: {err}") from None
     print(f"{ns.config}: valid ({len(grid.runs)} runs, {len(grid.models)} evaluated models)")
+    for kind, experiments in grid.skipped_evals().items():
+        print(f"{ns.config}: no evaluation.{kind} section: {kind} is skipped (asked for by {', '.join(experiments)})")
     return 0

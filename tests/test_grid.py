@@ -160,3 +160,55 @@ def test_grid_json_is_what_the_report_reads(configs, tmp_path):
     assert {"7B-GIFT", "32B-Instruct"} <= labelled
     fig5 = [e for e in entries if e.get("run_id") and "fig5" in e["figure"]]
     assert {e["panel"] for e in fig5} == {"qwen3-32b", "qwen2.5-32b"}
+
+
+# ---- GPUs per job and optional evaluation sections --------------------------------------------------
+
+
+def test_job_gpus_cpu_zero_accelerate_processes_and_explicit_counts(configs, tmp_path, monkeypatch):
+    monkeypatch.chdir(ROOT)  # accelerate paths are relative to the workflow's directory
+    paper = configs["paper"]
+    # every paper backbone trains under an accelerate config with num_processes: 8
+    for b in paper["backbones"]:
+        n = yaml.safe_load((ROOT / paper["backbones"][b]["accelerate"]).read_text())["num_processes"]
+        assert G.job_gpus(paper, b, "train") == n == 8
+        assert G.job_gpus(paper, b, "eval") == 1
+    smoke = configs["smoke"]
+    assert {G.job_gpus(smoke, b, r) for b in smoke["backbones"] for r in ("train", "eval")} == {0}
+    cfg = copy.deepcopy(paper)
+    cfg["backbones"]["qwen3-32b"]["gpus"] = {"train": 4, "eval": 2}
+    assert (G.job_gpus(cfg, "qwen3-32b", "train"), G.job_gpus(cfg, "qwen3-32b", "eval")) == (4, 2)
+    G.validate(cfg)
+    cfg["backbones"]["qwen3-32b"]["accelerate"] = str(tmp_path / "missing.yaml")
+    assert G.job_gpus(cfg, "qwen3-32b", "train") == 4  # an explicit count wins without reading the file
+    with pytest.raises(G.ConfigError, match="backbones.qwen2.5-32b.accelerate"):
+        cfg["backbones"]["qwen2.5-32b"]["accelerate"] = str(tmp_path / "missing.yaml")
+        G.job_gpus(cfg, "qwen2.5-32b", "train")
+
+
+def test_multi_gpu_training_without_a_launcher_is_a_config_error(configs):
+    cfg = copy.deepcopy(configs["smoke"])
+    cfg["device"] = "gpu"
+    b = next(iter(cfg["backbones"]))
+    cfg["backbones"][b]["gpus"] = {"train": 2}
+    with pytest.raises(G.ConfigError, match=rf"backbones\.{b}\.gpus\.train: 2 GPUs per training run need"):
+        G.expand(cfg)
+    cfg["backbones"][b]["gpus"] = {"train": 1, "eval": 3}
+    assert G.job_gpus(cfg, b, "eval") == 3 and G.expand(cfg).runs
+    cfg["backbones"][b]["gpus"] = {"train": 0}
+    with pytest.raises(G.ConfigError, match="gpus.train"):
+        G.validate(cfg)
+
+
+@pytest.mark.parametrize("kind", ["lm_eval", "alpaca_eval", "arena_hard"])
+def test_a_config_without_an_evaluation_section_skips_only_that_kind(configs, kind):
+    full = G.expand(configs["tiny"])
+    cfg = copy.deepcopy(configs["tiny"])
+    del cfg["evaluation"][kind]
+    G.validate(cfg)
+    grid = G.expand(cfg)
+    assert grid.skipped_evals() == {kind: ["fig6"]} and full.skipped_evals() == {}
+    kept = [t for t in full.eval_targets() if t[1] != kind]
+    assert len(kept) < len(full.eval_targets())
+    assert grid.eval_targets() == kept
+    assert set(grid.runs) == set(full.runs)

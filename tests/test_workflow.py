@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import functools
 import json
 import os
 import re
@@ -141,6 +142,94 @@ def test_cross_reference_error_names_the_key_path(tmp_path):
     assert proc.returncode != 0
     # the schema rejects nothing here (methods lists are names); gift.grid names the key path
     assert "experiments.fig3.methods: method 'ppo-typo' has no entry in `methods`" in proc.stdout + proc.stderr
+
+
+# ---- optional evaluation sections and GPU scheduling -------------------------------------------------
+
+@functools.cache
+def _smoke_counts() -> dict[str, int]:
+    return dry_run(CONFIG_DIR / "smoke.yaml")
+
+
+EVAL_RULES = {"lm_eval": "eval_lm_eval", "alpaca_eval": "eval_alpaca", "arena_hard": "eval_arena_hard"}
+
+
+@pytest.mark.parametrize("kind", sorted(EVAL_RULES))
+def test_a_config_without_an_evaluation_section_runs_the_rest(tmp_path, kind):
+    cfg = yaml.safe_load((CONFIG_DIR / "smoke.yaml").read_text())
+    full = _smoke_counts()
+    del cfg["evaluation"][kind]
+    path = tmp_path / f"no_{kind}.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    counts = dry_run(path)
+    assert EVAL_RULES[kind] not in counts and full[EVAL_RULES[kind]] > 0
+    if kind == "lm_eval":
+        assert "lm_eval_twins" not in counts
+    # every other rule keeps its jobs
+    others = {r: n for r, n in full.items() if r not in (EVAL_RULES[kind], "lm_eval_twins", "all")}
+    assert {r: counts[r] for r in others} == others
+
+
+def dry_run_jobs(config: str | Path, *extra: str) -> list[dict]:
+    """Each job of a dry run with --printshellcmds: its rule, resources and shell command."""
+    proc = snakemake("-n", "-p", "--forceall", "--nolock", "--configfile", str(config), *extra)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    jobs: list[dict] = []
+    for line in proc.stdout.splitlines():
+        if m := re.match(r"(?:local)?rule (\w+):$", line.strip()):
+            jobs.append({"rule": m.group(1), "resources": {}, "shell": None})
+        elif jobs and line.strip().startswith("resources:"):
+            pairs = (p.split("=", 1) for p in line.split(":", 1)[1].split(", "))
+            jobs[-1]["resources"] = {k.strip(): v.strip() for k, v in pairs}
+        elif jobs and line.startswith("Shell command:"):
+            jobs[-1]["shell"] = line.split(":", 1)[1].strip()
+    return jobs
+
+
+GPU_RULES = {"train", "eval_rlvr", "eval_lm_eval", "eval_alpaca", "eval_arena_hard"}
+WRAPPER = re.compile(r'"\$GIFT_PYTHON" -m gift\.cli gpus run --gpus (\d+) -- "\$GIFT_PYTHON" ')
+
+
+def test_gpu_config_jobs_hold_a_gpu_resource_and_run_under_gift_gpus(tmp_path):
+    cfg = yaml.safe_load((CONFIG_DIR / "smoke.yaml").read_text())
+    cfg["device"] = "gpu"
+    wide = next(iter(cfg["backbones"]))
+    accel = tmp_path / "accel.yaml"
+    accel.write_text("distributed_type: MULTI_GPU\nnum_processes: 8\n")
+    cfg["backbones"][wide].update({"accelerate": str(accel), "gpus": {"train": 2, "eval": 3}})
+    path = tmp_path / "gpu.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    from gift import grid as G
+
+    grid = G.expand(cfg)
+    jobs = dry_run_jobs(path, "--resources", "gpu=8")
+    seen = set()
+    for job in jobs:
+        if job["rule"] not in GPU_RULES:
+            assert "gpu" not in job["resources"] and "gpus run" not in (job["shell"] or ""), job
+            continue
+        seen.add(job["rule"])
+        m = WRAPPER.search(job["shell"])
+        assert m, job["shell"]
+        run_id = re.search(r"run_configs/(\S+)\.yaml", job["shell"]) if job["rule"] == "train" else None
+        model_id = re.search(r"--model-id (\S+)", job["shell"])
+        backbone = grid.runs[run_id.group(1)].backbone if run_id else grid.models[model_id.group(1)].backbone
+        want = (2 if job["rule"] == "train" else 3) if backbone == wide else 1
+        assert job["resources"]["gpu"] == m.group(1) == str(want), job
+        if job["rule"] == "train" and backbone == wide:
+            # one training process per GPU the job holds, whatever the accelerate file says
+            assert f"--config_file {accel} --num_processes 2 -m gift.cli train" in job["shell"]
+    assert seen == GPU_RULES
+
+
+def test_cpu_config_jobs_hold_no_gpu_and_run_as_before():
+    jobs = dry_run_jobs(CONFIG_DIR / "smoke.yaml")
+    gpu_jobs = [j for j in jobs if j["rule"] in GPU_RULES]
+    assert {j["rule"] for j in gpu_jobs} == GPU_RULES
+    assert all(j["resources"].get("gpu") == "0" for j in gpu_jobs)
+    assert not any("gpus run" in (j["shell"] or "") or "accelerate" in (j["shell"] or "") for j in jobs)
+    train = next(j for j in gpu_jobs if j["rule"] == "train")
+    assert re.match(r'OMP_NUM_THREADS=1 "\$GIFT_PYTHON" -m gift\.cli train --config ', train["shell"]), train
 
 
 # ---- the smoke workflow end to end ------------------------------------------------------------------

@@ -12,6 +12,11 @@ except gift_grid.ConfigError as err:
     print(f"invalid config: {err}", file=sys.stderr)
     sys.exit(1)
 
+# An evaluation whose `evaluation.<kind>` section the config leaves out is not run (said once, here).
+for _kind, _experiments in GRID.skipped_evals().items():
+    print(f"note: the config has no evaluation.{_kind} section: {_kind} is skipped "
+          f"(asked for by {', '.join(_experiments)})", file=sys.stderr)
+
 # Model-written code (MBPP) runs only in the sandbox: without full isolation the workflow stops here,
 # before any job, unless the config accepts weaker containment.
 SANDBOX_ON_MISSING = config.get("sandbox", {}).get("on_missing") or os.environ.get("GIFT_SANDBOX_ON_MISSING") or "refuse"
@@ -44,6 +49,12 @@ os.environ["GIFT_PYTHON"] = "python" if _CONDA else sys.executable
 envvars:
     "GIFT_PYTHON",
 
+
+# On a GPU config the GPU-using rules (train, the evaluations) declare a `gpu` resource, so that
+# `--resources gpu=8` runs as many of them at once as there are GPUs, and run under `gift gpus run`, which
+# gives each job devices no other running job holds (CUDA_VISIBLE_DEVICES). Under Slurm, which assigns the
+# devices itself, the wrapper runs the command as is. Nothing changes on a CPU config.
+GPUS_RUN = '"$GIFT_PYTHON" -m gift.cli gpus run --gpus {resources.gpu} -- ' if config["device"] == "gpu" else ""
 
 # Every step runs in this environment when --software-deployment-method conda is given.
 CONDA_ENV = "envs/gift.yaml"
@@ -131,15 +142,21 @@ def train_inputs(wildcards):
 
 
 def train_launcher(wildcards):
-    """Nothing on a CPU (one process); `accelerate launch` with the backbone's DeepSpeed/FSDP config on GPUs.
+    """Nothing on a CPU (one process); `accelerate launch` with the backbone's DeepSpeed/FSDP config on GPUs,
+    one process per GPU the job holds.
 
     The rule puts the interpreter in front, so that the launcher is the one installed beside gift.
     """
     run = GRID.runs[wildcards.run_id]
     accel = config["backbones"][run.backbone].get("accelerate")
     if config["device"] == "gpu" and accel:
-        return f"-m accelerate.commands.launch --config_file {accel} "
+        return f"-m accelerate.commands.launch --config_file {accel} --num_processes {train_gpus(wildcards)} "
     return ""
+
+
+def train_gpus(wildcards):
+    """The `gpu` resource of a training run (0 on a CPU config)."""
+    return gift_grid.job_gpus(config, GRID.runs[wildcards.run_id].backbone, "train")
 
 
 def run_done(run_id):
@@ -155,6 +172,11 @@ def eval_model_inputs(wildcards):
     if model.run_id:
         return [run_done(model.run_id)]
     return model_inputs(model.backbone)
+
+
+def eval_gpus(wildcards):
+    """The `gpu` resource of an evaluation (0 on a CPU config)."""
+    return gift_grid.job_gpus(config, GRID.models[wildcards.model_id].backbone, "eval")
 
 
 def eval_model_path(wildcards):

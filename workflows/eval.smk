@@ -18,8 +18,10 @@ rule eval_rlvr:
     conda:
         CONDA_ENV
     threads: 1
+    resources:
+        gpu=eval_gpus,
     shell:
-        'OMP_NUM_THREADS={threads} "$GIFT_PYTHON" -m gift.cli eval rlvr --model {params.model} --model-id {wildcards.model_id} '
+        f'OMP_NUM_THREADS={{threads}} {GPUS_RUN}' '"$GIFT_PYTHON" -m gift.cli eval rlvr --model {params.model} --model-id {wildcards.model_id} '
         "--data {params.split} --out {output} {params.options} > {log} 2>&1"
 
 
@@ -59,8 +61,10 @@ rule eval_lm_eval:
     conda:
         CONDA_ENV
     threads: 1
+    resources:
+        gpu=eval_gpus,
     shell:
-        'OMP_NUM_THREADS={threads} GIFT_SANDBOX_ON_MISSING={params.sandbox} "$GIFT_PYTHON" -m gift.cli eval lm-eval '
+        f'OMP_NUM_THREADS={{threads}} GIFT_SANDBOX_ON_MISSING={{params.sandbox}} {GPUS_RUN}' '"$GIFT_PYTHON" -m gift.cli eval lm-eval '
         "--model {params.model} --model-id {wildcards.model_id} "
         "--tasks {params.tasks} {params.limit} --device {params.device} --out {output} > {log} 2>&1"
 
@@ -83,8 +87,10 @@ rule eval_alpaca:
     conda:
         CONDA_ENV
     threads: 1
+    resources:
+        gpu=eval_gpus,
     shell:
-        'OMP_NUM_THREADS={threads} "$GIFT_PYTHON" -m gift.cli eval alpaca --model {params.model} --model-id {wildcards.model_id} '
+        f'OMP_NUM_THREADS={{threads}} {GPUS_RUN}' '"$GIFT_PYTHON" -m gift.cli eval alpaca --model {params.model} --model-id {wildcards.model_id} '
         "--instructions {params.instructions} --judge {params.judge} --out {output} {params.options} > {log} 2>&1"
 
 
@@ -107,6 +113,8 @@ rule eval_arena_hard:
     conda:
         CONDA_ENV
     threads: 1
+    resources:
+        gpu=eval_gpus,
     shell:
-        'OMP_NUM_THREADS={threads} "$GIFT_PYTHON" -m gift.cli eval arena-hard --model {params.model} --model-id {wildcards.model_id} '
+        f'OMP_NUM_THREADS={{threads}} {GPUS_RUN}' '"$GIFT_PYTHON" -m gift.cli eval arena-hard --model {params.model} --model-id {wildcards.model_id} '
         "--questions {params.questions} {params.baselines} --judge {params.judge} --out {output} {params.options} > {log} 2>&1"

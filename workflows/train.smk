@@ -25,7 +25,9 @@ rule train:
     conda:
         CONDA_ENV
     threads: 1
+    resources:
+        gpu=train_gpus,
     shell:
         # --restart: when Snakemake reruns a job because its run config changed, the old run directory is
         # set aside (results/<config>/runs/.replaced/) instead of being resumed with the new settings.
-        'OMP_NUM_THREADS={threads} "$GIFT_PYTHON" {params.launcher}-m gift.cli train --config {params.cfg} --restart > {log} 2>&1'
+        f'OMP_NUM_THREADS={{threads}} {GPUS_RUN}' '"$GIFT_PYTHON" {params.launcher}-m gift.cli train --config {params.cfg} --restart > {log} 2>&1'
