@@ -5,11 +5,7 @@ from __future__ import annotations
 import string
 from pathlib import Path
 
-SPECIAL_TOKENS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
-CHAT_TEMPLATE = (
-    "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"
-    "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
-)
+from gift.tiny import CHAT_TEMPLATE, EOS_TOKEN, PAD_TOKEN, SPECIAL_TOKENS
 
 
 def build_char_policy(out: str | Path, hidden: int = 32, layers: int = 2, heads: int = 2, kv_heads: int = 1,
@@ -20,17 +16,17 @@ def build_char_policy(out: str | Path, hidden: int = 32, layers: int = 2, heads:
     from transformers import PreTrainedTokenizerFast, Qwen2Config, Qwen2ForCausalLM
 
     out = Path(out)
-    vocab = {tok: i for i, tok in enumerate(SPECIAL_TOKENS + list(string.printable))}
-    tok = Tokenizer(models.WordLevel(vocab, unk_token="<|endoftext|>"))
+    vocab = {tok: i for i, tok in enumerate([*SPECIAL_TOKENS, *string.printable])}
+    tok = Tokenizer(models.WordLevel(vocab, unk_token=PAD_TOKEN))
     tok.pre_tokenizer = pre_tokenizers.Split("", "isolated")
     tok.decoder = decoders.Fuse()
-    fast = PreTrainedTokenizerFast(tokenizer_object=tok, eos_token="<|im_end|>", pad_token="<|endoftext|>")
+    fast = PreTrainedTokenizerFast(tokenizer_object=tok, eos_token=EOS_TOKEN, pad_token=PAD_TOKEN)
     fast.chat_template = CHAT_TEMPLATE
     fast.save_pretrained(out)
     torch.manual_seed(seed)
     cfg = Qwen2Config(vocab_size=len(vocab), hidden_size=hidden, intermediate_size=2 * hidden,
                       num_hidden_layers=layers, num_attention_heads=heads, num_key_value_heads=kv_heads,
-                      max_position_embeddings=max_positions, eos_token_id=vocab["<|im_end|>"], pad_token_id=0,
+                      max_position_embeddings=max_positions, eos_token_id=vocab[EOS_TOKEN], pad_token_id=0,
                       tie_word_embeddings=True)
     Qwen2ForCausalLM(cfg).save_pretrained(out)
     return out

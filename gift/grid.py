@@ -14,16 +14,25 @@ from pathlib import Path
 
 import yaml
 
-from gift.assets import asset_path
+from gift.grid_config import (  # noqa: F401 (SCHEMA_PATH, load_config, validate: read through gift.grid too)
+    SCHEMA_PATH,
+    ConfigError,
+    check_references,
+    load_config,
+    sweep_values,
+    validate,
+)
 from gift.io import write_json, write_text
-
-SCHEMA_PATH = asset_path("schemas", "config.schema.yaml")
-
-# Table 1 names and the labels of table rows ("7B-GIFT").
-METHOD_LABELS = {"gift": "GIFT", "grpo": "GRPO", "dapo": "DAPO", "gspo": "GSPO", "gft": "GFT"}
+from gift.methods import display_name, get_method
 
 # Eval kinds an experiment may ask for, and the file each writes under results/<cfg>/evals/<model_id>/.
 EVAL_KINDS = ("rlvr", "lm_eval", "alpaca_eval", "arena_hard")
+RLVR_PREFIX = "rlvr_"
+
+
+def rlvr_eval_name(dataset: str) -> str:
+    """The eval name (and file stem) of pass@1 on `dataset`: rlvr_<dataset>."""
+    return f"{RLVR_PREFIX}{dataset}"
 
 # Keys of the trainer's run config that come from the `training` sections (the rest is derived).
 TRAINING_KEYS = ("max_steps", "num_train_epochs", "eval_every", "eval_limit", "save_every", "save_total_limit",
@@ -33,16 +42,10 @@ TRAINING_KEYS = ("max_steps", "num_train_epochs", "eval_every", "eval_limit", "s
 
 def method_defaults(method: str) -> dict:
     """The registry's paper defaults of a method (what a run gets for every field its config leaves out)."""
-    from gift.methods import get_method
-
     try:
         return dict(get_method(method).defaults)
     except ValueError as err:
         raise ConfigError(f"methods.{method}: {err}") from None
-
-
-class ConfigError(ValueError):
-    """A config that the schema accepts but whose parts do not fit together (names the key path)."""
 
 
 @dataclass(frozen=True)
@@ -124,9 +127,18 @@ class Grid:
     runs: dict[str, Run]
     models: dict[str, Model]
 
+    # The layout of results/<cfg>/ (docs/interfaces.md); the workflow's rules take their paths from here.
+    # Each method also takes a wildcard pattern such as "{dataset}".
     @property
     def results(self) -> str:
         return f"results/{self.name}"
+
+    def data_dir(self, dataset: str) -> str:
+        return f"{self.results}/data/{dataset}"
+
+    def model_dir(self, name: str) -> str:
+        """A backbone or reward model the workflow builds."""
+        return f"{self.results}/models/{name}"
 
     def run_dir(self, run_id: str) -> str:
         return f"{self.results}/runs/{run_id}"
@@ -155,8 +167,8 @@ class Grid:
             add(r.eval_dataset)
         for m in self.models.values():
             for e in m.evals:
-                if e.startswith("rlvr_"):
-                    add(e[len("rlvr_"):])
+                if e.startswith(RLVR_PREFIX):
+                    add(e[len(RLVR_PREFIX):])
         for spec in list(self.config["backbones"].values()) + list(self.config.get("reward_models", {}).values()):
             for d in (spec.get("build") or {}).get("data", []):
                 add(d)
@@ -198,31 +210,6 @@ class Grid:
         return [(m.model_id, e) for m in self.models.values() if table in m.tables for e in m.evals if e in kinds]
 
 
-def load_config(path: str | Path) -> dict:
-    """Read a YAML config (no validation); a missing, malformed or non-UTF-8 file is an error naming it."""
-    from gift.io import read_yaml
-
-    try:
-        cfg = read_yaml(path, "workflow config")
-    except ValueError as err:
-        raise ConfigError(str(err)) from None
-    if not isinstance(cfg, dict):
-        raise ConfigError(f"{path}: a config is a YAML mapping")
-    return cfg
-
-
-def validate(config: dict, schema_path: str | Path = SCHEMA_PATH) -> None:
-    """Check `config` against the workflow's JSON schema; a ConfigError names the key path and the reason."""
-    import jsonschema
-
-    with open(schema_path, encoding="utf-8") as f:
-        schema = yaml.safe_load(f)
-    errors = sorted(jsonschema.Draft202012Validator(schema).iter_errors(config), key=lambda e: list(e.absolute_path))
-    if errors:
-        lines = [f"  {'.'.join(str(p) for p in e.absolute_path) or '(top level)'}: {e.message}" for e in errors[:20]]
-        raise ConfigError(f"config does not match {Path(schema_path).name}:\n" + "\n".join(lines))
-
-
 def _merge(*dicts: dict | None) -> dict:
     out: dict = {}
     for d in dicts:
@@ -239,81 +226,10 @@ def _matches(when: dict, backbone: str, dataset: str, method: str) -> bool:
     return True
 
 
-def _eval_split(dataset: str) -> str | None:
-    """The eval split `gift data prepare` gives a dataset (the registry's), or None."""
-    from gift.data.registry import REGISTRY
-
-    reg = REGISTRY.get(dataset)
-    return reg.eval_split if reg else None
-
-
-def _check_refs(config: dict) -> None:
-    """Names an experiment uses must be defined; a ConfigError names the key path."""
-    for section in ("backbones", "datasets", "methods"):
-        if not config.get(section):
-            raise ConfigError(f"{section}: must define at least one entry")
-    rms = config.get("reward_models") or {}
-    for name, spec in config["backbones"].items():
-        for d in (spec.get("build") or {}).get("data", []):
-            if d not in config["datasets"]:
-                raise ConfigError(f"backbones.{name}.build.data: unknown dataset {d!r}")
-        if spec.get("build") and not any(_eval_split(d) for d in spec["build"]["data"]):
-            raise ConfigError(
-                f"backbones.{name}.build.data: a backbone's warm start is checked on an RLVR eval split, and none of "
-                f"{spec['build']['data']} has one; add one (e.g. gsm8k, math or aime2024)")
-    for name, spec in rms.items():
-        for d in (spec.get("build") or {}).get("data", []):
-            if d not in config["datasets"]:
-                raise ConfigError(f"reward_models.{name}.build.data: unknown dataset {d!r}")
-    for kind in ("alpaca_eval", "arena_hard"):
-        judge = str((config.get("evaluation") or {}).get(kind, {}).get("judge", ""))
-        if judge.startswith("reward-model:") and judge.split(":", 1)[1] not in rms:
-            raise ConfigError(f"evaluation.{kind}.judge: unknown reward model {judge.split(':', 1)[1]!r}")
-    figures = set(config["report"]["figures"])
-    tables = set(config["report"]["tables"])
-    for ename, exp in config["experiments"].items():
-        where = f"experiments.{ename}"
-        for b in exp["backbones"]:
-            if b not in config["backbones"]:
-                raise ConfigError(f"{where}.backbones: unknown backbone {b!r} (defined: {', '.join(config['backbones'])})")
-        for m in exp["methods"]:
-            if m not in config["methods"]:
-                raise ConfigError(f"{where}.methods: method {m!r} has no entry in `methods`")
-        for i, d in enumerate(exp["data"]):
-            for role in ("train", "eval"):
-                if d.get(role) and d[role] not in config["datasets"]:
-                    raise ConfigError(f"{where}.data[{i}].{role}: unknown dataset {d[role]!r}")
-            if config["datasets"][d["train"]].get("reward") == "reward_model" and not exp.get("reward_model"):
-                raise ConfigError(f"{where}.reward_model: dataset {d['train']!r} is scored by a reward model; name one")
-        if exp.get("reward_model") and exp["reward_model"] not in rms:
-            raise ConfigError(f"{where}.reward_model: unknown reward model {exp['reward_model']!r}")
-        for f in exp.get("figures", []):
-            if f not in figures:
-                raise ConfigError(f"{where}.figures: {f!r} is not in report.figures")
-        for t in exp.get("tables", []):
-            if t not in tables:
-                raise ConfigError(f"{where}.tables: {t!r} is not in report.tables")
-        for v in exp.get("variants") or []:
-            for m in v.get("methods", []):
-                if m not in exp["methods"]:
-                    raise ConfigError(f"{where}.variants.{v['name']}.methods: {m!r} is not a method of the experiment")
-        if exp.get("sweep"):
-            _check_sweep(config, ename, exp)
-        for kind in exp.get("evaluate", []):
-            if kind == "rlvr" and any(not d.get("eval") for d in exp["data"]):
-                raise ConfigError(f"{where}.evaluate: rlvr needs an eval dataset in every data entry")
-
-
 # How a swept argument is written in run ids ("lr3e-05").
 SWEEP_SHORT = {"learning_rate": "lr", "gift_beta": "beta", "num_generations": "n", "beta": "kl"}
 # The selection rule a sweep applies when its config does not state one.
 DEFAULT_SELECT = {"metric": "selection_pass@1", "last": 1.0 / 3.0, "by": "mean"}
-
-
-def sweep_values(exp: dict, method: str) -> list:
-    """The values a sweep experiment gives `method` (one list for every method, or one per method)."""
-    values = exp["sweep"]["values"]
-    return list(values[method] if isinstance(values, dict) else values)
 
 
 def sweep_tag(arg: str, value: object) -> str:
@@ -326,38 +242,6 @@ def _variants_for(exp: dict, method: str) -> list[dict]:
     """The experiment's variants that apply to `method` (a variant may name the methods it is for)."""
     variants = [v for v in (exp.get("variants") or []) if method in v.get("methods", [method])]
     return variants or [{"name": "default", "args": {}}]
-
-
-def _check_sweep(config: dict, ename: str, exp: dict) -> None:
-    """A sweep compares methods at an equal tuning budget: same number of points per method, seeds shared."""
-    where = f"experiments.{ename}.sweep"
-    sweep = exp["sweep"]
-    arg = sweep["arg"]
-    values = sweep["values"]
-    if isinstance(values, dict):
-        missing = [m for m in exp["methods"] if m not in values]
-        extra = [m for m in values if m not in exp["methods"]]
-        if missing or extra:
-            raise ConfigError(f"{where}.values: give values for exactly the experiment's methods "
-                              f"({', '.join(exp['methods'])}); missing {missing or 'none'}, extra {extra or 'none'}")
-        counts = {m: len(values[m]) for m in exp["methods"]}
-        if len(set(counts.values())) > 1:
-            raise ConfigError(f"{where}.values: every method needs the same number of sweep points (an equal "
-                              f"tuning budget), got {counts}")
-    for m in exp["methods"]:
-        vals = sweep_values(exp, m)
-        if len(set(map(str, vals))) != len(vals):
-            raise ConfigError(f"{where}.values: method {m!r} lists a value twice: {vals}")
-    for v in exp.get("variants") or []:
-        if arg in v.get("args", {}):
-            raise ConfigError(f"experiments.{ename}.variants.{v['name']}: sets the swept argument {arg!r}")
-    for d in exp["data"]:
-        if not config["datasets"][d["train"]].get("selection"):
-            raise ConfigError(f"datasets.{d['train']}.selection: experiment {ename!r} sweeps {arg!r} and picks its "
-                              f"values on a held-out selection split; set `selection: N` (train examples held out)")
-    if exp.get("evaluate") or exp.get("tables"):
-        raise ConfigError(f"{where}: a sweep's runs are compared in its figure and claims only; give the "
-                          "experiment no `evaluate` or `tables`")
 
 
 def _check_args(method: str, args: dict | None, where: str) -> None:
@@ -386,7 +270,7 @@ def expand(config: dict) -> Grid:
     `overrides`, the variant's `args`. A variant whose args change nothing leaves no mark on the
     run id, so that the same settings asked for twice are one run.
     """
-    _check_refs(config)
+    check_references(config)
     runs: dict[str, Run] = {}
     by_identity: dict[str, str] = {}
     models: dict[str, Model] = {}
@@ -480,7 +364,7 @@ def _eval_names(config: dict, exp: dict, eval_dataset: str | None) -> list[str]:
     out = []
     for kind in exp.get("evaluate", []):
         if eval_kind_configured(config, kind):
-            out.append(f"rlvr_{eval_dataset}" if kind == "rlvr" else kind)
+            out.append(rlvr_eval_name(eval_dataset) if kind == "rlvr" else kind)
     return out
 
 
@@ -489,7 +373,7 @@ def _model_label(config: dict, backbone: str, method: str | None) -> str:
     short = bspec.get("short", backbone)
     if method is None:
         return f"{short}-{bspec.get('base_label', 'Base')}"
-    return f"{short}-{config['methods'][method].get('label', METHOD_LABELS.get(method, method.upper()))}"
+    return f"{short}-{config['methods'][method].get('label') or display_name(method)}"
 
 
 def _upsert_model(models: dict[str, Model], model: Model) -> None:
@@ -527,7 +411,7 @@ def model_source(grid: Grid, backbone: str) -> tuple[str, str | None]:
     """(path or hub id, revision) of a backbone: a directory the workflow builds, a local path or a hub id."""
     spec = grid.config["backbones"][backbone]
     if spec.get("build"):
-        return f"{grid.results}/models/{backbone}", None
+        return grid.model_dir(backbone), None
     if spec.get("path"):
         return spec["path"], None
     return spec["hub"], spec.get("revision", "main")
@@ -537,7 +421,7 @@ def reward_model_source(grid: Grid, name: str) -> tuple[str, str | None]:
     """(path or hub id, revision) of a reward model."""
     spec = grid.config["reward_models"][name]
     if spec.get("build"):
-        return f"{grid.results}/models/{name}", None
+        return grid.model_dir(name), None
     if spec.get("path"):
         return spec["path"], None
     return spec["hub"], spec.get("revision", "main")
@@ -557,7 +441,7 @@ def split_path(grid: Grid, dataset: str, role: str) -> str:
     if role == "selection":
         return f"{grid.results}/data/{dataset}/selection.jsonl"
     split = spec.get("train_split", "train") if role == "train" else spec.get("eval_split", "test")
-    return f"{grid.results}/data/{dataset}/{split}.jsonl"
+    return f"{grid.data_dir(dataset)}/{split}.jsonl"
 
 
 def _accelerate_processes(path: str, where: str) -> int:

@@ -150,6 +150,12 @@ for _spec in METHODS.values():
     _spec.properties.setdefault("display_name", _spec.display_name)
 
 
+def display_name(name: str) -> str:
+    """The paper's spelling of a method ("GIFT"); an unregistered name in capitals."""
+    spec = METHODS.get(name.lower())
+    return spec.display_name if spec else name.upper()
+
+
 def get_method(name: str) -> MethodSpec:
     """The registered method `name`; an unknown name is an error that lists the valid ones."""
     try:

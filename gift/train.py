@@ -36,8 +36,8 @@ from gift.io import (
     write_json,
     write_text,
 )
+from gift.rewards import REWARD_KINDS
 
-REWARD_KINDS = ("gsm8k", "gsm8k_lenient", "math", "dapo", "reward_model")
 ROLLOUT_BACKENDS = ("auto", "hf", "vllm")
 
 

@@ -31,10 +31,6 @@ if any(kind == "lm_eval" for _, kind in GRID.eval_targets()):
 NAME = GRID.name
 RESULTS = GRID.results
 LOGS = f"{RESULTS}/logs"
-DATA = f"{RESULTS}/data"
-MODELS = f"{RESULTS}/models"
-RUNS = f"{RESULTS}/runs"
-EVALS = f"{RESULTS}/evals"
 # One Snakemake benchmark TSV per job (wall and CPU time, peak memory); the report lists the slowest.
 BENCH = f"{RESULTS}/benchmarks"
 # The interpreter that runs Snakemake runs every step (the shell commands call "$GIFT_PYTHON"), so a
@@ -70,7 +66,7 @@ def _alternatives(names):
 
 
 def data_dir(dataset):
-    return f"{DATA}/{dataset}"
+    return GRID.data_dir(dataset)
 
 
 def prepare_args(wildcards):
@@ -106,13 +102,13 @@ def build_kind(wildcards):
 
 def model_inputs(backbone):
     """What must exist before a backbone can be loaded (its build, when the workflow makes it)."""
-    return [f"{MODELS}/{backbone}"] if config["backbones"][backbone].get("build") else []
+    return [GRID.model_dir(backbone)] if config["backbones"][backbone].get("build") else []
 
 
 def reward_model_inputs(name):
     if not name:
         return []
-    return [f"{MODELS}/{name}"] if config["reward_models"][name].get("build") else []
+    return [GRID.model_dir(name)] if config["reward_models"][name].get("build") else []
 
 
 # ---- training ---------------------------------------------------------------------------------
@@ -160,7 +156,7 @@ def train_gpus(wildcards):
 
 
 def run_done(run_id):
-    return f"{RUNS}/{run_id}/DONE"
+    return f"{GRID.run_dir(run_id)}/DONE"
 
 
 # ---- evaluation -------------------------------------------------------------------------------
@@ -222,7 +218,7 @@ def lm_eval_inputs(wildcards):
 
 
 def figure_run_dirs(wildcards):
-    return [f"{RUNS}/{r}" for r in GRID.figure_runs(wildcards.figure)]
+    return [GRID.run_dir(r) for r in GRID.figure_runs(wildcards.figure)]
 
 
 def figure_inputs(wildcards):

@@ -3,7 +3,7 @@
 
 rule prepare_data:
     output:
-        directory(f"{DATA}/{{dataset}}"),
+        directory(GRID.data_dir("{dataset}")),
     log:
         f"{LOGS}/data/{{dataset}}.log",
     benchmark:

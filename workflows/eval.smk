@@ -6,11 +6,11 @@ rule eval_rlvr:
         model=eval_model_inputs,
         data=lambda wildcards: data_dir(wildcards.dataset),
     output:
-        f"{EVALS}/{{model_id}}/rlvr_{{dataset}}.json",
+        GRID.eval_path("{model_id}", gift_grid.rlvr_eval_name("{dataset}")),
     log:
-        f"{LOGS}/evals/{{model_id}}/rlvr_{{dataset}}.log",
+        f"{LOGS}/evals/{{model_id}}/{gift_grid.rlvr_eval_name('{dataset}')}.log",
     benchmark:
-        f"{BENCH}/evals/{{model_id}}/rlvr_{{dataset}}.tsv"
+        f"{BENCH}/evals/{{model_id}}/{gift_grid.rlvr_eval_name('{dataset}')}.tsv"
     params:
         model=eval_model_path,
         split=lambda wildcards: gift_grid.split_path(GRID, wildcards.dataset, "eval"),
@@ -45,7 +45,7 @@ rule eval_lm_eval:
     input:
         lm_eval_inputs,
     output:
-        f"{EVALS}/{{model_id}}/lm_eval.json",
+        GRID.eval_path("{model_id}", "lm_eval"),
     log:
         f"{LOGS}/evals/{{model_id}}/lm_eval.log",
     benchmark:
@@ -74,7 +74,7 @@ rule eval_alpaca:
         model=eval_model_inputs,
         judge=judge_inputs("alpaca_eval"),
     output:
-        f"{EVALS}/{{model_id}}/alpaca_eval.json",
+        GRID.eval_path("{model_id}", "alpaca_eval"),
     log:
         f"{LOGS}/evals/{{model_id}}/alpaca_eval.log",
     benchmark:
@@ -99,7 +99,7 @@ rule eval_arena_hard:
         model=eval_model_inputs,
         judge=judge_inputs("arena_hard"),
     output:
-        f"{EVALS}/{{model_id}}/arena_hard.json",
+        GRID.eval_path("{model_id}", "arena_hard"),
     log:
         f"{LOGS}/evals/{{model_id}}/arena_hard.log",
     benchmark:

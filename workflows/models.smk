@@ -5,7 +5,7 @@ rule build_tiny_model:
     input:
         build_inputs,
     output:
-        directory(f"{MODELS}/{{model}}"),
+        directory(GRID.model_dir("{model}")),
     log:
         f"{LOGS}/models/{{model}}.log",
     benchmark:

@@ -90,7 +90,7 @@ rule report_md:
         f"{BENCH}/report/REPORT.tsv"
     params:
         name=NAME,
-        runs=[f"{RUNS}/{r}" for r in GRID.runs],
+        runs=[GRID.run_dir(r) for r in GRID.runs],
         benchmarks=BENCH,
     conda:
         CONDA_ENV

@@ -12,7 +12,7 @@ rule train:
     input:
         unpack(train_inputs),
     output:
-        f"{RUNS}/{{run_id}}/DONE",
+        run_done("{run_id}"),
     log:
         f"{LOGS}/train/{{run_id}}.log",
     benchmark:

@@ -2,48 +2,37 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
-
+from gift.methods import display_name, get_method
 from gift.report.inputs import Run
 
-METHOD_NAMES = {"gift": "GIFT", "grpo": "GRPO", "dapo": "DAPO", "gspo": "GSPO", "gft": "GFT", "dpo": "DPO",
-                "una": "UNA", "ppo": "PPO"}
 METHOD_COLORS = {"gift": "#d62728", "grpo": "#1f77b4", "dapo": "#2ca02c", "gspo": "#9467bd", "gft": "#ff7f0e"}
 PALETTE = ["#d62728", "#1f77b4", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf", "#7f7f7f"]
 
-ROLLOUT_KEYS = ("num_generations", "N", "n", "rollouts", "num_rollouts", "group_size")
-AGGREGATION_KEYS = ("aggregation", "implicit_aggregation", "kl_aggregation", "implicit_reward_aggregation")
+# The method-config fields a variant sets (GIFTConfig's names; the grid copies them into each run's variant).
+ROLLOUT_KEY = "num_generations"
+AGGREGATION_KEY = "implicit_aggregation"
+LENGTH_POWER_KEY = "implicit_length_power"
 
 
 def method_name(method: str) -> str:
-    """GIFT, GRPO, ...: the paper's spelling of a registry name."""
-    return METHOD_NAMES.get(method.lower(), method.upper())
-
-
-def _variant_value(run: Run, keys: Sequence[str]) -> Any:
-    v = run.variant
-    for k in keys:
-        if k in v:
-            return v[k]
-    return None
+    """GIFT, GRPO, ...: the paper's spelling of a registry name (gift.methods holds it)."""
+    return display_name(method)
 
 
 def aggregation_label(run: Run) -> str:
     """The paper's names for the implicit-reward aggregation: kl_sum, kl_average, or sum / len^p."""
-    agg = _variant_value(run, AGGREGATION_KEYS)
-    p = run.variant.get("length_power")
-    if p is not None and agg in (None, "power", "length_power"):
+    agg = run.variant.get(AGGREGATION_KEY)
+    p = run.variant.get(LENGTH_POWER_KEY)
+    if p is not None and agg in (None, "power"):
         return {0: "kl_sum", 1: "kl_average"}.get(p, f"sum / len^{p}")
-    return {"sum": "kl_sum", "kl_sum": "kl_sum", "mean": "kl_average", "average": "kl_average",
-            "kl_average": "kl_average", None: "kl_sum (default)"}.get(agg, str(agg))
+    return {"sum": "kl_sum", "mean": "kl_average", None: "kl_sum (default)"}.get(agg, str(agg))
 
 
 def rollouts(run: Run) -> int | None:
     """The group size N of a run (its variant, else its grid entry's `num_generations`)."""
-    v = _variant_value(run, ROLLOUT_KEYS)
+    v = run.variant.get(ROLLOUT_KEY)
     if v is None:
-        v = run.entry.get("num_generations")
+        v = run.entry.get(ROLLOUT_KEY)
     return None if v is None else int(v)
 
 
@@ -61,7 +50,5 @@ def implicit_reference_label(run: Run) -> str:
         return method_name(run.method)
     ref = run.variant.get("implicit_reference") or (run.entry.get("method_args") or {}).get("implicit_reference")
     if ref is None:
-        from gift.methods import get_method
-
         ref = get_method("gift").defaults.get("implicit_reference")
     return "GIFT, rhat vs sampling policy" if ref == "rollout" else "GIFT, rhat vs π_ref"
