@@ -1,9 +1,11 @@
-"""Resolve a model reference (local directory or hub id at a pinned revision) to a local path, failing fast offline."""
+"""The model hub: whether it may and can be reached, and model references resolved to local paths (failing fast offline)."""
 
 from __future__ import annotations
 
 import os
+import socket
 from pathlib import Path
+from urllib.parse import urlparse
 
 from gift.errors import UserError
 
@@ -12,9 +14,24 @@ class HubUnavailableError(UserError, RuntimeError):
     """A hub id was given but neither a local copy nor the hub can be reached."""
 
 
+def env_flag(name: str) -> bool:
+    """Whether environment variable `name` is set to a true value (1, true, yes, on)."""
+    return os.environ.get(name, "").strip().lower() in {"1", "true", "yes", "on"}
+
+
 def hub_offline() -> bool:
-    return any(os.environ.get(v, "").strip().lower() in {"1", "true", "yes"}
-               for v in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"))
+    """Whether the user asked the Hugging Face libraries to stay off the hub."""
+    return any(env_flag(v) for v in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"))
+
+
+def hub_reachable(timeout_s: float = 3.0) -> bool:
+    """Whether a TCP connection to the hub endpoint opens within `timeout_s`."""
+    host = urlparse(os.environ.get("HF_ENDPOINT", "https://huggingface.co")).hostname or "huggingface.co"
+    try:
+        with socket.create_connection((host, 443), timeout=timeout_s):
+            return True
+    except OSError:
+        return False
 
 
 def resolve_pretrained(name_or_path: str, revision: str | None = None, what: str = "model",

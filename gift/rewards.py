@@ -239,7 +239,7 @@ class RewardModelScorer:
         if isinstance(model, (str, Path)):
             path = str(model)
             if not Path(path).exists():
-                from gift.data.loading import hub_reachable
+                from gift.hub import hub_reachable
 
                 if not hub_reachable():
                     raise RuntimeError(f"reward model {path!r}: not a local directory and the model hub is "

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import os
-import socket
 from pathlib import Path
-from urllib.parse import urlparse
 
 from gift.data.registry import DatasetSpec
+from gift.hub import env_flag, hub_reachable
 
 LOCAL_SUFFIXES = (".parquet", ".jsonl", ".json", ".arrow")
 
@@ -16,28 +15,14 @@ class DataSourceError(RuntimeError):
     """A dataset that cannot be read from the requested source, with what to do instead."""
 
 
-def _truthy(name: str) -> bool:
-    return os.environ.get(name, "").strip().lower() in {"1", "true", "yes", "on"}
-
-
 def hub_offline_reason() -> str | None:
     """Why the hub cannot be used right now (offline variables set, or unreachable), or None."""
     for var in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE"):
-        if _truthy(var):
+        if env_flag(var):
             return f"{var} is set"
     if not hub_reachable():
         return "the hub is unreachable"
     return None
-
-
-def hub_reachable(timeout_s: float = 3.0) -> bool:
-    """Whether a TCP connection to the hub endpoint opens within `timeout_s`."""
-    host = urlparse(os.environ.get("HF_ENDPOINT", "https://huggingface.co")).hostname or "huggingface.co"
-    try:
-        with socket.create_connection((host, 443), timeout=timeout_s):
-            return True
-    except OSError:
-        return False
 
 
 def _local_hint(spec: DatasetSpec) -> str:
