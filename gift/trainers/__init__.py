@@ -2,7 +2,8 @@
 
 from gift.trainers.baselines import DAPOConfig, DAPOTrainer
 from gift.trainers.gft_trainer import GFTConfig, GFTTrainer
-from gift.trainers.gift_trainer import GIFTConfig, GIFTTrainer, assert_whole_groups, shuffle_and_split_groups
+from gift.trainers.gift_trainer import GIFTConfig, GIFTTrainer
+from gift.trainers.group_batching import assert_whole_groups, shuffle_and_split_groups
 
 __all__ = [
     "DAPOConfig",

@@ -7,7 +7,7 @@ from typing import Any
 
 from trl import GRPOConfig, GRPOTrainer
 
-from gift.trainers.gift_trainer import GroupBatchingMixin
+from gift.trainers.group_batching import GroupBatchingMixin
 
 
 @dataclass

@@ -41,7 +41,7 @@ import torch
 from trl import GRPOConfig, GRPOTrainer
 
 from gift.losses import gft_token_loss, group_zscore
-from gift.trainers.gift_trainer import GroupBatchingMixin, assert_whole_groups
+from gift.trainers.group_batching import GroupBatchingMixin, assert_whole_groups
 
 MEMBER_KINDS = ("expert", "teacher", "sampled")
 EXPERT, TEACHER, SAMPLED = range(3)
