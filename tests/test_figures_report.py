@@ -13,7 +13,7 @@ import pytest
 from gift.report.cli import figure_main
 from gift.report.inputs import Run, figure_id, load_grid, load_runs
 from gift.report.stats import final_value, seed_band
-from gift.report.synthetic import synthetic_results, write_run_dir
+from tests.report_fixtures import synthetic_results, write_run_dir
 
 REPO = Path(__file__).resolve().parents[1]
 FIGURES = ("fig2a", "fig2b", "fig3", "fig4", "fig5", "fig6", "fig_correlation")
@@ -164,7 +164,7 @@ def test_figure_ids_are_normalised():
 
 def test_reference_ablation_figure_tells_the_two_gift_runs_apart(tmp_path):
     from gift.io import write_json
-    from gift.report.synthetic import curve_metrics, saturating
+    from tests.report_fixtures import curve_metrics, saturating
 
     runs, grid = [], []
     # the rollout run carries its reference in method_args (the config's), the ablation in its variant

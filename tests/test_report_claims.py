@@ -22,7 +22,7 @@ from gift.report.stats import (
     spearman,
     steps_to_threshold,
 )
-from gift.report.synthetic import synthetic_results
+from tests.report_fixtures import synthetic_results
 
 REPO = Path(__file__).resolve().parents[1]
 CLAIM_IDS = ["C1", "C2", "C3a", "C3b", "C4", "C5", "C6", "C7", "C8", "C9", "C10"]

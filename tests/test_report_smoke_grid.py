@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from gift.report.cli import figure_main, report_main, table1_main, table_main
-from gift.report.synthetic import curve_metrics, saturating, write_eval_json, write_run_dir
+from tests.report_fixtures import curve_metrics, saturating, write_eval_json, write_run_dir
 
 REPO = Path(__file__).resolve().parents[1]
 TABLE_METRICS = {

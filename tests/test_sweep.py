@@ -18,7 +18,7 @@ from gift.report import sweep as SW
 from gift.report.claims import CONTRADICTED, SUPPORTED
 from gift.report.cli import figure_main, report_main
 from gift.report.inputs import Run
-from gift.report.synthetic import write_run_dir
+from tests.report_fixtures import write_run_dir
 
 ROOT = Path(__file__).resolve().parent.parent
 VALUES = [1e-5, 3e-5, 1e-4, 3e-4, 1e-3]

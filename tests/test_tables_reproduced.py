@@ -17,8 +17,9 @@ from gift.report import provenance as prov
 from gift.report.cli import table1_main, table_main
 from gift.report.inputs import load_eval_results
 from gift.report.paper_values import default_paper_values_path, load_paper_values
-from gift.report.synthetic import synthetic_results, write_eval_json
-from gift.report.tables import build_reproduced_table, table1_rows, table_csv, table_latex, table_markdown
+from gift.report.table1 import table1_rows
+from gift.report.tables import build_reproduced_table, table_csv, table_latex, table_markdown
+from tests.report_fixtures import synthetic_results, write_eval_json
 
 REPO = Path(__file__).resolve().parents[1]
 PAPER_VALUES = default_paper_values_path()

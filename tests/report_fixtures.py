@@ -1,4 +1,4 @@
-"""Synthetic run directories, eval-result JSONs and a grid in the documented formats, for tests and demos.
+"""Synthetic run directories, eval-result JSONs and a grid in the documented formats, for the report tests.
 
 The curves are closed-form (saturating exponentials plus seeded noise), so a test knows the answer a
 rule must give before the report computes it.
