@@ -9,17 +9,14 @@ import pytest
 import torch
 
 from gift.tiny import (
-    FILLER,
     _band_distance,
     _clearly_in_band,
     _stop_reason,
     build_backbone,
-    build_reward_model,
     cli_backbone,
-    cli_reward_model,
-    preference_pairs,
     train_tokenizer,
 )
+from gift.tiny_reward import FILLER, build_reward_model, cli_reward_model, preference_pairs
 
 TEXTS = ["Tom has 12 apples. Tom gets 3 more.", "12+3=15\n#### 15", "Reverse the word cat.", "tac"] * 20
 
