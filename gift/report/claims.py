@@ -17,13 +17,21 @@ import numpy as np
 
 from gift.report.inputs import Run
 from gift.report.labels import aggregation_label, rollouts, setting_label
+from gift.report.observations import (
+    _group,
+    _obs,
+    auc_obs,
+    clip_fraction_obs,
+    grad_spread_obs,
+    pass_obs,
+    tail_obs,
+)
 from gift.report.stats import (
     TAIL_FRACTION,
     Obs,
     final_value,
     group_means,
     hierarchical_bootstrap,
-    normalised_auc,
     percentile_interval,
     seed_band,
     spearman,
@@ -40,7 +48,6 @@ VERDICTS = (SUPPORTED, CONTRADICTED, INCONCLUSIVE, NOT_MEASURED)
 CONVERGENCE_FRACTION = 0.9
 ROLLOUT_PIVOT = 16
 SMALL_GAIN_RATIO = 0.5
-DEFAULT_MAX_GRAD_NORM = 1.0  # TRL's (transformers') default of max_grad_norm
 RLVR_FIGURES = ("fig3", "fig4", "fig5")
 
 SETTING_RULE = (f"A setting is {SUPPORTED} when the 95% interval of its statistic lies entirely on the paper's "
@@ -146,7 +153,7 @@ def _finish(res: ClaimResult, every: bool = False) -> ClaimResult:
     return res
 
 
-# ---------------------------------------------------------------------------------- per-run values
+# ---------------------------------------------------------------------------------- helpers
 
 
 def _fmt(x: float | None, d: int = 2) -> str:
@@ -159,103 +166,6 @@ def _fmt(x: float | None, d: int = 2) -> str:
 
 def _reach(step: float) -> str:
     return "never" if math.isinf(step) else f"at step {step:g}"
-
-
-def _group(runs: Sequence[Run], key: Callable[[Run], str]) -> dict[str, list[Run]]:
-    out: dict[str, list[Run]] = {}
-    for r in runs:
-        out.setdefault(key(r), []).append(r)
-    return out
-
-
-def _tail(values: np.ndarray, fraction: float = TAIL_FRACTION) -> np.ndarray:
-    k = max(1, math.ceil(fraction * len(values)))
-    return values[-k:]
-
-
-def _prefix(key: str) -> str:
-    """'eval' for eval_pass@1, 'selection' for selection_pass@1: where its item count is logged."""
-    return key.split("_pass@1")[0]
-
-
-def _pass_se(run: Run, key: str, steps: np.ndarray, values: np.ndarray) -> float | None:
-    """Mean logged standard error of pass@1 at `steps`; else the binomial bound over the logged item count."""
-    s_steps, s_vals = run.series(f"{key}_stderr")
-    logged = dict(zip(s_steps.tolist(), s_vals.tolist(), strict=True))
-    ses = [logged[s] for s in steps.tolist() if s in logged and logged[s] > 0]
-    if len(ses) == len(steps) and ses:
-        return float(np.mean(ses))
-    n_steps, n_vals = run.series(f"{_prefix(key)}_n")
-    n = float(np.median(n_vals)) if n_vals.size else None
-    if not n:
-        return None
-    p = float(np.mean(values))
-    return math.sqrt(max(p * (100.0 - p), 0.0) / n)
-
-
-def pass_obs(run: Run, key: str = "eval_pass@1", fraction: float = TAIL_FRACTION) -> Obs | None:
-    """A run's final held-out pass@1 (tail mean, percent) with its evaluation-sampling standard error."""
-    steps, vals = run.series(key)
-    if not vals.size:
-        return None
-    k = max(1, math.ceil(fraction * len(vals)))
-    return Obs(float(vals[-k:].mean()), _pass_se(run, key, steps[-k:], vals[-k:]))
-
-
-def tail_obs(run: Run, key: str, fraction: float = TAIL_FRACTION) -> Obs | None:
-    """A run's final value of a training metric; its standard error from the spread of the tail points."""
-    _, vals = run.series(key)
-    if not vals.size:
-        return None
-    t = _tail(vals, fraction)
-    se = float(np.std(t, ddof=1) / math.sqrt(len(t))) if len(t) > 1 else None
-    return Obs(float(t.mean()), se)
-
-
-def auc_obs(run: Run, lo: float, hi: float, key: str = "eval_pass@1") -> Obs | None:
-    """Mean height of a run's pass@1 curve over [lo, hi] (normalised area), with the curve's mean standard error."""
-    steps, vals = run.series(key)
-    auc = normalised_auc(steps, vals, lo, hi)
-    if auc is None:
-        return None
-    inside = (steps >= lo) & (steps <= hi)
-    se = _pass_se(run, key, steps[inside], vals[inside]) if inside.any() else None
-    return Obs(auc, se)
-
-
-def max_grad_norm(run: Run) -> float:
-    """The clipping threshold a run trained with (its method_args, else the trainer's default)."""
-    v = (run.entry.get("method_args") or {}).get("max_grad_norm")
-    return float(v) if isinstance(v, int | float) and not isinstance(v, bool) else DEFAULT_MAX_GRAD_NORM
-
-
-def clip_fraction_obs(run: Run) -> Obs | None:
-    """Share of logged optimizer steps (percent) whose gradient norm exceeded max_grad_norm, so that clipping
-    acted; its standard error treats the steps as independent draws."""
-    _, g = run.series("grad_norm")
-    if not g.size:
-        return None
-    f = float(np.mean(g > max_grad_norm(run)))
-    return Obs(100.0 * f, 100.0 * math.sqrt(f * (1.0 - f) / len(g)) if len(g) > 1 else None)
-
-
-def grad_spread_obs(run: Run) -> Obs | None:
-    """Spread of a run's gradient norm: the interquartile range of log10(grad_norm) over its steps.
-
-    Quartiles, so that one spike (GIFT's first step, counted by the clip fraction) does not set the spread;
-    the standard error is the normal-theory 1.166 × IQR / sqrt(steps).
-    """
-    _, g = run.series("grad_norm")
-    g = g[g > 0]
-    if len(g) < 4:
-        return None
-    q1, q3 = np.quantile(np.log10(g), [0.25, 0.75])
-    iqr = float(q3 - q1)
-    return Obs(iqr, 1.166 * iqr / math.sqrt(len(g)))
-
-
-def _obs(runs: Sequence[Run], f: Callable[[Run], Obs | None]) -> list[Obs]:
-    return [o for o in (f(r) for r in runs) if o is not None]
 
 
 def _select(runs: Sequence[Run], figures: Sequence[str] | None, fallback: Callable[[Run], bool]) -> list[Run]:
@@ -282,6 +192,23 @@ def _pairs(runs: Sequence[Run], figures: Sequence[str] | None, fallback: Callabl
 
 def _rlvr_pairs(runs: Sequence[Run], figures: Sequence[str] | None = RLVR_FIGURES) -> dict[str, dict[str, list[Run]]]:
     return _pairs(runs, figures, lambda r: not r.variant and bool(r.eval_dataset))
+
+
+def _rlhf_pairs(runs: Sequence[Run]) -> dict[str, dict[str, list[Run]]]:
+    return _pairs(runs, ("fig6",), lambda r: not r.variant and not r.eval_dataset)
+
+
+def _gift_minus_grpo(res: ClaimResult, settings: dict[str, dict[str, list[Run]]], observe: Callable,
+                     unit: str) -> ClaimResult:
+    """Per setting with both methods: statistic = GIFT − GRPO of `observe` (one observation per run)."""
+    for setting, by_m in settings.items():
+        groups = {m: _obs(by_m[m], observe) for m in ("gift", "grpo")}
+        if not all(groups.values()):
+            continue
+        t = assess(groups, _diff(), f"{res.cid} {setting}")
+        gm = group_means(groups)
+        res.details.append(_row(setting, t, unit, GIFT=gm["gift"][0], GRPO=gm["grpo"][0], **_seeds(by_m)))
+    return _finish(res)
 
 
 def _diff(a: str = "gift", b: str = "grpo") -> Callable[[dict[str, np.ndarray]], np.ndarray]:
@@ -347,14 +274,7 @@ def claim_higher_final_pass(runs: Sequence[Run], figures: Sequence[str] | None =
         "(points). Positive is the paper's direction.",
         quote="\"GIFT converges faster, generalizes better with reduced overfitting, and outperforms GRPO on "
               "mathematical reasoning benchmarks (GSM8K, MATH, AIME)\" (abstract, v4)")
-    for setting, by_m in _rlvr_pairs(runs, figures).items():
-        groups = {m: _obs(by_m[m], lambda r: pass_obs(r, key)) for m in ("gift", "grpo")}
-        if not all(groups.values()):
-            continue
-        t = assess(groups, _diff(), f"C7 {setting}")
-        gm = group_means(groups)
-        res.details.append(_row(setting, t, "points", GIFT=gm["gift"][0], GRPO=gm["grpo"][0], **_seeds(by_m)))
-    return _finish(res)
+    return _gift_minus_grpo(res, _rlvr_pairs(runs, figures), lambda r: pass_obs(r, key), "points")
 
 
 def claim_overfits_less(runs: Sequence[Run]) -> ClaimResult:
@@ -476,14 +396,7 @@ def claim_longer_responses(runs: Sequence[Run]) -> ClaimResult:
         "C5", "GIFT's responses are longer than GRPO's", "Figure 5, panels c and f (response length)",
         "For each setting of the Figure 5 runs: statistic = GIFT − GRPO of the final mean response length "
         "(tokens, from the training rollouts).")
-    for setting, by_m in _pairs(runs, ("fig5",), lambda r: not r.variant and bool(r.eval_dataset)).items():
-        groups = {m: _obs(by_m[m], lambda r: tail_obs(r, "completion_length")) for m in ("gift", "grpo")}
-        if not all(groups.values()):
-            continue
-        t = assess(groups, _diff(), f"C5 {setting}")
-        gm = group_means(groups)
-        res.details.append(_row(setting, t, "tokens", GIFT=gm["gift"][0], GRPO=gm["grpo"][0], **_seeds(by_m)))
-    return _finish(res)
+    return _gift_minus_grpo(res, _rlvr_pairs(runs, ("fig5",)), lambda r: tail_obs(r, "completion_length"), "tokens")
 
 
 def claim_rlhf_reward(runs: Sequence[Run]) -> ClaimResult:
@@ -492,14 +405,7 @@ def claim_rlhf_reward(runs: Sequence[Run]) -> ClaimResult:
         "C8", "In RLHF, GIFT ends training with a higher reward than GRPO", "Figure 6: reward against step",
         "For each setting of the Figure 6 runs (RLHF, reward-model score / √tokens): statistic = GIFT − GRPO "
         "of the final mean training reward.")
-    for setting, by_m in _pairs(runs, ("fig6",), lambda r: not r.variant and not r.eval_dataset).items():
-        groups = {m: _obs(by_m[m], lambda r: tail_obs(r, "reward_mean")) for m in ("gift", "grpo")}
-        if not all(groups.values()):
-            continue
-        t = assess(groups, _diff(), f"C8 {setting}")
-        gm = group_means(groups)
-        res.details.append(_row(setting, t, "reward", GIFT=gm["gift"][0], GRPO=gm["grpo"][0], **_seeds(by_m)))
-    return _finish(res)
+    return _gift_minus_grpo(res, _rlhf_pairs(runs), lambda r: tail_obs(r, "reward_mean"), "reward")
 
 
 def claim_larger_model_gains_more(runs: Sequence[Run]) -> ClaimResult:
@@ -548,7 +454,7 @@ def claim_stable(runs: Sequence[Run]) -> ClaimResult:
         "implicit reward's spread is 0 there, the gradient ~1/eps), which this rule counts like any step.",
         quote="\"converting a non-convex optimization problem into a convex, stable, and analytically "
               "differentiable formulation\" (abstract)")
-    settings = {**_rlvr_pairs(runs), **_pairs(runs, ("fig6",), lambda r: not r.variant and not r.eval_dataset)}
+    settings = {**_rlvr_pairs(runs), **_rlhf_pairs(runs)}
     for setting, by_m in settings.items():
         clip = {m: _obs(by_m[m], clip_fraction_obs) for m in ("gift", "grpo")}
         spread = {m: _obs(by_m[m], grad_spread_obs) for m in ("gift", "grpo")}

@@ -62,7 +62,7 @@ def figure_main(argv: Sequence[str] | None, fid: str) -> int:
 
 def table1_main(argv: Sequence[str] | None = None) -> int:
     """`tables/table1.py --config-name NAME --out PREFIX [--grid GRID.json] [--methods m ...]`."""
-    from gift.report import tables as T
+    from gift.report import table1 as T
 
     parser = argparse.ArgumentParser(prog="tables/table1.py", description="Table 1 from the method registry.")
     _common(parser, grid_required=False)
@@ -114,7 +114,7 @@ def build_tables(names: Sequence[str], grid: list[dict], eval_paths: Sequence[st
 
 def table_main(argv: Sequence[str] | None, name: str) -> int:
     """`tables/<name>.py --config-name NAME --evals EVAL_JSON ... --grid GRID.json --out PREFIX [--tolerance 2]`."""
-    from gift.report import tables as T
+    from gift.report import table1 as T
 
     parser = argparse.ArgumentParser(prog=f"tables/{name}.py",
                                      description=f"{name}: the paper's values beside the reproduced ones.")
@@ -156,7 +156,7 @@ def report_main(argv: Sequence[str] | None = None) -> int:
 
     from gift.report.claims import ROLLOUT_PIVOT, evaluate_claims
     from gift.report.report import claims_rst, report_markdown
-    from gift.report.tables import table1_markdown, table1_rows
+    from gift.report.table1 import table1_markdown, table1_rows
 
     parser = argparse.ArgumentParser(prog="tables/report.py",
                                      description="REPORT.md: the paper's claims beside what the runs measured.")

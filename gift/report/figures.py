@@ -160,108 +160,134 @@ def _colors_for(labels: list[str], spec: CurveFigureSpec, runs_by_label: dict[st
 def curve_figure(spec: CurveFigureSpec, runs: Sequence[Run], config_name: str) -> FigureResult:
     """Draw one curve figure. `runs` includes expected runs without metrics: they render as 'not run'."""
     runs = [r for r in runs if spec.keep(r)]
-    row_keys: list[str] = []
-    for r in runs:
-        k = spec.rows(r) if spec.rows else ""
-        if k not in row_keys:
-            row_keys.append(k)
-    if not row_keys:
-        row_keys = [""]
+    row_keys = _row_keys(spec, runs)
     # overlay: all metrics in one panel per setting (Figure 2b); otherwise one panel per metric.
     groups = [spec.metrics] if spec.overlay else [(m,) for m in spec.metrics]
-    ng = len(groups)
-    # One panel per setting: settings side by side; several: a row per setting, as the paper lays them out.
-    if ng == 1:
-        nrows, ncols = 1, len(row_keys)
-    else:
-        nrows, ncols = len(row_keys), ng
-    width = max(4.6 * ncols, 7.0)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(width, 3.5 * nrows + 0.9), squeeze=False)
+    fig, axes, width = _panel_grid(len(row_keys), len(groups))
     record = prov.header(config_name, "figure", spec.fid, [str(r.path) for r in runs if r.path])
     record["panels"] = []
-    labels_all = []
-    for r in runs:
-        lab = spec.series(r)
-        if lab not in labels_all:
-            labels_all.append(lab)
-    labels_all.sort(key=lambda lab: (SERIES_ORDER.index(lab) if lab in SERIES_ORDER else len(SERIES_ORDER), lab))
-    by_label_all = {lab: [r for r in runs if spec.series(r) == lab] for lab in labels_all}
-    colors = _colors_for(labels_all, spec, by_label_all)
+    labels = _series_labels(spec, runs)
+    colors = _colors_for(labels, spec, {lab: [r for r in runs if spec.series(r) == lab] for lab in labels})
     panel = 0
     for ri, row_key in enumerate(row_keys):
-        row_runs = [r for r in runs if (spec.rows(r) if spec.rows else "") == row_key]
+        row_runs = [r for r in runs if _row_key(spec, r) == row_key]
         for gi, group in enumerate(groups):
-            ax = axes[0][ri] if ng == 1 else axes[ri][gi]
+            ax = axes[0][ri] if len(groups) == 1 else axes[ri][gi]
             letter = _letter(panel, spec.first_letter)
             panel += 1
-            name = spec.overlay_title if spec.overlay else group[0].name
-            ax.set_title(f"{row_key}\n{name}" if row_key else name, fontsize=10)
-            ax.set_title(f"({letter})", loc="left", fontsize=12, fontweight="bold")
-            ax.set_xlabel(STEP_LABEL)
-            ax.set_ylabel(spec.overlay_ylabel if spec.overlay else group[0].ylabel, fontsize=9)
-            _style_axes(ax)
-            panel_rec = {"panel": letter, "row": row_key, "metric": ",".join(m.key for m in group), "series": []}
-            drawn, absent = 0, []
-            for li, lab in enumerate(labels_all):
-                series_runs = [r for r in row_runs if spec.series(r) == lab]
-                if not series_runs:
-                    continue
-                series_drawn = 0
-                for mi, metric in enumerate(group):
-                    curves = [(r, r.series(metric.key)) for r in series_runs]
-                    with_data = [(r, c) for r, c in curves if c[0].size]
-                    panel_rec["series"].append({
-                        "label": lab, "metric": metric.key,
-                        "runs": [{"run_id": r.run_id, "path": str(r.path) if r.path else None, "seed": r.seed,
-                                  "points": int(c[0].size), "done": r.done} for r, c in curves]})
-                    if not with_data:
-                        continue
-                    band = seed_band([c for _, c in with_data])
-                    color = colors[lab]
-                    # a distinct dash per series (or per metric when overlaid) keeps coinciding curves and
-                    # grey-scale prints readable
-                    style = LINESTYLES[(mi if spec.overlay else li) % len(LINESTYLES)]
-                    n_seeds = f"{len(with_data)} seed{'s' if len(with_data) != 1 else ''}"
-                    label = f"{lab}, {metric.name} ({n_seeds})" if spec.overlay else f"{lab} ({n_seeds})"
-                    ax.plot(band.steps, band.mean, color=color, linewidth=1.8 if mi == 0 else 1.3, linestyle=style,
-                            marker="o" if band.steps.size <= 12 else None, markersize=3.5, label=label)
-                    ok = ~np.isnan(band.sd)
-                    if ok.any():
-                        ax.fill_between(band.steps[ok], (band.mean - band.sd)[ok], (band.mean + band.sd)[ok],
-                                        color=color, alpha=0.2, linewidth=0)
-                    series_drawn += 1
-                if series_drawn:
-                    drawn += 1
-                else:
-                    # a run that trained but never logged this metric is not the same as a run not run
-                    ran = any(r.has_metrics for r in series_runs)
-                    absent.append(f"{lab}: {'no values logged' if ran else NOT_RUN}")
-            panel_rec["absent"] = absent
-            if BETA in group and drawn:
-                ys = [y for line in ax.get_lines() for y in line.get_ydata() if y > 0]
-                if ys and min(ys) > 0 and max(ys) / min(ys) > 20:
-                    ax.set_yscale("log")
-            if drawn == 0:
-                _not_run_text(ax)
-            else:
-                for text in absent:  # a legend line without a curve: the series is expected but has no data
-                    ax.plot([], [], " ", label=text)
-                lo, hi = ax.get_xlim()
-                if hi - lo < 2:  # a single logged step: keep integer ticks around it
-                    mid = round((lo + hi) / 2)
-                    ax.set_xlim(mid - 1, mid + 1)
-            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-            if drawn:
-                ax.legend(fontsize=8, frameon=False, loc="best")
-            record["panels"].append(panel_rec)
-    fig.suptitle("\n".join(textwrap.wrap(f"{spec.title}  [config: {config_name}]", int(width * 10))), fontsize=12)
-    foot = _footnote(runs)
-    fig.text(0.01, 0.005, "\n".join(textwrap.wrap(foot, int(width * 15))), fontsize=7.5, color="0.3", ha="left",
-             va="bottom")
-    fig.tight_layout(rect=(0, 0.05, 1, 0.96))
-    caption = _caption(spec.caption, runs, foot)
+            record["panels"].append(_draw_panel(ax, spec, letter, row_key, group, row_runs, labels, colors))
+    _finish_figure(fig, spec, runs, config_name, width)
     record["not_run"] = [r.run_id for r in runs if not r.has_metrics]
-    return FigureResult(fig=fig, record=record, caption=caption)
+    return FigureResult(fig=fig, record=record, caption=_caption(spec.caption, runs, _footnote(runs)))
+
+
+def _row_key(spec: CurveFigureSpec, run: Run) -> str:
+    return spec.rows(run) if spec.rows else ""
+
+
+def _row_keys(spec: CurveFigureSpec, runs: Sequence[Run]) -> list[str]:
+    """The settings, one row of panels each, in the order the runs first show them."""
+    keys = list(dict.fromkeys(_row_key(spec, r) for r in runs))
+    return keys or [""]
+
+
+def _panel_grid(n_rows: int, n_groups: int) -> tuple:
+    """(figure, axes[row][column], width in inches): with one panel per setting, settings side by side;
+    with several, a row per setting, as the paper lays them out."""
+    nrows, ncols = (1, n_rows) if n_groups == 1 else (n_rows, n_groups)
+    width = max(4.6 * ncols, 7.0)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(width, 3.5 * nrows + 0.9), squeeze=False)
+    return fig, axes, width
+
+
+def _series_labels(spec: CurveFigureSpec, runs: Sequence[Run]) -> list[str]:
+    """The series of the figure, the paper's method (or choice) first."""
+    labels = list(dict.fromkeys(spec.series(r) for r in runs))
+    return sorted(labels, key=lambda lab: (SERIES_ORDER.index(lab) if lab in SERIES_ORDER else len(SERIES_ORDER),
+                                           lab))
+
+
+def _draw_panel(ax, spec: CurveFigureSpec, letter: str, row_key: str, group: tuple[Metric, ...],
+                row_runs: list[Run], labels: list[str], colors: dict[str, str]) -> dict:
+    """One panel: titles and axes, a seed-mean curve with a ±1 sd band per series; returns its record."""
+    name = spec.overlay_title if spec.overlay else group[0].name
+    ax.set_title(f"{row_key}\n{name}" if row_key else name, fontsize=10)
+    ax.set_title(f"({letter})", loc="left", fontsize=12, fontweight="bold")
+    ax.set_xlabel(STEP_LABEL)
+    ax.set_ylabel(spec.overlay_ylabel if spec.overlay else group[0].ylabel, fontsize=9)
+    _style_axes(ax)
+    panel_rec = {"panel": letter, "row": row_key, "metric": ",".join(m.key for m in group), "series": []}
+    drawn, absent = 0, []
+    for li, lab in enumerate(labels):
+        series_runs = [r for r in row_runs if spec.series(r) == lab]
+        if not series_runs:
+            continue
+        if _draw_series(ax, spec, lab, li, group, series_runs, colors[lab], panel_rec["series"]):
+            drawn += 1
+        else:
+            # a run that trained but never logged this metric is not the same as a run not run
+            ran = any(r.has_metrics for r in series_runs)
+            absent.append(f"{lab}: {'no values logged' if ran else NOT_RUN}")
+    panel_rec["absent"] = absent
+    _finish_panel(ax, group, drawn, absent)
+    return panel_rec
+
+
+def _draw_series(ax, spec: CurveFigureSpec, lab: str, li: int, group: tuple[Metric, ...], series_runs: list[Run],
+                 color: str, records: list) -> int:
+    """The curves of one series (one per metric of the panel); appends their records, returns how many were drawn."""
+    drawn = 0
+    for mi, metric in enumerate(group):
+        curves = [(r, r.series(metric.key)) for r in series_runs]
+        with_data = [(r, c) for r, c in curves if c[0].size]
+        records.append({
+            "label": lab, "metric": metric.key,
+            "runs": [{"run_id": r.run_id, "path": str(r.path) if r.path else None, "seed": r.seed,
+                      "points": int(c[0].size), "done": r.done} for r, c in curves]})
+        if not with_data:
+            continue
+        band = seed_band([c for _, c in with_data])
+        # a distinct dash per series (or per metric when overlaid) keeps coinciding curves and
+        # grey-scale prints readable
+        style = LINESTYLES[(mi if spec.overlay else li) % len(LINESTYLES)]
+        n_seeds = f"{len(with_data)} seed{'s' if len(with_data) != 1 else ''}"
+        label = f"{lab}, {metric.name} ({n_seeds})" if spec.overlay else f"{lab} ({n_seeds})"
+        ax.plot(band.steps, band.mean, color=color, linewidth=1.8 if mi == 0 else 1.3, linestyle=style,
+                marker="o" if band.steps.size <= 12 else None, markersize=3.5, label=label)
+        ok = ~np.isnan(band.sd)
+        if ok.any():
+            ax.fill_between(band.steps[ok], (band.mean - band.sd)[ok], (band.mean + band.sd)[ok],
+                            color=color, alpha=0.2, linewidth=0)
+        drawn += 1
+    return drawn
+
+
+def _finish_panel(ax, group: tuple[Metric, ...], drawn: int, absent: list[str]) -> None:
+    """Log scale for a wide-ranging implied beta, 'not run' on an empty panel, integer steps, the legend."""
+    if BETA in group and drawn:
+        ys = [y for line in ax.get_lines() for y in line.get_ydata() if y > 0]
+        if ys and min(ys) > 0 and max(ys) / min(ys) > 20:
+            ax.set_yscale("log")
+    if drawn == 0:
+        _not_run_text(ax)
+    else:
+        for text in absent:  # a legend line without a curve: the series is expected but has no data
+            ax.plot([], [], " ", label=text)
+        lo, hi = ax.get_xlim()
+        if hi - lo < 2:  # a single logged step: keep integer ticks around it
+            mid = round((lo + hi) / 2)
+            ax.set_xlim(mid - 1, mid + 1)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    if drawn:
+        ax.legend(fontsize=8, frameon=False, loc="best")
+
+
+def _finish_figure(fig, spec: CurveFigureSpec, runs: Sequence[Run], config_name: str, width: float) -> None:
+    """The title with the config's name and the footnote naming what the curves average over."""
+    fig.suptitle("\n".join(textwrap.wrap(f"{spec.title}  [config: {config_name}]", int(width * 10))), fontsize=12)
+    fig.text(0.01, 0.005, "\n".join(textwrap.wrap(_footnote(runs), int(width * 15))), fontsize=7.5, color="0.3",
+             ha="left", va="bottom")
+    fig.tight_layout(rect=(0, 0.05, 1, 0.96))
 
 
 def _caption(text: str, runs: Sequence[Run], foot: str) -> str:
