@@ -17,14 +17,13 @@ import os
 import re
 import sys
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from gift.batching import BatchError, launch_world_size, resolve
-from gift.errors import UserError, did_you_mean
+from gift.errors import UserError
 from gift.io import (
     atomic_path,
     file_logger,
@@ -36,179 +35,7 @@ from gift.io import (
     write_json,
     write_text,
 )
-from gift.rewards import REWARD_KINDS
-
-ROLLOUT_BACKENDS = ("auto", "hf", "vllm")
-
-
-@dataclass
-class RunConfig:
-    """One training run. Every field can be set in the run YAML; unknown keys are errors."""
-
-    run_id: str = field(metadata={"help": "name of the run (the run directory's name by convention)"})
-    method: str = field(metadata={"help": "a name in gift.methods.METHODS: gift, grpo, dapo, gspo, gft"})
-    model: str = field(metadata={"help": "policy: a from_pretrained directory or a hub id (with model_revision)"})
-    train_data: str = field(metadata={"help": "prepared training examples (JSONL, see docs/interfaces.md)"})
-    reward: str = field(metadata={"help": "explicit reward: gsm8k, gsm8k_lenient, math, dapo (verifiable) or reward_model"})
-    output_dir: str = field(metadata={"help": "the run directory"})
-    model_revision: str | None = field(default=None, metadata={"help": "pinned hub revision of `model`"})
-    eval_data: str | None = field(default=None, metadata={"help": "held-out examples for periodic pass@1"})
-    selection_data: str | None = field(default=None, metadata={
-        "help": "a second held-out split, evaluated with eval_data (selection_pass@1): a sweep picks its best "
-                "value on it, so that the claims are judged on a split the choice never saw"})
-    reward_model: str | None = field(default=None, metadata={"help": "reward model directory or hub id (RLHF)"})
-    reward_model_revision: str | None = field(default=None, metadata={"help": "pinned hub revision of reward_model"})
-    reward_args: dict = field(default_factory=dict, metadata={"help": "keyword arguments of the reward function"})
-    seed: int = field(default=0, metadata={"help": "seed of data order, sampling and initialisation"})
-    max_steps: int = field(default=-1, metadata={"help": "optimizer steps; -1 means num_train_epochs decides"})
-    num_train_epochs: float | None = field(default=None, metadata={"help": "epochs over train_data (if max_steps<0)"})
-    train_limit: int | None = field(default=None, metadata={"help": "use only the first N training examples"})
-    max_prompt_length: int | None = field(default=None, metadata={"help": "drop prompts longer than this (tokens)"})
-    eval_every: int = field(default=0, metadata={"help": "pass@1 on eval_data every K optimizer steps (0: never)"})
-    eval_limit: int | None = field(default=None, metadata={"help": "evaluate on the first N eval examples"})
-    eval_k: int = field(default=1, metadata={"help": "samples per eval prompt for the sampled pass@1"})
-    eval_temperature: float = field(default=1.0, metadata={"help": "sampling temperature of the periodic eval"})
-    eval_max_new_tokens: int | None = field(default=None, metadata={"help": "default: max_completion_length"})
-    save_every: int = field(default=50, metadata={"help": "checkpoint every K optimizer steps"})
-    save_total_limit: int | None = field(default=2, metadata={"help": "checkpoints kept on disk"})
-    rollout_batch_prompts: int | None = field(default=None, metadata={
-        "help": "prompts per rollout batch, over all processes (the paper: 1024); with optimizer_batch_prompts, "
-                "TRL's per-device batch, accumulation and steps_per_generation are derived at launch"})
-    optimizer_batch_prompts: int | None = field(default=None, metadata={
-        "help": "prompts per optimizer step, over all processes (the paper: 256, so 4 updates per rollout batch)"})
-    micro_batch_prompts: int | None = field(default=None, metadata={
-        "help": "prompts (whole groups) per process per forward/backward pass; default 1 with global sizes"})
-    method_args: dict = field(default_factory=dict, metadata={"help": "overrides of the method's config fields"})
-    rollout_backend: str = field(default="auto", metadata={
-        "help": "who generates the rollouts: `vllm` (TRL's colocated vLLM), `hf` (transformers generate), or "
-                "`auto`: vLLM when it is installed and a GPU is present, else hf. method_args.use_vllm wins."})
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any], source: str = "run config") -> RunConfig:
-        """A validated config from a mapping of fields; a UserError names `source` and the field."""
-        if not isinstance(data, dict):
-            raise UserError(f"{source}: expected a mapping of fields, got {type(data).__name__}")
-        names = {f.name: f for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - set(names))
-        if unknown:
-            named = ", ".join(f"{k}{did_you_mean(k, names)}" for k in unknown)
-            raise UserError(f"{source}: unknown field(s) {named}; valid fields: {', '.join(names)}")
-        missing = [n for n, f in names.items() if f.default is dataclasses.MISSING
-                   and f.default_factory is dataclasses.MISSING and data.get(n) in (None, "")]
-        if missing:
-            raise UserError(f"{source}: missing required field(s): {', '.join(missing)}")
-        cfg = cls(**data)
-        cfg.validate(source)
-        return cfg
-
-    @classmethod
-    def from_yaml(cls, path: str | os.PathLike) -> RunConfig:
-        """A validated config from a run YAML; a missing, malformed or non-UTF-8 file is a UserError."""
-        return cls.from_dict(read_yaml(path, "run config") or {}, source=str(path))
-
-    def validate(self, source: str = "run config") -> None:
-        """Check every field's type and range (no file is read); a UserError names the field and the fix."""
-        from gift.methods import get_method, method_config_kwargs
-
-        def bad(name: str, why: str) -> UserError:
-            return UserError(f"{source}: field {name!r} {why}")
-
-        for f in dataclasses.fields(self):
-            value = getattr(self, f.name)
-            kinds = [k.strip() for k in str(f.type).split("|")]
-            if value is None:
-                if "None" not in kinds:
-                    raise bad(f.name, "must be set (null is not allowed)")
-                continue
-            if "float" in kinds and isinstance(value, str):
-                try:  # YAML 1.1 reads 1e-6 as a string
-                    value = float(value)
-                    setattr(self, f.name, value)
-                except ValueError:
-                    pass
-            ok = {"str": isinstance(value, str), "dict": isinstance(value, dict),
-                  "int": isinstance(value, int) and not isinstance(value, bool),
-                  "float": isinstance(value, int | float) and not isinstance(value, bool)}
-            if not any(ok.get(k, False) for k in kinds):
-                what = {"str": "a string", "dict": "a mapping", "int": "an integer", "float": "a number"}
-                want = " or ".join(what[k] for k in kinds if k in what)
-                raise bad(f.name, f"must be {want}, got {value!r}")
-            if "float" in kinds and not math.isfinite(value):
-                raise bad(f.name, f"must be a finite number, got {value!r}")
-        for name in ("run_id", "method", "model", "train_data", "reward", "output_dir"):
-            if not getattr(self, name).strip():
-                raise bad(name, "must not be empty")
-        for name in ("rollout_batch_prompts", "optimizer_batch_prompts", "micro_batch_prompts"):
-            value = getattr(self, name)
-            if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
-                raise bad(name, f"must be a positive integer (prompts), got {value!r}")
-        if (self.rollout_batch_prompts is None) != (self.optimizer_batch_prompts is None):
-            raise bad("rollout_batch_prompts/optimizer_batch_prompts", "must be set together")
-        if self.micro_batch_prompts is not None and self.optimizer_batch_prompts is None:
-            raise bad("micro_batch_prompts", "needs rollout_batch_prompts and optimizer_batch_prompts")
-        if self.rollout_backend not in ROLLOUT_BACKENDS:
-            raise bad("rollout_backend", f"must be one of {', '.join(ROLLOUT_BACKENDS)}, got {self.rollout_backend!r}")
-        if self.reward not in REWARD_KINDS:
-            raise bad("reward", f"must be one of {', '.join(REWARD_KINDS)}, got {self.reward!r}"
-                      f"{did_you_mean(self.reward, REWARD_KINDS)}")
-        if self.reward == "reward_model" and not self.reward_model:
-            raise bad("reward_model", "is required when reward is 'reward_model'")
-        if self.max_steps == -1:
-            if not self.num_train_epochs:
-                raise bad("max_steps", "must be positive unless num_train_epochs is given")
-        elif self.max_steps < 1:
-            raise bad("max_steps", f"must be >= 1 (or -1 to let num_train_epochs decide), got {self.max_steps}")
-        if self.num_train_epochs is not None and self.num_train_epochs <= 0:
-            raise bad("num_train_epochs", f"must be > 0, got {self.num_train_epochs}")
-        for name in ("train_limit", "eval_limit", "max_prompt_length", "eval_max_new_tokens", "save_total_limit"):
-            value = getattr(self, name)
-            if value is not None and value < 1:
-                raise bad(name, f"must be >= 1 (or left out), got {value}")
-        for name in ("save_every", "eval_k"):
-            if getattr(self, name) < 1:
-                raise bad(name, f"must be >= 1, got {getattr(self, name)}")
-        if self.eval_every < 0:
-            raise bad("eval_every", f"must be >= 0 (0: never), got {self.eval_every}")
-        if not 0 <= self.seed < 2**32:
-            raise bad("seed", f"must be in [0, 2**32), got {self.seed}")
-        if self.eval_temperature <= 0:
-            raise bad("eval_temperature", f"must be > 0 (the greedy pass@1 is reported beside it), "
-                      f"got {self.eval_temperature}")
-        if self.eval_every and not self.eval_data:
-            raise bad("eval_data", "is required when eval_every > 0")
-        if not re.fullmatch(r"[A-Za-z0-9._=+-]+", self.run_id):
-            raise bad("run_id", f"may hold only letters, digits and . _ = + -, got {self.run_id!r}")
-        from gift.rewards import check_reward_args
-
-        try:
-            check_reward_args(self.reward, self.reward_args)
-        except ValueError as err:
-            raise bad("reward_args", str(err)) from None
-        out = Path(self.output_dir)
-        if out.exists() and not out.is_dir():
-            raise bad("output_dir", f"is {out}, which is a file; name a directory (it is created if missing)")
-        parent = next((p for p in out.absolute().parents if p.exists()), None)
-        if parent is not None and not parent.is_dir():
-            raise bad("output_dir", f"cannot be created: {parent} is a file")
-        try:
-            get_method(self.method)
-            method_config_kwargs(self.method, self.method_args)
-        except ValueError as err:
-            raise UserError(f"{source}: {err}") from None
-
-
-# TRL log keys -> metrics.jsonl keys (docs/interfaces.md)
-_METRIC_NAMES = {
-    "loss": "loss", "learning_rate": "learning_rate", "grad_norm": "grad_norm", "reward": "reward_mean",
-    "reward_std": "reward_std", "completions/mean_length": "completion_length", "kl": "kl",
-    "implicit_reward/mean": "implicit_reward_mean", "implicit_reward/std": "implicit_reward_std",
-    "implicit_explicit_corr": "implicit_explicit_corr", "implied_beta": "implied_beta",
-    "step_time": "step_time_s", "entropy": "entropy", "frac_reward_zero_std": "frac_reward_zero_std",
-    "completions/clipped_ratio": "truncated_frac", "dynamic_sampling/kept_fraction": "kept_group_frac",
-    "gft/reward_expert": "reward_expert", "gft/reward_teacher": "reward_teacher",
-    "gft/reward_sampled": "reward_sampled", "gft/frac_above_tau": "frac_above_tau",
-    "gft/fallback_groups": "fallback_groups",
-}
+from gift.run_config import ROLLOUT_BACKENDS, RunConfig  # noqa: F401 (RunConfig is read as gift.train.RunConfig)
 
 
 def _load_examples(path: str, what: str, limit: int | None = None, truth_for: str | None = None) -> list[dict]:
@@ -268,113 +95,6 @@ def _latest_checkpoint(checkpoints: Path) -> Path | None:
     return max(found)[1] if found else None
 
 
-def _truncate_metrics(path: Path, last_step: int) -> None:
-    """Keep only the rows up to `last_step`: the rows after the checkpoint will be logged again.
-
-    A line a kill cut short is dropped with them (it is past the checkpoint).
-    """
-    if not path.exists():
-        return
-    rows = []
-    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
-        try:
-            row = json.loads(line)
-        except ValueError:
-            continue
-        if isinstance(row, dict) and row.get("step", 0) <= last_step:
-            rows.append(row)
-    write_text(path, "".join(json.dumps(r) + "\n" for r in rows))
-
-
-def _make_callback(cfg: RunConfig, run_dir: Path, tokenizer, eval_examples, method_kwargs, reward_funcs, logger,
-                   selection_examples: list[dict] | None = None):
-    import torch
-    from transformers import TrainerCallback
-
-    metrics_path = run_dir / "metrics.jsonl"
-    max_new = cfg.eval_max_new_tokens or method_kwargs.get("max_completion_length") or 256
-
-    class RunRecorder(TrainerCallback):
-        """Writes one metrics.jsonl row per optimizer step and runs the periodic held-out pass@1."""
-
-        def __init__(self):
-            self.pending_eval: dict[str, Any] = {}
-            self.last_counts = (0, 0, 0)
-
-        def _pass(self, model, step: int, examples: list[dict], greedy: bool) -> dict[str, Any]:
-            from gift.evals.rlvr import evaluate_pass_at_1
-
-            # a forked RNG keeps the periodic eval from changing the training trajectory
-            with torch.random.fork_rng(devices=[]):
-                torch.manual_seed(cfg.seed * 100003 + step)
-                return evaluate_pass_at_1(model, tokenizer, examples, k=cfg.eval_k,
-                                          temperature=cfg.eval_temperature, max_new_tokens=max_new,
-                                          greedy=greedy, seed=cfg.seed + step, progress=False)
-
-        def _evaluate(self, model, step: int) -> dict[str, Any]:
-            t0 = time.perf_counter()
-            was_training = model.training
-            model.eval()
-            res = self._pass(model, step, eval_examples, greedy=True)
-            out = {"eval_pass@1": 100.0 * res["pass@1"], "eval_pass@1_stderr": 100.0 * (res.get("pass@1_stderr") or 0.0),
-                   "eval_pass@1_greedy": 100.0 * res["pass@1_greedy"], "eval_n": res["n"]}
-            if selection_examples:
-                sel = self._pass(model, step, selection_examples, greedy=False)
-                out.update({"selection_pass@1": 100.0 * sel["pass@1"],
-                            "selection_pass@1_stderr": 100.0 * (sel.get("pass@1_stderr") or 0.0),
-                            "selection_n": sel["n"]})
-            model.train(was_training)
-            out["eval_time_s"] = time.perf_counter() - t0
-            logger.info("step %d: eval pass@1 %.2f%% (greedy %.2f%%) on %d prompts%s", step, out["eval_pass@1"],
-                        out["eval_pass@1_greedy"], res["n"],
-                        f"; selection pass@1 {out['selection_pass@1']:.2f}%" if selection_examples else "")
-            return out
-
-        def on_train_begin(self, args, state, control, model=None, **kw):
-            # the starting point of the eval curve: the policy before its first update (not redone on resume).
-            # Every rank evaluates (sharded models need all ranks in each forward pass); rank 0 writes.
-            if cfg.eval_every and eval_examples and state.global_step == 0:
-                row = {"step": 0, "epoch": 0.0, **self._evaluate(model, 0)}
-                if not state.is_world_process_zero:
-                    return
-                with open(metrics_path, "a", encoding="utf-8") as f:
-                    f.write(json.dumps(row) + "\n")
-
-        def on_step_end(self, args, state, control, model=None, **kw):
-            if cfg.eval_every and eval_examples and state.global_step % cfg.eval_every == 0:
-                self.pending_eval = self._evaluate(model, state.global_step)
-
-        def on_log(self, args, state, control, logs=None, **kw):
-            # the end-of-training summary has train_loss instead of loss; only rank 0 writes
-            if not logs or "loss" not in logs or not state.is_world_process_zero:
-                return
-            row: dict[str, Any] = {"step": state.global_step, "epoch": state.epoch}
-            for key, name in _METRIC_NAMES.items():
-                if key in logs and logs[key] is not None:
-                    row[name] = float(logs[key])
-            calls = unparsed = errors = 0
-            for func in reward_funcs:
-                if hasattr(func, "stats"):
-                    st = func.stats()
-                    calls, unparsed, errors = (calls + st["completions"], unparsed + st["unparsed"],
-                                               errors + st["errors"])
-            if calls > self.last_counts[0]:
-                new_calls = calls - self.last_counts[0]
-                row["reward_unparsed_frac"] = (unparsed - self.last_counts[1]) / new_calls
-                row["reward_error_frac"] = (errors - self.last_counts[2]) / new_calls
-            self.last_counts = (calls, unparsed, errors)
-            if cfg.reward != "reward_model" and "reward_mean" in row:
-                row["train_pass@1"] = 100.0 * row["reward_mean"]
-            row.update(self.pending_eval)
-            self.pending_eval = {}
-            with open(metrics_path, "a", encoding="utf-8") as f:
-                f.write(json.dumps(row) + "\n")
-            logger.info("step %d: %s", state.global_step,
-                        ", ".join(f"{k}={v:.4g}" for k, v in row.items() if isinstance(v, float)))
-
-    return RunRecorder()
-
-
 class ConfigChangedError(ValueError):
     """The run directory holds a run made with another config."""
 
@@ -416,25 +136,58 @@ def train(config: RunConfig | dict | str | os.PathLike, on_config_change: str = 
     """
     if on_config_change not in ("error", "restart"):
         raise ValueError(f"on_config_change must be 'error' or 'restart', got {on_config_change!r}")
-    if isinstance(config, dict):
-        cfg = RunConfig.from_dict(config)
-    elif isinstance(config, RunConfig):
-        cfg = config
-        cfg.validate()
-    else:
-        cfg = RunConfig.from_yaml(config)
+    cfg = _run_config(config)
+    spec, method_kwargs, batch_plan = _method_settings(cfg)
+    run_dir = Path(cfg.output_dir)
+    if _finished_or_set_aside(run_dir, cfg, method_kwargs, on_config_change):
+        return run_dir
+    # Everything the run reads is checked before anything is written: a bad input fails with nothing to undo.
+    train_rows, eval_rows, selection_rows = _read_examples(cfg)
+    model_path, reward_model_path, use_vllm = _resolve_models(cfg, method_kwargs)
+    args = _trainer_args(cfg, spec, method_kwargs, run_dir / "checkpoints", use_vllm)
+    tokenizer = _load_tokenizer(model_path)
+    n_rows = len(train_rows)
+    train_rows = _drop_long_prompts(cfg, tokenizer, train_rows)
 
+    logger = _open_run_dir(run_dir, cfg)
+    if cfg.max_prompt_length:
+        logger.info("dropped %d of %d prompts longer than %d tokens", n_rows - len(train_rows), n_rows,
+                    cfg.max_prompt_length)
+    try:
+        _train_in(cfg, spec, run_dir, args, method_kwargs, batch_plan, model_path, reward_model_path, train_rows,
+                  eval_rows, selection_rows, tokenizer, logger)
+    except Exception:
+        logger.exception("run %s failed", cfg.run_id)
+        raise
+    return run_dir
+
+
+def _run_config(config: RunConfig | dict | str | os.PathLike) -> RunConfig:
+    """A checked RunConfig from a RunConfig, a dict or a YAML file."""
+    if isinstance(config, dict):
+        return RunConfig.from_dict(config)
+    if isinstance(config, RunConfig):
+        config.validate()
+        return config
+    return RunConfig.from_yaml(config)
+
+
+def _method_settings(cfg: RunConfig) -> tuple[Any, dict, dict]:
+    """(method spec, its config fields after the defaults and overrides, the batch plan for this launch)."""
     from gift.methods import get_method, method_config_kwargs
 
     spec = get_method(cfg.method)
     method_kwargs = method_config_kwargs(cfg.method, cfg.method_args)
-    world_size = launch_world_size()
     try:
         method_kwargs, batch_plan = resolve(method_kwargs, cfg.rollout_batch_prompts, cfg.optimizer_batch_prompts,
-                                            cfg.micro_batch_prompts, world_size)
+                                            cfg.micro_batch_prompts, launch_world_size())
     except BatchError as err:
         raise BatchError(f"{cfg.run_id}: {err}") from None
-    run_dir = Path(cfg.output_dir)
+    return spec, method_kwargs, batch_plan
+
+
+def _finished_or_set_aside(run_dir: Path, cfg: RunConfig, method_kwargs: dict, on_config_change: str) -> bool:
+    """Whether the run is already complete; a run directory made with another config is an error or set aside."""
     changes = _config_changes(run_dir, dataclasses.asdict(cfg), method_kwargs)
     if changes:
         if on_config_change == "error":
@@ -445,9 +198,12 @@ def train(config: RunConfig | dict | str | os.PathLike, on_config_change: str = 
         print(f"{run_dir}: config changed ({'; '.join(changes)}); the old run is kept in {moved}")
     if (run_dir / "DONE").exists():
         print(f"{run_dir}: already complete (DONE exists); nothing to do")
-        return run_dir
+        return True
+    return False
 
-    # Everything the run reads is checked before anything is written: a bad input fails with nothing to undo.
+
+def _read_examples(cfg: RunConfig) -> tuple[list[dict], list[dict], list[dict]]:
+    """The train, eval and selection examples, each row checked."""
     from gift.rewards import VERIFIABLE_KINDS
 
     train_rows = _load_examples(cfg.train_data, "train_data", cfg.train_limit,
@@ -456,7 +212,11 @@ def train(config: RunConfig | dict | str | os.PathLike, on_config_change: str = 
                  if cfg.eval_data else [])
     selection_rows = (_load_examples(cfg.selection_data, "selection_data", cfg.eval_limit, "the selection pass@1")
                       if cfg.selection_data and cfg.eval_every else [])
+    return train_rows, eval_rows, selection_rows
 
+
+def _resolve_models(cfg: RunConfig, method_kwargs: dict) -> tuple[str, str | None, bool | None]:
+    """(policy path, reward model path or None, whether rollouts use vLLM or None when method_args decide)."""
     import torch
 
     from gift.hub import resolve_pretrained
@@ -466,8 +226,13 @@ def train(config: RunConfig | dict | str | os.PathLike, on_config_change: str = 
                                             "reward_model") if cfg.reward == "reward_model" else None)
     use_vllm = (_use_vllm(cfg.rollout_backend, torch.cuda.is_available())
                 if "use_vllm" not in method_kwargs else None)
+    return model_path, reward_model_path, use_vllm
 
-    checkpoints = run_dir / "checkpoints"
+
+def _trainer_args(cfg: RunConfig, spec, method_kwargs: dict, checkpoints: Path, use_vllm: bool | None):
+    """The method's config dataclass (TRL's GRPOConfig or a subclass) for this run."""
+    import torch
+
     args_kwargs = {
         **method_kwargs,
         "output_dir": str(checkpoints),
@@ -494,38 +259,39 @@ def train(config: RunConfig | dict | str | os.PathLike, on_config_change: str = 
         if use_vllm:
             args_kwargs.setdefault("vllm_mode", "colocate")
     try:
-        args = spec.load("config")(**args_kwargs)
+        return spec.load("config")(**args_kwargs)
     except (ValueError, TypeError) as err:
         raise UserError(f"run {cfg.run_id}: method_args do not make a valid {spec.config_class} ({err})") from None
 
+
+def _load_tokenizer(model_path: str):
     from transformers import AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(model_path)
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
-    n_rows = len(train_rows)
-    if cfg.max_prompt_length:
-        train_rows = [r for r in train_rows if _prompt_tokens(tokenizer, r["prompt"]) <= cfg.max_prompt_length]
-        if not train_rows:
-            raise UserError(f"train_data {cfg.train_data}: every prompt is longer than "
-                            f"max_prompt_length={cfg.max_prompt_length}; raise it")
+    return tokenizer
 
+
+def _drop_long_prompts(cfg: RunConfig, tokenizer, train_rows: list[dict]) -> list[dict]:
+    """The training rows whose prompt fits max_prompt_length (all of them when it is unset)."""
+    if not cfg.max_prompt_length:
+        return train_rows
+    kept = [r for r in train_rows if _prompt_tokens(tokenizer, r["prompt"]) <= cfg.max_prompt_length]
+    if not kept:
+        raise UserError(f"train_data {cfg.train_data}: every prompt is longer than "
+                        f"max_prompt_length={cfg.max_prompt_length}; raise it")
+    return kept
+
+
+def _open_run_dir(run_dir: Path, cfg: RunConfig) -> logging.Logger:
+    """Create the run directory, clear what a kill left of final/, and log the run and its libraries to train.log."""
     run_dir.mkdir(parents=True, exist_ok=True)
     remove_stale_tmp(run_dir / "final")
     logger = file_logger(f"gift.train.{cfg.run_id}", run_dir / "train.log")
     for name in ("transformers", "trl", "gift.rewards"):
-        lib_logger = logging.getLogger(name)
-        lib_logger.addHandler(logger.handlers[0])
-    if cfg.max_prompt_length:
-        logger.info("dropped %d of %d prompts longer than %d tokens", n_rows - len(train_rows), n_rows,
-                    cfg.max_prompt_length)
-    try:
-        _train_in(cfg, spec, run_dir, args, method_kwargs, batch_plan, model_path, reward_model_path, train_rows,
-                  eval_rows, selection_rows, tokenizer, logger)
-    except Exception:
-        logger.exception("run %s failed", cfg.run_id)
-        raise
-    return run_dir
+        logging.getLogger(name).addHandler(logger.handlers[0])
+    return logger
 
 
 def _train_in(cfg: RunConfig, spec, run_dir: Path, args, method_kwargs: dict, batch_plan: dict, model_path: str,
@@ -534,6 +300,8 @@ def _train_in(cfg: RunConfig, spec, run_dir: Path, args, method_kwargs: dict, ba
     """The run itself, once every input has been checked and the run directory exists."""
     from datasets import Dataset
     from transformers import AutoModelForCausalLM, set_seed
+
+    from gift.run_recorder import RunRecorder, truncate_metrics
 
     set_seed(cfg.seed)
     checkpoints = run_dir / "checkpoints"
@@ -546,7 +314,7 @@ def _train_in(cfg: RunConfig, spec, run_dir: Path, args, method_kwargs: dict, ba
         write_json(run_dir / "manifest.json", manifest(resolved, seed=cfg.seed, method=spec.name))
     else:
         state = _checkpoint_state(resume)
-        _truncate_metrics(run_dir / "metrics.jsonl", state["global_step"])
+        truncate_metrics(run_dir / "metrics.jsonl", state["global_step"])
         logger.info("resuming from %s (step %d)", resume, state["global_step"])
         if state.get("max_steps") and state["global_step"] >= state["max_steps"]:
             # Killed after the last step (while saving final/): the last checkpoint is the trained model.
@@ -565,8 +333,9 @@ def _train_in(cfg: RunConfig, spec, run_dir: Path, args, method_kwargs: dict, ba
         args=args,
         train_dataset=Dataset.from_list(train_rows),
         processing_class=tokenizer,
-        callbacks=[_make_callback(cfg, run_dir, tokenizer, eval_rows, method_kwargs, reward_funcs, logger,
-                                  selection_rows)],
+        callbacks=[RunRecorder(cfg, run_dir / "metrics.jsonl", tokenizer, eval_rows, selection_rows,
+                               cfg.eval_max_new_tokens or method_kwargs.get("max_completion_length") or 256,
+                               reward_funcs, logger)],
     )
     logger.info("batch: %s", ", ".join(f"{k} {v}" for k, v in batch_plan.items()))
     logger.info("training %s (%s) from %s on %d examples; resume=%s", cfg.run_id, spec.display_name, model_path,

@@ -1,0 +1,143 @@
+"""metrics.jsonl of a run: one row per optimizer step from TRL's logs, the reward counters and the periodic
+held-out pass@1 (docs/interfaces.md). Imported when a run starts (it needs transformers)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+from transformers import TrainerCallback
+
+from gift.io import write_text
+
+# TRL log keys -> metrics.jsonl keys (docs/interfaces.md)
+METRIC_NAMES = {
+    "loss": "loss", "learning_rate": "learning_rate", "grad_norm": "grad_norm", "reward": "reward_mean",
+    "reward_std": "reward_std", "completions/mean_length": "completion_length", "kl": "kl",
+    "implicit_reward/mean": "implicit_reward_mean", "implicit_reward/std": "implicit_reward_std",
+    "implicit_explicit_corr": "implicit_explicit_corr", "implied_beta": "implied_beta",
+    "step_time": "step_time_s", "entropy": "entropy", "frac_reward_zero_std": "frac_reward_zero_std",
+    "completions/clipped_ratio": "truncated_frac", "dynamic_sampling/kept_fraction": "kept_group_frac",
+    "gft/reward_expert": "reward_expert", "gft/reward_teacher": "reward_teacher",
+    "gft/reward_sampled": "reward_sampled", "gft/frac_above_tau": "frac_above_tau",
+    "gft/fallback_groups": "fallback_groups",
+}
+
+
+def truncate_metrics(path: Path, last_step: int) -> None:
+    """Keep only the rows up to `last_step`: the rows after the checkpoint will be logged again.
+
+    A line a kill cut short is dropped with them (it is past the checkpoint).
+    """
+    if not path.exists():
+        return
+    rows = []
+    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+        try:
+            row = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(row, dict) and row.get("step", 0) <= last_step:
+            rows.append(row)
+    write_text(path, "".join(json.dumps(r) + "\n" for r in rows))
+
+
+class RunRecorder(TrainerCallback):
+    """Writes one metrics.jsonl row per optimizer step and runs the periodic held-out pass@1."""
+
+    def __init__(self, cfg: Any, metrics_path: Path, tokenizer: Any, eval_examples: list[dict],
+                 selection_examples: list[dict] | None, max_new_tokens: int, reward_funcs: list,
+                 logger: logging.Logger) -> None:
+        self.cfg, self.metrics_path, self.tokenizer = cfg, metrics_path, tokenizer
+        self.eval_examples, self.selection_examples = eval_examples, selection_examples or []
+        self.max_new_tokens, self.reward_funcs, self.logger = max_new_tokens, reward_funcs, logger
+        self.pending_eval: dict[str, Any] = {}
+        self.last_counts = (0, 0, 0)
+
+    # ---- the callbacks ----------------------------------------------------------------------------
+
+    def on_train_begin(self, args, state, control, model=None, **kw):
+        # the starting point of the eval curve: the policy before its first update (not redone on resume).
+        # Every rank evaluates (sharded models need all ranks in each forward pass); rank 0 writes.
+        if self._evaluates() and state.global_step == 0:
+            row = {"step": 0, "epoch": 0.0, **self._evaluate(model, 0)}
+            if state.is_world_process_zero:
+                self._write(row)
+
+    def on_step_end(self, args, state, control, model=None, **kw):
+        if self._evaluates() and state.global_step % self.cfg.eval_every == 0:
+            self.pending_eval = self._evaluate(model, state.global_step)
+
+    def on_log(self, args, state, control, logs=None, **kw):
+        # the end-of-training summary has train_loss instead of loss; only rank 0 writes
+        if not logs or "loss" not in logs or not state.is_world_process_zero:
+            return
+        row: dict[str, Any] = {"step": state.global_step, "epoch": state.epoch}
+        row.update({name: float(logs[key]) for key, name in METRIC_NAMES.items() if logs.get(key) is not None})
+        row.update(self._reward_failure_fractions())
+        if self.cfg.reward != "reward_model" and "reward_mean" in row:
+            row["train_pass@1"] = 100.0 * row["reward_mean"]
+        row.update(self.pending_eval)
+        self.pending_eval = {}
+        self._write(row)
+        self.logger.info("step %d: %s", state.global_step,
+                         ", ".join(f"{k}={v:.4g}" for k, v in row.items() if isinstance(v, float)))
+
+    # ---- the steps ---------------------------------------------------------------------------------
+
+    def _evaluates(self) -> bool:
+        return bool(self.cfg.eval_every and self.eval_examples)
+
+    def _evaluate(self, model, step: int) -> dict[str, Any]:
+        """Held-out pass@1 (sampled and greedy) and, when the run has one, the selection split's pass@1."""
+        t0 = time.perf_counter()
+        was_training = model.training
+        model.eval()
+        res = self._pass(model, step, self.eval_examples, greedy=True)
+        out = {"eval_pass@1": 100.0 * res["pass@1"], "eval_pass@1_stderr": 100.0 * (res.get("pass@1_stderr") or 0.0),
+               "eval_pass@1_greedy": 100.0 * res["pass@1_greedy"], "eval_n": res["n"]}
+        if self.selection_examples:
+            sel = self._pass(model, step, self.selection_examples, greedy=False)
+            out.update({"selection_pass@1": 100.0 * sel["pass@1"],
+                        "selection_pass@1_stderr": 100.0 * (sel.get("pass@1_stderr") or 0.0),
+                        "selection_n": sel["n"]})
+        model.train(was_training)
+        out["eval_time_s"] = time.perf_counter() - t0
+        self.logger.info("step %d: eval pass@1 %.2f%% (greedy %.2f%%) on %d prompts%s", step, out["eval_pass@1"],
+                         out["eval_pass@1_greedy"], res["n"],
+                         f"; selection pass@1 {out['selection_pass@1']:.2f}%" if self.selection_examples else "")
+        return out
+
+    def _pass(self, model, step: int, examples: list[dict], greedy: bool) -> dict[str, Any]:
+        from gift.evals.rlvr import evaluate_pass_at_1
+
+        cfg = self.cfg
+        # a forked RNG keeps the periodic eval from changing the training trajectory
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(cfg.seed * 100003 + step)
+            return evaluate_pass_at_1(model, self.tokenizer, examples, k=cfg.eval_k,
+                                      temperature=cfg.eval_temperature, max_new_tokens=self.max_new_tokens,
+                                      greedy=greedy, seed=cfg.seed + step, progress=False)
+
+    def _reward_failure_fractions(self) -> dict[str, float]:
+        """Fractions of the completions scored since the last row whose reward was unparsable or raised."""
+        calls = unparsed = errors = 0
+        for func in self.reward_funcs:
+            if hasattr(func, "stats"):
+                st = func.stats()
+                calls, unparsed, errors = calls + st["completions"], unparsed + st["unparsed"], errors + st["errors"]
+        out = {}
+        if calls > self.last_counts[0]:
+            new_calls = calls - self.last_counts[0]
+            out = {"reward_unparsed_frac": (unparsed - self.last_counts[1]) / new_calls,
+                   "reward_error_frac": (errors - self.last_counts[2]) / new_calls}
+        self.last_counts = (calls, unparsed, errors)
+        return out
+
+    def _write(self, row: dict[str, Any]) -> None:
+        with open(self.metrics_path, "a", encoding="utf-8") as f:
+            f.write(json.dumps(row) + "\n")
