@@ -114,7 +114,7 @@ def build_tables(names: Sequence[str], grid: list[dict], eval_paths: Sequence[st
 
 def table_main(argv: Sequence[str] | None, name: str) -> int:
     """`tables/<name>.py --config-name NAME --evals EVAL_JSON ... --grid GRID.json --out PREFIX [--tolerance 2]`."""
-    from gift.report import table1 as T
+    from gift.report import tables as T
 
     parser = argparse.ArgumentParser(prog=f"tables/{name}.py",
                                      description=f"{name}: the paper's values beside the reproduced ones.")
