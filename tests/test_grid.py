@@ -12,7 +12,7 @@ import yaml
 from gift import grid as G
 
 ROOT = Path(__file__).resolve().parent.parent
-CONFIGS = {name: ROOT / "config" / f"{name}.yaml" for name in ("smoke", "tiny", "tiny_sweep", "paper")}
+CONFIGS = {name: ROOT / "config" / f"{name}.yaml" for name in ("smoke", "tiny", "tiny_sweep", "paper", "node")}
 
 
 @pytest.fixture(scope="module")

@@ -232,6 +232,24 @@ def test_cpu_config_jobs_hold_no_gpu_and_run_as_before():
     assert re.match(r'OMP_NUM_THREADS=1 "\$GIFT_PYTHON" -m gift\.cli train --config ', train["shell"]), train
 
 
+def test_node_config_one_gpu_per_job_and_its_job_counts():
+    jobs = dry_run_jobs(CONFIG_DIR / "node.yaml", "--resources", "gpu=8")
+    counts: dict[str, int] = {}
+    for job in jobs:
+        counts[job["rule"]] = counts.get(job["rule"], 0) + 1
+        if job["rule"] in GPU_RULES:
+            m = WRAPPER.search(job["shell"])
+            assert m and m.group(1) == job["resources"]["gpu"] == "1", job
+            assert "accelerate" not in job["shell"]
+        else:
+            assert "gpus run" not in (job["shell"] or ""), job
+    # 2 datasets x (GIFT rollout, GIFT pi_ref, GRPO, DAPO) x 3 seeds = 24 runs, each with a final pass@1;
+    # the sweep: 4 arms x 3 rates x 3 seeds = 36 runs; Tables 2-3: the 9 MATH runs and the untrained model.
+    assert counts["train"] == 24 + 36 and counts["eval_rlvr"] == 24
+    assert counts["eval_lm_eval"] == counts["eval_alpaca"] == counts["eval_arena_hard"] == 10
+    assert counts["figure"] == 4 and counts["table"] == 3 and counts["report_md"] == 1
+
+
 # ---- the smoke workflow end to end ------------------------------------------------------------------
 
 LINKED = ("Snakefile", "workflows", "config", "profiles", "gift", "figures", "tables", "evals")
