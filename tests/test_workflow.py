@@ -344,3 +344,13 @@ def test_smoke_workflow_killed_midway_finishes_without_redoing_finished_jobs(tmp
     assert not redone, redone
     missing = [str(p) for p in _declared_outputs(work) if not p.exists()]
     assert not missing, missing
+
+
+def test_every_rule_declares_a_benchmark_file():
+    # `all` runs nothing; every other rule's job leaves a benchmark TSV for the report's slowest-jobs table
+    text = "\n".join(p.read_text() for p in [ROOT / "Snakefile", *sorted((ROOT / "workflows").glob("*.smk"))])
+    blocks = re.split(r"^rule (\w+):", text, flags=re.M)[1:]
+    rules = dict(zip(blocks[::2], blocks[1::2], strict=True))
+    assert len(rules) > 10
+    missing = [name for name, body in rules.items() if name != "all" and "\n    benchmark:\n" not in body]
+    assert not missing, f"rules without a benchmark: {missing}"
