@@ -244,8 +244,8 @@ def test_node_config_one_gpu_per_job_and_its_job_counts():
         else:
             assert "gpus run" not in (job["shell"] or ""), job
     # 2 datasets x (GIFT rollout, GIFT pi_ref, GRPO, DAPO) x 3 seeds = 24 runs, each with a final pass@1;
-    # the sweep: 4 arms x 3 rates x 3 seeds = 36 runs; Tables 2-3: the 9 MATH runs and the untrained model.
-    assert counts["train"] == 24 + 36 and counts["eval_rlvr"] == 24
+    # the sweep: GIFT, GRPO, DAPO x 3 rates x 3 seeds = 27 runs; Tables 2-3: the 9 MATH runs and the untrained model.
+    assert counts["train"] == 24 + 27 and counts["eval_rlvr"] == 24
     assert counts["eval_lm_eval"] == counts["eval_alpaca"] == counts["eval_arena_hard"] == 10
     assert counts["figure"] == 4 and counts["table"] == 3 and counts["report_md"] == 1
 
