@@ -1,17 +1,31 @@
-"""Sampling completions for chat prompts: Hugging Face generate (left padding), or vLLM when available."""
+"""Sampling completions for chat prompts: vLLM on the GPUs when available, else Hugging Face generate in chunks.
+
+Three callers: evaluations of a saved model (`generate` with a directory: vLLM with tensor parallelism over
+the visible GPUs, or the model moved to the GPU), `make_generator` (one engine for a whole benchmark), and
+the periodic eval during training (`trainer_generate`: the trainer's own vLLM engine, or its policy with the
+sharded weights gathered, each rank generating a share of the prompts).
+"""
 
 from __future__ import annotations
 
 import importlib.util
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from tqdm.auto import tqdm
 
 
-def load_model(path: str | Path, tokenizer: Any = None) -> tuple[Any, Any]:
-    """A causal LM and its tokenizer from a `from_pretrained` directory (or hub id)."""
+def load_model(path: str | Path, tokenizer: Any = None, device: str | None = None) -> tuple[Any, Any]:
+    """A causal LM and its tokenizer from a `from_pretrained` directory (or hub id), on `device`.
+
+    The default device is this process's GPU when there is one (in bf16), else the CPU (fp32): a 7B model
+    left on the CPU would take days to answer a benchmark.
+    """
+    import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from gift.dist import local_device
 
     path = str(path)
     if not Path(path).exists():
@@ -21,9 +35,11 @@ def load_model(path: str | Path, tokenizer: Any = None) -> tuple[Any, Any]:
         if reason:
             raise FileNotFoundError(f"model {path!r} is not a local directory and {reason}; "
                                     "point the config at a local from_pretrained directory")
+    device = device or local_device()
     tok = tokenizer or AutoTokenizer.from_pretrained(path)
-    model = AutoModelForCausalLM.from_pretrained(path)
-    return model, tok
+    dtype = torch.bfloat16 if device.startswith("cuda") else torch.float32
+    model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype)
+    return model.to(device), tok
 
 
 def vllm_available() -> bool:
@@ -41,11 +57,35 @@ def _chat_texts(tokenizer: Any, prompts: list[list[dict]]) -> list[str]:
     return [tokenizer.apply_chat_template(p, tokenize=False, add_generation_prompt=True) for p in prompts]
 
 
+_ENGINES: dict[str, Any] = {}
+
+
+def vllm_engine_args(path: str) -> dict[str, Any]:
+    """vLLM's LLM(...) arguments for evaluating `path`: tensor parallel over every visible GPU.
+
+    A 32B model in bf16 (65 GB) fills an 80 GB GPU; spread over the job's GPUs it leaves room for the KV cache.
+    """
+    import torch
+
+    gpus = max(torch.cuda.device_count(), 1)
+    return {"model": path, "tensor_parallel_size": gpus, "dtype": "auto", "gpu_memory_utilization": 0.9,
+            "enable_prefix_caching": True}
+
+
+def vllm_engine(path: str) -> Any:
+    """One vLLM engine per model directory and process (the sampled and greedy passes share it)."""
+    if path not in _ENGINES:
+        from vllm import LLM
+
+        _ENGINES[path] = LLM(**vllm_engine_args(path))
+    return _ENGINES[path]
+
+
 def _generate_vllm(path: str, tokenizer: Any, texts: list[str], n: int, temperature: float, top_p: float,
                    max_new_tokens: int, seed: int, greedy: bool) -> list[list[str]]:
-    from vllm import LLM, SamplingParams
+    from vllm import SamplingParams
 
-    llm = LLM(model=path, seed=seed)
+    llm = vllm_engine(path)
     params = SamplingParams(n=1 if greedy else n, temperature=0.0 if greedy else temperature, top_p=top_p,
                             max_tokens=max_new_tokens, seed=seed)
     outputs = llm.generate(texts, params)
@@ -127,3 +167,106 @@ def _generate_hf(model: Any, tokenizer: Any, texts: list[str], n: int, temperatu
     if greedy:
         out = [o * n for o in out]
     return out
+
+
+def make_generator(model_dir: str | Path, backend: str = "auto",
+                   batch_size: int = 32) -> Callable[[list[list[dict]], dict], list[str]]:
+    """One completion per chat prompt from `model_dir`, for a benchmark: vLLM when available, else HF on the GPU.
+
+    The model (or engine) is loaded once, on the first call; `kwargs` are `generate`'s sampling arguments.
+    """
+    path = str(model_dir)
+    state: dict[str, Any] = {}
+
+    def gen(prompts: list[list[dict]], kwargs: dict) -> list[str]:
+        use_vllm = backend == "vllm" or (backend == "auto" and vllm_available())
+        if use_vllm:
+            return [c[0] for c in generate(path, None, prompts, n=1, backend="vllm", **kwargs)]
+        if "model" not in state:
+            state["model"], state["tokenizer"] = load_model(path)
+        kwargs = {"batch_size": batch_size, **kwargs}
+        return [c[0] for c in generate(state["model"], state["tokenizer"], prompts, n=1, backend="hf", **kwargs)]
+
+    return gen
+
+
+def trainer_generate(trainer: Any, tokenizer: Any, prompts: list[list[dict]], n: int = 1, temperature: float = 1.0,
+                     top_p: float = 1.0, max_new_tokens: int = 256, batch_size: int = 32, seed: int = 0,
+                     greedy: bool = False, progress: bool = False) -> list[list[str]]:
+    """`n` completions per prompt from the policy a TRL trainer is training; every rank must call it.
+
+    Each rank generates a contiguous share of the prompts (padded to equal shares, so every rank makes the
+    same calls) and the shares are gathered. With vLLM the trainer's own engine generates, after its weights
+    are synced; otherwise the policy generates with its sharded weights gathered (ZeRO-3 via TRL's
+    unwrap_model_for_generation, FSDP via summon_full_params): a sharded model's `generate` would run on
+    shards.
+    """
+    import math
+
+    from accelerate.utils import gather_object
+
+    if not prompts:
+        return []
+    acc = trainer.accelerator
+    world, rank = acc.num_processes, acc.process_index
+    share = math.ceil(len(prompts) / world)
+    mine = prompts[rank * share:(rank + 1) * share]
+    local = mine + [prompts[-1]] * (share - len(mine))
+    texts = _chat_texts(tokenizer, local)
+    if getattr(trainer, "use_vllm", False):
+        out = _generate_trainer_vllm(trainer, tokenizer, texts, n, temperature, top_p, max_new_tokens, greedy)
+    else:
+        from trl.models import unwrap_model_for_generation
+
+        with (unwrap_model_for_generation(trainer.model_wrapped, acc,
+                                          gather_deepspeed3_params=trainer.args.ds3_gather_for_generation) as model,
+              trainer._dist.summon_full_params(trainer.model_wrapped, recurse=False)):
+            out = _generate_hf(model, tokenizer, texts, n, temperature, top_p, max_new_tokens, batch_size,
+                               seed + rank, greedy, progress)
+    gathered = gather_object(out[:len(mine)]) if world > 1 else out[:len(mine)]
+    return list(gathered)
+
+
+def _generate_trainer_vllm(trainer: Any, tokenizer: Any, texts: list[str], n: int, temperature: float, top_p: float,
+                           max_new_tokens: int, greedy: bool) -> list[list[str]]:
+    engine = trainer.vllm_generation
+    if trainer.state.global_step != trainer._last_loaded_step:
+        engine.sync_weights()
+        trainer._last_loaded_step = trainer.state.global_step
+    copies = 1 if greedy else n
+    ids = [tokenizer(t, add_special_tokens=False)["input_ids"] for t in texts]
+    rows = [row for row in ids for _ in range(copies)]  # TRL's layout: each prompt `copies` times in a row
+    saved = engine.temperature, engine.top_p, engine.max_completion_length
+    engine.temperature, engine.top_p, engine.max_completion_length = (
+        0.0 if greedy else temperature, top_p, max_new_tokens)
+    try:
+        _, completion_ids, _, _ = engine.generate(prompts=rows, images=None, num_generations=copies)
+    finally:
+        engine.temperature, engine.top_p, engine.max_completion_length = saved
+    decoded = [tokenizer.decode(c, skip_special_tokens=True) for c in completion_ids]
+    out = [decoded[i * copies:(i + 1) * copies] for i in range(len(texts))]
+    return [o * n for o in out] if greedy else out
+
+
+def bound_rollout_chunks(trainer: Any, max_rows: int) -> None:
+    """Make a trainer's transformers rollouts generate at most `max_rows` sequences per call (whole groups).
+
+    TRL's fallback path generates a rank's whole generation batch in one `generate` call (2048 sequences of
+    up to 1024 new tokens per GPU in the paper's setup): its KV cache does not fit. vLLM is left alone.
+    """
+    original = trainer._generate_single_turn
+    group = max(int(getattr(trainer.args, "num_generations", 1) or 1), 1)
+    chunk = max(max_rows // group, 1) * group
+
+    def chunked(prompt_ids, images, multimodal_fields, num_generations, has_tool_images=False):
+        if (trainer.use_vllm or len(prompt_ids) <= chunk or images is not None or multimodal_fields
+                or getattr(trainer, "_plan", None) is not None):
+            return original(prompt_ids, images, multimodal_fields, num_generations, has_tool_images)
+        completions: list = []
+        for start in range(0, len(prompt_ids), chunk):
+            ids, _ = original(prompt_ids[start:start + chunk], None, {}, num_generations, has_tool_images)
+            completions.extend(ids)
+        return completions, None
+
+    trainer._generate_single_turn = chunked
+    trainer.rollout_chunk_rows = chunk

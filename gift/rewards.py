@@ -223,6 +223,14 @@ def _messages_of(prompt: Any) -> list[dict]:
     return [{"role": str(m["role"]), "content": str(m["content"])} for m in prompt]
 
 
+def _check_not_partitioned(model: Any) -> None:
+    """A reward model must hold its whole weights: one loaded under ZeRO-3's zero.Init has empty shards."""
+    empty = [name for name, p in model.named_parameters() if p.numel() == 0 or hasattr(p, "ds_id")]
+    if empty:
+        raise RuntimeError(f"the reward model's weights are partitioned ({len(empty)} tensors, e.g. {empty[0]}): it "
+                           "was loaded while DeepSpeed ZeRO-3 was active; load it before the trainer config exists")
+
+
 class RewardModelScorer:
     """Scores (prompt, response) pairs with a sequence-classification reward model.
 
@@ -244,11 +252,19 @@ class RewardModelScorer:
                 if not hub_reachable():
                     raise RuntimeError(f"reward model {path!r}: not a local directory and the model hub is "
                                        "unreachable; point the config at a local copy (a from_pretrained directory)")
+            from gift.dist import local_device
+
             tokenizer = tokenizer or AutoTokenizer.from_pretrained(path)
-            model = AutoModelForSequenceClassification.from_pretrained(path)
+            on_gpu = (device or local_device()).startswith("cuda")
+            model = AutoModelForSequenceClassification.from_pretrained(
+                path, dtype=torch.bfloat16 if on_gpu else torch.float32)
         if tokenizer is None:
             raise ValueError("a tokenizer is needed when the reward model is passed as an object")
-        self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+        _check_not_partitioned(model)
+        from gift.dist import local_device
+
+        # this rank's GPU (a bare "cuda" would put every rank's copy on GPU 0)
+        self.device = device or local_device()
         self.model = model.to(self.device).eval()
         self.tokenizer = tokenizer
         if self.tokenizer.pad_token is None:

@@ -56,6 +56,8 @@ class RunConfig:
     micro_batch_prompts: int | None = field(default=None, metadata={
         "help": "prompts (whole groups) per process per forward/backward pass; default 1 with global sizes"})
     method_args: dict = field(default_factory=dict, metadata={"help": "overrides of the method's config fields"})
+    rollout_chunk_rows: int = field(default=256, metadata={
+        "help": "transformers rollouts: at most this many sequences per generate call (whole groups); vLLM ignores it"})
     rollout_backend: str = field(default="auto", metadata={
         "help": "who generates the rollouts: `vllm` (TRL's colocated vLLM), `hf` (transformers generate), or "
                 "`auto`: vLLM when it is installed and a GPU is present, else hf. method_args.use_vllm wins."})

@@ -89,6 +89,17 @@ class RunRecorder(TrainerCallback):
 
     # ---- the steps ---------------------------------------------------------------------------------
 
+    trainer: Any = None  # set once the trainer exists: the periodic eval generates through it
+
+    def _generate(self, model, tokenizer, prompts, **kwargs):
+        """The eval's completions: through the trainer (its vLLM engine, or the policy with its sharded weights
+        gathered, each rank a share) once it exists; plain transformers generate otherwise."""
+        from gift.generation import generate, trainer_generate
+
+        if self.trainer is None:
+            return generate(model, tokenizer, prompts, backend="hf", **kwargs)
+        return trainer_generate(self.trainer, tokenizer, prompts, **kwargs)
+
     def _evaluates(self) -> bool:
         return bool(self.cfg.eval_every and self.eval_examples)
 
@@ -121,7 +132,8 @@ class RunRecorder(TrainerCallback):
             torch.manual_seed(cfg.seed * 100003 + step)
             return evaluate_pass_at_1(model, self.tokenizer, examples, k=cfg.eval_k,
                                       temperature=cfg.eval_temperature, max_new_tokens=self.max_new_tokens,
-                                      greedy=greedy, seed=cfg.seed + step, progress=False)
+                                      greedy=greedy, seed=cfg.seed + step, progress=False,
+                                      generate_fn=self._generate)
 
     def _reward_failure_fractions(self) -> dict[str, float]:
         """Fractions of the completions scored since the last row whose reward was unparsable or raised."""

@@ -23,9 +23,9 @@ from typing import Any
 import yaml
 
 from gift.batching import BatchError, launch_world_size, resolve
+from gift.dist import init_distributed, is_main_process, rank, wait_for_everyone
 from gift.errors import UserError
 from gift.io import (
-    atomic_path,
     file_logger,
     manifest,
     read_json,
@@ -139,11 +139,18 @@ def train(config: RunConfig | dict | str | os.PathLike, on_config_change: str = 
     cfg = _run_config(config)
     spec, method_kwargs, batch_plan = _method_settings(cfg)
     run_dir = Path(cfg.output_dir)
+    if launch_world_size() > 1:
+        # the process group first, so that only rank 0 touches the shared run directory and the others wait
+        init_distributed()
     if _finished_or_set_aside(run_dir, cfg, method_kwargs, on_config_change):
         return run_dir
     # Everything the run reads is checked before anything is written: a bad input fails with nothing to undo.
     train_rows, eval_rows, selection_rows = _read_examples(cfg)
     model_path, reward_model_path, use_vllm = _resolve_models(cfg, method_kwargs)
+    # The reward model loads BEFORE the trainer config: building a config from a ZeRO-3 accelerate launch
+    # switches transformers' zero.Init on, and a model loaded after it comes up partitioned (empty weights)
+    # with no engine to gather them, since TRL never prepares a model hidden inside a reward function.
+    reward_funcs = _build_reward_funcs(cfg, method_kwargs, reward_model_path)
     args = _trainer_args(cfg, spec, method_kwargs, run_dir / "checkpoints", use_vllm)
     tokenizer = _load_tokenizer(model_path)
     n_rows = len(train_rows)
@@ -154,7 +161,7 @@ def train(config: RunConfig | dict | str | os.PathLike, on_config_change: str = 
         logger.info("dropped %d of %d prompts longer than %d tokens", n_rows - len(train_rows), n_rows,
                     cfg.max_prompt_length)
     try:
-        _train_in(cfg, spec, run_dir, args, method_kwargs, batch_plan, model_path, reward_model_path, train_rows,
+        _train_in(cfg, spec, run_dir, args, method_kwargs, batch_plan, model_path, reward_funcs, train_rows,
                   eval_rows, selection_rows, tokenizer, logger)
     except Exception:
         logger.exception("run %s failed", cfg.run_id)
@@ -194,10 +201,13 @@ def _finished_or_set_aside(run_dir: Path, cfg: RunConfig, method_kwargs: dict, o
             raise ConfigChangedError(
                 f"{run_dir} holds a run made with another config ({'; '.join(changes)}); run with --restart to "
                 f"set it aside under {run_dir.parent / '.replaced'} and start again, or choose another output_dir")
-        moved = _set_aside(run_dir)
-        print(f"{run_dir}: config changed ({'; '.join(changes)}); the old run is kept in {moved}")
+        if is_main_process():
+            moved = _set_aside(run_dir)
+            print(f"{run_dir}: config changed ({'; '.join(changes)}); the old run is kept in {moved}")
+    wait_for_everyone()
     if (run_dir / "DONE").exists():
-        print(f"{run_dir}: already complete (DONE exists); nothing to do")
+        if is_main_process():
+            print(f"{run_dir}: already complete (DONE exists); nothing to do")
         return True
     return False
 
@@ -286,16 +296,20 @@ def _drop_long_prompts(cfg: RunConfig, tokenizer, train_rows: list[dict]) -> lis
 
 def _open_run_dir(run_dir: Path, cfg: RunConfig) -> logging.Logger:
     """Create the run directory, clear what a kill left of final/, and log the run and its libraries to train.log."""
-    run_dir.mkdir(parents=True, exist_ok=True)
-    remove_stale_tmp(run_dir / "final")
-    logger = file_logger(f"gift.train.{cfg.run_id}", run_dir / "train.log")
+    if is_main_process():
+        run_dir.mkdir(parents=True, exist_ok=True)
+        remove_stale_tmp(run_dir / "final")
+    wait_for_everyone()
+    # one log per rank: train.log is rank 0's
+    logger = file_logger(f"gift.train.{cfg.run_id}",
+                         run_dir / ("train.log" if is_main_process() else f"train.rank{rank()}.log"))
     for name in ("transformers", "trl", "gift.rewards"):
         logging.getLogger(name).addHandler(logger.handlers[0])
     return logger
 
 
 def _train_in(cfg: RunConfig, spec, run_dir: Path, args, method_kwargs: dict, batch_plan: dict, model_path: str,
-              reward_model_path: str | None, train_rows: list[dict], eval_rows: list[dict],
+              reward_funcs: list, train_rows: list[dict], eval_rows: list[dict],
               selection_rows: list[dict], tokenizer, logger) -> None:
     """The run itself, once every input has been checked and the run directory exists."""
     from datasets import Dataset
@@ -304,17 +318,20 @@ def _train_in(cfg: RunConfig, spec, run_dir: Path, args, method_kwargs: dict, ba
     from gift.run_recorder import RunRecorder, truncate_metrics
 
     set_seed(cfg.seed)
+    main = is_main_process()
     checkpoints = run_dir / "checkpoints"
     resolved = {"run": dataclasses.asdict(cfg), "method_config": method_kwargs, "model_path": model_path,
                 "use_vllm": args.use_vllm, "batch": batch_plan,
                 "n_train_examples": len(train_rows), "n_eval_examples": len(eval_rows)}
     resume = _latest_checkpoint(checkpoints)
     if resume is None:
-        (run_dir / "metrics.jsonl").unlink(missing_ok=True)
-        write_json(run_dir / "manifest.json", manifest(resolved, seed=cfg.seed, method=spec.name))
+        if main:
+            (run_dir / "metrics.jsonl").unlink(missing_ok=True)
+            write_json(run_dir / "manifest.json", manifest(resolved, seed=cfg.seed, method=spec.name))
     else:
         state = _checkpoint_state(resume)
-        truncate_metrics(run_dir / "metrics.jsonl", state["global_step"])
+        if main:
+            truncate_metrics(run_dir / "metrics.jsonl", state["global_step"])
         logger.info("resuming from %s (step %d)", resume, state["global_step"])
         if state.get("max_steps") and state["global_step"] >= state["max_steps"]:
             # Killed after the last step (while saving final/): the last checkpoint is the trained model.
@@ -326,17 +343,22 @@ def _train_in(cfg: RunConfig, spec, run_dir: Path, args, method_kwargs: dict, ba
 
     model = AutoModelForCausalLM.from_pretrained(model_path, dtype=_dtype(method_kwargs))
     trainer_cls = spec.load("trainer")
-    reward_funcs = _build_reward_funcs(cfg, method_kwargs, reward_model_path)
+    recorder = RunRecorder(cfg, run_dir / "metrics.jsonl", tokenizer, eval_rows, selection_rows,
+                           cfg.eval_max_new_tokens or method_kwargs.get("max_completion_length") or 256,
+                           reward_funcs, logger)
     trainer = trainer_cls(
         model=model,
         reward_funcs=reward_funcs,
         args=args,
         train_dataset=Dataset.from_list(train_rows),
         processing_class=tokenizer,
-        callbacks=[RunRecorder(cfg, run_dir / "metrics.jsonl", tokenizer, eval_rows, selection_rows,
-                               cfg.eval_max_new_tokens or method_kwargs.get("max_completion_length") or 256,
-                               reward_funcs, logger)],
+        callbacks=[recorder],
     )
+    recorder.trainer = trainer  # the periodic eval generates through the trainer (its engine, gathered weights)
+    if not args.use_vllm:
+        from gift.generation import bound_rollout_chunks
+
+        bound_rollout_chunks(trainer, cfg.rollout_chunk_rows)
     logger.info("batch: %s", ", ".join(f"{k} {v}" for k, v in batch_plan.items()))
     logger.info("training %s (%s) from %s on %d examples; resume=%s", cfg.run_id, spec.display_name, model_path,
                 len(train_rows), resume)
@@ -348,14 +370,29 @@ def _train_in(cfg: RunConfig, spec, run_dir: Path, args, method_kwargs: dict, ba
 
 
 def _save_final(run_dir: Path, cfg: RunConfig, model, tokenizer, step: int, trainer=None) -> None:
-    """final/ (one rename: complete or absent), then DONE."""
-    with atomic_path(run_dir / "final") as tmp:
-        if trainer is not None:
-            trainer.save_model(str(tmp))
-        else:
-            model.save_pretrained(str(tmp))
+    """final/ (one rename by rank 0: complete or absent), then DONE. Every rank takes part in saving through
+    the trainer (ZeRO-3 and FSDP gather the weights), into one path every rank knows: a per-process
+    temporary name would scatter the gathered weights."""
+    import shutil
+
+    main = is_main_process()
+    tmp = run_dir / ".final.tmp"
+    if main:
+        shutil.rmtree(tmp, ignore_errors=True)
+    wait_for_everyone()
+    if trainer is not None:
+        trainer.save_model(str(tmp))  # the Trainer writes on rank 0 only
+    elif main:
+        model.save_pretrained(str(tmp))
+    wait_for_everyone()
+    if main:
         tokenizer.save_pretrained(str(tmp))
-    write_text(run_dir / "DONE", f"{cfg.run_id} finished at step {step}\n")
+        final = run_dir / "final"
+        if final.is_dir():
+            shutil.rmtree(final)
+        tmp.rename(final)
+        write_text(run_dir / "DONE", f"{cfg.run_id} finished at step {step}\n")
+    wait_for_everyone()
 
 
 class RolloutBackendError(UserError, RuntimeError):

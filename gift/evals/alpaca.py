@@ -274,14 +274,10 @@ def evaluate(rows: Sequence[dict], model_outputs: Sequence[str], judge: Any, mod
 
 
 def _load_generator(model_dir: str) -> Callable[[list[list[dict]], dict], list[str]]:
-    from gift.generation import generate, load_model
+    from gift.generation import make_generator
 
-    model, tokenizer = load_model(model_dir)
-
-    def gen(prompts: list[list[dict]], kwargs: dict) -> list[str]:
-        return [c[0] for c in generate(model, tokenizer, prompts, n=1, **kwargs)]
-
-    return gen
+    # vLLM on the job's GPUs when installed, else the model on the GPU: never a 7B model on the CPU
+    return make_generator(model_dir)
 
 
 def make_judge(spec_text: str, cache_path: Path, api_key_env: str = "OPENAI_API_KEY") -> Any:

@@ -652,12 +652,10 @@ def run(args: argparse.Namespace, generator: Callable[[list[list[dict]], dict], 
     t_gen = time.time()
     gen = generator
     if gen is None:
-        from gift.generation import generate, load_model
+        from gift.generation import make_generator
 
-        model, tokenizer = load_model(args.model)
-
-        def gen(prompts: list[list[dict]], kwargs: dict) -> list[str]:
-            return [c[0] for c in generate(model, tokenizer, prompts, n=1, **kwargs)]
+        # vLLM on the job's GPUs when installed, else the model on the GPU: never a 7B model on the CPU
+        gen = make_generator(args.model)
 
     kwargs = {"temperature": args.temperature or 1.0, "greedy": args.temperature == 0,
               "max_new_tokens": args.max_new_tokens, "batch_size": args.batch_size, "seed": args.seed}

@@ -43,14 +43,16 @@ def _score(kind: str, completion: str, truth: str, counts: dict) -> float:
 
 def evaluate_pass_at_1(model: Any, tokenizer: Any, examples: list[dict], k: int = 4, temperature: float = 1.0,
                        top_p: float = 1.0, max_new_tokens: int = 1024, greedy: bool = True, batch_size: int = 32,
-                       seed: int = 0, progress: bool = True) -> dict:
+                       seed: int = 0, progress: bool = True, generate_fn: Any = None) -> dict:
     """pass@1 of `model` on prepared examples (each with `prompt`, `ground_truth`, `reward`).
 
     Returns fractions in [0, 1]: `pass@1` (per example, the mean reward over `k` samples at
     `temperature`; then the mean over examples) with `pass@1_stderr` (over examples), `n`, `k`;
     `pass@1_greedy` and its stderr when `greedy`; `unparsed` and `errors` counts (a completion that
     cannot be parsed scores 0); and `samples`, one record per example with its completions and rewards.
+    `generate_fn` (default `gift.generation.generate`) is called as generate_fn(model, tokenizer, prompts, ...).
     """
+    generate_fn = generate_fn or generate
     if not examples:
         raise ValueError("no examples to evaluate")
     if k < 1:
@@ -63,7 +65,7 @@ def evaluate_pass_at_1(model: Any, tokenizer: Any, examples: list[dict], k: int 
         if ex.get("ground_truth") is None:
             raise ValueError(f"example {ex.get('id')!r}: missing ground_truth")
     prompts = [ex["prompt"] for ex in examples]
-    sampled = generate(model, tokenizer, prompts, n=k, temperature=temperature, top_p=top_p,
+    sampled = generate_fn(model, tokenizer, prompts, n=k, temperature=temperature, top_p=top_p,
                        max_new_tokens=max_new_tokens, batch_size=batch_size, seed=seed, progress=progress)
     counts = {"unparsed": 0, "errors": 0}
     samples, per_example = [], []
@@ -76,7 +78,7 @@ def evaluate_pass_at_1(model: Any, tokenizer: Any, examples: list[dict], k: int 
     result: dict[str, Any] = {"pass@1": mean, "pass@1_stderr": stderr, "n": len(examples), "k": k,
                               "temperature": temperature, "top_p": top_p, "max_new_tokens": max_new_tokens}
     if greedy:
-        greedy_out = generate(model, tokenizer, prompts, n=1, max_new_tokens=max_new_tokens, batch_size=batch_size,
+        greedy_out = generate_fn(model, tokenizer, prompts, n=1, max_new_tokens=max_new_tokens, batch_size=batch_size,
                               seed=seed, greedy=True, progress=progress)
         greedy_counts = {"unparsed": 0, "errors": 0}
         greedy_rewards = []
