@@ -35,9 +35,11 @@ def local_device() -> str:
 
 def init_distributed() -> Any:
     """Initialise the process group that `accelerate launch` set up (a no-op single process); returns the state."""
+    import torch
     from accelerate import PartialState
 
-    return PartialState()
+    # without cpu=True accelerate treats CPU processes as independent (no process group, barriers that do not wait)
+    return PartialState(cpu=not torch.cuda.is_available())
 
 
 def wait_for_everyone() -> None:

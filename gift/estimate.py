@@ -1,11 +1,17 @@
-"""GPU-hours a config's training grid needs, from token counts and model FLOPs, with every assumption printed.
+"""GPU-hours and disk a config's grid needs, from token counts and model FLOPs, with every assumption printed.
 
 Per run, with P the policy's parameters and D the tokens a phase processes:
-  training      6 P D    (forward + backward over prompt + response of every rollout)
-  reference     2 P D    per extra log-prob pass (reference model, sampling policy)
-  generation    2 P D    (prefill + decode of every rollout, and of the periodic evals)
+  training      6 P D    (forward + backward over prompt + response of every rollout), 8 P D with gradient
+                         checkpointing (the forward pass runs again during the backward pass)
+  reference     2 P D    per extra log-prob pass the trainer runs: the reference model's, the sampling
+                         policy's (see `logprob_passes`: it follows the trainers' own conditions)
+  generation    2 P D    (prefill + decode of every rollout)
+  eval          2 P D    periodic evals: (eval_k samples + 1 greedy) per eval prompt, at step 0 and every
+                         eval_every steps
   reward model  2 P_rm D (RLHF runs: one forward pass of the reward model per rollout)
 GPU-seconds of a phase = FLOPs / (peak FLOP/s x the phase's model FLOPs utilisation).
+Disk per run: save_total_limit checkpoints of 14 bytes per parameter (bf16 weights + fp32 master weights and
+Adam's two moments) and a bf16 final model.
 """
 
 from __future__ import annotations
@@ -21,6 +27,8 @@ from gift.batching import BatchError
 from gift.batching import resolve as resolve_batch
 
 PHASES = ("train", "reference", "generation", "eval", "reward_model")
+CHECKPOINT_BYTES_PER_PARAM = 14  # bf16 weights 2 + fp32 master weights 4 + Adam m and v 8
+FINAL_BYTES_PER_PARAM = 2  # bf16 from_pretrained directory
 
 
 @dataclass
@@ -37,6 +45,8 @@ class RunEstimate:
     train_tokens: float
     flops: dict[str, float]
     gpu_hours: dict[str, float]
+    passes: dict[str, int]
+    disk_gb: dict[str, float]
 
     @property
     def total_gpu_hours(self) -> float:
@@ -49,6 +59,44 @@ def _need(mapping: dict, key: str, where: str):
     return mapping[key]
 
 
+def resolved_method_args(method: str, method_args: dict) -> dict:
+    """Every field of the method's trainer config as a run gets it: class defaults, registry defaults, overrides."""
+    import dataclasses
+
+    from gift.methods import get_method
+
+    spec = get_method(method)
+    out = {}
+    for f in dataclasses.fields(spec.load("config")):
+        if f.default is not dataclasses.MISSING:
+            out[f.name] = f.default
+        elif f.default_factory is not dataclasses.MISSING:
+            out[f.name] = f.default_factory()
+    out.update(gift_grid.method_defaults(method))
+    out.update(method_args)
+    return out
+
+
+def logprob_passes(method: str, args: dict, use_vllm: bool) -> dict[str, int]:
+    """Forward passes per rollout besides the training pass, under the trainers' own conditions.
+
+    reference: TRL scores rollouts under the reference model when its `beta` (KL) is non-zero; GIFT also
+    when its implicit reward is taken against pi_ref (`implicit_reference: reference`).
+    old_policy: TRL scores them under the sampling policy when a generation batch spans several optimizer
+    steps (gradient_accumulation_steps not a multiple of steps_per_generation x num_iterations) or when
+    vLLM generated them and its importance-sampling correction is on; GFT skips it while training.
+    """
+    ref = 1 if float(args.get("beta") or 0.0) != 0.0 else 0
+    if method == "gift" and args.get("implicit_reference", "reference") == "reference":
+        ref = 1
+    accum = int(args.get("gradient_accumulation_steps") or 1)
+    every = int(args.get("steps_per_generation") or accum) * int(args.get("num_iterations") or 1)
+    old = 1 if accum % every != 0 or (use_vllm and args.get("vllm_importance_sampling_correction", True)) else 0
+    if method == "gft" and not (use_vllm and args.get("vllm_importance_sampling_correction", True)):
+        old = 0
+    return {"reference": ref, "old_policy": old}
+
+
 def estimate_run(grid: gift_grid.Grid, run_id: str) -> RunEstimate:
     """The compute of one run of the grid under the config's `estimate` assumptions."""
     cfg = grid.config
@@ -56,7 +104,8 @@ def estimate_run(grid: gift_grid.Grid, run_id: str) -> RunEstimate:
     if not est:
         raise gift_grid.ConfigError("estimate: the config has no `estimate` section (assumptions of gift estimate)")
     run = grid.runs[run_id]
-    args = {**gift_grid.method_defaults(run.method), **run.method_args}
+    args = resolved_method_args(run.method, run.method_args)
+    use_vllm = est.get("rollout_backend", "vllm" if cfg.get("device") == "gpu" else "hf") == "vllm"
     params = float(_need(cfg["backbones"][run.backbone], "params_b", f"backbones.{run.backbone}")) * 1e9
     nproc = int(est.get("num_processes", 1))
     n = int(_need(args, "num_generations", f"run {run_id} method_args"))
@@ -92,8 +141,10 @@ def estimate_run(grid: gift_grid.Grid, run_id: str) -> RunEstimate:
     train_tokens = rollouts * tokens
 
     flops = dict.fromkeys(PHASES, 0.0)
-    flops["train"] = 6 * params * train_tokens
-    flops["reference"] = 2 * params * train_tokens * int(est.get("reference_passes", {}).get(run.method, 0))
+    checkpointing = bool(args.get("gradient_checkpointing"))
+    flops["train"] = (8 if checkpointing else 6) * params * train_tokens
+    passes = logprob_passes(run.method, args, use_vllm)
+    flops["reference"] = 2 * params * train_tokens * sum(passes.values())
     # GFT generates only its sampled members; the expert and teacher responses come from the data.
     sampled = float(args["n_sampled"]) / n if run.method == "gft" and args.get("n_sampled") else 1.0
     flops["generation"] = 2 * params * train_tokens * sampled
@@ -103,13 +154,14 @@ def estimate_run(grid: gift_grid.Grid, run_id: str) -> RunEstimate:
         eval_size = int(_need(espec.get("num_examples", {}), esplit, f"datasets.{run.eval_dataset}.num_examples"))
         if run.training.get("eval_limit"):
             eval_size = min(eval_size, int(run.training["eval_limit"]))
-        n_evals = steps // int(run.training["eval_every"])
+        n_evals = steps // int(run.training["eval_every"]) + 1  # and step 0
         e_completion = float(_need(est["completion_tokens"], run.eval_dataset, "estimate.completion_tokens"))
         cap = run.training.get("eval_max_new_tokens") or max_completion
         if cap:
             e_completion = min(e_completion, float(cap))
         e_tokens = float(_need(est["prompt_tokens"], run.eval_dataset, "estimate.prompt_tokens")) + e_completion
-        flops["eval"] = 2 * params * n_evals * eval_size * int(run.training.get("eval_k", 1)) * e_tokens
+        samples = int(run.training.get("eval_k", 1)) + 1  # sampled pass@1 and greedy pass@1
+        flops["eval"] = 2 * params * n_evals * eval_size * samples * e_tokens
     if run.reward_model:
         rm_params = float(_need(cfg["reward_models"][run.reward_model], "params_b",
                                 f"reward_models.{run.reward_model}")) * 1e9
@@ -120,9 +172,14 @@ def estimate_run(grid: gift_grid.Grid, run_id: str) -> RunEstimate:
     phase_mfu = {"train": mfu["train"], "reference": mfu["reference"], "generation": mfu["generation"],
                  "eval": mfu["generation"], "reward_model": mfu["reference"]}
     gpu_hours = {p: flops[p] / (peak * phase_mfu[p]) / 3600 for p in PHASES}
+    kept = run.training.get("save_total_limit", 2) or 0
+    if steps < int(run.training.get("save_every") or 1):
+        kept = 0
+    disk = {"checkpoints": kept * CHECKPOINT_BYTES_PER_PARAM * params / 1e9,
+            "final": FINAL_BYTES_PER_PARAM * params / 1e9}
     return RunEstimate(run_id=run_id, params_b=params / 1e9, num_processes=nproc, prompts_per_step=prompts_per_step,
                        steps=steps, rollouts=rollouts, tokens_per_rollout=tokens, train_tokens=train_tokens,
-                       flops=flops, gpu_hours=gpu_hours)
+                       flops=flops, gpu_hours=gpu_hours, passes=passes, disk_gb=disk)
 
 
 def estimate(grid: gift_grid.Grid) -> list[RunEstimate]:
@@ -138,18 +195,24 @@ def assumptions(config: dict) -> list[str]:
         f"GPU: {est['gpu']}, peak {est['peak_tflops']} TFLOP/s per GPU; {est.get('num_processes', 1)} GPUs per run",
         f"MFU: training {mfu['train']:.0%}, reference/old-policy log-probs and reward model {mfu['reference']:.0%}, "
         f"generation and evals {mfu['generation']:.0%}",
-        "FLOPs: training 6*P*D (fwd+bwd), each extra log-prob pass 2*P*D, generation 2*P*D per token "
+        "FLOPs: training 6*P*D (fwd+bwd), 8*P*D with gradient checkpointing (the run's "
+        "gradient_checkpointing), each extra log-prob pass 2*P*D, generation 2*P*D per token "
         "(prefill and decode alike), reward model 2*P_rm*D; attention's quadratic term is ignored",
         "D = rollouts x (mean prompt tokens + mean response tokens); mean response tokens capped at "
         "max_completion_length",
         "rollouts = epochs x prompts x N (or max_steps x prompts per step x N); prompts per step = "
         "optimizer_batch_prompts (or per_device_train_batch_size x gradient_accumulation_steps x GPUs / N)",
         "every group member is generated, except GFT's expert and teacher members (n_sampled of num_generations)",
-        "periodic evals: one sample per eval prompt every eval_every steps; post-training benchmarks "
-        "(lm-eval, AlpacaEval, Arena-Hard, final RLVR) and judge API calls are not included",
+        "periodic evals: eval_k sampled + 1 greedy completion per eval prompt (eval_limit of them), at step 0 "
+        "and every eval_every steps; post-training benchmarks (lm-eval, AlpacaEval, Arena-Hard, final RLVR) "
+        "and judge API calls are not included",
+        f"rollouts by {est.get('rollout_backend', 'vllm' if config.get('device') == 'gpu' else 'hf')}; extra "
+        "log-prob passes per rollout (reference model, sampling policy) follow the trainers' conditions "
+        "(gift.estimate.logprob_passes), listed per run",
+        f"disk: save_total_limit checkpoints of {CHECKPOINT_BYTES_PER_PARAM} bytes/parameter (bf16 weights, fp32 "
+        f"master weights, Adam moments) + a {FINAL_BYTES_PER_PARAM} bytes/parameter final model per run, all kept",
         "mean prompt tokens: " + ", ".join(f"{k} {v:g}" for k, v in est["prompt_tokens"].items()),
         "mean response tokens: " + ", ".join(f"{k} {v:g}" for k, v in est["completion_tokens"].items()),
-        "extra log-prob passes per rollout: " + ", ".join(f"{k} {v}" for k, v in est.get("reference_passes", {}).items()),
     ]
     for name, spec in config["datasets"].items():
         if spec.get("num_examples"):
@@ -160,20 +223,22 @@ def assumptions(config: dict) -> list[str]:
 
 def format_table(rows: list[RunEstimate]) -> str:
     """A fixed-width table of the runs and the total."""
-    head = (f"{'run':<52} {'P(B)':>5} {'steps':>6} {'rollouts':>10} {'tokens(B)':>9} "
-            f"{'train':>8} {'ref':>8} {'gen':>8} {'eval':>7} {'rm':>7} {'GPU-h':>9}")
+    head = (f"{'run':<52} {'P(B)':>5} {'steps':>6} {'rollouts':>10} {'tokens(B)':>9} {'passes':>6} "
+            f"{'train':>8} {'ref':>8} {'gen':>8} {'eval':>7} {'rm':>7} {'GPU-h':>9} {'disk GB':>8}")
     lines = [head, "-" * len(head)]
     for r in rows:
         g = r.gpu_hours
+        passes = f"{r.passes['reference']}r+{r.passes['old_policy']}o"
         lines.append(f"{r.run_id:<52} {r.params_b:>5.1f} {r.steps:>6d} {r.rollouts:>10.3g} {r.train_tokens / 1e9:>9.2f} "
-                     f"{g['train']:>8.0f} {g['reference']:>8.0f} {g['generation']:>8.0f} {g['eval']:>7.0f} "
-                     f"{g['reward_model']:>7.0f} {r.total_gpu_hours:>9.0f}")
+                     f"{passes:>6} {g['train']:>8.0f} {g['reference']:>8.0f} {g['generation']:>8.0f} {g['eval']:>7.0f} "
+                     f"{g['reward_model']:>7.0f} {r.total_gpu_hours:>9.0f} {sum(r.disk_gb.values()):>8.0f}")
     total = {p: sum(r.gpu_hours[p] for r in rows) for p in PHASES}
     lines.append("-" * len(head))
     lines.append(f"{'total (' + str(len(rows)) + ' runs)':<52} {'':>5} {'':>6} {'':>10} "
-                 f"{sum(r.train_tokens for r in rows) / 1e9:>9.1f} {total['train']:>8.0f} {total['reference']:>8.0f} "
-                 f"{total['generation']:>8.0f} {total['eval']:>7.0f} {total['reward_model']:>7.0f} "
-                 f"{sum(total.values()):>9.0f}")
+                 f"{sum(r.train_tokens for r in rows) / 1e9:>9.1f} {'':>6} {total['train']:>8.0f} "
+                 f"{total['reference']:>8.0f} {total['generation']:>8.0f} {total['eval']:>7.0f} "
+                 f"{total['reward_model']:>7.0f} {sum(total.values()):>9.0f} "
+                 f"{sum(sum(r.disk_gb.values()) for r in rows):>8.0f}")
     return "\n".join(lines)
 
 
@@ -205,4 +270,11 @@ def cli(argv: list[str]) -> int:
     nproc = rows[0].num_processes if rows else 1
     print(f"\nTotal: {total:,.0f} GPU-hours ({total / 24:,.0f} GPU-days); "
           f"{total / nproc:,.0f} hours of {nproc}-GPU nodes")
+    disk = sum(sum(r.disk_gb.values()) for r in rows)
+    longest = max(rows, key=lambda r: r.total_gpu_hours / r.num_processes) if rows else None
+    print(f"Disk: {disk / 1000:,.1f} TB of checkpoints and final models if every run keeps them "
+          f"({sum(r.disk_gb['final'] for r in rows) / 1000:,.1f} TB of final models)")
+    if longest:
+        print(f"Longest run: {longest.run_id}, {longest.total_gpu_hours / longest.num_processes:,.0f} h on "
+              f"{longest.num_processes} GPUs")
     return 0

@@ -668,3 +668,24 @@ def cli_check(argv: list[str]) -> int:
     for kind, experiments in grid.skipped_evals().items():
         print(f"{ns.config}: no evaluation.{kind} section: {kind} is skipped (asked for by {', '.join(experiments)})")
     return 0
+
+
+# Slurm resources of a job when the config has no `cluster.resources` (CPU configs: one core, no GPU).
+CPU_JOB = {"gpu": 0, "cpus_per_task": 1, "mem_mb": 4000, "runtime": 720}
+
+
+def job_resources(grid: Grid, backbone: str, kind: str) -> dict:
+    """Slurm resources (gpu, cpus_per_task, mem_mb, runtime in minutes, nodes) of a `train` or `eval` job on
+    `backbone`: the first `cluster.resources` row whose max_params_b covers its size. Always one node: a
+    training run is one `accelerate launch` of the node's GPUs."""
+    rows = (grid.config.get("cluster") or {}).get("resources") or []
+    if not rows:
+        return {**CPU_JOB, "nodes": 1}
+    params = grid.config["backbones"][backbone].get("params_b")
+    if params is None:
+        raise ConfigError(f"backbones.{backbone}.params_b: cluster.resources picks a job's resources by model size")
+    for row in rows:
+        if params <= row["max_params_b"]:
+            return {**row[kind], "nodes": 1}
+    raise ConfigError(f"cluster.resources: no row covers backbones.{backbone} ({params}B parameters); add one with "
+                      f"max_params_b >= {params}")

@@ -291,11 +291,14 @@ def test_two_ranks_write_one_run_directory_and_set_a_replaced_run_aside_once(pol
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT), "MASTER_ADDR": "127.0.0.1"}
 
     def launch(lr: float) -> None:
+        logs = tmp_path / f"logs-{lr}"
         cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_addr",
-               "127.0.0.1", "--master_port", str(_free_port()), str(ROOT / "tests/scripts/distributed_train.py"),
-               str(policy_dir), str(prompts), str(out), str(lr)]
+               "127.0.0.1", "--master_port", str(_free_port()), "--log-dir", str(logs), "--redirects", "3",
+               str(ROOT / "tests/scripts/distributed_train.py"), str(policy_dir), str(prompts), str(out), str(lr)]
         proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
-        assert proc.returncode == 0, proc.stderr[-4000:]
+        if proc.returncode != 0:
+            ranks = "\n".join(f"--- {f}\n{f.read_text()[-3000:]}" for f in sorted(logs.rglob("std*.log")))
+            raise AssertionError(f"{proc.stderr[-2000:]}\n{ranks}")
 
     launch(1e-3)
     launch(2e-3)  # another config: the first run is set aside (by one rank) and the run starts again

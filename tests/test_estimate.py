@@ -28,8 +28,7 @@ CONFIG = {
     "report": {"figures": [], "tables": {}},
     "estimate": {"gpu": "test GPU", "peak_tflops": 1000, "num_processes": 4,
                  "mfu": {"train": 0.5, "reference": 0.4, "generation": 0.1},
-                 "prompt_tokens": {"gsm8k": 100}, "completion_tokens": {"gsm8k": 500},
-                 "reference_passes": {"grpo": 2}},
+                 "prompt_tokens": {"gsm8k": 100}, "completion_tokens": {"gsm8k": 500}},
 }
 
 
@@ -43,19 +42,49 @@ def test_one_run_matches_a_hand_computation():
     assert est.steps == 125
     assert est.rollouts == 16_000
     assert est.train_tokens == 6.4e6
-    # train 6 x 7e9 x 6.4e6 = 2.688e17 FLOPs at 1e15 x 0.5 -> 537.6 s
-    # reference 2 passes x 2 x 7e9 x 6.4e6 = 1.792e17 at 1e15 x 0.4 -> 448 s
+    # TRL's GRPOConfig checkpoints activations by default: train 8 x 7e9 x 6.4e6 = 3.584e17 FLOPs at
+    #   1e15 x 0.5 -> 716.8 s
+    # reference: beta 0.001 -> the reference model's pass; vLLM rollouts (device gpu) with TRL's importance-
+    #   sampling correction -> the sampling policy's pass: 2 x 2 x 7e9 x 6.4e6 = 1.792e17 at 1e15 x 0.4 -> 448 s
     # generation 2 x 7e9 x 6.4e6 = 8.96e16 at 1e15 x 0.1 -> 896 s
-    # eval 125 // 10 = 12 evals x 100 prompts x 400 tokens x 2 x 7e9 = 6.72e15 at 1e14 -> 67.2 s
-    assert est.flops["train"] == pytest.approx(2.688e17)
+    # eval at step 0 and every 10 steps: 125 // 10 + 1 = 13 evals x 100 prompts x (1 sampled + 1 greedy) x
+    #   400 tokens x 2 x 7e9 = 1.456e16 at 1e14 -> 145.6 s
+    assert est.passes == {"reference": 1, "old_policy": 1}
+    assert est.flops["train"] == pytest.approx(3.584e17)
     assert est.flops["reference"] == pytest.approx(1.792e17)
     assert est.flops["generation"] == pytest.approx(8.96e16)
-    assert est.flops["eval"] == pytest.approx(6.72e15)
-    assert est.gpu_hours["train"] == pytest.approx(537.6 / 3600)
+    assert est.flops["eval"] == pytest.approx(1.456e16)
+    assert est.gpu_hours["train"] == pytest.approx(716.8 / 3600)
     assert est.gpu_hours["reference"] == pytest.approx(448 / 3600)
     assert est.gpu_hours["generation"] == pytest.approx(896 / 3600)
-    assert est.gpu_hours["eval"] == pytest.approx(67.2 / 3600)
-    assert est.total_gpu_hours == pytest.approx((537.6 + 448 + 896 + 67.2) / 3600)
+    assert est.gpu_hours["eval"] == pytest.approx(145.6 / 3600)
+    assert est.total_gpu_hours == pytest.approx((716.8 + 448 + 896 + 145.6) / 3600)
+    # disk: 2 checkpoints x 14 bytes x 7e9 = 196 GB, final 2 x 7e9 = 14 GB
+    assert est.disk_gb == pytest.approx({"checkpoints": 196.0, "final": 14.0})
+
+
+@pytest.mark.parametrize(("method", "args", "use_vllm", "want"), [
+    # GIFT against pi_ref, a rollout batch over 4 optimizer steps (the paper's): pi_ref's pass, and the
+    # sampling policy's (TRL computes it for a misaligned batch)
+    ("gift", {"gradient_accumulation_steps": 32, "steps_per_generation": 128}, False, (1, 1)),
+    # GIFT against the sampling policy, one optimizer step per rollout batch: no extra pass at all
+    ("gift", {"implicit_reference": "rollout", "gradient_accumulation_steps": 4}, False, (0, 0)),
+    # ... with vLLM: TRL's importance-sampling correction scores under the sampling policy
+    ("gift", {"implicit_reference": "rollout", "gradient_accumulation_steps": 4}, True, (0, 1)),
+    ("grpo", {"gradient_accumulation_steps": 4}, False, (1, 0)),
+    ("grpo", {"beta": 0.0, "gradient_accumulation_steps": 4, "steps_per_generation": 8}, False, (0, 1)),
+    ("gft", {"gradient_accumulation_steps": 8, "steps_per_generation": 16}, False, (0, 0)),
+])
+def test_extra_passes_follow_the_trainers_conditions(method, args, use_vllm, want):
+    full = E.resolved_method_args(method, args)
+    assert tuple(E.logprob_passes(method, full, use_vllm).values()) == want
+
+
+def test_gradient_checkpointing_off_is_six_pd():
+    cfg = copy.deepcopy(CONFIG)
+    cfg["training"]["method_args"]["gradient_checkpointing"] = False
+    (est,) = E.estimate(G.expand(cfg))
+    assert est.flops["train"] == pytest.approx(6 * 7e9 * 6.4e6)
 
 
 def test_max_steps_overrides_epochs_and_reward_model_is_counted():
@@ -84,7 +113,8 @@ def test_missing_assumption_names_the_key():
 def test_cli_on_the_paper_config_prints_assumptions_and_a_total(capsys):
     assert E.cli(["--config", str(PAPER)]) == 0
     out = capsys.readouterr().out
-    assert "Assumptions:" in out and "MFU" in out and "6*P*D" in out
+    assert "Assumptions:" in out and "MFU" in out and "8*P*D with gradient checkpointing" in out
+    assert "Disk:" in out and "Longest run:" in out
     grid = G.expand(G.load_config(PAPER))
     for run_id in grid.runs:
         assert run_id in out

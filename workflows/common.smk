@@ -52,8 +52,9 @@ envvars:
 # devices itself, the wrapper runs the command as is. Nothing changes on a CPU config.
 GPUS_RUN = '"$GIFT_PYTHON" -m gift.cli gpus run --gpus {resources.gpu} -- ' if config["device"] == "gpu" else ""
 
-# Every step runs in this environment when --software-deployment-method conda is given.
-CONDA_ENV = "envs/gift.yaml"
+# Every step runs in this environment when --software-deployment-method conda is given: on GPU nodes with
+# vLLM and DeepSpeed (the accelerate configs of the paper's backbones need DeepSpeed).
+CONDA_ENV = "envs/gift-gpu.yaml" if config.get("device") == "gpu" else "envs/gift.yaml"
 
 
 def _alternatives(names):
@@ -153,6 +154,20 @@ def train_launcher(wildcards):
 def train_gpus(wildcards):
     """The `gpu` resource of a training run (0 on a CPU config)."""
     return gift_grid.job_gpus(config, GRID.runs[wildcards.run_id].backbone, "train")
+
+
+def train_resource(name):
+    """One Slurm resource of a training job, by its backbone's size (config cluster.resources)."""
+    return lambda wildcards: gift_grid.job_resources(GRID, GRID.runs[wildcards.run_id].backbone, "train")[name]
+
+
+def eval_resource(name):
+    """One Slurm resource of an evaluation job, by the evaluated model's backbone."""
+    return lambda wildcards: gift_grid.job_resources(GRID, GRID.models[wildcards.model_id].backbone, "eval")[name]
+
+
+# A training run longer than a job's time limit is resubmitted and goes on from its last checkpoint.
+TRAIN_REQUEUES = int((config.get("cluster") or {}).get("requeues", 0))
 
 
 def run_done(run_id):

@@ -15,11 +15,15 @@ rule eval_rlvr:
         model=eval_model_path,
         split=lambda wildcards: gift_grid.split_path(GRID, wildcards.dataset, "eval"),
         options=eval_options("rlvr"),
+    resources:
+        cpus_per_task=eval_resource("cpus_per_task"),
+        mem_mb=eval_resource("mem_mb"),
+        runtime=eval_resource("runtime"),
+        nodes=1,
+        gpu=eval_gpus,
     conda:
         CONDA_ENV
     threads: 1
-    resources:
-        gpu=eval_gpus,
     shell:
         f'OMP_NUM_THREADS={{threads}} {GPUS_RUN}' '"$GIFT_PYTHON" -m gift.cli eval rlvr --model {params.model} --model-id {wildcards.model_id} '
         "--data {params.split} --out {output} {params.options} > {log} 2>&1"
@@ -58,11 +62,15 @@ rule eval_lm_eval:
         ),
         device="cuda" if config["device"] == "gpu" else "cpu",
         sandbox=SANDBOX_ON_MISSING,
+    resources:
+        cpus_per_task=eval_resource("cpus_per_task"),
+        mem_mb=eval_resource("mem_mb"),
+        runtime=eval_resource("runtime"),
+        nodes=1,
+        gpu=eval_gpus,
     conda:
         CONDA_ENV
     threads: 1
-    resources:
-        gpu=eval_gpus,
     shell:
         f'OMP_NUM_THREADS={{threads}} GIFT_SANDBOX_ON_MISSING={{params.sandbox}} {GPUS_RUN}' '"$GIFT_PYTHON" -m gift.cli eval lm-eval '
         "--model {params.model} --model-id {wildcards.model_id} "
@@ -84,11 +92,15 @@ rule eval_alpaca:
         judge=judge_arg("alpaca_eval") if "alpaca_eval" in config["evaluation"] else "",
         options=eval_options("alpaca_eval"),
         instructions=config["evaluation"].get("alpaca_eval", {}).get("instructions"),
+    resources:
+        cpus_per_task=eval_resource("cpus_per_task"),
+        mem_mb=eval_resource("mem_mb"),
+        runtime=eval_resource("runtime"),
+        nodes=1,
+        gpu=eval_gpus,
     conda:
         CONDA_ENV
     threads: 1
-    resources:
-        gpu=eval_gpus,
     shell:
         f'OMP_NUM_THREADS={{threads}} {GPUS_RUN}' '"$GIFT_PYTHON" -m gift.cli eval alpaca --model {params.model} --model-id {wildcards.model_id} '
         "--instructions {params.instructions} --judge {params.judge} --out {output} {params.options} > {log} 2>&1"
@@ -110,11 +122,15 @@ rule eval_arena_hard:
         options=eval_options("arena_hard"),
         questions=config["evaluation"].get("arena_hard", {}).get("questions"),
         baselines=arena_baselines(),
+    resources:
+        cpus_per_task=eval_resource("cpus_per_task"),
+        mem_mb=eval_resource("mem_mb"),
+        runtime=eval_resource("runtime"),
+        nodes=1,
+        gpu=eval_gpus,
     conda:
         CONDA_ENV
     threads: 1
-    resources:
-        gpu=eval_gpus,
     shell:
         f'OMP_NUM_THREADS={{threads}} {GPUS_RUN}' '"$GIFT_PYTHON" -m gift.cli eval arena-hard --model {params.model} --model-id {wildcards.model_id} '
         "--questions {params.questions} {params.baselines} --judge {params.judge} --out {output} {params.options} > {log} 2>&1"
