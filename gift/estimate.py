@@ -84,7 +84,8 @@ def logprob_passes(method: str, args: dict, use_vllm: bool) -> dict[str, int]:
     when its implicit reward is taken against pi_ref (`implicit_reference: reference`).
     old_policy: TRL scores them under the sampling policy when a generation batch spans several optimizer
     steps (gradient_accumulation_steps not a multiple of steps_per_generation x num_iterations) or when
-    vLLM generated them and its importance-sampling correction is on; GFT skips it while training.
+    vLLM generated them and its importance-sampling correction is on; GFT skips it while training; GIFT
+    runs it only when its loss reads it (rollout reference over several updates).
     """
     ref = 1 if float(args.get("beta") or 0.0) != 0.0 else 0
     if method == "gift" and args.get("implicit_reference", "reference") == "reference":
@@ -94,6 +95,10 @@ def logprob_passes(method: str, args: dict, use_vllm: bool) -> dict[str, int]:
     old = 1 if accum % every != 0 or (use_vllm and args.get("vllm_importance_sampling_correction", True)) else 0
     if method == "gft" and not (use_vllm and args.get("vllm_importance_sampling_correction", True)):
         old = 0
+    if method == "gift":
+        # GIFTTrainer.needs_old_logps: only the rollout reference reads them, and only when the batch spans
+        # several updates (its config keeps vLLM's importance-sampling correction off)
+        old = 1 if args.get("implicit_reference") == "rollout" and accum % every != 0 else 0
     return {"reference": ref, "old_policy": old}
 
 

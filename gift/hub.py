@@ -67,3 +67,12 @@ def resolve_pretrained(name_or_path: str, revision: str | None = None, what: str
             f"{what} {name_or_path!r} (revision {revision or 'default'}) could not be fetched from the hub "
             f"({type(err).__name__}: {str(err)[:200]}). {how}"
         ) from None
+
+
+def local_model(ref: str, what: str = "model") -> str:
+    """A from_pretrained directory for `ref`: a directory, or `owner/name[@revision]` resolved from the hub cache
+    (where `gift fetch` put it) or, when reachable, the hub. Base models are evaluated from these directories."""
+    if Path(ref).expanduser().is_dir():
+        return resolve_pretrained(ref, None, what)
+    name, _, revision = ref.partition("@")
+    return resolve_pretrained(name, revision or None, what, "backbones.<name>.hub")

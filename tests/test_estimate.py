@@ -64,13 +64,14 @@ def test_one_run_matches_a_hand_computation():
 
 
 @pytest.mark.parametrize(("method", "args", "use_vllm", "want"), [
-    # GIFT against pi_ref, a rollout batch over 4 optimizer steps (the paper's): pi_ref's pass, and the
-    # sampling policy's (TRL computes it for a misaligned batch)
-    ("gift", {"gradient_accumulation_steps": 32, "steps_per_generation": 128}, False, (1, 1)),
-    # GIFT against the sampling policy, one optimizer step per rollout batch: no extra pass at all
-    ("gift", {"implicit_reference": "rollout", "gradient_accumulation_steps": 4}, False, (0, 0)),
-    # ... with vLLM: TRL's importance-sampling correction scores under the sampling policy
-    ("gift", {"implicit_reference": "rollout", "gradient_accumulation_steps": 4}, True, (0, 1)),
+    # GIFT against pi_ref, a rollout batch over 4 optimizer steps (the paper's): pi_ref's pass only; the
+    # sampling policy's log-probs, which TRL would compute for a misaligned batch, are not read by the loss
+    ("gift", {"gradient_accumulation_steps": 32, "steps_per_generation": 128}, True, (1, 0)),
+    # GIFT against the sampling policy over 4 updates: its log-probs are the reference
+    ("gift", {"implicit_reference": "rollout", "gradient_accumulation_steps": 32, "steps_per_generation": 128},
+     True, (0, 1)),
+    # ... one update per rollout batch: the policy's own detached log-probs, no extra pass
+    ("gift", {"implicit_reference": "rollout", "gradient_accumulation_steps": 4}, True, (0, 0)),
     ("grpo", {"gradient_accumulation_steps": 4}, False, (1, 0)),
     ("grpo", {"beta": 0.0, "gradient_accumulation_steps": 4, "steps_per_generation": 8}, False, (0, 1)),
     ("gft", {"gradient_accumulation_steps": 8, "steps_per_generation": 16}, False, (0, 0)),

@@ -191,7 +191,15 @@ def eval_gpus(wildcards):
 
 
 def eval_model_path(wildcards):
-    return gift_grid.model_path(GRID, wildcards.model_id)
+    """A run's final/ directory, or an untrained hub backbone as `owner/name@revision` (the evaluation resolves
+    it to the directory `gift fetch` downloaded)."""
+    model = GRID.models[wildcards.model_id]
+    path = gift_grid.model_path(GRID, wildcards.model_id)
+    if model.run_id is None:
+        source, revision = gift_grid.model_source(GRID, model.backbone)
+        if revision:
+            return f"{source}@{revision}"
+    return path
 
 
 def eval_options(kind):

@@ -33,12 +33,28 @@ def _local_hint(spec: DatasetSpec) -> str:
             f"or use --source synthetic")
 
 
+def cached_snapshot(spec: DatasetSpec, revision: str | None = None) -> Path | None:
+    """The dataset repository at the pinned revision in the hub cache (where `gift fetch` puts it), or None."""
+    try:
+        from huggingface_hub import snapshot_download
+
+        return Path(snapshot_download(spec.hub_id, repo_type="dataset", revision=revision or spec.revision,
+                                      local_files_only=True))
+    except Exception:  # noqa: BLE001 - not cached (or no hub library): the caller says what to do
+        return None
+
+
 def load_hub(spec: DatasetSpec, config: str | None = None, revision: str | None = None) -> dict[str, list[dict]]:
-    """Raw rows per prepared split from the hub at the pinned revision; fails fast when offline."""
+    """Raw rows per prepared split at the pinned revision: from the hub cache when `gift fetch` put the
+    repository there (no network), else from the hub; fails fast when neither is possible."""
+    snapshot = cached_snapshot(spec, revision)
+    if snapshot is not None:
+        return _load_snapshot(spec, snapshot, config)
     reason = hub_offline_reason()
     if reason:
-        raise DataSourceError(f"dataset {spec.name!r} ({spec.hub_id}) cannot be loaded from the hub: {reason}. "
-                              + _local_hint(spec))
+        raise DataSourceError(f"dataset {spec.name!r} ({spec.hub_id} @ {revision or spec.revision}) is not in the "
+                              f"hub cache and cannot be loaded from the hub: {reason}. Run `gift fetch --config "
+                              "CONFIG` where the hub is reachable (same HF_HOME), or " + _local_hint(spec))
     import datasets
 
     out = {}
@@ -49,6 +65,22 @@ def load_hub(spec: DatasetSpec, config: str | None = None, revision: str | None 
         except (ConnectionError, OSError) as err:
             raise DataSourceError(f"dataset {spec.name!r} ({spec.hub_id}, split {hub_split}): {err}. "
                                   + _local_hint(spec)) from err
+        out[split] = ds.to_list()
+    return out
+
+
+def _load_snapshot(spec: DatasetSpec, snapshot: Path, config: str | None) -> dict[str, list[dict]]:
+    """Rows per prepared split from a downloaded dataset repository, read by `datasets` as a local directory."""
+    import datasets
+
+    out = {}
+    name = config or spec.config
+    for split, hub_split in spec.splits.items():
+        try:
+            ds = datasets.load_dataset(str(snapshot), name if name != "default" else None, split=hub_split)
+        except (ValueError, FileNotFoundError, OSError) as err:
+            raise DataSourceError(f"dataset {spec.name!r}: the cached copy {snapshot} has no readable split "
+                                  f"{hub_split!r} of config {name!r} ({err}); fetch it again") from None
         out[split] = ds.to_list()
     return out
 

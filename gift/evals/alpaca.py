@@ -275,9 +275,11 @@ def evaluate(rows: Sequence[dict], model_outputs: Sequence[str], judge: Any, mod
 
 def _load_generator(model_dir: str) -> Callable[[list[list[dict]], dict], list[str]]:
     from gift.generation import make_generator
+    from gift.hub import local_model
 
-    # vLLM on the job's GPUs when installed, else the model on the GPU: never a 7B model on the CPU
-    return make_generator(model_dir)
+    # vLLM on the job's GPUs when installed, else the model on the GPU: never a 7B model on the CPU.
+    # An untrained backbone comes as owner/name@revision: its directory in the hub cache (gift fetch).
+    return make_generator(local_model(model_dir))
 
 
 def make_judge(spec_text: str, cache_path: Path, api_key_env: str = "OPENAI_API_KEY") -> Any:

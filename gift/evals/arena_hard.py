@@ -644,6 +644,11 @@ def run(args: argparse.Namespace, generator: Callable[[list[list[dict]], dict], 
     cache = Path(args.cache) if args.cache else stem.parent / f"{stem.name}.judge_cache.jsonl"
     judge = make_judge(args.judge, cache, args.judge_prompts, args.api_key_env, args.tie_margin, args.strong_margin)
     model_id = args.model_id or Path(args.model).name
+    if generator is None:
+        from gift.hub import local_model
+
+        # an untrained backbone comes as owner/name@revision: its directory in the hub cache (gift fetch)
+        args.model = local_model(args.model)
     tokenizer_name = args.tokenizer or args.model
     if count_tokens is None:
         count_tokens = _token_counter(tokenizer_name)

@@ -78,6 +78,19 @@ def upstream_tasks_dir() -> Path:
     return Path(lm_eval.__file__).resolve().parent / "tasks"
 
 
+def _offline(tasks: str, online: bool) -> bool:
+    """Twins never touch the hub; the paper's tasks read their datasets from the cache `gift fetch` filled, and
+    from the hub only when it is reachable and no offline variable is set (forcing offline with nothing cached
+    would fail every task)."""
+    if tasks.startswith("twins:"):
+        return True
+    if online:
+        return False
+    from gift.data.loading import hub_offline_reason
+
+    return hub_offline_reason() is not None
+
+
 def set_offline(offline: bool = True) -> None:
     """Keep the Hugging Face libraries off the network (datasets, hub, evaluate); set before they import."""
     if offline:
@@ -373,7 +386,7 @@ def run_lm_eval(model_path: str | Path, tasks: str, out: str | Path, *, model_id
     Beside `out` (``.../lm_eval.json``) it keeps lm-eval's raw results (``lm_eval.raw.json``), the
     per-sample records (``lm_eval.samples.jsonl``) and a log. Returns the eval-result dict.
     """
-    set_offline(not online or tasks.startswith("twins:"))
+    set_offline(_offline(tasks, online))
     out = Path(out)
     stem = out.with_suffix("")
     logger = logging.getLogger("gift.evals.lm_eval")
@@ -474,10 +487,26 @@ def cli(argv: list[str]) -> int:
         return 0
     if args.model is None or args.out is None:
         p.error("--model and --out are required unless --materialise-twins is given")
-    set_offline(not args.online or args.tasks.startswith("twins:"))
-    record = run_lm_eval(args.model, args.tasks, args.out, model_id=args.model_id, batch_size=args.batch_size,
-                         limit=args.limit, device=args.device, backend=args.backend,
-                         apply_chat_template=args.apply_chat_template, seed=args.seed, online=args.online)
+    from gift.hub import HubUnavailableError, local_model
+
+    try:
+        # an untrained backbone comes as owner/name@revision: its directory in the hub cache (gift fetch)
+        model = local_model(str(args.model))
+    except (HubUnavailableError, FileNotFoundError) as err:
+        print(f"gift eval lm-eval: --model {args.model}: {err}", file=sys.stderr)
+        return 2
+    set_offline(_offline(args.tasks, args.online))
+    try:
+        record = run_lm_eval(model, args.tasks, args.out, model_id=args.model_id, batch_size=args.batch_size,
+                             limit=args.limit, device=args.device, backend=args.backend,
+                             apply_chat_template=args.apply_chat_template, seed=args.seed, online=args.online)
+    except (ConnectionError, FileNotFoundError) as err:
+        if args.tasks.startswith("twins:"):
+            raise
+        print(f"gift eval lm-eval: a task's dataset is neither cached nor reachable ({type(err).__name__}: "
+              f"{str(err)[:300]}); run `gift fetch --config CONFIG` where the hub is reachable, with the same "
+              "HF_HOME as this job", file=sys.stderr)
+        return 2
     for key, m in record["metrics"].items():
         err = f" ± {m['stderr']:.2f}" if m["stderr"] is not None else ""
         print(f"{key:<14} {m['value']:6.2f}{err}  (n={m['n']}, {m['task']} {m['metric']})")

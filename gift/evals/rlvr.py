@@ -118,8 +118,12 @@ def cli(argv: list[str]) -> int:
     parser.add_argument("--no-greedy", action="store_true", help="skip greedy pass@1")
     args = parser.parse_args(argv)
     try:
-        if not Path(args.model).is_dir():
-            raise ValueError(f"--model {args.model}: not a directory")
+        from gift.hub import HubUnavailableError, local_model
+
+        try:
+            args.model = local_model(args.model)  # a directory, or owner/name@revision from the hub cache
+        except (HubUnavailableError, FileNotFoundError) as err:
+            raise ValueError(f"--model {args.model}: {err}") from None
         examples = read_jsonl(args.data)
         if args.limit:
             examples = examples[: args.limit]
