@@ -44,6 +44,7 @@ wildcard_constraints:
     table=_alternatives(GRID.tables()),
 
 
+include: "workflows/preflight.smk"
 include: "workflows/data.smk"
 include: "workflows/models.smk"
 include: "workflows/train.smk"

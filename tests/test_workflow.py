@@ -85,6 +85,9 @@ def expected_counts_from_config(cfg: dict) -> dict[str, int]:
         "eval_alpaca": len(evaluated["alpaca_eval"]), "eval_arena_hard": len(evaluated["arena_hard"]),
         "figure": len(cfg["report"]["figures"]), "table": len(cfg["report"]["tables"]),
         "grid_json": 1, "report_md": 1, "all": 1,
+        # the download step for hub models and data, the preflight on GPU configs
+        "fetch": int(any(b.get("hub") and not b.get("build") for b in cfg["backbones"].values())),
+        "doctor": int(cfg.get("device") == "gpu"),
     }
     return {k: v for k, v in counts.items() if v}
 

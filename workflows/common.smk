@@ -28,6 +28,14 @@ if any(kind == "lm_eval" for _, kind in GRID.eval_targets()):
     except SandboxUnavailable as err:
         raise ValueError(str(err)) from None
 
+# What the config reads from the hub or the web (nothing for built models and twins): `gift fetch` gets it
+# first (rule fetch, on the submitting host), then every job runs offline from the fetched copies.
+from gift import fetch as gift_fetch  # noqa: E402
+
+NEEDS = gift_fetch.needs(config)
+if NEEDS:
+    shell.prefix("set -euo pipefail; export HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 TRANSFORMERS_OFFLINE=1; ")
+
 NAME = GRID.name
 RESULTS = GRID.results
 LOGS = f"{RESULTS}/logs"
@@ -61,6 +69,14 @@ def _alternatives(names):
     """A wildcard constraint matching exactly these names (nothing when there are none)."""
     names = sorted(set(names))
     return "|".join(re.escape(n) for n in names) if names else "(?!x)x"
+
+
+def preflight():
+    """What a compute job waits for: the fetched hub items, and on GPU configs the doctor's all-clear."""
+    out = [f"{RESULTS}/fetch.json"] if NEEDS else []
+    if config.get("device") == "gpu":
+        out.append(f"{RESULTS}/doctor.txt")
+    return out
 
 
 # ---- data -------------------------------------------------------------------------------------
@@ -135,6 +151,7 @@ def train_inputs(wildcards):
     return {
         "data": data,
         "models": [*model_inputs(run.backbone), *reward_model_inputs(run.reward_model)],
+        "preflight": preflight(),
     }
 
 
@@ -181,8 +198,8 @@ def eval_model_inputs(wildcards):
     """A trained model's DONE flag, or what its untrained backbone needs."""
     model = GRID.models[wildcards.model_id]
     if model.run_id:
-        return [run_done(model.run_id)]
-    return model_inputs(model.backbone)
+        return [run_done(model.run_id), *preflight()]
+    return [*model_inputs(model.backbone), *preflight()]
 
 
 def eval_gpus(wildcards):

@@ -2,6 +2,8 @@
 
 
 rule prepare_data:
+    input:
+        preflight(),
     output:
         directory(GRID.data_dir("{dataset}")),
     log:
