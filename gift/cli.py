@@ -15,6 +15,7 @@ COMMANDS: list[tuple[tuple[str, ...], str, str]] = [
     (("data", "prepare"), "gift.data.prepare:cli", "prepare a dataset's splits as JSONL (hub, local or synthetic)"),
     (("build", "tiny-backbone"), "gift.tiny:cli_backbone", "build and warm-start a tiny Qwen2 policy"),
     (("build", "tiny-reward-model"), "gift.tiny_reward:cli_reward_model", "build a tiny Bradley-Terry reward model"),
+    (("build", "mirror"), "gift.mirror:cli", "a local hub cache of small models of the paper's architectures"),
     (("eval", "rlvr"), "gift.evals.rlvr:cli", "RLVR pass@1 (sampled and greedy) on a prepared split"),
     (("eval", "lm-eval"), "gift.evals.lm_eval_runner:cli", "lm-eval tasks (paper names or local twins)"),
     (("eval", "alpaca"), "gift.evals.alpaca:cli", "AlpacaEval 2 (LC win rate, win rate, length)"),

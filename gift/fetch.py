@@ -102,6 +102,18 @@ class Hub:
 
         return None if hub_reachable() else "the hub (HF_ENDPOINT, default huggingface.co) is unreachable from here"
 
+    def cached(self, need: Need) -> str | None:
+        """The snapshot already in the hub cache at the pinned revision (fetched before, or a local mirror)."""
+        if need.kind not in ("model", "dataset"):
+            return None
+        try:
+            from huggingface_hub import snapshot_download
+
+            return snapshot_download(need.source, repo_type="dataset" if need.kind == "dataset" else "model",
+                                     revision=need.revision, local_files_only=True)
+        except Exception:  # noqa: BLE001 - not cached
+            return None
+
     def model(self, need: Need) -> str:
         from huggingface_hub import snapshot_download
 
@@ -177,7 +189,8 @@ def fetch(config: dict, hub: Hub | None = None, work_dir: str | Path | None = No
     outcomes = []
     items = needs(config)
     with _online():
-        unreachable = hub.reachable() if any(n.kind != "file" for n in items) else None
+        cached = {i: hub.cached(n) for i, n in enumerate(items)}
+        unreachable = hub.reachable() if any(n.kind != "file" and not cached[i] for i, n in enumerate(items)) else None
         for i, need in enumerate(items, 1):
             progress(f"[{i}/{len(items)}] {need.kind} {need.name}: {need.source}"
                      + (f" @ {need.revision}" if need.revision else ""))
@@ -185,6 +198,9 @@ def fetch(config: dict, hub: Hub | None = None, work_dir: str | Path | None = No
                 if need.kind == "file" and need.dest and Path(need.dest).is_file() and need.sha256 \
                         and _sha256(Path(need.dest)) == need.sha256:
                     outcomes.append(Outcome(need, True, f"{need.dest} (already present, sha256 ok)"))
+                    continue
+                if cached[i - 1]:
+                    outcomes.append(Outcome(need, True, f"{cached[i - 1]} (already in the hub cache)"))
                     continue
                 if unreachable and need.kind != "file":
                     outcomes.append(Outcome(need, False, unreachable, _fix(need, ConnectionError(unreachable))))

@@ -1,10 +1,18 @@
 """Helpers shared by the rules: the grid (gift.grid), paths, wildcard constraints and commands."""
 
+import hashlib
 import os
 import re
 import sys
 
 # `gift_grid` is imported by the Snakefile (from the checkout, or the installed package).
+
+# A config with a local hub mirror (the rehearsal) serves its hub ids from that cache: set before any
+# Hugging Face library reads its cache location, here and in every job.
+MIRROR_HOME = os.path.abspath(config["mirror"]["hf_home"]) if config.get("mirror") else None
+if MIRROR_HOME:
+    os.environ["HF_HOME"] = MIRROR_HOME
+
 try:
     GRID = gift_grid.expand(config)
 except gift_grid.ConfigError as err:
@@ -34,7 +42,8 @@ from gift import fetch as gift_fetch  # noqa: E402
 
 NEEDS = gift_fetch.needs(config)
 if NEEDS:
-    shell.prefix("set -euo pipefail; export HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 TRANSFORMERS_OFFLINE=1; ")
+    shell.prefix("set -euo pipefail; export HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 TRANSFORMERS_OFFLINE=1; "
+                 + (f"export HF_HOME={MIRROR_HOME}; " if MIRROR_HOME else ""))
 
 NAME = GRID.name
 RESULTS = GRID.results
@@ -156,15 +165,18 @@ def train_inputs(wildcards):
 
 
 def train_launcher(wildcards):
-    """Nothing on a CPU (one process); `accelerate launch` with the backbone's DeepSpeed/FSDP config on GPUs,
-    one process per GPU the job holds.
+    """`accelerate launch` with the backbone's config (DeepSpeed/FSDP on GPUs, one process per GPU the job
+    holds; two gloo ranks in the rehearsal); nothing (one process) when the backbone names none.
 
     The rule puts the interpreter in front, so that the launcher is the one installed beside gift.
     """
     run = GRID.runs[wildcards.run_id]
     accel = config["backbones"][run.backbone].get("accelerate")
-    if config["device"] == "gpu" and accel:
-        return f"-m accelerate.commands.launch --config_file {accel} --num_processes {train_gpus(wildcards)} "
+    if accel:
+        # a port per run: jobs sharing a host (the rehearsal's CPU ranks) must not meet on accelerate's default
+        port = 20000 + int(hashlib.sha1(run.run_id.encode()).hexdigest(), 16) % 20000
+        procs = f"--num_processes {train_gpus(wildcards)} " if config["device"] == "gpu" else ""
+        return f"-m accelerate.commands.launch --config_file {accel} {procs}--main_process_port {port} "
     return ""
 
 
@@ -238,7 +250,8 @@ def judge_arg(kind):
     """`reward-model:DIR` for a reward-model judge (the config names the model), `api:NAME` as is."""
     judge = str(config["evaluation"][kind]["judge"])
     if judge.startswith("reward-model:"):
-        return f"reward-model:{gift_grid.reward_model_source(GRID, judge.split(':', 1)[1])[0]}"
+        source, revision = gift_grid.reward_model_source(GRID, judge.split(":", 1)[1])
+        return f"reward-model:{source}@{revision}" if revision else f"reward-model:{source}"
     return judge
 
 

@@ -1,8 +1,27 @@
 """Before any compute job: the download step (configs with hub items) and, on GPU configs, the preflight."""
 
 
+# The rehearsal's local hub: small models of the paper's architectures and the datasets' twins, in a cache.
+rule build_mirror:
+    output:
+        f"{MIRROR_HOME}/mirror.txt" if MIRROR_HOME else "no-mirror",
+    log:
+        f"{LOGS}/mirror.log",
+    localrule: True
+    run:
+        from gift.mirror import build_mirror
+
+        lines = build_mirror(config, MIRROR_HOME)
+        with open(log[0], "w", encoding="utf-8") as f:
+            f.write("\n".join(lines) + "\n")
+        with open(output[0], "w", encoding="utf-8") as f:
+            f.write("\n".join(lines) + "\n")
+
+
 # On the submitting host, which reaches the hub; writes the report only when every item was fetched.
 rule fetch:
+    input:
+        [f"{MIRROR_HOME}/mirror.txt"] if MIRROR_HOME else [],
     output:
         f"{RESULTS}/fetch.json",
     log:

@@ -298,8 +298,14 @@ def first_token_logprobs(response: Any) -> dict[str, float] | None:
 
 def reward_model_scorer(path: str | os.PathLike, batch_size: int = 8, max_length: int = 2048) -> Any:
     """Raw (not length-normalised) scores of a sequence-classification reward model directory."""
+    from gift.hub import HubUnavailableError, local_model
     from gift.rewards import RewardModelScorer
 
+    try:
+        # a directory, or a hub reward model as owner/name@revision from the hub cache (gift fetch)
+        path = local_model(str(path), "reward-model judge")
+    except HubUnavailableError as err:
+        raise FileNotFoundError(f"reward-model judge: {err}") from None
     if not Path(path).is_dir():
         raise FileNotFoundError(f"reward-model judge: {path} is not a from_pretrained directory")
     return RewardModelScorer(str(path), batch_size=batch_size, length_normalize=False, max_length=max_length)

@@ -123,7 +123,7 @@ def cli(argv: list[str]) -> int:
         try:
             args.model = local_model(args.model)  # a directory, or owner/name@revision from the hub cache
         except (HubUnavailableError, FileNotFoundError) as err:
-            raise ValueError(f"--model {args.model}: {err}") from None
+            raise ValueError(f"--model {args.model}: not a directory, nor a fetched hub model ({err})") from None
         examples = read_jsonl(args.data)
         if args.limit:
             examples = examples[: args.limit]
