@@ -142,3 +142,10 @@ def test_gpu_configs_run_in_a_conda_environment_with_the_gpu_stack():
     assert {"vllm", "deepspeed"} <= set(_extra("gpu"))
     smk = (ROOT / "workflows" / "common.smk").read_text()
     assert 'CONDA_ENV = "envs/gift-gpu.yaml" if config.get("device") == "gpu"' in smk
+
+
+def test_the_periodic_eval_during_training_is_a_bounded_subset(paper, grid):
+    assert paper["training"]["eval_limit"] and paper["training"]["eval_limit"] <= 512
+    for run in grid.runs.values():
+        if run.eval_dataset:
+            assert run.training["eval_limit"] <= 512
