@@ -115,9 +115,15 @@ def estimate_run(grid: gift_grid.Grid, run_id: str) -> RunEstimate:
     nproc = int(est.get("num_processes", 1))
     n = int(_need(args, "num_generations", f"run {run_id} method_args"))
     try:
-        _, plan = resolve_batch(args, run.training.get("rollout_batch_prompts"),
-                                run.training.get("optimizer_batch_prompts"), run.training.get("micro_batch_prompts"),
-                                nproc)
+        from gift.methods import method_config_kwargs
+
+        # the per-device batch, accumulation and steps_per_generation the run derives at launch, from what
+        # `gift train` passes (the registry's defaults and the run's overrides), over the class defaults
+        derived, plan = resolve_batch(method_config_kwargs(run.method, run.method_args),
+                                      run.training.get("rollout_batch_prompts"),
+                                      run.training.get("optimizer_batch_prompts"),
+                                      run.training.get("micro_batch_prompts"), nproc)
+        args = {**args, **derived}
     except BatchError as err:
         raise gift_grid.ConfigError(f"run {run_id} on estimate.num_processes = {nproc}: {err}") from None
     prompts_per_step = plan["optimizer_batch_prompts"]

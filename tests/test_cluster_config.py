@@ -42,11 +42,11 @@ def test_every_paper_run_fits_its_gpus_while_vllm_generates(grid):
 
 
 def test_the_32b_arithmetic_by_hand(grid):
-    # Qwen2.5-32B-Instruct GIFT on GSM8K: 32.8e9 parameters over 8 GPUs, optimizer on the CPU:
+    # Qwen2.5-32B-Instruct GRPO on GSM8K (KL against pi_ref): 32.8e9 parameters over 8 GPUs, optimizer on the CPU:
     #   training state 4 B x 32.8e9 / 8 = 16.4 GB, pi_ref bf16 / 8 = 8.2 GB -> 24.6 GB
     #   vLLM 0.45 x 80 = 36 GB: weights 2 x 32.8e9 / 4 = 16.4 GB, overhead 3 -> KV 16.6 GB
     #   KV per token per GPU = 2 x 64 layers x 8 heads x 128 x 2 B / 4 = 65536 B; 2048 tokens per sequence
-    plan = M.run_memory(grid, "qwen2.5-32b-instruct-gsm8k-gift-s0")
+    plan = M.run_memory(grid, "qwen2.5-32b-instruct-gsm8k-grpo-s0")
     assert plan.resident_gb == pytest.approx(24.6)
     assert plan.vllm_gb == pytest.approx(36.0)
     assert plan.kv_sequences == pytest.approx(16.6e9 / (65536 * 2048))
