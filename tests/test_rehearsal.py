@@ -76,5 +76,5 @@ def test_every_rehearsal_training_job_is_a_two_rank_accelerate_launch():
     commands = [line for line in proc.stdout.splitlines() if " train --config " in line]
     grid = G.expand(G.load_config(REHEARSAL))
     assert len(commands) == len(grid.runs) >= 6
-    assert all("accelerate launch --config_file config/accelerate/cpu_2proc.yaml" in c for c in commands)
+    assert all("-m accelerate.commands.launch --config_file config/accelerate/cpu_2proc.yaml" in c for c in commands)
     assert "rule fetch:" in proc.stdout and "rule build_mirror:" in proc.stdout
