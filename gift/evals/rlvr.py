@@ -120,10 +120,11 @@ def cli(argv: list[str]) -> int:
     try:
         from gift.hub import HubUnavailableError, local_model
 
-        try:
-            args.model = local_model(args.model)  # a directory, or owner/name@revision from the hub cache
-        except (HubUnavailableError, FileNotFoundError) as err:
-            raise ValueError(f"--model {args.model}: not a directory, nor a fetched hub model ({err})") from None
+        if not Path(args.model).is_dir():
+            try:
+                args.model = local_model(args.model)  # owner/name@revision from the hub cache (gift fetch)
+            except (HubUnavailableError, FileNotFoundError, ValueError) as err:
+                raise ValueError(f"--model {args.model}: not a directory, nor a fetched hub model ({err})") from None
         examples = read_jsonl(args.data)
         if args.limit:
             examples = examples[: args.limit]
