@@ -256,3 +256,15 @@ def cli(argv: list[str], probes: Probes | None = None) -> int:
 
         write_text(args.out, table + "\n")
     return 0 if all(r.ok for r in rows) else 1
+
+
+def rule_doctor(config: dict, output: str, log: str) -> None:
+    """The workflow's doctor rule: the table in the log, and `output` only when every check is ok."""
+    rows = run_checks(config)
+    table = format_table(rows)
+    Path(log).parent.mkdir(parents=True, exist_ok=True)
+    Path(log).write_text(f"{table}\n", encoding="utf-8")
+    bad = sum(not r.ok for r in rows)
+    if bad:
+        raise ValueError(f"gift doctor: {bad} check(s) failed; see {log}")
+    Path(output).write_text(f"{table}\n", encoding="utf-8")

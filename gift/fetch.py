@@ -269,3 +269,16 @@ def cli(argv: list[str]) -> int:
     print(format_report(outcomes))
     print(f"report: {report}")
     return 0 if all(o.ok for o in outcomes) else 1
+
+
+def rule_fetch(config: dict, output: str, log: str, work_dir: str) -> None:
+    """The workflow's fetch rule: the report in the log, and `output` only when every item was fetched."""
+    outcomes = fetch(config, work_dir=work_dir)
+    report = format_report(outcomes)
+    Path(log).parent.mkdir(parents=True, exist_ok=True)
+    Path(log).write_text(f"{report}\n", encoding="utf-8")
+    print(report)
+    missing = sum(not o.ok for o in outcomes)
+    if missing:
+        raise ValueError(f"gift fetch: {missing} item(s) missing; see {log}")
+    write_report(outcomes, output)

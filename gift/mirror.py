@@ -121,3 +121,11 @@ def cli(argv: list[str]) -> int:
         print(f"gift build mirror: {args.config}: {err}", file=sys.stderr)
         return 2
     return 0
+
+
+def rule_build_mirror(config: dict, hf_home: str, output: str, log: str) -> None:
+    """The workflow's build_mirror rule: what was written, in the log and the output."""
+    text = "\n".join(build_mirror(config, hf_home)) + "\n"
+    for path in (log, output):
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        Path(path).write_text(text, encoding="utf-8")

@@ -11,7 +11,7 @@ import sys
 # Hugging Face library reads its cache location, here and in every job.
 MIRROR_HOME = os.path.abspath(config["mirror"]["hf_home"]) if config.get("mirror") else None
 if MIRROR_HOME:
-    os.environ["HF_HOME"] = MIRROR_HOME
+    os.environ.update({"HF_HOME": MIRROR_HOME})
 
 try:
     GRID = gift_grid.expand(config)

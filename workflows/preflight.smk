@@ -1,5 +1,8 @@
 """Before any compute job: the download step (configs with hub items) and, on GPU configs, the preflight."""
 
+from gift import doctor as gift_doctor  # noqa: E402
+from gift import mirror as gift_mirror  # noqa: E402
+
 
 # The rehearsal's local hub: small models of the paper's architectures and the datasets' twins, in a cache.
 rule build_mirror:
@@ -9,13 +12,7 @@ rule build_mirror:
         f"{LOGS}/mirror.log",
     localrule: True
     run:
-        from gift.mirror import build_mirror
-
-        lines = build_mirror(config, MIRROR_HOME)
-        with open(log[0], "w", encoding="utf-8") as f:
-            f.write("\n".join(lines) + "\n")
-        with open(output[0], "w", encoding="utf-8") as f:
-            f.write("\n".join(lines) + "\n")
+        gift_mirror.rule_build_mirror(config, MIRROR_HOME, output[0], log[0])
 
 
 # On the submitting host, which reaches the hub; writes the report only when every item was fetched.
@@ -31,14 +28,7 @@ rule fetch:
         needed=lambda wildcards: [f"{n.kind}:{n.source}@{n.revision or ''}" for n in NEEDS],
     localrule: True
     run:
-        outcomes = gift_fetch.fetch(config, work_dir=f"{RESULTS}/fetch")
-        report = gift_fetch.format_report(outcomes)
-        with open(log[0], "w", encoding="utf-8") as f:
-            f.write(report + "\n")
-        print(report)
-        if not all(o.ok for o in outcomes):
-            raise ValueError(f"gift fetch: {sum(not o.ok for o in outcomes)} item(s) missing; see {log[0]}")
-        gift_fetch.write_report(outcomes, output[0])
+        gift_fetch.rule_fetch(config, output[0], log[0], f"{RESULTS}/fetch")
 
 
 # On a training node (the largest training job's resources): GPUs, packages, keys, hub cache, disk, sandbox.
@@ -53,13 +43,4 @@ rule doctor:
         gpu=lambda wildcards: max([gift_grid.job_resources(GRID, r.backbone, "train")["gpu"] for r in GRID.runs.values()] or [0]),
         nodes=1,
     run:
-        from gift import doctor as gift_doctor
-
-        rows = gift_doctor.run_checks(config)
-        table = gift_doctor.format_table(rows)
-        with open(log[0], "w", encoding="utf-8") as f:
-            f.write(table + "\n")
-        if not all(r.ok for r in rows):
-            raise ValueError(f"gift doctor: {sum(not r.ok for r in rows)} check(s) failed; see {log[0]}")
-        with open(output[0], "w", encoding="utf-8") as f:
-            f.write(table + "\n")
+        gift_doctor.rule_doctor(config, output[0], log[0])
