@@ -129,11 +129,12 @@ def test_node_config_fits_24_gpu_hours_and_its_grpo_run_matches_a_hand_computati
     assert len(rows) == 51
     assert sum(r.total_gpu_hours for r in rows.values()) <= 24.0
     # GSM8K GRPO, 200 steps x 32 prompts x N 8 on one H100; 130 + 250 tokens; MFU 0.25 training and log-probs,
-    # 0.10 generation; GRPO's two extra log-prob passes; 200 / 25 = 8 evals of 500 problems x 2 samples.
+    # 0.10 generation; training 8PD (gradient checkpointing on in node.yaml); GRPO's two extra log-prob passes;
+    # evals at step 0 and every 25 steps: 9 evals of 500 problems x (2 samples + 1 greedy).
     p, d = 1.54e9, 200 * 32 * 8 * (130 + 250)
     peak = 989e12
-    hours = (6 * p * d / (peak * 0.25) + 2 * 2 * p * d / (peak * 0.25) + 2 * p * d / (peak * 0.10)
-             + 2 * p * 8 * 500 * 2 * (130 + 250) / (peak * 0.10)) / 3600
+    hours = (8 * p * d / (peak * 0.25) + 2 * 2 * p * d / (peak * 0.25) + 2 * p * d / (peak * 0.10)
+             + 2 * p * 9 * 500 * 3 * (130 + 250) / (peak * 0.10)) / 3600
     assert rows["qwen2.5-1.5b-instruct-gsm8k-grpo-s0"].total_gpu_hours == pytest.approx(hours, rel=1e-9)
     # sweep points train 60 steps
     assert rows["qwen2.5-1.5b-instruct-gsm8k-dapo-lr3e-07-s2"].steps == 60
