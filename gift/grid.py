@@ -461,8 +461,8 @@ def _accelerate_processes(path: str, where: str) -> int:
 def job_gpus(config: dict, backbone: str, role: str) -> int:
     """GPUs one job of `role` (train or eval) on `backbone` holds: 0 on a CPU config.
 
-    `backbones.<b>.gpus.<role>` when set; else a training run takes its accelerate config's num_processes
-    (one process per GPU), and everything else one GPU.
+    `backbones.<b>.gpus.<role>` when set; else the `cluster.resources` row of the backbone's size; else a
+    training run takes its accelerate config's num_processes (one process per GPU), and everything else one GPU.
     """
     if config.get("device") != "gpu":
         return 0
@@ -470,6 +470,11 @@ def job_gpus(config: dict, backbone: str, role: str) -> int:
     count = (spec.get("gpus") or {}).get(role)
     if count is not None:
         return int(count)
+    rows = (config.get("cluster") or {}).get("resources") or []
+    params = spec.get("params_b")
+    for row in rows if params is not None else []:
+        if params <= row["max_params_b"]:
+            return int(row[role]["gpu"])
     if role == "train" and spec.get("accelerate"):
         return _accelerate_processes(spec["accelerate"], f"backbones.{backbone}.accelerate")
     return 1
@@ -680,7 +685,8 @@ def job_resources(grid: Grid, backbone: str, kind: str) -> dict:
     training run is one `accelerate launch` of the node's GPUs."""
     rows = (grid.config.get("cluster") or {}).get("resources") or []
     if not rows:
-        return {**CPU_JOB, "nodes": 1}
+        # one source for GPU counts: what the rules' `gpu` resource holds
+        return {**CPU_JOB, "gpu": job_gpus(grid.config, backbone, kind), "nodes": 1}
     params = grid.config["backbones"][backbone].get("params_b")
     if params is None:
         raise ConfigError(f"backbones.{backbone}.params_b: cluster.resources picks a job's resources by model size")

@@ -168,14 +168,18 @@ def test_grid_json_is_what_the_report_reads(configs, tmp_path):
 def test_job_gpus_cpu_zero_accelerate_processes_and_explicit_counts(configs, tmp_path, monkeypatch):
     monkeypatch.chdir(ROOT)  # accelerate paths are relative to the workflow's directory
     paper = configs["paper"]
-    # every paper backbone trains under an accelerate config with num_processes: 8
+    # paper backbones: the cluster.resources row of their size (8 GPUs to train, 1 or 2 to evaluate), which
+    # agrees with their accelerate configs' num_processes
     for b in paper["backbones"]:
         n = yaml.safe_load((ROOT / paper["backbones"][b]["accelerate"]).read_text())["num_processes"]
         assert G.job_gpus(paper, b, "train") == n == 8
-        assert G.job_gpus(paper, b, "eval") == 1
+        assert G.job_gpus(paper, b, "eval") == (2 if paper["backbones"][b]["params_b"] > 8.5 else 1)
+    no_rows = copy.deepcopy(paper)
+    no_rows.pop("cluster", None)
+    assert {G.job_gpus(no_rows, b, "eval") for b in paper["backbones"]} == {1}
     smoke = configs["smoke"]
     assert {G.job_gpus(smoke, b, r) for b in smoke["backbones"] for r in ("train", "eval")} == {0}
-    cfg = copy.deepcopy(paper)
+    cfg = copy.deepcopy(no_rows)
     cfg["backbones"]["qwen3-32b"]["gpus"] = {"train": 4, "eval": 2}
     assert (G.job_gpus(cfg, "qwen3-32b", "train"), G.job_gpus(cfg, "qwen3-32b", "eval")) == (4, 2)
     G.validate(cfg)
