@@ -10,6 +10,8 @@ rule build_mirror:
         f"{MIRROR_HOME}/mirror.txt" if MIRROR_HOME else "no-mirror",
     log:
         f"{LOGS}/mirror.log",
+    benchmark:
+        f"{BENCH}/mirror.tsv"
     localrule: True
     run:
         gift_mirror.rule_build_mirror(config, MIRROR_HOME, output[0], log[0])
@@ -23,6 +25,8 @@ rule fetch:
         f"{RESULTS}/fetch.json",
     log:
         f"{LOGS}/fetch.log",
+    benchmark:
+        f"{BENCH}/fetch.tsv"
     params:
         # the items are a param: a config that needs something new fetches again
         needed=lambda wildcards: [f"{n.kind}:{n.source}@{n.revision or ''}" for n in NEEDS],
@@ -39,6 +43,8 @@ rule doctor:
         f"{RESULTS}/doctor.txt",
     log:
         f"{LOGS}/doctor.log",
+    benchmark:
+        f"{BENCH}/doctor.tsv"
     resources:
         gpu=lambda wildcards: max([gift_grid.job_resources(GRID, r.backbone, "train")["gpu"] for r in GRID.runs.values()] or [0]),
         nodes=1,
