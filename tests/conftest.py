@@ -45,3 +45,19 @@ def tiny_model_dir(tmp_path_factory, synthetic_data) -> Path:
     model.save_pretrained(out)
     tok.save_pretrained(out)
     return out
+
+
+@pytest.fixture(scope="module")
+def policy_dir(tmp_path_factory) -> Path:
+    """A small random character-level policy (trainer tests; a module may define its own)."""
+    from tests.policy_fixtures import build_random_policy
+
+    return build_random_policy(tmp_path_factory.mktemp("policy"))
+
+
+@pytest.fixture(scope="module")
+def prompts(tmp_path_factory) -> Path:
+    """16 addition prompts in the GSM8K answer format."""
+    from tests.policy_fixtures import write_addition_prompts
+
+    return write_addition_prompts(tmp_path_factory.mktemp("data") / "train.jsonl", n=16)

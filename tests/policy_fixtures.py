@@ -8,6 +8,10 @@ from pathlib import Path
 
 from gift.charpolicy import build_char_policy
 
+# Method arguments small enough for a CPU: two micro-batches of one group of 4, 8-token completions.
+SMALL_METHOD_ARGS = {"num_generations": 4, "per_device_train_batch_size": 4, "gradient_accumulation_steps": 2,
+                     "max_completion_length": 8, "learning_rate": 1e-3}
+
 
 def build_random_policy(out: Path, seed: int = 0, hidden: int = 32, layers: int = 2) -> Path:
     return build_char_policy(out, hidden=hidden, layers=layers, seed=seed, max_positions=256)

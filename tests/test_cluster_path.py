@@ -14,21 +14,10 @@ from pathlib import Path
 import pytest
 
 from gift.io import read_jsonl
-from tests.policy_fixtures import build_random_policy, write_addition_prompts
+from tests.policy_fixtures import SMALL_METHOD_ARGS
 
 ROOT = Path(__file__).resolve().parents[1]
-SMALL = {"num_generations": 4, "per_device_train_batch_size": 4, "gradient_accumulation_steps": 2,
-         "max_completion_length": 8, "learning_rate": 1e-3}
-
-
-@pytest.fixture(scope="module")
-def policy_dir(tmp_path_factory):
-    return build_random_policy(tmp_path_factory.mktemp("policy"))
-
-
-@pytest.fixture(scope="module")
-def prompts(tmp_path_factory):
-    return write_addition_prompts(tmp_path_factory.mktemp("data") / "train.jsonl", n=16)
+SMALL = SMALL_METHOD_ARGS
 
 
 def _chat(n: int) -> list[list[dict]]:

@@ -6,38 +6,21 @@ with vLLM rollouts, a Qwen2 policy and the node's batch structure in miniature. 
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
 import pytest
 
 from gift.io import read_jsonl
+from tests.gpu_support import GPU_MARKS, vllm_policy
 from tests.policy_fixtures import write_addition_prompts
 
-
-def _cuda() -> bool:
-    try:
-        import torch
-    except ImportError:
-        return False
-    return torch.cuda.is_available()
-
-
-pytestmark = [
-    pytest.mark.gpu,
-    pytest.mark.skipif(not _cuda(), reason="needs a CUDA GPU"),
-    pytest.mark.skipif(importlib.util.find_spec("vllm") is None, reason="needs vLLM (pip install -e '.[gpu]')"),
-]
+pytestmark = GPU_MARKS
 
 
 @pytest.fixture(scope="module")
 def policy(tmp_path_factory) -> Path:
-    """A random Qwen2 policy (the node backbone's architecture class) with vLLM-friendly sizes."""
-    from gift.charpolicy import build_char_policy
-
-    return build_char_policy(tmp_path_factory.mktemp("gpu-node") / "policy", hidden=128, layers=2, heads=2,
-                             kv_heads=1, max_positions=512)
+    return vllm_policy(tmp_path_factory.mktemp("gpu-node") / "policy")
 
 
 @pytest.mark.parametrize(("method", "args"), [("dapo", {}), ("gift", {"implicit_reference": "reference"})])
