@@ -79,15 +79,19 @@ def remove_stale_tmp(path: PathLike) -> list[Path]:
 
 def read_text(path: PathLike, what: str = "file") -> str:
     """The UTF-8 text of `path`; a missing, unreadable or non-UTF-8 file is a UserError naming it."""
+    return _decode(_read_bytes(path, what, "a file"), path)
+
+
+def _read_bytes(path: PathLike, what: str, expected: str) -> bytes:
+    """The bytes of `path`; missing, a directory or unreadable is a UserError naming it."""
     try:
-        data = Path(path).read_bytes()
+        return Path(path).read_bytes()
     except FileNotFoundError:
         raise UserError(f"{what} {path} does not exist") from None
     except IsADirectoryError:
-        raise UserError(f"{what} {path} is a directory, expected a file") from None
+        raise UserError(f"{what} {path} is a directory, expected {expected}") from None
     except OSError as err:
         raise UserError(f"{what} {path}: cannot read it ({err.strerror or err})") from None
-    return _decode(data, path)
 
 
 def _decode(data: bytes, path: PathLike, lineno: int | None = None) -> str:
@@ -142,12 +146,7 @@ def write_jsonl(path: PathLike, rows: Iterable[dict]) -> int:
 
 def read_jsonl(path: PathLike, what: str = "file") -> list[dict]:
     """The rows (JSON objects, one a line) of a JSONL file; a bad line is a UserError naming file and line."""
-    try:
-        data = Path(path).read_bytes()
-    except FileNotFoundError:
-        raise UserError(f"{what} {path} does not exist") from None
-    except IsADirectoryError:
-        raise UserError(f"{what} {path} is a directory, expected a JSONL file") from None
+    data = _read_bytes(path, what, "a JSONL file")
     rows = []
     for lineno, raw in enumerate(data.split(b"\n"), 1):
         line = _decode(raw, path, lineno).strip()
