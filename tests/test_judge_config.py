@@ -7,13 +7,13 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import threading
-from http.server import BaseHTTPRequestHandler, HTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import pytest
 
 from gift.evals import alpaca, arena_hard, judges
+from tests.loopback import serve_on_loopback
 
 NOT_FOUND = {"error": {"message": "The model `gpt-4-1106-preview` does not exist or you do not have access to it.",
                        "type": "invalid_request_error", "param": None, "code": "model_not_found"}}
@@ -55,12 +55,8 @@ class _Server(BaseHTTPRequestHandler):
 @pytest.fixture()
 def server():
     _Server.served, _Server.list_models, _Server.posts = {"gpt-4.1"}, True, []
-    srv = HTTPServer(("127.0.0.1", 0), _Server)
-    thread = threading.Thread(target=srv.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{srv.server_address[1]}/v1"
-    srv.shutdown()
-    srv.server_close()
+    with serve_on_loopback(_Server) as url:
+        yield url
 
 
 def _alpaca_args(tmp_path: Path, judge: str) -> list[str]:

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import json
 import math
-import threading
 import urllib.error
-from http.server import BaseHTTPRequestHandler, HTTPServer
+from http.server import BaseHTTPRequestHandler
 
 import pytest
 
 from gift.evals import judges
+from tests.loopback import serve_on_loopback
 
 
 def build_tiny_reward_model(path, seed: int = 0) -> str:
@@ -179,12 +179,8 @@ class _FakeOpenAI(BaseHTTPRequestHandler):
 @pytest.fixture()
 def fake_server():
     _FakeOpenAI.requests = []
-    server = HTTPServer(("127.0.0.1", 0), _FakeOpenAI)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/v1"
-    server.shutdown()
-    server.server_close()
+    with serve_on_loopback(_FakeOpenAI) as url:
+        yield url
 
 
 def test_api_alpaca_judge_over_real_http_with_the_official_prompt(fake_server, tmp_path):
