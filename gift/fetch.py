@@ -85,7 +85,7 @@ def needs(config: dict) -> list[Need]:
 
         manifests += fetch_manifest(evaluation.get("alpaca_eval"))
     if "arena_hard" in kinds:
-        from gift.evals.arena_hard import fetch_manifest
+        from gift.evals.arena_hard_official import fetch_manifest
 
         manifests += fetch_manifest(evaluation.get("arena_hard"))
     for item in manifests:

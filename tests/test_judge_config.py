@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from gift.evals import alpaca, arena_hard, judges
+from gift.evals import alpaca, arena_hard, arena_hard_official, judges
 from tests.loopback import serve_on_loopback
 
 NOT_FOUND = {"error": {"message": "The model `gpt-4-1106-preview` does not exist or you do not have access to it.",
@@ -161,7 +161,7 @@ def _fetched(tmp_path: Path) -> Path:
 
 def test_official_prompts_are_read_from_the_fetched_files_without_running_them(tmp_path):
     d = _fetched(tmp_path)
-    prompts = arena_hard.load_official_prompts(d, verify=False)
+    prompts = arena_hard_official.load_official_prompts(d, verify=False)
     assert not (d / "EXECUTED").exists()  # read with ast, never imported
     assert prompts["system"] == {"hard_prompt": "Judge the hard prompt. Verdict: [[A>>B]] .. [[B>>A]].",
                                  "creative_writing": "Judge the creative piece."}
@@ -169,7 +169,7 @@ def test_official_prompts_are_read_from_the_fetched_files_without_running_them(t
     assert prompts["settings"] == {"judge_model": "gpt-4.1", "temperature": 0.0, "max_tokens": 16000,
                                    "regex_patterns": ["\\[\\[([AB<>=]+)\\]\\]"]}
     prov = prompts["provenance"]
-    assert prov["commit"] == arena_hard.ARENA_HARD_COMMIT
+    assert prov["commit"] == arena_hard_official.ARENA_HARD_COMMIT
     assert prov["files"]["judge_utils.py"] == hashlib.sha256(JUDGE_UTILS.encode()).hexdigest()
     core = {"template": prompts["template"], "system": prompts["system"]}
     assert prov["sha256"] == hashlib.sha256(json.dumps(core, sort_keys=True).encode()).hexdigest()
@@ -178,14 +178,14 @@ def test_official_prompts_are_read_from_the_fetched_files_without_running_them(t
 def test_fetched_files_that_are_not_the_pinned_commits_are_refused(tmp_path):
     d = _fetched(tmp_path)
     with pytest.raises(ValueError, match="judge_utils.py: sha256 .* is not that of utils/judge_utils.py"):
-        arena_hard.load_judge_prompts(d)  # a directory means the official prompts, verified
+        arena_hard_official.load_judge_prompts(d)  # a directory means the official prompts, verified
     with pytest.raises(FileNotFoundError, match="gift fetch"):
-        arena_hard.load_judge_prompts(tmp_path / "absent_dir")
+        arena_hard_official.load_judge_prompts(tmp_path / "absent_dir")
 
 
 def test_the_api_judge_sends_the_official_prompts_and_settings(server, tmp_path):
     d = _fetched(tmp_path)
-    prompts = arena_hard.load_official_prompts(d, verify=False)
+    prompts = arena_hard_official.load_official_prompts(d, verify=False)
     client = judges.make_client(judges.parse_judge(f"api:gpt-4.1@{server}"), tmp_path / "c.jsonl")
     judge = judges.ApiArenaJudge(client, prompts, temperature=prompts["settings"]["temperature"],
                                  max_tokens=prompts["settings"]["max_tokens"])
@@ -201,9 +201,9 @@ def test_fetch_manifest_lists_the_pinned_files_for_the_paper_config():
 
     cfg = yaml.safe_load((Path(__file__).resolve().parents[1] / "config" / "paper.yaml").read_text())
     section = cfg["evaluation"]["arena_hard"]
-    items = arena_hard.fetch_manifest(section)
+    items = arena_hard_official.fetch_manifest(section)
     by_dest = {i.dest: i for i in items}
-    commit = arena_hard.ARENA_HARD_COMMIT
+    commit = arena_hard_official.ARENA_HARD_COMMIT
     prompts_dir = Path(section["judge_prompts"])
     assert by_dest[str(prompts_dir / "judge_utils.py")].url.endswith(f"/{commit}/utils/judge_utils.py")
     assert by_dest[str(prompts_dir / "arena-hard-v2.0.yaml")].url.endswith(f"/{commit}/config/arena-hard-v2.0.yaml")
@@ -211,7 +211,7 @@ def test_fetch_manifest_lists_the_pinned_files_for_the_paper_config():
     assert all(d in by_dest for d in section["baseline_answers"])
     assert all(len(i.sha256) == 64 for i in items if i.sha256 is not None)
     # an offline config (the suite's YAML, a synthetic set) needs nothing
-    assert arena_hard.fetch_manifest({"questions": "synthetic:4:2", "judge_prompts": "x/judge_prompts.yaml"}) == []
+    assert arena_hard_official.fetch_manifest({"questions": "synthetic:4:2", "judge_prompts": "x/judge_prompts.yaml"}) == []
 
 
 def test_alpaca_fetch_manifest_names_the_pinned_instructions_and_df_gamed():

@@ -121,9 +121,9 @@ def fetch_manifest(section: dict | None = None) -> list:
     """What the download step must fetch for an ``evaluation.alpaca_eval`` config section.
 
     The instructions with their reference outputs go where ``instructions`` names them (unless synthetic),
-    df_gamed.csv where ``df_gamed`` names it. Items are gift.evals.arena_hard.FetchItem.
+    df_gamed.csv where ``df_gamed`` names it. Items are gift.evals.arena_hard_official.FetchItem.
     """
-    from gift.evals.arena_hard import FetchItem
+    from gift.evals.arena_hard_official import FetchItem
 
     section = dict(section or {})
     items = []
