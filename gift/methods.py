@@ -181,18 +181,18 @@ def _field_cache_path() -> Path | None:
     return cache / f"method-fields-{h.hexdigest()[:16]}.json"
 
 
-_FIELD_TYPES: dict[str, dict[str, str]] = {}
+_FIELDS: dict[str, dict[str, dict]] = {}
 
 
-def config_field_types(name: str) -> dict[str, str]:
-    """{field: annotation text} of a method's config dataclass.
+def _config_fields(name: str) -> dict[str, dict]:
+    """{field: {"type": annotation text, "choices": [...] or None}} of a method's config dataclass.
 
     Importing the config classes costs seconds (TRL, transformers, torch), and the workflow checks
     method arguments every time it builds its DAG, so the answer is cached on disk, keyed by the TRL
     and transformers versions and the source of the suite's config classes.
     """
-    if name in _FIELD_TYPES:
-        return _FIELD_TYPES[name]
+    if name in _FIELDS:
+        return _FIELDS[name]
     spec = get_method(name)
     path = _field_cache_path()
     cached: dict = {}
@@ -202,16 +202,29 @@ def config_field_types(name: str) -> dict[str, str]:
         cached = {}
     if spec.name not in cached:
         cls = spec.load("config")
-        cached[spec.name] = {f.name: f.type if isinstance(f.type, str) else _type_text(f.type)
-                             for f in dataclasses.fields(cls)}
+        cached[spec.name] = {
+            f.name: {"type": f.type if isinstance(f.type, str) else _type_text(f.type),
+                     # the Hugging Face convention for a closed set of values (HfArgumentParser reads it too)
+                     "choices": [str(c) for c in f.metadata["choices"]] if "choices" in f.metadata else None}
+            for f in dataclasses.fields(cls)}
         try:
             from gift.io import write_json
 
             write_json(path, cached)
         except OSError:  # a read-only home: no cache, same answer
             pass
-    _FIELD_TYPES[spec.name] = cached[spec.name]
-    return _FIELD_TYPES[spec.name]
+    _FIELDS[spec.name] = cached[spec.name]
+    return _FIELDS[spec.name]
+
+
+def config_field_types(name: str) -> dict[str, str]:
+    """{field: annotation text} of a method's config dataclass."""
+    return {k: v["type"] for k, v in _config_fields(name).items()}
+
+
+def config_field_choices(name: str) -> dict[str, list[str]]:
+    """{field: valid values} for the fields of a method's config that take one of a closed set of values."""
+    return {k: v["choices"] for k, v in _config_fields(name).items() if v["choices"] is not None}
 
 
 def _type_text(annotation: Any) -> str:
@@ -229,7 +242,11 @@ _NON_NEGATIVE = ("beta", "epsilon", "epsilon_high", "zscore_eps", "max_grad_norm
 def check_method_values(name: str, kwargs: dict[str, Any], where: str = "method_args") -> None:
     """Each setting's type (from its config field) and range; a UserError names `where`.key and the fix."""
     types = config_field_types(name)
+    choices = config_field_choices(name)
     for key, value in kwargs.items():
+        if key in choices and value is not None and str(value) not in choices[key]:
+            raise UserError(f"{where}.{key}: must be one of {', '.join(choices[key])}, got {value!r}"
+                            f"{did_you_mean(str(value), choices[key])}")
         kinds = {k.strip() for k in types.get(key, "").replace("Optional[", "").rstrip("]").split("|")}
         if value is None:
             if kinds and kinds <= {"int", "float", "bool", "str"}:

@@ -122,6 +122,8 @@ CLI_CASES = [
     ("reward-model-missing", lambda t: _train(t, reward="reward_model"), ["field 'reward_model' is required"]),
     ("method-unknown", lambda t: _train(t, method="grop"), ["unknown method 'grop'", "did you mean grpo"]),
     ("method-table-only", lambda t: _train(t, method="ppo"), ["not trainable"]),
+    ("method-args-bad-choice", lambda t: _train(t, method_args={"implicit_reference": "pi_ref"}),
+     ["method_args.implicit_reference: must be one of reference, rollout, got 'pi_ref'"]),
     ("method-args-typo", lambda t: _train(t, method_args={"gift_betta": 1.0}),
      ["method_args.gift_betta", "did you mean gift_beta"]),
     ("method-args-negative-length", lambda t: _train(t, method_args={"max_completion_length": -1}),
@@ -177,6 +179,11 @@ CLI_CASES = [
     ("workflow-args-bad-value", lambda t: _workflow(t, _set("experiments.fig3.method_args",
                                                             {"max_completion_length": -1})),
      ["experiments.fig3.method_args.max_completion_length: must be >= 1"]),
+    ("workflow-args-bad-choice", lambda t: _workflow(t, _set("methods.gift.args.singleton", "autor")),
+     ["methods.gift.args.singleton: must be one of author, pointwise, got 'autor'", "did you mean author"]),
+    ("workflow-variant-bad-choice", lambda t: _workflow(t, lambda c: c["experiments"]["fig2b"]["variants"][0]
+                                                        ["args"].update(implicit_aggregation="average")),
+     ["experiments.fig2b.variants[kl_sum].args.implicit_aggregation: must be one of sum, mean, power"]),
     ("workflow-variant-typo", lambda t: _workflow(t, lambda c: c["experiments"]["fig2b"]["variants"][0]["args"]
                                                   .update(implicit_agregation="sum")),
      ["experiments.fig2b.variants[kl_sum].args.implicit_agregation", "did you mean implicit_aggregation"]),
@@ -234,16 +241,20 @@ def test_command_end_to_end_debug_prints_the_traceback(tmp_path):
     assert "Traceback" in proc.stderr and "missing.yaml does not exist" in proc.stderr
 
 
-def test_snakemake_dry_run_names_a_method_argument_typo(tmp_path):
+@pytest.mark.parametrize(("key", "value", "words"), [
+    ("gift_betta", 1.0, "methods.gift.args.gift_betta (did you mean gift_beta?)"),
+    ("singleton", "foo", "methods.gift.args.singleton: must be one of author, pointwise, got 'foo'"),
+], ids=["typo", "bad-choice"])
+def test_snakemake_dry_run_names_a_bad_method_argument(tmp_path, key, value, words):
     cfg = json.loads(json.dumps(SMOKE))
-    cfg["methods"]["gift"]["args"]["gift_betta"] = 1.0
+    cfg["methods"]["gift"]["args"][key] = value
     path = _write_yaml(tmp_path, cfg, "workflow.yaml")
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": f"{ROOT}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
     proc = subprocess.run([sys.executable, "-m", "snakemake", "-n", "--nolock", "--configfile", str(path)], cwd=ROOT,
                           env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode != 0
     assert "Traceback" not in proc.stdout + proc.stderr
-    assert "methods.gift.args.gift_betta (did you mean gift_beta?)" in proc.stderr
+    assert words in proc.stderr
 
 
 # ---- interruptions: a killed writer's temporary files are removed by the next writer ------------------

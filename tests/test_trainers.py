@@ -110,6 +110,22 @@ def test_gift_config_rejects_batches_that_split_groups():
                    use_cpu=True, implicit_reference="policy")
 
 
+def test_the_choices_the_workflow_checks_are_the_ones_the_gift_config_accepts(tmp_path):
+    """The DAG-time check reads `choices` from the config's field metadata; the config itself must agree."""
+    from gift.methods import config_field_choices
+
+    gift_fields = ("implicit_aggregation", "implicit_statistics", "implicit_reference", "singleton")
+    choices = {k: v for k, v in config_field_choices("gift").items() if k in gift_fields}
+    assert set(choices) == set(gift_fields)
+    common = dict(output_dir=str(tmp_path), num_generations=4, per_device_train_batch_size=4, report_to="none",
+                  use_cpu=True, implicit_length_power=0.5)
+    for field_name, values in choices.items():
+        for value in values:
+            assert getattr(GIFTConfig(**common, **{field_name: value}), field_name) == value
+        with pytest.raises(ValueError, match=field_name):
+            GIFTConfig(**common, **{field_name: "none-of-these"})
+
+
 @pytest.mark.parametrize("singleton", ["author", "pointwise"])
 def test_gift_with_one_response_per_prompt_follows_the_singleton_rule(policy_dir, tmp_path, singleton):
     """N = 1 (Figure 2a): `author` gives loss mean (r/(1+eps))^2 (z is 0 in value); `pointwise` mean (r - beta rhat)^2."""

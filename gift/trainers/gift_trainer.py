@@ -44,7 +44,8 @@ class GIFTConfig(GRPOConfig):
     implicit_aggregation: str = field(
         default="sum",
         metadata={"help": "Implicit reward over response tokens: `sum` (kl_sum, the paper's choice), `mean` "
-                  "(kl_average), or `power` (sum / len**implicit_length_power, the author's later code)."},
+                  "(kl_average), or `power` (sum / len**implicit_length_power, the author's later code).",
+                  "choices": AGGREGATIONS},
     )
     implicit_length_power: float | None = field(
         default=None,
@@ -53,18 +54,21 @@ class GIFTConfig(GRPOConfig):
     implicit_statistics: str = field(
         default="detached",
         metadata={"help": "Gradient through the group mean/std of the implicit reward: `detached` (the author's "
-                  "code) or `attached` (the paper's formula read literally; GIFT then maximises corr(a, rhat))."},
+                  "code) or `attached` (the paper's formula read literally; GIFT then maximises corr(a, rhat)).",
+                  "choices": STATISTICS},
     )
     implicit_reference: str = field(
         default="reference",
         metadata={"help": "Log-probs the implicit reward is measured against: `reference` (pi_ref, the paper) or "
-                  "`rollout` (the policy that sampled the group, the author's code's default)."},
+                  "`rollout` (the policy that sampled the group, the author's code's default).",
+                  "choices": IMPLICIT_REFERENCES},
     )
     singleton: str = field(
         default="author",
         metadata={"help": "The loss of a group of one (N = 1): `author` (the author's code: z has value 0 and the "
                   "gradient of rhat, so N = 1 is REINFORCE on the raw reward) or `pointwise` (UNA's "
-                  "(r - beta * rhat)^2)."},
+                  "(r - beta * rhat)^2).",
+                  "choices": SINGLETONS},
     )
     zscore_eps: float = field(
         default=1e-6,
