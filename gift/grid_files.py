@@ -1,0 +1,172 @@
+"""What a grid's jobs read and write: model sources, data splits, each run's RUN.yaml, GRID.json, resolved runs."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import yaml
+
+from gift.grid_config import ConfigError
+from gift.grid_runs import TRAINING_KEYS, Grid, Model
+from gift.io import write_json, write_text
+
+
+def model_source(grid: Grid, backbone: str) -> tuple[str, str | None]:
+    """(path or hub id, revision) of a backbone: a directory the workflow builds, a local path or a hub id."""
+    spec = grid.config["backbones"][backbone]
+    if spec.get("build"):
+        return grid.model_dir(backbone), None
+    if spec.get("path"):
+        return spec["path"], None
+    return spec["hub"], spec.get("revision", "main")
+
+
+def reward_model_source(grid: Grid, name: str) -> tuple[str, str | None]:
+    """(path or hub id, revision) of a reward model."""
+    spec = grid.config["reward_models"][name]
+    if spec.get("build"):
+        return grid.model_dir(name), None
+    if spec.get("path"):
+        return spec["path"], None
+    return spec["hub"], spec.get("revision", "main")
+
+
+def model_path(grid: Grid, model_id: str) -> str:
+    """What `gift eval --model` gets: a run's final/ directory or the backbone's path or hub id."""
+    model = grid.models[model_id]
+    if model.run_id:
+        return f"{grid.run_dir(model.run_id)}/final"
+    return model_source(grid, model.backbone)[0]
+
+
+def split_path(grid: Grid, dataset: str, role: str) -> str:
+    """The prepared JSONL a run trains or is evaluated on (`role` is train, eval or selection)."""
+    spec = grid.config["datasets"][dataset]
+    if role == "selection":
+        return f"{grid.results}/data/{dataset}/selection.jsonl"
+    split = spec.get("train_split", "train") if role == "train" else spec.get("eval_split", "test")
+    return f"{grid.data_dir(dataset)}/{split}.jsonl"
+
+
+def run_config(grid: Grid, run_id: str) -> dict:
+    """The RUN.yaml `gift train --config` reads for one run."""
+    run = grid.runs[run_id]
+    model, revision = model_source(grid, run.backbone)
+    out = {
+        "run_id": run.run_id,
+        "method": run.method,
+        "model": model,
+        "model_revision": revision,
+        "train_data": split_path(grid, run.dataset, "train"),
+        "eval_data": split_path(grid, run.eval_dataset, "eval") if run.eval_dataset else None,
+        **({"selection_data": split_path(grid, run.selection_dataset, "selection")} if run.selection_dataset else {}),
+        "reward": run.reward,
+        "reward_model": reward_model_source(grid, run.reward_model)[0] if run.reward_model else None,
+        "reward_model_revision": reward_model_source(grid, run.reward_model)[1] if run.reward_model else None,
+        "seed": run.seed,
+        "output_dir": grid.run_dir(run.run_id),
+        **{k: run.training[k] for k in TRAINING_KEYS if k in run.training},
+        "method_args": copy.deepcopy(run.method_args),
+    }
+    if not run.eval_dataset:
+        # RLHF runs have no held-out pass@1: the periodic eval and its settings do not apply.
+        out["eval_every"] = 0
+        for key in ("eval_limit", "eval_k", "eval_temperature", "eval_max_new_tokens"):
+            out.pop(key, None)
+    return out
+
+
+def write_run_config(grid: Grid, run_id: str, path: str | Path, only_if_changed: bool = False) -> bool:
+    """Write one run's RUN.yaml atomically; with `only_if_changed`, leave a file with the same content alone.
+
+    Returns whether the file was written.
+    """
+    text = yaml.safe_dump(run_config(grid, run_id), sort_keys=False)
+    path = Path(path)
+    if only_if_changed and path.exists() and path.read_text(encoding="utf-8") == text:
+        return False
+    write_text(path, text)
+    return True
+
+
+def grid_entries(grid: Grid) -> list[dict]:
+    """GRID.json's entries: one per run (with its figures, panel and variant), one per untrained evaluated model.
+
+    A run that is also an evaluated model carries model_id, model_label and paper_row.
+    """
+    entries = []
+    for run in grid.runs.values():
+        panels = {f: m.panel for m in run.memberships for f in m.figures}
+        entry = {
+            "run_id": run.run_id,
+            "run_dir": grid.run_dir(run.run_id),
+            "figure": run.figures,
+            "panel": next((m.panel for m in run.memberships if m.panel is not None), None),
+            "panels": panels,
+            "backbone": run.backbone,
+            "backbone_label": grid.config["backbones"][run.backbone].get("label", run.backbone),
+            "dataset": run.dataset,
+            "eval_dataset": run.eval_dataset,
+            "method": run.method,
+            "variant": run.variant,
+            "variant_names": {m.experiment: m.variant_name for m in run.memberships},
+            "experiments": list(dict.fromkeys(m.experiment for m in run.memberships)),
+            "seed": run.seed,
+            "method_args": run.method_args,
+            "sweep": run.sweep,
+            "model_id": None, "model_label": None, "paper_row": None, "tables": [], "evals": {},
+        }
+        if run.run_id in grid.models:
+            entry.update(_model_fields(grid, grid.models[run.run_id]))
+        entries.append(entry)
+    for model in grid.models.values():
+        if model.run_id is None:
+            entries.append({"run_id": None, "figure": [], "panel": None, "backbone": model.backbone,
+                            "backbone_label": grid.config["backbones"][model.backbone].get("label", model.backbone),
+                            "dataset": None, "method": "base", "variant": {}, "seed": None,
+                            **_model_fields(grid, model)})
+    return entries
+
+
+def _model_fields(grid: Grid, model: Model) -> dict:
+    return {"model_id": model.model_id, "model_label": model.label, "paper_row": model.paper_row,
+            "model_path": model_path(grid, model.model_id), "tables": model.tables,
+            "evals": {e: grid.eval_path(model.model_id, e) for e in model.evals}}
+
+
+def write_grid_json(grid: Grid, path: str | Path) -> None:
+    """Write GRID.json (see docs/interfaces.md) atomically."""
+    write_json(path, {"config": grid.name, "results": grid.results, "runs": grid_entries(grid)})
+
+
+def resolved_runs(grid: Grid, world_size: int) -> list[dict]:
+    """Every run with what `gift train` would run on `world_size` processes: the run config, the method's
+    config fields after the registry defaults and every override, and the derived batch sizes.
+
+    A run whose global batch sizes cannot be met on `world_size` carries `batch_error` instead of `batch`.
+    """
+    from gift.batching import BatchError, resolve
+    from gift.methods import method_config_kwargs
+
+    out = []
+    for run in grid.runs.values():
+        cfg = run_config(grid, run.run_id)
+        try:
+            method_args = method_config_kwargs(run.method, run.method_args)
+        except ValueError as err:
+            raise ConfigError(f"run {run.run_id}: {err}") from None
+        entry: dict = {"run_id": run.run_id, "experiments": list(dict.fromkeys(m.experiment for m in run.memberships)),
+                       "figures": run.figures, "method": run.method, "seed": run.seed, "variant": run.variant}
+        try:
+            method_args, plan = resolve(method_args, cfg.get("rollout_batch_prompts"),
+                                        cfg.get("optimizer_batch_prompts"), cfg.get("micro_batch_prompts"),
+                                        world_size)
+            entry["batch"] = plan
+        except BatchError as err:
+            entry["batch"] = None
+            entry["batch_error"] = str(err)
+        entry["method_args"] = method_args
+        entry["run_config"] = cfg
+        out.append(entry)
+    return out

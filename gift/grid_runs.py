@@ -1,0 +1,209 @@
+"""The expanded grid's records: runs, evaluated models, and the Grid with the layout of results/<cfg>/."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+
+from gift.grid_config import ConfigError
+from gift.methods import get_method
+
+# Eval kinds an experiment may ask for, and the file each writes under results/<cfg>/evals/<model_id>/.
+EVAL_KINDS = ("rlvr", "lm_eval", "alpaca_eval", "arena_hard")
+RLVR_PREFIX = "rlvr_"
+
+
+def rlvr_eval_name(dataset: str) -> str:
+    """The eval name (and file stem) of pass@1 on `dataset`: rlvr_<dataset>."""
+    return f"{RLVR_PREFIX}{dataset}"
+
+# Keys of the trainer's run config that come from the `training` sections (the rest is derived).
+TRAINING_KEYS = ("max_steps", "num_train_epochs", "eval_every", "eval_limit", "save_every", "save_total_limit",
+                 "max_prompt_length", "train_limit", "eval_k", "eval_temperature", "eval_max_new_tokens",
+                 "rollout_batch_prompts", "optimizer_batch_prompts", "micro_batch_prompts")
+
+
+def method_defaults(method: str) -> dict:
+    """The registry's paper defaults of a method (what a run gets for every field its config leaves out)."""
+    try:
+        return dict(get_method(method).defaults)
+    except ValueError as err:
+        raise ConfigError(f"methods.{method}: {err}") from None
+
+
+@dataclass(frozen=True)
+class Membership:
+    """A run's place in one experiment: the figure it is drawn in, its panel and the variant that asked for it."""
+
+    experiment: str
+    figures: tuple[str, ...]
+    panel: str | None
+    variant_name: str
+    variant: dict
+
+
+@dataclass
+class Run:
+    """One training run: everything `gift train` needs, plus where the figures draw it."""
+
+    run_id: str
+    backbone: str
+    dataset: str
+    eval_dataset: str | None
+    method: str
+    seed: int
+    method_args: dict
+    training: dict
+    reward: str
+    reward_model: str | None
+    memberships: list[Membership] = field(default_factory=list)
+    selection_dataset: str | None = None
+    """The dataset whose held-out selection split the run also evaluates (runs of a sweep)."""
+    sweep: dict | None = None
+    """A sweep point: {experiment, arg, value, default, arm, select} (see `expand`)."""
+
+    @property
+    def figures(self) -> list[str]:
+        out: list[str] = []
+        for m in self.memberships:
+            out += [f for f in m.figures if f not in out]
+        return out
+
+    @property
+    def variant(self) -> dict:
+        """The union of the variant settings every membership declared (the run's coordinates on each axis)."""
+        out: dict = {}
+        for m in self.memberships:
+            out.update(m.variant)
+        return out
+
+    def identity(self) -> str:
+        """Everything that makes two runs the same run, as canonical JSON (method args over the registry's defaults)."""
+        args = {**method_defaults(self.method), **self.method_args}
+        return json.dumps([self.backbone, self.dataset, self.eval_dataset, self.method, self.seed, args,
+                           self.training, self.reward, self.reward_model, self.selection_dataset],
+                          sort_keys=True, default=str)
+
+
+@dataclass
+class Model:
+    """A model that is evaluated: a run's final checkpoint or an untrained backbone (the tables' "Instruct" rows)."""
+
+    model_id: str
+    backbone: str
+    run_id: str | None
+    method: str
+    seed: int | None
+    label: str
+    paper_row: str | None
+    evals: list[str] = field(default_factory=list)
+    """Eval names: rlvr_<dataset>, lm_eval, alpaca_eval, arena_hard."""
+    tables: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Grid:
+    """The expanded config."""
+
+    name: str
+    config: dict
+    runs: dict[str, Run]
+    models: dict[str, Model]
+
+    # The layout of results/<cfg>/ (docs/interfaces.md); the workflow's rules take their paths from here.
+    # Each method also takes a wildcard pattern such as "{dataset}".
+    @property
+    def results(self) -> str:
+        return f"results/{self.name}"
+
+    def data_dir(self, dataset: str) -> str:
+        return f"{self.results}/data/{dataset}"
+
+    def model_dir(self, name: str) -> str:
+        """A backbone or reward model the workflow builds."""
+        return f"{self.results}/models/{name}"
+
+    def run_dir(self, run_id: str) -> str:
+        return f"{self.results}/runs/{run_id}"
+
+    def eval_path(self, model_id: str, eval_name: str) -> str:
+        return f"{self.results}/evals/{model_id}/{eval_name}.json"
+
+    def eval_targets(self) -> list[tuple[str, str]]:
+        """(model_id, eval_name) of every evaluation the config asks for."""
+        return [(m.model_id, e) for m in self.models.values() for e in m.evals]
+
+    def skipped_evals(self) -> dict[str, list[str]]:
+        """Eval kinds some experiment asks for that the config has no `evaluation` section for."""
+        return skipped_evals(self.config)
+
+    def datasets_used(self) -> list[str]:
+        """Datasets some rule reads: training and eval data, tiny-model warm-start data."""
+        used: list[str] = []
+
+        def add(name: str | None) -> None:
+            if name and name not in used:
+                used.append(name)
+
+        for r in self.runs.values():
+            add(r.dataset)
+            add(r.eval_dataset)
+        for m in self.models.values():
+            for e in m.evals:
+                if e.startswith(RLVR_PREFIX):
+                    add(e[len(RLVR_PREFIX):])
+        for spec in list(self.config["backbones"].values()) + list(self.config.get("reward_models", {}).values()):
+            for d in (spec.get("build") or {}).get("data", []):
+                add(d)
+        return used
+
+    def backbones_used(self) -> list[str]:
+        out: list[str] = []
+        for b in [r.backbone for r in self.runs.values()] + [m.backbone for m in self.models.values()]:
+            if b not in out:
+                out.append(b)
+        return out
+
+    def built_backbones(self) -> list[str]:
+        return [b for b in self.backbones_used() if self.config["backbones"][b].get("build")]
+
+    def reward_models_used(self) -> list[str]:
+        out = [r.reward_model for r in self.runs.values() if r.reward_model]
+        for kind in ("alpaca_eval", "arena_hard"):
+            judge = self.config.get("evaluation", {}).get(kind, {}).get("judge")
+            if judge and str(judge).startswith("reward-model:"):
+                out.append(str(judge).split(":", 1)[1])
+        return list(dict.fromkeys(out))
+
+    def built_reward_models(self) -> list[str]:
+        return [r for r in self.reward_models_used() if self.config["reward_models"][r].get("build")]
+
+    def figure_runs(self, figure: str) -> list[str]:
+        return [r.run_id for r in self.runs.values() if figure in r.figures]
+
+    def figures(self) -> list[str]:
+        return list(self.config["report"]["figures"])
+
+    def tables(self) -> list[str]:
+        return list(self.config["report"]["tables"])
+
+    def table_evals(self, table: str) -> list[tuple[str, str]]:
+        """(model_id, eval_name) that a table reads: its models' evals of the kinds the table lists."""
+        kinds = self.config["report"]["tables"][table] or []
+        return [(m.model_id, e) for m in self.models.values() if table in m.tables for e in m.evals if e in kinds]
+
+
+def eval_kind_configured(config: dict, kind: str) -> bool:
+    """Whether the config can run an eval kind: rlvr always; the others only with their `evaluation.<kind>`
+    section (a machine without a judge or the benchmarks leaves the section out and runs the rest)."""
+    return kind == "rlvr" or kind in (config.get("evaluation") or {})
+
+
+def skipped_evals(config: dict) -> dict[str, list[str]]:
+    """Eval kinds that experiments ask for but the config has no `evaluation` section for: kind -> experiments."""
+    out: dict[str, list[str]] = {}
+    for ename, exp in config["experiments"].items():
+        for kind in exp.get("evaluate", []):
+            if not eval_kind_configured(config, kind):
+                out.setdefault(kind, []).append(ename)
+    return out
