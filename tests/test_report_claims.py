@@ -11,6 +11,7 @@ import pytest
 from scipy import stats as sps
 
 from gift.report import claims as C
+from gift.report import verdicts as V
 from gift.report.cli import report_main
 from gift.report.inputs import Run
 from gift.report.stats import (
@@ -47,7 +48,7 @@ def _report(tmp_path, res, name="REPORT.md"):
     return out.read_text(encoding="utf-8"), {c["cid"]: c for c in doc["claims"]}
 
 
-@pytest.mark.parametrize("gift_better,expected", [(True, C.SUPPORTED), (False, C.CONTRADICTED)])
+@pytest.mark.parametrize("gift_better,expected", [(True, V.SUPPORTED), (False, V.CONTRADICTED)])
 def test_every_claim_verdict_follows_the_data_both_ways(tmp_path, gift_better, expected):
     res = synthetic_results(tmp_path / "results", seeds=(0, 1), gift_better=gift_better)
     md, claims = _report(tmp_path, res)
@@ -60,7 +61,7 @@ def test_every_claim_verdict_follows_the_data_both_ways(tmp_path, gift_better, e
     assert "| C4 | The summed implicit reward (kl_sum) beats its token average (kl_average)" in md
     for cid in CLAIM_IDS:
         assert f"**{cid}**" in md  # each rule is stated
-    assert C.AGGREGATION_RULE in md and C.SETTING_RULE in md and INTERVAL_METHOD in md
+    assert V.AGGREGATION_RULE in md and V.SETTING_RULE in md and INTERVAL_METHOD in md
     assert '"GRPO achieves higher training accuracy but lower evaluation accuracy than GIFT"' in md
     assert '"across all seven tasks, GIFT consistently surpasses GRPO"' in md
     rst = (tmp_path / "REPORT.rst").read_text(encoding="utf-8")
@@ -76,9 +77,9 @@ def test_claims_without_their_runs_are_not_measured(tmp_path):
                         "--evals", "--out", str(out)]) == 0
     claims = {c["cid"]: c for c in json.loads(out.with_suffix(".claims.json").read_text())["claims"]}
     # one seed per aggregation: the interval holds evaluation sampling only (0.5-point logged standard errors)
-    assert claims["C4"]["verdict"] == C.SUPPORTED
+    assert claims["C4"]["verdict"] == V.SUPPORTED
     for cid in set(CLAIM_IDS) - {"C4"}:
-        assert claims[cid]["verdict"] == C.NOT_MEASURED, cid
+        assert claims[cid]["verdict"] == V.NOT_MEASURED, cid
     md = out.read_text(encoding="utf-8")
     assert "- tiny-gsm8k-gift-n2-s0: no metrics.jsonl (training run)" in md
     assert "not run" in md and "42 of 42 paper cells not run" in md
@@ -100,21 +101,21 @@ def test_final_pass_verdicts_follow_the_interval():
     # three seeds apart by 10 points with a 0.5-point eval error: supported; the reverse contradicted
     gift, grpo = _seeded("gift", "fig3", [60, 61, 62], se=0.5), _seeded("grpo", "fig3", [50, 51, 52], se=0.5)
     r = C.claim_higher_final_pass(gift + grpo)
-    assert r.verdict == C.SUPPORTED and r.details[0]["difference"] == pytest.approx(10.0)
+    assert r.verdict == V.SUPPORTED and r.details[0]["difference"] == pytest.approx(10.0)
     assert C.claim_higher_final_pass(_seeded("gift", "fig3", [50, 51, 52], se=0.5)
-                                     + _seeded("grpo", "fig3", [60, 61, 62], se=0.5)).verdict == C.CONTRADICTED
+                                     + _seeded("grpo", "fig3", [60, 61, 62], se=0.5)).verdict == V.CONTRADICTED
     # a 1-point difference with 3-point evaluation noise is inside the noise
     noisy = C.claim_higher_final_pass(_seeded("gift", "fig3", [51], se=3.0) + _seeded("grpo", "fig3", [50], se=3.0))
-    assert noisy.verdict == C.INCONCLUSIVE
+    assert noisy.verdict == V.INCONCLUSIVE
     # one seed and nothing logged about the eval noise: no noise estimate, so no decision
     bare = C.claim_higher_final_pass(_seeded("gift", "fig3", [90]) + _seeded("grpo", "fig3", [10]))
-    assert bare.verdict == C.INCONCLUSIVE and bare.details[0]["95% interval"] == "—"
+    assert bare.verdict == V.INCONCLUSIVE and bare.details[0]["95% interval"] == "—"
     # ... unless the eval item count is logged: the binomial bound sqrt(p(100-p)/n) over n items
     with_n = C.claim_higher_final_pass(_seeded("gift", "fig3", [90], eval_n={1: 64, 2: 64})
                                        + _seeded("grpo", "fig3", [10], eval_n={1: 64, 2: 64}))
-    assert with_n.verdict == C.SUPPORTED
+    assert with_n.verdict == V.SUPPORTED
     only_gift = C.claim_higher_final_pass(gift)
-    assert only_gift.verdict == C.NOT_MEASURED
+    assert only_gift.verdict == V.NOT_MEASURED
 
 
 def test_convergence_is_the_area_between_the_curves():
@@ -130,10 +131,10 @@ def test_convergence_is_the_area_between_the_curves():
     # trapezoids over [10, 40]: GIFT (42.5 + 57.5 + 60) / 3, GRPO (35 + 49 + 59) / 3; seeds add 0.3 each to both
     assert d["difference"] == pytest.approx((42.5 + 57.5 + 60) / 3 - (35 + 49 + 59) / 3)
     assert (d["GIFT steps to T"], d["GRPO steps to T"]) == (20.0, 30.0)
-    assert r.verdict == C.SUPPORTED
+    assert r.verdict == V.SUPPORTED
     assert C.claim_converges_faster(runs("gift", {10: 30, 20: 40, 30: 58, 40: 60})
-                                    + runs("grpo", {10: 30, 20: 55, 30: 60, 40: 60})).verdict == C.CONTRADICTED
-    assert C.claim_converges_faster(gift).verdict == C.NOT_MEASURED
+                                    + runs("grpo", {10: 30, 20: 55, 30: 60, 40: 60})).verdict == V.CONTRADICTED
+    assert C.claim_converges_faster(gift).verdict == V.NOT_MEASURED
 
 
 def test_overfitting_needs_both_halves_of_the_sentence():
@@ -146,13 +147,13 @@ def test_overfitting_needs_both_halves_of_the_sentence():
                                 **{"train_pass@1": {k: tr + 0.2 * ((k + s) % 3) for k in steps},
                                    "eval_pass@1": {10: ev + 0.2 * s}, "eval_pass@1_stderr": {10: 0.5}}))
         return out
-    assert C.claim_overfits_less(pair("gsm8k", 60, 70, 55, 50)).verdict == C.SUPPORTED
+    assert C.claim_overfits_less(pair("gsm8k", 60, 70, 55, 50)).verdict == V.SUPPORTED
     # GRPO higher in training but also higher in evaluation: the sentence is contradicted
-    assert C.claim_overfits_less(pair("gsm8k", 60, 70, 50, 55)).verdict == C.CONTRADICTED
+    assert C.claim_overfits_less(pair("gsm8k", 60, 70, 50, 55)).verdict == V.CONTRADICTED
     # the same eval in both, GRPO higher in training: half the sentence holds, the other is inside the noise
-    assert C.claim_overfits_less(pair("gsm8k", 60, 70, 50, 50)).verdict == C.INCONCLUSIVE
+    assert C.claim_overfits_less(pair("gsm8k", 60, 70, 50, 50)).verdict == V.INCONCLUSIVE
     # MATH alone says nothing about the GSM8K claim
-    assert C.claim_overfits_less(pair("math", 60, 70, 55, 50)).verdict == C.NOT_MEASURED
+    assert C.claim_overfits_less(pair("math", 60, 70, 55, 50)).verdict == V.NOT_MEASURED
 
 
 def test_rollout_rules_on_known_curves():
@@ -160,20 +161,20 @@ def test_rollout_rules_on_known_curves():
         return [_run(f"n{n}", "gift", "fig2a", variant={"num_generations": n},
                      **{"eval_pass@1": {1: f}, "eval_pass@1_stderr": {1: 0.3}}) for n, f in finals.items()]
     flattening = sweep({4: 30.0, 8: 40.0, 16: 50.0, 32: 52.0})
-    assert C.claim_more_rollouts_help(flattening).verdict == C.SUPPORTED
+    assert C.claim_more_rollouts_help(flattening).verdict == V.SUPPORTED
     small = C.claim_small_gains_beyond(flattening)
     # below 16: (50 - 30) / log2(16/4) = 10 per doubling; above: (52 - 50) / 1 = 2 < 0.5 * 10
     assert small.details[0]["gain per doubling below"] == pytest.approx(10.0)
     assert small.details[0]["gain per doubling above"] == pytest.approx(2.0)
     assert small.details[0]["difference"] == pytest.approx(min(10.0, 0.5 * 10.0 - 2.0))
-    assert small.verdict == C.SUPPORTED
+    assert small.verdict == V.SUPPORTED
     still_rising = sweep({4: 30.0, 8: 40.0, 16: 50.0, 32: 60.0})  # 10 above = 10 below: not small
-    assert C.claim_small_gains_beyond(still_rising).verdict == C.CONTRADICTED
+    assert C.claim_small_gains_beyond(still_rising).verdict == V.CONTRADICTED
     falling = sweep({4: 50.0, 8: 45.0, 16: 40.0})
-    assert C.claim_more_rollouts_help(falling).verdict == C.CONTRADICTED
-    assert C.claim_small_gains_beyond(falling).verdict == C.NOT_MEASURED  # nothing beyond 16
+    assert C.claim_more_rollouts_help(falling).verdict == V.CONTRADICTED
+    assert C.claim_small_gains_beyond(falling).verdict == V.NOT_MEASURED  # nothing beyond 16
     # the pivot is a parameter: a tiny sweep can test 'small gains beyond 4'
-    assert C.claim_small_gains_beyond(sweep({2: 10.0, 4: 30.0, 8: 31.0}), pivot=4).verdict == C.SUPPORTED
+    assert C.claim_small_gains_beyond(sweep({2: 10.0, 4: 30.0, 8: 31.0}), pivot=4).verdict == V.SUPPORTED
 
 
 def test_kl_sum_length_and_reward_rules():
@@ -181,9 +182,9 @@ def test_kl_sum_length_and_reward_rules():
                  **{"eval_pass@1": {1: 50}, "eval_pass@1_stderr": {1: 0.5}}),
             _run("m", "gift", "fig2b", variant={"implicit_aggregation": "mean"},
                  **{"eval_pass@1": {1: 45}, "eval_pass@1_stderr": {1: 0.5}})]
-    assert C.claim_kl_sum_beats_average(runs).verdict == C.SUPPORTED
+    assert C.claim_kl_sum_beats_average(runs).verdict == V.SUPPORTED
     runs[1].metrics[0]["eval_pass@1"] = 55
-    assert C.claim_kl_sum_beats_average(runs).verdict == C.CONTRADICTED
+    assert C.claim_kl_sum_beats_average(runs).verdict == V.CONTRADICTED
     steps = range(1, 21)
 
     def length_runs(gift_len, grpo_len):
@@ -192,14 +193,14 @@ def test_kl_sum_length_and_reward_rules():
                         "eval_pass@1": {20: 5.0}}) for m, base in (("gift", gift_len), ("grpo", grpo_len))
                 for s in range(3)]
     r = C.claim_longer_responses(length_runs(300, 200))
-    assert r.details[0]["difference"] == pytest.approx(100.0) and r.verdict == C.SUPPORTED
-    assert C.claim_longer_responses(length_runs(200, 300)).verdict == C.CONTRADICTED
+    assert r.details[0]["difference"] == pytest.approx(100.0) and r.verdict == V.SUPPORTED
+    assert C.claim_longer_responses(length_runs(200, 300)).verdict == V.CONTRADICTED
     rlhf = [_run(f"{m}{s}", m, "fig6", dataset="rlhf", seed=s,
                  **{"reward_mean": {k: top * (1 - 0.5 ** k) + 0.01 * s for k in steps}})
             for m, top in (("gift", 0.7), ("grpo", 0.5)) for s in range(3)]
     for r in rlhf:
         r.entry["eval_dataset"] = None
-    assert C.claim_rlhf_reward(rlhf).verdict == C.SUPPORTED
+    assert C.claim_rlhf_reward(rlhf).verdict == V.SUPPORTED
 
 
 def test_more_pronounced_on_the_larger_backbone():
@@ -213,10 +214,10 @@ def test_more_pronounced_on_the_larger_backbone():
         return out
     small, large = runs("fig3", "b7", 55, 50), runs("fig4", "b32", 70, 50)
     r = C.claim_larger_model_gains_more(small + large)
-    assert r.details[0]["difference"] == pytest.approx(20.0 - 5.0) and r.verdict == C.SUPPORTED
+    assert r.details[0]["difference"] == pytest.approx(20.0 - 5.0) and r.verdict == V.SUPPORTED
     assert C.claim_larger_model_gains_more(runs("fig3", "b7", 70, 50) + runs("fig4", "b32", 55, 50)).verdict \
-        == C.CONTRADICTED
-    assert C.claim_larger_model_gains_more(small).verdict == C.NOT_MEASURED
+        == V.CONTRADICTED
+    assert C.claim_larger_model_gains_more(small).verdict == V.NOT_MEASURED
 
 
 def test_stability_counts_clipped_steps_and_the_spread_of_the_gradient_norm():
@@ -242,24 +243,24 @@ def test_stability_counts_clipped_steps_and_the_spread_of_the_gradient_norm():
     q1, q3 = np.percentile(np.log10(g), [25, 75])
     assert C.grad_spread_obs(grpo[0]).value == pytest.approx(q3 - q1)
     assert C.grad_spread_obs(gift[0]).value == 0.0  # one spike leaves the quartiles alone
-    assert C.claim_stable(gift + grpo).verdict == C.SUPPORTED
+    assert C.claim_stable(gift + grpo).verdict == V.SUPPORTED
     assert C.claim_stable(runs("gift", lambda s: list(10 ** rng.normal(0.0, 0.5, 60))) + runs(
-        "grpo", lambda s: [0.3] * 60)).verdict == C.CONTRADICTED
+        "grpo", lambda s: [0.3] * 60)).verdict == V.CONTRADICTED
     # the threshold is the run's own max_grad_norm: at 1000 nothing was clipped
     assert C.clip_fraction_obs(runs("grpo", lambda s: [5.0] * 10, max_grad_norm=1000.0)[0]).value == 0.0
 
 
 def test_aggregation_rules():
-    S, X, U = C.SUPPORTED, C.CONTRADICTED, C.INCONCLUSIVE
-    assert C.verdict_of([]) == C.NOT_MEASURED
-    assert C.verdict_of([S, U]) == S and C.verdict_of([X, U]) == X
-    assert C.verdict_of([S, X]) == U and C.verdict_of([U, U]) == U
+    S, X, U = V.SUPPORTED, V.CONTRADICTED, V.INCONCLUSIVE
+    assert V.verdict_of([]) == V.NOT_MEASURED
+    assert V.verdict_of([S, U]) == S and V.verdict_of([X, U]) == X
+    assert V.verdict_of([S, X]) == U and V.verdict_of([U, U]) == U
     # 'consistently': every setting must support it, one contradiction decides
-    assert C.verdict_of([S, S], every=True) == S
-    assert C.verdict_of([S, U], every=True) == U
-    assert C.verdict_of([S, S, X], every=True) == X
-    assert C.judge((0.1, 2.0)) == S and C.judge((-2.0, -0.1)) == X and C.judge((-0.1, 2.0)) == U
-    assert C.judge(None) == U
+    assert V.verdict_of([S, S], every=True) == S
+    assert V.verdict_of([S, U], every=True) == U
+    assert V.verdict_of([S, S, X], every=True) == X
+    assert V.judge((0.1, 2.0)) == S and V.judge((-2.0, -0.1)) == X and V.judge((-0.1, 2.0)) == U
+    assert V.judge(None) == U
 
 
 def test_bootstrap_spread_matches_its_closed_form():

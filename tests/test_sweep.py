@@ -15,9 +15,9 @@ from gift import grid as G
 from gift.data.prepare import prepare
 from gift.io import read_jsonl, write_json
 from gift.report import sweep as SW
-from gift.report.claims import CONTRADICTED, SUPPORTED
 from gift.report.cli import figure_main, report_main
 from gift.report.inputs import Run
+from gift.report.verdicts import CONTRADICTED, SUPPORTED
 from tests.report_fixtures import write_run_dir
 
 ROOT = Path(__file__).resolve().parent.parent

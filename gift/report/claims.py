@@ -3,15 +3,13 @@
 Each rule turns the paper's sentence into a statistic whose positive sign is the paper's direction
 (e.g. GIFT − GRPO final eval pass@1). Its interval comes from a hierarchical bootstrap over seeds and
 evaluation sampling (`gift.report.stats.INTERVAL_METHOD`); a setting is `supported` when the interval
-lies above 0, `contradicted` when it lies below 0 and `inconclusive` when it holds 0.
+lies above 0, `contradicted` when it lies below 0 and `inconclusive` when it holds 0 (`gift.report.verdicts`).
 """
 
 from __future__ import annotations
 
 import math
-import zlib
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -27,206 +25,34 @@ from gift.report.observations import (
     tail_obs,
 )
 from gift.report.stats import (
-    TAIL_FRACTION,
     Obs,
     final_value,
     group_means,
-    hierarchical_bootstrap,
-    percentile_interval,
     seed_band,
     spearman,
     steps_to_threshold,
 )
 from gift.report.tables import PAPER_SECTION, ReproducedTable
-
-SUPPORTED = "supported"
-CONTRADICTED = "contradicted"
-INCONCLUSIVE = "inconclusive"
-NOT_MEASURED = "not measured"
-VERDICTS = (SUPPORTED, CONTRADICTED, INCONCLUSIVE, NOT_MEASURED)
+from gift.report.verdicts import (
+    RLVR_FIGURES,
+    ClaimResult,
+    assess,
+    both,
+    difference,
+    finish_claim,
+    gift_grpo_pairs,
+    gift_minus_grpo,
+    interval_cell,
+    rlhf_pairs,
+    rlvr_pairs,
+    seed_counts,
+    select_runs,
+    setting_row,
+)
 
 CONVERGENCE_FRACTION = 0.9
 ROLLOUT_PIVOT = 16
 SMALL_GAIN_RATIO = 0.5
-RLVR_FIGURES = ("fig3", "fig4", "fig5")
-
-SETTING_RULE = (f"A setting is {SUPPORTED} when the 95% interval of its statistic lies entirely on the paper's "
-                f"side of 0, {CONTRADICTED} when it lies entirely on the other side, {INCONCLUSIVE} when it "
-                f"holds 0 (the difference is inside the noise) or there is no noise estimate.")
-
-AGGREGATION_RULE = (f"A claim tested in several settings (backbone · dataset) is {SUPPORTED} when at least one "
-                    f"setting supports it and none contradicts it, {CONTRADICTED} when at least one setting "
-                    f"contradicts it and none supports it, {INCONCLUSIVE} otherwise (no decisive setting, or "
-                    f"settings that disagree), and {NOT_MEASURED} when no setting had the runs it needs. A claim "
-                    f"the paper states as holding everywhere (\"consistently\") is {SUPPORTED} only when every "
-                    f"setting supports it and {CONTRADICTED} as soon as one contradicts it. The counts over "
-                    f"settings are shown beside each verdict.")
-
-TAIL_TEXT = (f"A run's final value of a metric is the mean of its last {TAIL_FRACTION:.0%} of logged points "
-             f"(at least the last one); its initial value, the mean of its first {TAIL_FRACTION:.0%}.")
-
-
-@dataclass
-class ClaimResult:
-    """One claim of the paper, its words, the rule that tests it, what was measured, and the verdict."""
-
-    cid: str
-    claim: str
-    paper: str
-    rule: str
-    quote: str | None = None
-    verdict: str = NOT_MEASURED
-    measured: str = "no runs with the metrics this rule needs"
-    counts: dict = field(default_factory=lambda: {SUPPORTED: 0, CONTRADICTED: 0, INCONCLUSIVE: 0})
-    details: list[dict] = field(default_factory=list)
-
-
-@dataclass
-class Assessment:
-    """A statistic's point estimate, its 95% interval (None: no noise estimate) and the setting's verdict."""
-
-    estimate: float
-    interval: tuple[float, float] | None
-    verdict: str
-
-    def text(self, unit: str = "", d: int = 2) -> str:
-        """'+3.10 [0.52, 5.71] points'."""
-        iv = "no interval" if self.interval is None else f"[{self.interval[0]:+.{d}f}, {self.interval[1]:+.{d}f}]"
-        return f"{self.estimate:+.{d}f} {iv}{(' ' + unit) if unit else ''}"
-
-
-def judge(interval: tuple[float, float] | None) -> str:
-    """The setting rule (SETTING_RULE) for a statistic whose positive sign is the paper's direction."""
-    if interval is None:
-        return INCONCLUSIVE
-    lo, hi = interval
-    if lo > 0:
-        return SUPPORTED
-    if hi < 0:
-        return CONTRADICTED
-    return INCONCLUSIVE
-
-
-def assess(groups: dict[str, Sequence[Obs]], statistic: Callable[[dict[str, np.ndarray]], np.ndarray],
-                   key: str = "") -> Assessment:
-    """Point estimate (on the observed group means), bootstrap interval and verdict of a statistic."""
-    estimate = float(np.asarray(statistic(group_means(groups)), dtype=float).ravel()[0])
-    # a seed per setting and statistic: the report is reproducible and settings do not share draws
-    draws = hierarchical_bootstrap(groups, statistic, seed=zlib.crc32(key.encode()))
-    interval = percentile_interval(draws)
-    return Assessment(estimate, interval, judge(interval))
-
-
-def both(a: Assessment, b: Assessment) -> str:
-    """A two-part claim: supported when both parts are, contradicted when either part is."""
-    if CONTRADICTED in (a.verdict, b.verdict):
-        return CONTRADICTED
-    if a.verdict == b.verdict == SUPPORTED:
-        return SUPPORTED
-    return INCONCLUSIVE
-
-
-def verdict_of(verdicts: Sequence[str], every: bool = False) -> str:
-    """The aggregation rule over settings (see AGGREGATION_RULE); `every` for claims stated as consistent."""
-    vs = [v for v in verdicts if v != NOT_MEASURED]
-    if not vs:
-        return NOT_MEASURED
-    sup, con = vs.count(SUPPORTED), vs.count(CONTRADICTED)
-    if every:
-        return CONTRADICTED if con else SUPPORTED if sup == len(vs) else INCONCLUSIVE
-    if sup and not con:
-        return SUPPORTED
-    if con and not sup:
-        return CONTRADICTED
-    return INCONCLUSIVE
-
-
-def _finish(res: ClaimResult, every: bool = False) -> ClaimResult:
-    verdicts = [d["verdict"] for d in res.details]
-    res.counts = {v: verdicts.count(v) for v in (SUPPORTED, CONTRADICTED, INCONCLUSIVE)}
-    res.verdict = verdict_of(verdicts, every=every)
-    if res.details:
-        counts = ", ".join(f"{n} {v}" for v, n in res.counts.items())
-        per = "; ".join(f"{d['setting']}: {d['measured']} ({d['verdict']})" for d in res.details
-                        if d.get("measured"))
-        res.measured = per or f"settings: {counts}"
-    return res
-
-
-# ---------------------------------------------------------------------------------- helpers
-
-
-def _fmt(x: float | None, d: int = 2) -> str:
-    if x is None:
-        return "—"
-    if isinstance(x, float) and math.isinf(x):
-        return "never"
-    return f"{x:.{d}f}"
-
-
-def _reach(step: float) -> str:
-    return "never" if math.isinf(step) else f"at step {step:g}"
-
-
-def _select(runs: Sequence[Run], figures: Sequence[str] | None, fallback: Callable[[Run], bool]) -> list[Run]:
-    """Runs of the named figures; if no run names any figure (or `figures` is None), the runs `fallback` accepts."""
-    if figures is None:
-        return list(runs)
-    tagged = [r for r in runs if r.figures & set(figures)]
-    if any(r.figures for r in runs):
-        return tagged
-    return [r for r in runs if fallback(r)]
-
-
-def _pairs(runs: Sequence[Run], figures: Sequence[str] | None, fallback: Callable[[Run], bool]
-           ) -> dict[str, dict[str, list[Run]]]:
-    """{setting: {"gift": runs, "grpo": runs}} for the settings with runs of both methods."""
-    chosen = _select(runs, figures, fallback)
-    out = {}
-    for setting, rs in _group([r for r in chosen if r.has_metrics], setting_label).items():
-        by_m = _group(rs, lambda r: r.method)
-        if "gift" in by_m and "grpo" in by_m:
-            out[setting] = by_m
-    return out
-
-
-def _rlvr_pairs(runs: Sequence[Run], figures: Sequence[str] | None = RLVR_FIGURES) -> dict[str, dict[str, list[Run]]]:
-    return _pairs(runs, figures, lambda r: not r.variant and bool(r.eval_dataset))
-
-
-def _rlhf_pairs(runs: Sequence[Run]) -> dict[str, dict[str, list[Run]]]:
-    return _pairs(runs, ("fig6",), lambda r: not r.variant and not r.eval_dataset)
-
-
-def _gift_minus_grpo(res: ClaimResult, settings: dict[str, dict[str, list[Run]]], observe: Callable,
-                     unit: str) -> ClaimResult:
-    """Per setting with both methods: statistic = GIFT − GRPO of `observe` (one observation per run)."""
-    for setting, by_m in settings.items():
-        groups = {m: _obs(by_m[m], observe) for m in ("gift", "grpo")}
-        if not all(groups.values()):
-            continue
-        t = assess(groups, _diff(), f"{res.cid} {setting}")
-        gm = group_means(groups)
-        res.details.append(_row(setting, t, unit, GIFT=gm["gift"][0], GRPO=gm["grpo"][0], **_seeds(by_m)))
-    return _finish(res)
-
-
-def _diff(a: str = "gift", b: str = "grpo") -> Callable[[dict[str, np.ndarray]], np.ndarray]:
-    return lambda m: m[a] - m[b]
-
-
-def _interval_cell(t: Assessment) -> str:
-    return "—" if t.interval is None else f"[{t.interval[0]:+.2f}, {t.interval[1]:+.2f}]"
-
-
-def _row(setting: str, t: Assessment, unit: str, verdict: str | None = None, **extra) -> dict:
-    return {"setting": setting, "difference": t.estimate, "95% interval": _interval_cell(t), **extra,
-            "verdict": verdict or t.verdict, "measured": t.text(unit)}
-
-
-def _seeds(by_m: dict[str, list[Run]]) -> dict:
-    return {f"{m.upper()} seeds": len(rs) for m, rs in sorted(by_m.items())}
-
 
 # ------------------------------------------------------------------------------------------ claims
 
@@ -244,7 +70,7 @@ def claim_converges_faster(runs: Sequence[Run], fraction: float = CONVERGENCE_FR
         "that rises sooner encloses more area. Positive is the paper's direction. The first step at which "
         f"each seed-mean curve reaches {fraction:.0%} of the larger final value is shown beside it.",
         quote=ABSTRACT)
-    for setting, by_m in _rlvr_pairs(runs, figures).items():
+    for setting, by_m in rlvr_pairs(runs, figures).items():
         bands = {m: seed_band([r.series("eval_pass@1") for r in by_m[m]]) for m in ("gift", "grpo")}
         if any(b.empty for b in bands.values()):
             continue
@@ -253,16 +79,16 @@ def claim_converges_faster(runs: Sequence[Run], fraction: float = CONVERGENCE_FR
         groups = {m: _obs(by_m[m], lambda r, lo=lo, hi=hi: auc_obs(r, lo, hi)) for m in ("gift", "grpo")}
         if not all(groups.values()):
             continue
-        t = assess(groups, _diff(), f"C1 {setting}")
+        t = assess(groups, difference(), f"C1 {setting}")
         finals = {m: final_value(b.mean) for m, b in bands.items()}
         thr = fraction * max(finals.values())
         reach = {m: steps_to_threshold(b.steps, b.mean, thr) for m, b in bands.items()}
-        res.details.append(_row(setting, t, "points of mean eval pass@1",
+        res.details.append(setting_row(setting, t, "points of mean eval pass@1",
                                 **{"GIFT AUC": group_means(groups)["gift"][0],
                                    "GRPO AUC": group_means(groups)["grpo"][0], "threshold": thr,
                                    "GIFT steps to T": reach["gift"], "GRPO steps to T": reach["grpo"]},
-                                **_seeds(by_m)))
-    return _finish(res)
+                                **seed_counts(by_m)))
+    return finish_claim(res)
 
 
 def claim_higher_final_pass(runs: Sequence[Run], figures: Sequence[str] | None = RLVR_FIGURES,
@@ -274,7 +100,7 @@ def claim_higher_final_pass(runs: Sequence[Run], figures: Sequence[str] | None =
         "(points). Positive is the paper's direction.",
         quote="\"GIFT converges faster, generalizes better with reduced overfitting, and outperforms GRPO on "
               "mathematical reasoning benchmarks (GSM8K, MATH, AIME)\" (abstract, v4)")
-    return _gift_minus_grpo(res, _rlvr_pairs(runs, figures), lambda r: pass_obs(r, key), "points")
+    return gift_minus_grpo(res, rlvr_pairs(runs, figures), lambda r: pass_obs(r, key), "points")
 
 
 def claim_overfits_less(runs: Sequence[Run]) -> ClaimResult:
@@ -286,26 +112,26 @@ def claim_overfits_less(runs: Sequence[Run]) -> ClaimResult:
         "and GIFT − GRPO of the final eval pass@1 (points). The setting supports the claim when both "
         "intervals lie above 0 and contradicts it when either lies below 0.",
         quote="\"GRPO achieves higher training accuracy but lower evaluation accuracy than GIFT\"")
-    for setting, by_m in _rlvr_pairs(runs).items():
+    for setting, by_m in rlvr_pairs(runs).items():
         if "gsm8k" not in setting.lower():
             continue
         train = {m: _obs(by_m[m], lambda r: tail_obs(r, "train_pass@1")) for m in ("gift", "grpo")}
         ev = {m: _obs(by_m[m], lambda r: pass_obs(r)) for m in ("gift", "grpo")}
         if not all(train.values()) or not all(ev.values()):
             continue
-        t_train = assess(train, _diff("grpo", "gift"), f"C2 train {setting}")
-        t_eval = assess(ev, _diff(), f"C2 eval {setting}")
+        t_train = assess(train, difference("grpo", "gift"), f"C2 train {setting}")
+        t_eval = assess(ev, difference(), f"C2 eval {setting}")
         res.details.append({"setting": setting, "GRPO − GIFT train": t_train.estimate,
-                            "train interval": _interval_cell(t_train), "GIFT − GRPO eval": t_eval.estimate,
-                            "eval interval": _interval_cell(t_eval), **_seeds(by_m),
+                            "train interval": interval_cell(t_train), "GIFT − GRPO eval": t_eval.estimate,
+                            "eval interval": interval_cell(t_eval), **seed_counts(by_m),
                             "verdict": both(t_train, t_eval),
                             "measured": f"train GRPO − GIFT {t_train.text()}, eval GIFT − GRPO {t_eval.text()} "
                                         "points"})
-    return _finish(res)
+    return finish_claim(res)
 
 
 def _finals_by_n(runs: Sequence[Run]) -> dict[str, dict[int, list[Obs]]]:
-    chosen = _select(runs, ("fig2a",), lambda r: r.method == "gift" and rollouts(r) is not None)
+    chosen = select_runs(runs, ("fig2a",), lambda r: r.method == "gift" and rollouts(r) is not None)
     out: dict[str, dict[int, list[Obs]]] = {}
     for setting, rs in _group([r for r in chosen if r.has_metrics and rollouts(r) is not None],
                               setting_label).items():
@@ -332,9 +158,9 @@ def claim_more_rollouts_help(runs: Sequence[Run]) -> ClaimResult:
         t = assess(groups, lambda m, a=f"N{ns[-1]}", b=f"N{ns[0]}": m[a] - m[b], f"C3a {setting}")
         gm = group_means(groups)
         f = {n: round(float(gm[f"N{n}"][0]), 2) for n in ns}
-        res.details.append(_row(setting, t, f"points, N={ns[-1]} vs N={ns[0]}", **{"f(N)": f},
+        res.details.append(setting_row(setting, t, f"points, N={ns[-1]} vs N={ns[0]}", **{"f(N)": f},
                                 spearman=spearman(ns, list(f.values()))))
-    return _finish(res)
+    return finish_claim(res)
 
 
 def claim_small_gains_beyond(runs: Sequence[Run], pivot: int = ROLLOUT_PIVOT,
@@ -363,9 +189,9 @@ def claim_small_gains_beyond(runs: Sequence[Run], pivot: int = ROLLOUT_PIVOT,
         gm = {k: float(v[0]) for k, v in group_means(groups).items()}
         below = (gm[f"N{pivot}"] - gm[f"N{lo_n}"]) / math.log2(pivot / lo_n)
         above = (gm[f"N{hi_n}"] - gm[f"N{pivot}"]) / math.log2(hi_n / pivot)
-        res.details.append(_row(setting, t, "points per doubling", **{"gain per doubling below": below,
+        res.details.append(setting_row(setting, t, "points per doubling", **{"gain per doubling below": below,
                                                                       "gain per doubling above": above}))
-    return _finish(res)
+    return finish_claim(res)
 
 
 def claim_kl_sum_beats_average(runs: Sequence[Run]) -> ClaimResult:
@@ -374,7 +200,7 @@ def claim_kl_sum_beats_average(runs: Sequence[Run]) -> ClaimResult:
         "C4", "The summed implicit reward (kl_sum) beats its token average (kl_average)", "Figure 2b",
         "For each setting of the Figure 2b runs: statistic = final eval pass@1 with kl_sum − with kl_average "
         "(points).")
-    chosen = _select(runs, ("fig2b",), lambda r: r.method == "gift" and "kl_" in aggregation_label(r))
+    chosen = select_runs(runs, ("fig2b",), lambda r: r.method == "gift" and "kl_" in aggregation_label(r))
     for setting, rs in _group([r for r in chosen if r.has_metrics], setting_label).items():
         by_agg = _group(rs, lambda r: aggregation_label(r).replace(" (default)", ""))
         if "kl_sum" not in by_agg or "kl_average" not in by_agg:
@@ -382,12 +208,12 @@ def claim_kl_sum_beats_average(runs: Sequence[Run]) -> ClaimResult:
         groups = {a: _obs(by_agg[a], pass_obs) for a in ("kl_sum", "kl_average")}
         if not all(groups.values()):
             continue
-        t = assess(groups, _diff("kl_sum", "kl_average"), f"C4 {setting}")
+        t = assess(groups, difference("kl_sum", "kl_average"), f"C4 {setting}")
         gm = group_means(groups)
-        res.details.append(_row(setting, t, "points", kl_sum=gm["kl_sum"][0], kl_average=gm["kl_average"][0],
+        res.details.append(setting_row(setting, t, "points", kl_sum=gm["kl_sum"][0], kl_average=gm["kl_average"][0],
                                 **{"kl_sum seeds": len(groups["kl_sum"]),
                                    "kl_average seeds": len(groups["kl_average"])}))
-    return _finish(res)
+    return finish_claim(res)
 
 
 def claim_longer_responses(runs: Sequence[Run]) -> ClaimResult:
@@ -396,7 +222,7 @@ def claim_longer_responses(runs: Sequence[Run]) -> ClaimResult:
         "C5", "GIFT's responses are longer than GRPO's", "Figure 5, panels c and f (response length)",
         "For each setting of the Figure 5 runs: statistic = GIFT − GRPO of the final mean response length "
         "(tokens, from the training rollouts).")
-    return _gift_minus_grpo(res, _rlvr_pairs(runs, ("fig5",)), lambda r: tail_obs(r, "completion_length"), "tokens")
+    return gift_minus_grpo(res, rlvr_pairs(runs, ("fig5",)), lambda r: tail_obs(r, "completion_length"), "tokens")
 
 
 def claim_rlhf_reward(runs: Sequence[Run]) -> ClaimResult:
@@ -405,7 +231,7 @@ def claim_rlhf_reward(runs: Sequence[Run]) -> ClaimResult:
         "C8", "In RLHF, GIFT ends training with a higher reward than GRPO", "Figure 6: reward against step",
         "For each setting of the Figure 6 runs (RLHF, reward-model score / √tokens): statistic = GIFT − GRPO "
         "of the final mean training reward.")
-    return _gift_minus_grpo(res, _rlhf_pairs(runs), lambda r: tail_obs(r, "reward_mean"), "reward")
+    return gift_minus_grpo(res, rlhf_pairs(runs), lambda r: tail_obs(r, "reward_mean"), "reward")
 
 
 def claim_larger_model_gains_more(runs: Sequence[Run]) -> ClaimResult:
@@ -416,8 +242,8 @@ def claim_larger_model_gains_more(runs: Sequence[Run]) -> ClaimResult:
         "statistic = (GIFT − GRPO on the 32B backbone) − (GIFT − GRPO on the 7B backbone) of the final eval "
         "pass@1 (points).",
         quote="\"more pronounced on Qwen2.5-32B\"")
-    small = _pairs(runs, ("fig3",), lambda r: False)
-    large = _pairs(runs, ("fig4",), lambda r: False)
+    small = gift_grpo_pairs(runs, ("fig3",), lambda r: False)
+    large = gift_grpo_pairs(runs, ("fig4",), lambda r: False)
 
     def dataset_of(by_m: dict[str, list[Run]]) -> str:
         return by_m["gift"][0].dataset
@@ -435,10 +261,10 @@ def claim_larger_model_gains_more(runs: Sequence[Run]) -> ClaimResult:
         t = assess(groups, lambda m: (m["L_gift"] - m["L_grpo"]) - (m["S_gift"] - m["S_grpo"]),
                            f"C9 {d}")
         gm = {k: float(v[0]) for k, v in group_means(groups).items()}
-        res.details.append(_row(d, t, "points", **{"32B role": setting_l, "GIFT − GRPO (32B)":
+        res.details.append(setting_row(d, t, "points", **{"32B role": setting_l, "GIFT − GRPO (32B)":
                                                    gm["L_gift"] - gm["L_grpo"], "7B role": setting_s,
                                                    "GIFT − GRPO (7B)": gm["S_gift"] - gm["S_grpo"]}))
-    return _finish(res)
+    return finish_claim(res)
 
 
 def claim_stable(runs: Sequence[Run]) -> ClaimResult:
@@ -454,22 +280,22 @@ def claim_stable(runs: Sequence[Run]) -> ClaimResult:
         "implicit reward's spread is 0 there, the gradient ~1/eps), which this rule counts like any step.",
         quote="\"converting a non-convex optimization problem into a convex, stable, and analytically "
               "differentiable formulation\" (abstract)")
-    settings = {**_rlvr_pairs(runs), **_rlhf_pairs(runs)}
+    settings = {**rlvr_pairs(runs), **rlhf_pairs(runs)}
     for setting, by_m in settings.items():
         clip = {m: _obs(by_m[m], clip_fraction_obs) for m in ("gift", "grpo")}
         spread = {m: _obs(by_m[m], grad_spread_obs) for m in ("gift", "grpo")}
         if not all(clip.values()) or not all(spread.values()):
             continue
-        t_clip = assess(clip, _diff("grpo", "gift"), f"C10 clip {setting}")
-        t_spread = assess(spread, _diff("grpo", "gift"), f"C10 spread {setting}")
+        t_clip = assess(clip, difference("grpo", "gift"), f"C10 clip {setting}")
+        t_spread = assess(spread, difference("grpo", "gift"), f"C10 spread {setting}")
         cm, sm = group_means(clip), group_means(spread)
         res.details.append({"setting": setting, "GIFT clipped %": cm["gift"][0], "GRPO clipped %": cm["grpo"][0],
-                            "clip interval": _interval_cell(t_clip), "GIFT log10 IQR": sm["gift"][0],
-                            "GRPO log10 IQR": sm["grpo"][0], "spread interval": _interval_cell(t_spread),
-                            **_seeds(by_m), "verdict": both(t_clip, t_spread),
+                            "clip interval": interval_cell(t_clip), "GIFT log10 IQR": sm["gift"][0],
+                            "GRPO log10 IQR": sm["grpo"][0], "spread interval": interval_cell(t_spread),
+                            **seed_counts(by_m), "verdict": both(t_clip, t_spread),
                             "measured": f"clipped steps GRPO − GIFT {t_clip.text('%')}, log10 IQR GRPO − GIFT "
                                         f"{t_spread.text()}"})
-    return _finish(res)
+    return finish_claim(res)
 
 
 def _row_keys(rt: ReproducedTable, grid: Sequence[dict]) -> dict[str, tuple[str, str]]:
@@ -536,13 +362,13 @@ def claim_beats_grpo_on_tables(tables: Sequence[ReproducedTable], grid: Sequence
                 groups = {"gift": _cell_obs(g), "grpo": _cell_obs(r)}
                 if not all(groups.values()):
                     continue
-                t = assess(groups, _diff(), f"C6 {rt.table.name} {backbone} {col.key}")
+                t = assess(groups, difference(), f"C6 {rt.table.name} {backbone} {col.key}")
                 res.details.append({"setting": f"{rt.table.name} {backbone} {col.label}", "GIFT": g.mean,
-                                    "GRPO": r.mean, "difference": t.estimate, "95% interval": _interval_cell(t),
+                                    "GRPO": r.mean, "difference": t.estimate, "95% interval": interval_cell(t),
                                     "paper rows": g.section == PAPER_SECTION, "verdict": t.verdict,
                                     "measured": ""})
     res.paper = f"Tables 2 and 3 (paper: GIFT higher in {paper_w} of {paper_t} cells)"
-    return _finish(res, every=True)
+    return finish_claim(res, every=True)
 
 
 def evaluate_claims(runs: Sequence[Run], tables: Sequence[ReproducedTable], grid: Sequence[dict],

@@ -10,10 +10,10 @@ from pathlib import Path
 import numpy as np
 
 from gift.io import git_commit
-from gift.report.claims import AGGREGATION_RULE, SETTING_RULE, TAIL_TEXT, VERDICTS, ClaimResult
 from gift.report.inputs import Run
 from gift.report.stats import INTERVAL_METHOD
 from gift.report.tables import ReproducedTable, table_markdown
+from gift.report.verdicts import AGGREGATION_RULE, SETTING_RULE, TAIL_TEXT, VERDICTS, ClaimResult
 
 VERDICT_MARK = {"supported": "**supported**", "contradicted": "**contradicted**", "inconclusive": "inconclusive",
                 "not measured": "*not measured*"}
