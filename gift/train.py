@@ -2,7 +2,8 @@
 
 The run directory holds manifest.json, metrics.jsonl (one row per optimizer step), train.log,
 checkpoints/ (TRL/Trainer checkpoints), final/ (a from_pretrained directory) and DONE, written last.
-Run again with the same config, an interrupted run resumes from its last checkpoint.
+Run again with the same config, an interrupted run resumes from its last checkpoint (`gift.run_dir` keeps
+the directory).
 """
 
 from __future__ import annotations
@@ -10,11 +11,8 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import importlib.util
-import json
-import logging
 import math
 import os
-import re
 import sys
 import time
 from pathlib import Path
@@ -23,19 +21,11 @@ from typing import Any
 import yaml
 
 from gift.batching import BatchError, launch_world_size, resolve
-from gift.dist import init_distributed, is_main_process, rank, wait_for_everyone
+from gift.dist import init_distributed
 from gift.errors import UserError
-from gift.io import (
-    file_logger,
-    manifest,
-    read_json,
-    read_jsonl,
-    read_yaml,
-    remove_stale_tmp,
-    write_json,
-    write_text,
-)
+from gift.io import read_jsonl, read_yaml
 from gift.run_config import ROLLOUT_BACKENDS, RunConfig  # noqa: F401 (RunConfig is read as gift.train.RunConfig)
+from gift.run_dir import ConfigChangedError, finished_or_set_aside, open_run_dir, save_final, start_or_resume
 
 
 def _load_examples(path: str, what: str, limit: int | None = None, truth_for: str | None = None) -> list[dict]:
@@ -77,56 +67,6 @@ def _build_reward_funcs(cfg: RunConfig, method_kwargs: dict[str, Any], reward_mo
     return funcs
 
 
-def _checkpoint_state(path: Path) -> dict | None:
-    """A checkpoint's trainer state; None when it is incomplete (the Trainer writes trainer_state.json last)."""
-    try:
-        state = json.loads((path / "trainer_state.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    return state if isinstance(state, dict) and "global_step" in state else None
-
-
-def _latest_checkpoint(checkpoints: Path) -> Path | None:
-    found = []
-    for p in checkpoints.glob("checkpoint-*"):
-        m = re.fullmatch(r"checkpoint-(\d+)", p.name)
-        if m and _checkpoint_state(p) is not None:
-            found.append((int(m.group(1)), p))
-    return max(found)[1] if found else None
-
-
-class ConfigChangedError(ValueError):
-    """The run directory holds a run made with another config."""
-
-
-def _config_changes(run_dir: Path, run: dict, method_config: dict) -> list[str] | None:
-    """The fields whose values differ from those of the run already in `run_dir` (None: no earlier run there)."""
-    path = run_dir / "manifest.json"
-    if not path.exists():
-        return None
-    before = read_json(path).get("config", {})
-    now = json.loads(json.dumps({"run": run, "method_config": method_config}, default=str))
-    changed = []
-    for part in ("run", "method_config"):
-        old, new = before.get(part, {}), now[part]
-        for key in sorted(set(old) | set(new)):
-            if part == "run" and key == "method_args":  # compared resolved, in method_config
-                continue
-            if old.get(key) != new.get(key):
-                changed.append(f"{'method_args.' if part == 'method_config' else ''}{key}: "
-                               f"{old.get(key)!r} -> {new.get(key)!r}")
-    return changed
-
-
-def _set_aside(run_dir: Path) -> Path:
-    """Move an outdated run directory out of the way (kept, not deleted); returns where it went."""
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    dest = run_dir.parent / ".replaced" / f"{run_dir.name}-{stamp}"
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    run_dir.rename(dest)
-    return dest
-
-
 def train(config: RunConfig | dict | str | os.PathLike, on_config_change: str = "error") -> Path:
     """Train one run; returns the run directory. Resumes from the last checkpoint if one exists.
 
@@ -142,7 +82,7 @@ def train(config: RunConfig | dict | str | os.PathLike, on_config_change: str = 
     if launch_world_size() > 1:
         # the process group first, so that only rank 0 touches the shared run directory and the others wait
         init_distributed()
-    if _finished_or_set_aside(run_dir, cfg, method_kwargs, on_config_change):
+    if finished_or_set_aside(run_dir, cfg, method_kwargs, on_config_change):
         return run_dir
     # Everything the run reads is checked before anything is written: a bad input fails with nothing to undo.
     train_rows, eval_rows, selection_rows = _read_examples(cfg)
@@ -156,7 +96,7 @@ def train(config: RunConfig | dict | str | os.PathLike, on_config_change: str = 
     n_rows = len(train_rows)
     train_rows = _drop_long_prompts(cfg, tokenizer, train_rows)
 
-    logger = _open_run_dir(run_dir, cfg)
+    logger = open_run_dir(run_dir, cfg)
     if cfg.max_prompt_length:
         logger.info("dropped %d of %d prompts longer than %d tokens", n_rows - len(train_rows), n_rows,
                     cfg.max_prompt_length)
@@ -191,25 +131,6 @@ def _method_settings(cfg: RunConfig) -> tuple[Any, dict, dict]:
     except BatchError as err:
         raise BatchError(f"{cfg.run_id}: {err}") from None
     return spec, method_kwargs, batch_plan
-
-
-def _finished_or_set_aside(run_dir: Path, cfg: RunConfig, method_kwargs: dict, on_config_change: str) -> bool:
-    """Whether the run is already complete; a run directory made with another config is an error or set aside."""
-    changes = _config_changes(run_dir, dataclasses.asdict(cfg), method_kwargs)
-    if changes:
-        if on_config_change == "error":
-            raise ConfigChangedError(
-                f"{run_dir} holds a run made with another config ({'; '.join(changes)}); run with --restart to "
-                f"set it aside under {run_dir.parent / '.replaced'} and start again, or choose another output_dir")
-        if is_main_process():
-            moved = _set_aside(run_dir)
-            print(f"{run_dir}: config changed ({'; '.join(changes)}); the old run is kept in {moved}")
-    wait_for_everyone()
-    if (run_dir / "DONE").exists():
-        if is_main_process():
-            print(f"{run_dir}: already complete (DONE exists); nothing to do")
-        return True
-    return False
 
 
 def _read_examples(cfg: RunConfig) -> tuple[list[dict], list[dict], list[dict]]:
@@ -294,20 +215,6 @@ def _drop_long_prompts(cfg: RunConfig, tokenizer, train_rows: list[dict]) -> lis
     return kept
 
 
-def _open_run_dir(run_dir: Path, cfg: RunConfig) -> logging.Logger:
-    """Create the run directory, clear what a kill left of final/, and log the run and its libraries to train.log."""
-    if is_main_process():
-        run_dir.mkdir(parents=True, exist_ok=True)
-        remove_stale_tmp(run_dir / "final")
-    wait_for_everyone()
-    # one log per rank: train.log is rank 0's
-    logger = file_logger(f"gift.train.{cfg.run_id}",
-                         run_dir / ("train.log" if is_main_process() else f"train.rank{rank()}.log"))
-    for name in ("transformers", "trl", "gift.rewards"):
-        logging.getLogger(name).addHandler(logger.handlers[0])
-    return logger
-
-
 def _train_in(cfg: RunConfig, spec, run_dir: Path, args, method_kwargs: dict, batch_plan: dict, model_path: str,
               reward_funcs: list, train_rows: list[dict], eval_rows: list[dict],
               selection_rows: list[dict], tokenizer, logger) -> None:
@@ -315,31 +222,20 @@ def _train_in(cfg: RunConfig, spec, run_dir: Path, args, method_kwargs: dict, ba
     from datasets import Dataset
     from transformers import AutoModelForCausalLM, set_seed
 
-    from gift.run_recorder import RunRecorder, truncate_metrics
+    from gift.run_recorder import RunRecorder
 
     set_seed(cfg.seed)
-    main = is_main_process()
-    checkpoints = run_dir / "checkpoints"
     resolved = {"run": dataclasses.asdict(cfg), "method_config": method_kwargs, "model_path": model_path,
                 "use_vllm": args.use_vllm, "batch": batch_plan,
                 "n_train_examples": len(train_rows), "n_eval_examples": len(eval_rows)}
-    resume = _latest_checkpoint(checkpoints)
-    if resume is None:
-        if main:
-            (run_dir / "metrics.jsonl").unlink(missing_ok=True)
-            write_json(run_dir / "manifest.json", manifest(resolved, seed=cfg.seed, method=spec.name))
-    else:
-        state = _checkpoint_state(resume)
-        if main:
-            truncate_metrics(run_dir / "metrics.jsonl", state["global_step"])
-        logger.info("resuming from %s (step %d)", resume, state["global_step"])
-        if state.get("max_steps") and state["global_step"] >= state["max_steps"]:
-            # Killed after the last step (while saving final/): the last checkpoint is the trained model.
-            # Resuming the Trainer there would take one more step at learning rate 0.
-            logger.info("the last checkpoint is the final step; saving final/ from it")
-            model = AutoModelForCausalLM.from_pretrained(resume, dtype=_dtype(method_kwargs))
-            _save_final(run_dir, cfg, model, tokenizer, state["global_step"])
-            return
+    resume, state = start_or_resume(run_dir, cfg, resolved, spec.name, logger)
+    if state is not None and state.get("max_steps") and state["global_step"] >= state["max_steps"]:
+        # Killed after the last step (while saving final/): the last checkpoint is the trained model.
+        # Resuming the Trainer there would take one more step at learning rate 0.
+        logger.info("the last checkpoint is the final step; saving final/ from it")
+        model = AutoModelForCausalLM.from_pretrained(resume, dtype=_dtype(method_kwargs))
+        save_final(run_dir, cfg, model, tokenizer, state["global_step"])
+        return
 
     model = AutoModelForCausalLM.from_pretrained(model_path, dtype=_dtype(method_kwargs))
     trainer_cls = spec.load("trainer")
@@ -366,33 +262,7 @@ def _train_in(cfg: RunConfig, spec, run_dir: Path, args, method_kwargs: dict, ba
     trainer.train(resume_from_checkpoint=str(resume) if resume else None)
     logger.info("training finished in %.1f s", time.perf_counter() - t0)
 
-    _save_final(run_dir, cfg, None, tokenizer, trainer.state.global_step, trainer=trainer)
-
-
-def _save_final(run_dir: Path, cfg: RunConfig, model, tokenizer, step: int, trainer=None) -> None:
-    """final/ (one rename by rank 0: complete or absent), then DONE. Every rank takes part in saving through
-    the trainer (ZeRO-3 and FSDP gather the weights), into one path every rank knows: a per-process
-    temporary name would scatter the gathered weights."""
-    import shutil
-
-    main = is_main_process()
-    tmp = run_dir / ".final.tmp"
-    if main:
-        shutil.rmtree(tmp, ignore_errors=True)
-    wait_for_everyone()
-    if trainer is not None:
-        trainer.save_model(str(tmp))  # the Trainer writes on rank 0 only
-    elif main:
-        model.save_pretrained(str(tmp))
-    wait_for_everyone()
-    if main:
-        tokenizer.save_pretrained(str(tmp))
-        final = run_dir / "final"
-        if final.is_dir():
-            shutil.rmtree(final)
-        tmp.rename(final)
-        write_text(run_dir / "DONE", f"{cfg.run_id} finished at step {step}\n")
-    wait_for_everyone()
+    save_final(run_dir, cfg, None, tokenizer, trainer.state.global_step, trainer=trainer)
 
 
 class RolloutBackendError(UserError, RuntimeError):
