@@ -13,7 +13,7 @@ from pathlib import Path
 COMMANDS: list[tuple[tuple[str, ...], str, str]] = [
     (("train",), "gift.train:cli", "train one run from a run config (resumes if interrupted)"),
     (("data", "prepare"), "gift.data.prepare:cli", "prepare a dataset's splits as JSONL (hub, local or synthetic)"),
-    (("build", "tiny-backbone"), "gift.tiny:cli_backbone", "build and warm-start a tiny Qwen2 policy"),
+    (("build", "tiny-backbone"), "gift.tiny_backbone:cli_backbone", "build and warm-start a tiny Qwen2 policy"),
     (("build", "tiny-reward-model"), "gift.tiny_reward:cli_reward_model", "build a tiny Bradley-Terry reward model"),
     (("build", "mirror"), "gift.mirror:cli", "a local hub cache of small models of the paper's architectures"),
     (("eval", "rlvr"), "gift.evals.rlvr:cli", "RLVR pass@1 (sampled and greedy) on a prepared split"),

@@ -20,7 +20,8 @@ from typing import Any
 from gift.io import atomic_path
 
 # The modules a build runs: tiny models, the pass@1 that stops the warm start, its scoring and generation.
-BUILD_MODULES = ("tiny.py", "tiny_reward.py", "evals/rlvr.py", "rewards.py", "generation.py", "io.py", "modelcache.py")
+BUILD_MODULES = ("tiny.py", "tiny_backbone.py", "tiny_reward.py", "evals/rlvr.py", "rewards.py", "generation.py",
+                 "io.py", "modelcache.py")
 VERSIONED = ("torch", "transformers", "tokenizers")
 COMPLETE = ".complete"
 

@@ -8,13 +8,13 @@ import random
 import pytest
 import torch
 
-from gift.tiny import (
+from gift.tiny import train_tokenizer
+from gift.tiny_backbone import (
     _band_distance,
     _clearly_in_band,
     _stop_reason,
     build_backbone,
     cli_backbone,
-    train_tokenizer,
 )
 from gift.tiny_reward import FILLER, build_reward_model, cli_reward_model, preference_pairs
 
