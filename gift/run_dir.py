@@ -69,13 +69,17 @@ def finished_or_set_aside(run_dir: Path, cfg: RunConfig, method_kwargs: dict, on
     """Whether the run is already complete; a run directory made with another config is an error or set aside."""
     changes = config_changes(run_dir, dataclasses.asdict(cfg), method_kwargs)
     if changes:
-        if on_config_change == "error":
+        # A run that failed before its first checkpoint (e.g. a setting only the trainer rejects) has nothing
+        # to resume: the corrected config starts afresh without --restart; the failed attempt is kept.
+        resumable = (run_dir / "DONE").exists() or latest_checkpoint(run_dir / "checkpoints") is not None
+        if on_config_change == "error" and resumable:
             raise ConfigChangedError(
                 f"{run_dir} holds a run made with another config ({'; '.join(changes)}); run with --restart to "
                 f"set it aside under {run_dir.parent / '.replaced'} and start again, or choose another output_dir")
         if is_main_process():
             moved = set_aside(run_dir)
-            print(f"{run_dir}: config changed ({'; '.join(changes)}); the old run is kept in {moved}")
+            why = "config changed" if resumable else "config changed, and the earlier attempt has no checkpoint"
+            print(f"{run_dir}: {why} ({'; '.join(changes)}); the old run is kept in {moved}")
     wait_for_everyone()
     if (run_dir / "DONE").exists():
         if is_main_process():

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -85,6 +86,25 @@ def test_a_run_directory_made_with_another_config_is_not_resumed(policy_dir, pro
     # the same config again: nothing to do, nothing set aside
     train(changed, on_config_change="restart")
     assert len(list((tmp_path / ".replaced").iterdir())) == 1
+
+
+def test_a_run_that_failed_before_its_first_checkpoint_starts_afresh_with_the_corrected_config(
+        policy_dir, prompts, tmp_path, capsys):
+    """What fails only once training starts (here: unreadable weights) fails after the manifest is written;
+    the corrected rerun needs no --restart, since there is nothing to resume."""
+    broken = tmp_path / "broken-model"
+    shutil.copytree(policy_dir, broken)
+    for weights in broken.glob("*.safetensors"):
+        weights.write_bytes(b"not a safetensors file")
+    out = tmp_path / "failed"
+    with pytest.raises(Exception):  # noqa: B017 - whatever the loader raises; the point is what comes after
+        train(_cfg(broken, prompts, out, max_steps=1))
+    assert (out / "manifest.json").exists() and not list((out / "checkpoints").glob("checkpoint-*"))
+    run = train(_cfg(policy_dir, prompts, out, max_steps=1))
+    assert (run / "DONE").exists() and [r["step"] for r in read_jsonl(run / "metrics.jsonl")] == [1]
+    assert "has no checkpoint" in capsys.readouterr().out
+    (kept,) = (tmp_path / ".replaced").iterdir()
+    assert json.loads((kept / "manifest.json").read_text())["config"]["run"]["model"] == str(broken)
 
 
 def _gift_train(config_path: Path) -> subprocess.Popen:
