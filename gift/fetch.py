@@ -75,7 +75,7 @@ def needs(config: dict) -> list[Need]:
     evaluation = config.get("evaluation") or {}
     kinds = {e for m in grid.models.values() for e in m.evals}
     if "lm_eval" in kinds and evaluation.get("lm_eval", {}).get("tasks") == "paper":
-        from gift.evals.lm_eval_runner import TABLE2_TASKS
+        from gift.evals.lm_eval_tasks import TABLE2_TASKS
 
         for task in TABLE2_TASKS:
             out.append(Need("lm_eval", task.key, task.paper_task, what="lm-eval task dataset"))
@@ -134,7 +134,7 @@ class Hub:
         """Build the task once online: lm-eval downloads its dataset into the datasets cache."""
         from lm_eval.tasks import get_task_dict
 
-        from gift.evals.lm_eval_runner import materialise_paper_tasks, task_manager
+        from gift.evals.lm_eval_tasks import materialise_paper_tasks, task_manager
 
         include = materialise_paper_tasks(work_dir)
         tasks = get_task_dict([need.source], task_manager(include, True))

@@ -16,6 +16,7 @@ for _var in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "HF_EVALUATE_OFFLINE"):
 
 from gift.evals import lm_eval_data as data  # noqa: E402
 from gift.evals import lm_eval_runner as runner  # noqa: E402
+from gift.evals import lm_eval_tasks  # noqa: E402
 
 N = 6
 
@@ -137,7 +138,7 @@ def test_materialised_twins_point_at_installed_upstream_yamls_and_data(twins):
             continue
         text = (twins / "tasks" / rel).read_text()
         assert "${" not in text
-        cfg = yaml.load(text, Loader=runner._function_loader())  # noqa: S506
+        cfg = yaml.load(text, Loader=lm_eval_tasks._function_loader())  # noqa: S506
         if "include" in cfg:
             assert Path(cfg["include"]).is_absolute() and Path(cfg["include"]).is_file()
             assert Path(cfg["include"]).is_relative_to(upstream)
@@ -182,7 +183,7 @@ def test_mbpp_twin_keeps_upstream_prompt_and_fewshots_with_the_sandbox_metric(tw
     from lm_eval.tasks import TaskManager
 
     up = yaml.load((runner.upstream_tasks_dir() / "mbpp" / "mbpp.yaml").read_text(),  # noqa: S506
-                   Loader=runner._function_loader())
+                   Loader=lm_eval_tasks._function_loader())
     task = TaskManager(include_path=str(twins / "tasks"), include_defaults=False).load(["mbpp_twin"])["tasks"]["mbpp_twin"]
     for key in ("doc_to_text", "target_delimiter", "num_fewshot", "output_type", "test_split"):
         assert getattr(task.config, key) == up[key], key
@@ -210,6 +211,6 @@ def test_paper_task_set_uses_the_real_names_and_a_sandboxed_mbpp(tmp_path):
                     "arc_challenge": "arc_challenge", "winogender": "winogender_all",
                     "gpqa": "leaderboard_gpqa", "musr": "leaderboard_musr"}
     assert include_defaults
-    cfg = yaml.load((include / "mbpp" / "mbpp_sandboxed.yaml").read_text(), Loader=runner._function_loader())  # noqa: S506
+    cfg = yaml.load((include / "mbpp" / "mbpp_sandboxed.yaml").read_text(), Loader=lm_eval_tasks._function_loader())  # noqa: S506
     assert cfg["dataset_path"] == "google-research-datasets/mbpp" and cfg["metric_list"][0]["metric"] == "utils.pass_at_1"
     assert (include / "mbpp" / "utils.py").is_file()

@@ -11,6 +11,7 @@ import yaml
 
 from gift.assets import asset_path
 from gift.evals import lm_eval_runner as runner
+from gift.evals import lm_eval_tasks
 
 DATA = Path(__file__).parent / "data" / "mbpp_setup_code_tasks.json"
 SUITE_MBPP = asset_path("lm_eval", "mbpp")
@@ -21,7 +22,7 @@ def _rows() -> list[dict]:
 
 
 def _template(path: Path) -> str:
-    return yaml.load(path.read_text(encoding="utf-8"), Loader=runner._function_loader())["doc_to_target"]  # noqa: S506
+    return yaml.load(path.read_text(encoding="utf-8"), Loader=lm_eval_tasks._function_loader())["doc_to_target"]  # noqa: S506
 
 
 def _render(template: str, doc: dict) -> str:

@@ -3,7 +3,7 @@
 - ``schemas/config.schema.yaml``: the workflow config's JSON schema (`gift.grid`, the Snakefile);
 - ``paper_values.yaml``: the numbers the paper reports in Tables 2 and 3 (`gift.report.paper_values`);
 - ``arena_hard/judge_prompts.yaml``: the Arena-Hard judge prompts (`gift.evals.arena_hard`);
-- ``lm_eval/``: templates of the lm-eval task twins and of ``mbpp_sandboxed`` (`gift.evals.lm_eval_runner`);
+- ``lm_eval/``: templates of the lm-eval task twins and of ``mbpp_sandboxed`` (`gift.evals.lm_eval_tasks`);
 - ``alpaca_eval/README.md``: where AlpacaEval 2's instruction set comes from (it is not shipped).
 """
 

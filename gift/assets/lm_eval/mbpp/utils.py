@@ -1,6 +1,6 @@
 """MBPP metric for lm-eval: pass@1 of the generated code in the suite's sandbox; upstream's few-shot examples."""
 
-from gift.evals.lm_eval_runner import sandboxed_pass_at_1, upstream_mbpp_fewshot_samples
+from gift.evals.lm_eval_tasks import sandboxed_pass_at_1, upstream_mbpp_fewshot_samples
 
 
 def pass_at_1(references: list[str], predictions: list[str]) -> float:
