@@ -56,7 +56,7 @@ class RunRecorder(TrainerCallback):
         self.eval_examples, self.selection_examples = eval_examples, selection_examples or []
         self.max_new_tokens, self.reward_funcs, self.logger = max_new_tokens, reward_funcs, logger
         self.pending_eval: dict[str, Any] = {}
-        self.last_counts = (0, 0, 0)
+        self.last_counts: tuple[int, ...] = (0, 0, 0, 0)
 
     # ---- the callbacks ----------------------------------------------------------------------------
 
@@ -136,19 +136,20 @@ class RunRecorder(TrainerCallback):
                                       generate_fn=self._generate)
 
     def _reward_failure_fractions(self) -> dict[str, float]:
-        """Fractions of the completions scored since the last row whose reward was unparsable or raised."""
-        calls = unparsed = errors = 0
+        """Since the last row: the fractions of scored completions whose reward was unparsable or raised, and
+        the number of math verifications stopped at their CPU-time limit (scored 0, also counted as errors)."""
+        totals = [0, 0, 0, 0]  # completions, unparsed, errors, timeouts
         for func in self.reward_funcs:
             if hasattr(func, "stats"):
                 st = func.stats()
-                calls, unparsed, errors = calls + st["completions"], unparsed + st["unparsed"], errors + st["errors"]
-        out = {}
-        if calls > self.last_counts[0]:
-            new_calls = calls - self.last_counts[0]
-            out = {"reward_unparsed_frac": (unparsed - self.last_counts[1]) / new_calls,
-                   "reward_error_frac": (errors - self.last_counts[2]) / new_calls}
-        self.last_counts = (calls, unparsed, errors)
-        return out
+                for i, key in enumerate(("completions", "unparsed", "errors", "timeouts")):
+                    totals[i] += st.get(key, 0)
+        calls, unparsed, errors, timeouts = (now - before for now, before in zip(totals, self.last_counts))
+        self.last_counts = tuple(totals)
+        if calls <= 0:
+            return {}
+        return {"reward_unparsed_frac": unparsed / calls, "reward_error_frac": errors / calls,
+                "reward_timeouts": timeouts}
 
     def _write(self, row: dict[str, Any]) -> None:
         with open(self.metrics_path, "a", encoding="utf-8") as f:

@@ -21,6 +21,7 @@ import pytest
 import yaml
 
 from gift.cli import main
+from gift.io import read_jsonl
 
 ROOT = Path(__file__).resolve().parent.parent
 SMOKE = yaml.safe_load((ROOT / "config" / "smoke.yaml").read_text())
@@ -306,6 +307,31 @@ def test_math_verification_past_its_cpu_limit_scores_0_and_is_counted(completion
     assert "timed out" in caplog.text and "1 CPU-seconds" in caplog.text
     # the worker is replaced: the next completion is scored normally
     assert f(["q"], ["\\boxed{\\frac{2}{4}}"], ground_truth=["\\frac12"]) == [1.0]
+
+
+def test_reward_timeouts_and_failures_are_columns_of_the_step_that_had_them(tmp_path):
+    """metrics.jsonl counts per step what the reward functions counted since the previous row."""
+    from types import SimpleNamespace
+
+    from gift.rewards import make_reward_function
+    from gift.run_recorder import RunRecorder
+
+    f = make_reward_function("math", verify_cpu_s=1)
+    cfg = SimpleNamespace(reward="math", eval_every=0)
+    rec = RunRecorder(cfg, tmp_path / "metrics.jsonl", None, [], None, 8, [f], logging.getLogger("t"))
+    state = SimpleNamespace(global_step=1, epoch=0.1, is_world_process_zero=True)
+    # step 1: one timeout, one unparsable, two correct
+    f(["q"] * 4, ["\\boxed{(x+1)^{2000}}", "no answer", "\\boxed{1/2}", "\\boxed{3}"],
+      ground_truth=["x^{2000}+1", "1", "\\frac12", "3"])
+    rec.on_log(None, state, None, logs={"loss": 0.5})
+    # step 2: nothing bad
+    f(["q"], ["\\boxed{3}"], ground_truth=["3"])
+    state.global_step = 2
+    rec.on_log(None, state, None, logs={"loss": 0.4})
+    rows = read_jsonl(tmp_path / "metrics.jsonl")
+    assert [r["reward_timeouts"] for r in rows] == [1, 0]
+    assert [r["reward_error_frac"] for r in rows] == [0.25, 0.0]
+    assert [r["reward_unparsed_frac"] for r in rows] == [0.25, 0.0]
 
 
 def test_a_million_digit_answer_is_not_parsed_as_a_number():
