@@ -8,7 +8,8 @@ from pathlib import Path
 
 from gift.report.inputs import load_eval_results
 from gift.report.paper_values import load_paper_values
-from gift.report.tables import build_reproduced_table, table_csv, table_latex, table_markdown, table_provenance
+from gift.report.table_render import table_csv, table_latex, table_markdown
+from gift.report.tables import build_reproduced_table, table_provenance
 from tests.report_fixtures import write_eval_json
 
 

@@ -18,7 +18,8 @@ from gift.report.cli import table1_main, table_main
 from gift.report.inputs import load_eval_results
 from gift.report.paper_values import default_paper_values_path, load_paper_values
 from gift.report.table1 import table1_rows
-from gift.report.tables import build_reproduced_table, table_csv, table_latex, table_markdown
+from gift.report.table_render import table_csv, table_latex, table_markdown
+from gift.report.tables import build_reproduced_table
 from tests.report_fixtures import synthetic_results, write_eval_json
 
 REPO = Path(__file__).resolve().parents[1]

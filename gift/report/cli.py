@@ -114,6 +114,7 @@ def build_tables(names: Sequence[str], grid: list[dict], eval_paths: Sequence[st
 
 def table_main(argv: Sequence[str] | None, name: str) -> int:
     """`tables/<name>.py --config-name NAME --evals EVAL_JSON ... --grid GRID.json --out PREFIX [--tolerance 2]`."""
+    from gift.report import table_render as R
     from gift.report import tables as T
 
     parser = argparse.ArgumentParser(prog=f"tables/{name}.py",
@@ -126,10 +127,10 @@ def table_main(argv: Sequence[str] | None, name: str) -> int:
     (rt,) = build_tables([name], grid, args.evals, args.config_name, args.paper_values, args.tolerance,
                          args.length_tolerance)
     prefix = args.out
-    write_text(f"{prefix}.csv", T.table_csv(rt))
-    write_text(f"{prefix}.md", T.table_markdown(rt))
-    write_text(f"{prefix}.tex", T.table_latex(rt))
-    write_text(f"{prefix}.rst", T.table_rst_caption(rt))
+    write_text(f"{prefix}.csv", R.table_csv(rt))
+    write_text(f"{prefix}.md", R.table_markdown(rt))
+    write_text(f"{prefix}.tex", R.table_latex(rt))
+    write_text(f"{prefix}.rst", R.table_rst_caption(rt))
     write_json(prov.provenance_path(prefix), T.table_provenance(rt))
     s = T.within_summary(rt)
     log.info("%s: %d of %d measured paper cells within tolerance, %d not run -> %s.{csv,md,tex}", name,

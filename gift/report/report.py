@@ -12,7 +12,8 @@ import numpy as np
 from gift.io import git_commit
 from gift.report.inputs import Run
 from gift.report.stats import INTERVAL_METHOD
-from gift.report.tables import ReproducedTable, table_markdown
+from gift.report.table_render import table_markdown
+from gift.report.tables import ReproducedTable
 from gift.report.verdicts import AGGREGATION_RULE, SETTING_RULE, TAIL_TEXT, VERDICTS, ClaimResult
 
 VERDICT_MARK = {"supported": "**supported**", "contradicted": "**contradicted**", "inconclusive": "inconclusive",

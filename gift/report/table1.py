@@ -8,7 +8,7 @@ import io
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from gift.report.tables import _md_escape, _tex_escape
+from gift.report.table_render import md_escape, tex_escape
 
 TABLE1_COLUMNS = (
     ("on_policy", "On-policy"),
@@ -90,8 +90,8 @@ def table1_markdown(rows: list[dict]) -> str:
     lines = [f"**{TABLE1_CAPTION}**", "", "| Method | " + " | ".join(lab for _, lab in TABLE1_COLUMNS) + " |",
              "| --- |" + " --- |" * len(TABLE1_COLUMNS)]
     for r in rows:
-        cells = [_mark(r[k]) if isinstance(r[k], bool) else _md_escape(str(r[k])) for k, _ in TABLE1_COLUMNS]
-        lines.append(f"| {_md_escape(r['display_name'])} | " + " | ".join(cells) + " |")
+        cells = [_mark(r[k]) if isinstance(r[k], bool) else md_escape(str(r[k])) for k, _ in TABLE1_COLUMNS]
+        lines.append(f"| {md_escape(r['display_name'])} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
 
@@ -99,10 +99,10 @@ def table1_latex(rows: list[dict]) -> str:
     """Table 1 as a LaTeX table (booktabs, amssymb)."""
     lines = ["% needs \\usepackage{booktabs,amssymb}", r"\begin{table}[t]", r"\centering",
              r"\begin{tabular}{l" + "c" * 3 + "ll}", r"\toprule",
-             "Method & " + " & ".join(_tex_escape(lab) for _, lab in TABLE1_COLUMNS) + r" \\", r"\midrule"]
+             "Method & " + " & ".join(tex_escape(lab) for _, lab in TABLE1_COLUMNS) + r" \\", r"\midrule"]
     for r in rows:
-        cells = [_mark(r[k], latex=True) if isinstance(r[k], bool) else _tex_escape(str(r[k])) for k, _ in TABLE1_COLUMNS]
-        lines.append(_tex_escape(r["display_name"]) + " & " + " & ".join(cells) + r" \\")
-    lines += [r"\bottomrule", r"\end{tabular}", r"\caption{" + _tex_escape(TABLE1_CAPTION) + "}",
+        cells = [_mark(r[k], latex=True) if isinstance(r[k], bool) else tex_escape(str(r[k])) for k, _ in TABLE1_COLUMNS]
+        lines.append(tex_escape(r["display_name"]) + " & " + " & ".join(cells) + r" \\")
+    lines += [r"\bottomrule", r"\end{tabular}", r"\caption{" + tex_escape(TABLE1_CAPTION) + "}",
               r"\label{tab:methods}", r"\end{table}"]
     return "\n".join(lines) + "\n"
