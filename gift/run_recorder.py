@@ -144,7 +144,7 @@ class RunRecorder(TrainerCallback):
                 st = func.stats()
                 for i, key in enumerate(("completions", "unparsed", "errors", "timeouts")):
                     totals[i] += st.get(key, 0)
-        calls, unparsed, errors, timeouts = (now - before for now, before in zip(totals, self.last_counts))
+        calls, unparsed, errors, timeouts = (now - before for now, before in zip(totals, self.last_counts, strict=True))
         self.last_counts = tuple(totals)
         if calls <= 0:
             return {}
