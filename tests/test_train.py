@@ -19,6 +19,7 @@ from gift.train import RunConfig, train
 from tests.policy_fixtures import SMALL_METHOD_ARGS
 
 SMALL = SMALL_METHOD_ARGS
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def _cfg(policy_dir, prompts, out, **over):
@@ -287,6 +288,56 @@ def test_run_killed_while_saving_final_resumes_to_the_same_metrics_and_weights(p
     assert want.keys() == got.keys() and all(bool((want[k] == got[k]).all()) for k in want)
     assert not list(out.glob(".*.tmp")), "a killed save's temporary directory must be cleaned up"
     assert "the last checkpoint is the final step" in (out / "train.log").read_text()
+
+
+# Loaded by the child interpreter (as sitecustomize, first on its path): the process SIGKILLs itself at the
+# moment it would rename something into the name in GIFT_TEST_KILL_AT, a real kill at an exact point of the save.
+_KILL_AT_RENAME = """
+import os, signal
+_at = os.environ.get("GIFT_TEST_KILL_AT")
+def _killing(rename):
+    def wrapped(src, dst, *args, **kwargs):
+        if _at and os.path.basename(os.fspath(dst)) == _at:
+            os.kill(os.getpid(), signal.SIGKILL)
+        return rename(src, dst, *args, **kwargs)
+    return wrapped
+os.rename, os.replace = _killing(os.rename), _killing(os.replace)
+"""
+
+
+@pytest.mark.parametrize("moment", ["final", "DONE"], ids=["before-final-rename", "before-DONE"])
+def test_run_sigkilled_during_its_final_save_resumes_to_the_uninterrupted_run(policy_dir, prompts, tmp_path, moment):
+    """SIGKILL with the final weights written but not yet renamed into final/, or with final/ in place and no
+    DONE: the rerun gives the uninterrupted run's metrics, DONE and weights, and leaves no temporary debris."""
+    from safetensors.torch import load_file
+
+    common = {"max_steps": 3, "save_every": 2, "seed": 3}
+    straight = train(_cfg(policy_dir, prompts, tmp_path / "straight", **common))
+
+    out = tmp_path / "killed"
+    config_path = tmp_path / "killed.yaml"
+    config_path.write_text(yaml.safe_dump(_cfg(policy_dir, prompts, out, **common)))
+    hooks = tmp_path / "hooks"
+    hooks.mkdir()
+    (hooks / "sitecustomize.py").write_text(_KILL_AT_RENAME)
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "GIFT_TEST_KILL_AT": moment,
+           "PYTHONPATH": os.pathsep.join([str(hooks), str(ROOT), os.environ.get("PYTHONPATH", "")])}
+    proc = subprocess.run([sys.executable, "-m", "gift.cli", "train", "--config", str(config_path)], env=env,
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == -signal.SIGKILL, proc.stderr[-2000:]
+    assert not (out / "DONE").exists()
+    assert (out / ".final.tmp").is_dir() == (moment == "final"), "the kill came at the moment asked for"
+
+    resumed = subprocess.run([sys.executable, "-m", "gift.cli", "train", "--config", str(config_path)],
+                             env={**env, "GIFT_TEST_KILL_AT": ""}, capture_output=True, text=True, timeout=600)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    untimed = [{k: v for k, v in r.items() if not k.endswith("time_s")} for r in read_jsonl(straight / "metrics.jsonl")]
+    assert [{k: v for k, v in r.items() if not k.endswith("time_s")} for r in read_jsonl(out / "metrics.jsonl")] == untimed
+    assert [r["step"] for r in untimed] == [1, 2, 3]
+    assert (out / "DONE").read_text() == (straight / "DONE").read_text()
+    want, got = load_file(straight / "final" / "model.safetensors"), load_file(out / "final" / "model.safetensors")
+    assert want.keys() == got.keys() and all(bool((want[k] == got[k]).all()) for k in want)
+    assert not [p.name for p in out.rglob("*.tmp")], "no temporary directory may outlive the resumed run"
 
 
 def test_bad_method_value_fails_before_the_run_directory_exists(policy_dir, prompts, tmp_path):
