@@ -249,25 +249,7 @@ def run(args: argparse.Namespace, generator: Callable[[list[list[dict]], dict], 
     stem = out.with_suffix("")
     log_ = file_logger("gift.evals.arena_hard", stem.parent / f"{stem.name}.log")
     t0 = time.time()
-    if args.questions.startswith("synthetic:"):
-        parts = args.questions.split(":")
-        try:
-            n_hard, n_cw, seed = int(parts[1]), int(parts[2]), int(parts[3]) if len(parts) > 3 else 0
-        except (ValueError, IndexError):
-            raise ValueError(f"--questions {args.questions!r}: expected synthetic:N_HARD:N_CREATIVE[:SEED]") from None
-        questions, base_rows = synthetic_question_set(n_hard, n_cw, seed)
-        if args.limit:
-            keep = {q["uid"] for c in CATEGORIES for q in [x for x in questions if x["category"] == c][: args.limit]}
-            questions = [q for q in questions if q["uid"] in keep]
-        write_jsonl(stem.parent / f"{stem.name}.questions.jsonl", questions)
-        baseline_answers: dict[str, dict[str, str]] = {}
-        for r in base_rows:
-            baseline_answers.setdefault(r["model"], {})[r["uid"]] = answer_text(r)
-        baselines = {"hard_prompt": "synthetic-baseline-hard", "creative_writing": "synthetic-baseline-creative"}
-    else:
-        questions = load_questions(args.questions, args.limit)
-        baseline_answers = load_answers(args.baseline_answers)
-        baselines = _parse_baselines(args.baselines)
+    questions, baseline_answers, baselines = _question_set(args, stem)
     cache = Path(args.cache) if args.cache else stem.parent / f"{stem.name}.judge_cache.jsonl"
     judge = make_judge(args.judge, cache, args.judge_prompts, args.api_key_env, args.tie_margin, args.strong_margin)
     model_id = args.model_id or Path(args.model).name
@@ -282,6 +264,57 @@ def run(args: argparse.Namespace, generator: Callable[[list[list[dict]], dict], 
     log_.info("arena-hard: %d questions, model %s, judge %s", len(questions), model_id, judge.name)
 
     t_gen = time.time()
+    model_answers = _generate_answers(args, questions, model_id, generator, count_tokens, stem)
+    gen_s = time.time() - t_gen
+
+    t_judge = time.time()
+    games = build_games(questions, model_answers, baseline_answers, baselines, count_tokens)
+    judge_games(games, judge, progress=not args.no_progress)
+    scores = score_games(games, n_bootstrap=args.bootstrap, seed=args.seed)
+    judge_s = time.time() - t_judge
+    write_jsonl(stem.parent / f"{stem.name}.judgments.jsonl", (
+        {k: g[k] for k in ("uid", "category", "game", "baseline", "model_is_a", "verdict", "judgment", "style")}
+        for g in games))
+
+    wall_s = {"generation": round(gen_s, 2), "judge_and_scoring": round(judge_s, 2),
+              "total": round(time.time() - t0, 2)}
+    doc = _result_doc(args, model_id, judge, baselines, tokenizer_name, scores, wall_s)
+    write_json(out, doc)
+    metrics = doc["metrics"]
+    log_.info("hard prompts (style control) %s, creative writing %s, unparsed %d",
+              metrics["hard_prompts_style_control"]["value"], metrics["creative_writing"]["value"],
+              doc["details"]["n_unparsed"])
+    print(json.dumps({k: v["value"] for k, v in metrics.items()}))
+    return 0
+
+
+def _question_set(args: argparse.Namespace, stem: Path) -> tuple[list[dict], dict[str, dict[str, str]], dict[str, str]]:
+    """(questions, {baseline model: {uid: answer}}, baseline per category): a synthetic set (written beside the
+    result) or the question and answer files `--questions` and `--baseline-answers` name."""
+    if not args.questions.startswith("synthetic:"):
+        return (load_questions(args.questions, args.limit), load_answers(args.baseline_answers),
+                _parse_baselines(args.baselines))
+    parts = args.questions.split(":")
+    try:
+        n_hard, n_cw, seed = int(parts[1]), int(parts[2]), int(parts[3]) if len(parts) > 3 else 0
+    except (ValueError, IndexError):
+        raise ValueError(f"--questions {args.questions!r}: expected synthetic:N_HARD:N_CREATIVE[:SEED]") from None
+    questions, base_rows = synthetic_question_set(n_hard, n_cw, seed)
+    if args.limit:
+        keep = {q["uid"] for c in CATEGORIES for q in [x for x in questions if x["category"] == c][: args.limit]}
+        questions = [q for q in questions if q["uid"] in keep]
+    write_jsonl(stem.parent / f"{stem.name}.questions.jsonl", questions)
+    baseline_answers: dict[str, dict[str, str]] = {}
+    for r in base_rows:
+        baseline_answers.setdefault(r["model"], {})[r["uid"]] = answer_text(r)
+    baselines = {"hard_prompt": "synthetic-baseline-hard", "creative_writing": "synthetic-baseline-creative"}
+    return questions, baseline_answers, baselines
+
+
+def _generate_answers(args: argparse.Namespace, questions: Sequence[dict], model_id: str,
+                      generator: Callable[[list[list[dict]], dict], list[str]] | None,
+                      count_tokens: Callable[[str], int], stem: Path) -> dict[str, str]:
+    """{uid: the model's answer} of every question, also written beside the result in arena-hard's schema."""
     gen = generator
     if gen is None:
         from gift.generation import make_generator
@@ -298,17 +331,12 @@ def run(args: argparse.Namespace, generator: Callable[[list[list[dict]], dict], 
     write_jsonl(stem.parent / f"{stem.name}.answers.jsonl", (
         answer_row(q["uid"], model_id, q["prompt"], model_answers[q["uid"]],
                    answer_metadata(model_answers[q["uid"]], count_tokens)) for q in questions))
-    gen_s = time.time() - t_gen
+    return model_answers
 
-    t_judge = time.time()
-    games = build_games(questions, model_answers, baseline_answers, baselines, count_tokens)
-    judge_games(games, judge, progress=not args.no_progress)
-    scores = score_games(games, n_bootstrap=args.bootstrap, seed=args.seed)
-    judge_s = time.time() - t_judge
-    write_jsonl(stem.parent / f"{stem.name}.judgments.jsonl", (
-        {k: g[k] for k in ("uid", "category", "game", "baseline", "model_is_a", "verdict", "judgment", "style")}
-        for g in games))
 
+def _result_doc(args: argparse.Namespace, model_id: str, judge: Any, baselines: dict[str, str], tokenizer_name: str,
+                scores: dict, wall_s: dict) -> dict:
+    """The result JSON: the two headline metrics, the scores behind them, the judge and prompts, provenance."""
     hp, cw = scores["hard_prompt"], scores["creative_writing"]
     metrics = {
         "hard_prompts_style_control": {"value": hp["style_control"]["value"], "ci": hp["style_control"]["ci"],
@@ -323,17 +351,10 @@ def run(args: argparse.Namespace, generator: Callable[[list[list[dict]], dict], 
                **paper_judge_record(args.judge, getattr(args, "paper_judge", PAPER_JUDGE)),
                "n_unparsed": hp["n_unparsed"] + cw["n_unparsed"],
                "n_dropped_questions": hp["n_dropped_questions"] + cw["n_dropped_questions"],
-               "wall_s": {"generation": round(gen_s, 2), "judge_and_scoring": round(judge_s, 2),
-                          "total": round(time.time() - t0, 2)}}
+               "wall_s": wall_s}
     if hasattr(judge, "client"):
         details["judge_api"] = judge.client.stats()
-    doc = {"model": model_id, "model_path": str(args.model), "eval": "arena_hard", "metrics": metrics,
-           "details": details, "provenance": {"created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-                                              "git_commit": git_commit(), "versions": package_versions(),
-                                              "argv": ["gift", "eval", "arena-hard", *getattr(args, "argv", [])]}}
-    write_json(out, doc)
-    log_.info("hard prompts (style control) %s, creative writing %s, unparsed %d",
-              metrics["hard_prompts_style_control"]["value"], metrics["creative_writing"]["value"],
-              details["n_unparsed"])
-    print(json.dumps({k: v["value"] for k, v in metrics.items()}))
-    return 0
+    return {"model": model_id, "model_path": str(args.model), "eval": "arena_hard", "metrics": metrics,
+            "details": details, "provenance": {"created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+                                               "git_commit": git_commit(), "versions": package_versions(),
+                                               "argv": ["gift", "eval", "arena-hard", *getattr(args, "argv", [])]}}
