@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import copy
 import json
+from collections.abc import Iterator
 
 from gift.grid_config import (  # noqa: F401 (SCHEMA_PATH, load_config, validate: read through gift.grid too)
     SCHEMA_PATH,
@@ -113,74 +114,98 @@ def expand(config: dict) -> Grid:
     runs: dict[str, Run] = {}
     by_identity: dict[str, str] = {}
     models: dict[str, Model] = {}
-    top_seeds = config["seeds"]
     for ename, exp in config["experiments"].items():
-        seeds = exp.get("seeds", top_seeds)
-        figures = tuple(exp.get("figures", []))
-        sweep = exp.get("sweep")
         for backbone in exp["backbones"]:
-            bspec = config["backbones"][backbone]
             for data in exp["data"]:
-                dataset, eval_dataset = data["train"], data.get("eval")
-                dspec = config["datasets"][dataset]
                 for method in exp["methods"]:
-                    # each source of method arguments is checked where it is written, so an error names its key path
-                    _check_args(method, config["training"].get("method_args"), "training.method_args")
-                    _check_args(method, config["methods"][method].get("args"), f"methods.{method}.args")
-                    _check_args(method, bspec.get("method_args"), f"backbones.{backbone}.method_args")
-                    _check_args(method, exp.get("method_args"), f"experiments.{ename}.method_args")
-                    base_args = _merge(config["training"].get("method_args"), config["methods"][method].get("args"),
-                                       bspec.get("method_args"), exp.get("method_args"))
-                    for i, ov in enumerate(exp.get("overrides", [])):
-                        if _matches(ov["when"], backbone, dataset, method):
-                            _check_args(method, ov["method_args"], f"experiments.{ename}.overrides[{i}].method_args")
-                            base_args.update(copy.deepcopy(ov["method_args"]))
-                    training = {k: v for k, v in _merge(config["training"], exp.get("training")).items()
-                                if k in TRAINING_KEYS}
-                    for variant in _variants_for(exp, method):
-                        vargs = variant.get("args", {})
-                        _check_args(method, vargs, f"experiments.{ename}.variants[{variant['name']}].args")
-                        resolved = {**method_defaults(method), **base_args}
-                        changed = any(resolved.get(k, object()) != v for k, v in vargs.items())
-                        name = f"{backbone}-{dataset}-{method}" + (f"-{variant['name']}" if changed else "")
-                        points = [(None, vargs, None)]
-                        if sweep:
-                            # the variant names the arm even where it restates a default (GIFT's pi_ref reference)
-                            arm = method + (f"-{variant['name']}" if variant["name"] != "default" else "")
-                            default = {**resolved, **vargs}.get(sweep["arg"])
-                            points = [({"experiment": ename, "arg": sweep["arg"], "value": v, "default": default,
-                                        "arm": arm, "select": {**DEFAULT_SELECT, **(sweep.get("select") or {})}},
-                                       {**vargs, sweep["arg"]: v}, sweep_tag(sweep["arg"], v))
-                                      for v in sweep_values(exp, method)]
-                        for point, pargs, tag in points:
-                            method_args = _merge(base_args, pargs)
-                            for seed in seeds:
-                                run_id = name + (f"-{tag}" if tag else "") + f"-s{seed}"
-                                reward_model = exp.get("reward_model") if dspec.get("reward") == "reward_model" else None
-                                run = Run(run_id=run_id, backbone=backbone, dataset=dataset, eval_dataset=eval_dataset,
-                                          method=method, seed=seed, method_args=method_args, training=training,
-                                          reward=dspec["reward"], reward_model=reward_model,
-                                          selection_dataset=dataset if sweep else None, sweep=point)
-                                ident = run.identity()
-                                if ident in by_identity:
-                                    run = runs[by_identity[ident]]
-                                elif run_id in runs:
-                                    raise ConfigError(
-                                        f"experiments.{ename}: run {run_id!r} is asked for with settings that differ "
-                                        f"from those of experiment {runs[run_id].memberships[0].experiment!r}; give "
-                                        f"the variant a distinct name or align the settings")
-                                else:
-                                    runs[run_id] = run
-                                    by_identity[ident] = run_id
-                                vname = variant["name"] + (f"-{tag}" if tag else "")
-                                panel = _panel(exp.get("panel_by", "none"), backbone, dataset, method, vname)
-                                run.memberships.append(Membership(ename, figures, panel, vname, dict(pargs)))
-                                _add_models(config, exp, ename, run, models)
+                    for run, membership in _cell_runs(config, ename, exp, backbone, data, method):
+                        run = _register(runs, by_identity, run, ename)
+                        run.memberships.append(membership)
+                        _add_models(config, exp, ename, run, models)
         if exp.get("evaluate_base"):
             _add_base_models(config, exp, models)
     grid = Grid(name=config["name"], config=config, runs=runs, models=models)
     _check_gpus(config, grid.backbones_used())
     return grid
+
+
+def _cell_runs(config: dict, ename: str, exp: dict, backbone: str, data: dict,
+               method: str) -> Iterator[tuple[Run, Membership]]:
+    """Every run one (backbone, dataset, method) cell of an experiment asks for, with the membership that asks:
+    one per variant, sweep point and seed."""
+    dataset, eval_dataset = data["train"], data.get("eval")
+    dspec = config["datasets"][dataset]
+    sweep = exp.get("sweep")
+    base_args = _base_method_args(config, ename, exp, backbone, dataset, method)
+    training = {k: v for k, v in _merge(config["training"], exp.get("training")).items() if k in TRAINING_KEYS}
+    for variant in _variants_for(exp, method):
+        vargs = variant.get("args", {})
+        _check_args(method, vargs, f"experiments.{ename}.variants[{variant['name']}].args")
+        resolved = {**method_defaults(method), **base_args}
+        changed = any(resolved.get(k, object()) != v for k, v in vargs.items())
+        name = f"{backbone}-{dataset}-{method}" + (f"-{variant['name']}" if changed else "")
+        for point, pargs, tag in _sweep_points(ename, exp, method, variant, resolved):
+            method_args = _merge(base_args, pargs)
+            for seed in exp.get("seeds", config["seeds"]):
+                run_id = name + (f"-{tag}" if tag else "") + f"-s{seed}"
+                reward_model = exp.get("reward_model") if dspec.get("reward") == "reward_model" else None
+                run = Run(run_id=run_id, backbone=backbone, dataset=dataset, eval_dataset=eval_dataset,
+                          method=method, seed=seed, method_args=method_args, training=training,
+                          reward=dspec["reward"], reward_model=reward_model,
+                          selection_dataset=dataset if sweep else None, sweep=point)
+                vname = variant["name"] + (f"-{tag}" if tag else "")
+                panel = _panel(exp.get("panel_by", "none"), backbone, dataset, method, vname)
+                yield run, Membership(ename, tuple(exp.get("figures", [])), panel, vname, dict(pargs))
+
+
+def _base_method_args(config: dict, ename: str, exp: dict, backbone: str, dataset: str, method: str) -> dict:
+    """A cell's method arguments before its variant's, merged in resolution order (see `expand`)."""
+    bspec = config["backbones"][backbone]
+    # each source of method arguments is checked where it is written, so an error names its key path
+    _check_args(method, config["training"].get("method_args"), "training.method_args")
+    _check_args(method, config["methods"][method].get("args"), f"methods.{method}.args")
+    _check_args(method, bspec.get("method_args"), f"backbones.{backbone}.method_args")
+    _check_args(method, exp.get("method_args"), f"experiments.{ename}.method_args")
+    base_args = _merge(config["training"].get("method_args"), config["methods"][method].get("args"),
+                       bspec.get("method_args"), exp.get("method_args"))
+    for i, ov in enumerate(exp.get("overrides", [])):
+        if _matches(ov["when"], backbone, dataset, method):
+            _check_args(method, ov["method_args"], f"experiments.{ename}.overrides[{i}].method_args")
+            base_args.update(copy.deepcopy(ov["method_args"]))
+    return base_args
+
+
+def _sweep_points(ename: str, exp: dict, method: str, variant: dict,
+                  resolved: dict) -> list[tuple[dict | None, dict, str | None]]:
+    """(sweep point, the variant's args at that point, run-id tag) per swept value; one untagged point without a
+    sweep."""
+    vargs = variant.get("args", {})
+    sweep = exp.get("sweep")
+    if not sweep:
+        return [(None, vargs, None)]
+    # the variant names the arm even where it restates a default (GIFT's pi_ref reference)
+    arm = method + (f"-{variant['name']}" if variant["name"] != "default" else "")
+    default = {**resolved, **vargs}.get(sweep["arg"])
+    return [({"experiment": ename, "arg": sweep["arg"], "value": v, "default": default,
+              "arm": arm, "select": {**DEFAULT_SELECT, **(sweep.get("select") or {})}},
+             {**vargs, sweep["arg"]: v}, sweep_tag(sweep["arg"], v))
+            for v in sweep_values(exp, method)]
+
+
+def _register(runs: dict[str, Run], by_identity: dict[str, str], run: Run, ename: str) -> Run:
+    """The grid's run with `run`'s settings: one already asked for, else `run`, added. A run id asked for with
+    other settings is a ConfigError."""
+    ident = run.identity()
+    if ident in by_identity:
+        return runs[by_identity[ident]]
+    if run.run_id in runs:
+        raise ConfigError(
+            f"experiments.{ename}: run {run.run_id!r} is asked for with settings that differ "
+            f"from those of experiment {runs[run.run_id].memberships[0].experiment!r}; give "
+            f"the variant a distinct name or align the settings")
+    runs[run.run_id] = run
+    by_identity[ident] = run.run_id
+    return run
 
 
 def _eval_names(config: dict, exp: dict, eval_dataset: str | None) -> list[str]:
