@@ -128,6 +128,20 @@ def build_reproduced_table(table: PaperTable, grid: list[dict], evals: Sequence[
     """
     index = _eval_index(evals)
     col_keys = [c.key for c in table.columns]
+    row_list = _table_rows(table, grid, index)
+    cells = {(info.label, col.key): _cell(table, info, col, index, tolerance_points, tolerance_length_rel)
+             for info in row_list for col in table.columns}
+    return ReproducedTable(table=table, config_name=config_name, tolerance_points=tolerance_points,
+                           tolerance_length_rel=tolerance_length_rel, rows=row_list, cells=cells,
+                           inputs=[str(e.path) for e in evals], absent_files=list(absent_files),
+                           judging=judging_records(row_list, evals, col_keys))
+
+
+def _table_rows(table: PaperTable, grid: list[dict],
+                index: dict[str, dict[str, tuple[dict, EvalResult]]]) -> list[RowInfo]:
+    """The paper's rows in its order, then the grid's models with no paper row that the table's evaluations
+    scored, by label; each row with the model ids (seeds) that reproduce it."""
+    col_keys = [c.key for c in table.columns]
     rows: dict[str, RowInfo] = {r: RowInfo(r, PAPER_SECTION, [], []) for r in table.rows}
     others: dict[str, RowInfo] = {}
     for e in grid:
@@ -152,37 +166,34 @@ def build_reproduced_table(table: PaperTable, grid: list[dict], evals: Sequence[
         if mid not in info.model_ids:
             info.model_ids.append(mid)
             info.seeds.append(e.get("seed"))
-    row_list = list(rows.values()) + [others[k] for k in sorted(others)]
+    return list(rows.values()) + [others[k] for k in sorted(others)]
 
-    cells: dict[tuple[str, str], Cell] = {}
-    for info in row_list:
-        for col in table.columns:
-            paper = table.value(info.label, col.key) if info.section == PAPER_SECTION else None
-            cell = Cell(row=info.label, column=col, section=info.section, paper=paper)
-            for mid, seed in zip(info.model_ids, info.seeds, strict=True):
-                hit = index.get(mid, {}).get(col.key)
-                if hit is None:
-                    continue
-                metric, ev = hit
-                cell.measurements.append(Measurement(
-                    model_id=mid, seed=seed, value=None if metric["value"] is None else float(metric["value"]),
-                    file=str(ev.path), eval=ev.eval, stderr=metric.get("stderr"), n_items=metric.get("n"),
-                    approx=bool(metric.get("approx"))))
-            values = [m.value for m in cell.measurements if m.value is not None]
-            cell.mean, cell.sd, cell.n = mean_sd(values)
-            if cell.n:
-                cell.status = "measured"
-            elif cell.measurements:
-                cell.status = NO_VALUE
-            if paper is not None and cell.mean is not None:
-                cell.delta = cell.mean - paper.value
-                cell.tolerance = tolerance_for(col, paper.value, tolerance_points, tolerance_length_rel)
-                cell.within = abs(cell.delta) <= cell.tolerance + 1e-12
-            cells[(info.label, col.key)] = cell
-    return ReproducedTable(table=table, config_name=config_name, tolerance_points=tolerance_points,
-                           tolerance_length_rel=tolerance_length_rel, rows=row_list, cells=cells,
-                           inputs=[str(e.path) for e in evals], absent_files=list(absent_files),
-                           judging=judging_records(row_list, evals, col_keys))
+
+def _cell(table: PaperTable, info: RowInfo, col: PaperColumn, index: dict[str, dict[str, tuple[dict, EvalResult]]],
+          tolerance_points: float, tolerance_length_rel: float) -> Cell:
+    """One cell: the row's measurements of the column, their mean ± sd, and Δ and the verdict against the paper."""
+    paper = table.value(info.label, col.key) if info.section == PAPER_SECTION else None
+    cell = Cell(row=info.label, column=col, section=info.section, paper=paper)
+    for mid, seed in zip(info.model_ids, info.seeds, strict=True):
+        hit = index.get(mid, {}).get(col.key)
+        if hit is None:
+            continue
+        metric, ev = hit
+        cell.measurements.append(Measurement(
+            model_id=mid, seed=seed, value=None if metric["value"] is None else float(metric["value"]),
+            file=str(ev.path), eval=ev.eval, stderr=metric.get("stderr"), n_items=metric.get("n"),
+            approx=bool(metric.get("approx"))))
+    values = [m.value for m in cell.measurements if m.value is not None]
+    cell.mean, cell.sd, cell.n = mean_sd(values)
+    if cell.n:
+        cell.status = "measured"
+    elif cell.measurements:
+        cell.status = NO_VALUE
+    if paper is not None and cell.mean is not None:
+        cell.delta = cell.mean - paper.value
+        cell.tolerance = tolerance_for(col, paper.value, tolerance_points, tolerance_length_rel)
+        cell.within = abs(cell.delta) <= cell.tolerance + 1e-12
+    return cell
 
 
 def judging_records(rows: Sequence[RowInfo], evals: Sequence[EvalResult], col_keys: Sequence[str]) -> list[dict]:
