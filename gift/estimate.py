@@ -102,6 +102,26 @@ def logprob_passes(method: str, args: dict, use_vllm: bool) -> dict[str, int]:
     return {"reference": ref, "old_policy": old}
 
 
+def _final_rlvr_flops(grid: gift_grid.Grid, run: gift_grid.Run, params: float) -> float:
+    """The evaluation of the run's final model on its eval dataset (`evaluate: [rlvr]`): k sampled and one
+    greedy completion per test problem (evaluation.rlvr's k, limit and max_new_tokens)."""
+    model = grid.models.get(run.run_id)
+    if not run.eval_dataset or model is None or gift_grid.rlvr_eval_name(run.eval_dataset) not in model.evals:
+        return 0.0
+    cfg = grid.config
+    rlvr = (cfg.get("evaluation") or {}).get("rlvr") or {}
+    espec = cfg["datasets"][run.eval_dataset]
+    size = int(_need(espec.get("num_examples", {}), espec.get("eval_split", "test"),
+                     f"datasets.{run.eval_dataset}.num_examples"))
+    if rlvr.get("limit"):
+        size = min(size, int(rlvr["limit"]))
+    completion = float(_need(cfg["estimate"]["completion_tokens"], run.eval_dataset, "estimate.completion_tokens"))
+    if rlvr.get("max_new_tokens"):
+        completion = min(completion, float(rlvr["max_new_tokens"]))
+    tokens = float(_need(cfg["estimate"]["prompt_tokens"], run.eval_dataset, "estimate.prompt_tokens")) + completion
+    return 2 * params * size * (int(rlvr.get("k", 4)) + 1) * tokens
+
+
 def estimate_run(grid: gift_grid.Grid, run_id: str) -> RunEstimate:
     """The compute of one run of the grid under the config's `estimate` assumptions."""
     cfg = grid.config
@@ -173,6 +193,7 @@ def estimate_run(grid: gift_grid.Grid, run_id: str) -> RunEstimate:
         e_tokens = float(_need(est["prompt_tokens"], run.eval_dataset, "estimate.prompt_tokens")) + e_completion
         samples = int(run.training.get("eval_k", 1)) + 1  # sampled pass@1 and greedy pass@1
         flops["eval"] = 2 * params * n_evals * eval_size * samples * e_tokens
+    flops["eval"] += _final_rlvr_flops(grid, run, params)
     if run.reward_model:
         rm_params = float(_need(cfg["reward_models"][run.reward_model], "params_b",
                                 f"reward_models.{run.reward_model}")) * 1e9
@@ -215,7 +236,9 @@ def assumptions(config: dict) -> list[str]:
         "optimizer_batch_prompts (or per_device_train_batch_size x gradient_accumulation_steps x GPUs / N)",
         "every group member is generated, except GFT's expert and teacher members (n_sampled of num_generations)",
         "periodic evals: eval_k sampled + 1 greedy completion per eval prompt (eval_limit of them), at step 0 "
-        "and every eval_every steps; post-training benchmarks (lm-eval, AlpacaEval, Arena-Hard, final RLVR) "
+        "and every eval_every steps, plus the final model's RLVR evaluation (evaluation.rlvr: k sampled + 1 greedy "
+        "per test problem) where an experiment asks for it; the other post-training benchmarks (lm-eval, AlpacaEval, "
+        "Arena-Hard) "
         "and judge API calls are not included",
         f"rollouts by {est.get('rollout_backend', 'vllm' if config.get('device') == 'gpu' else 'hf')}; extra "
         "log-prob passes per rollout (reference model, sampling policy) follow the trainers' conditions "

@@ -63,6 +63,23 @@ def test_one_run_matches_a_hand_computation():
     assert est.disk_gb == pytest.approx({"checkpoints": 196.0, "final": 14.0})
 
 
+def test_the_final_models_rlvr_evaluation_is_counted_where_an_experiment_asks_for_it():
+    cfg = copy.deepcopy(CONFIG)
+    G.validate(cfg)
+    (without,) = E.estimate(G.expand(cfg))
+    cfg["experiments"]["e"]["evaluate"] = ["rlvr"]
+    cfg["evaluation"] = {"rlvr": {"k": 4, "max_new_tokens": 350, "limit": None}}
+    G.validate(cfg)
+    (est,) = E.estimate(G.expand(cfg))
+    # By hand: all 200 test problems x (4 sampled + 1 greedy) x (100 + min(500, 350)) tokens x 2 x 7e9
+    #   = 200 x 5 x 450 x 1.4e10 = 6.3e15 FLOPs, on top of the periodic evals' 1.456e16
+    assert est.flops["eval"] - without.flops["eval"] == pytest.approx(6.3e15)
+    assert est.flops["eval"] == pytest.approx(1.456e16 + 6.3e15)
+    cfg["evaluation"]["rlvr"]["limit"] = 50  # a bounded final evaluation: a quarter of that
+    (bounded,) = E.estimate(G.expand(cfg))
+    assert bounded.flops["eval"] - without.flops["eval"] == pytest.approx(6.3e15 / 4)
+
+
 @pytest.mark.parametrize(("method", "args", "use_vllm", "want"), [
     # GIFT against pi_ref, a rollout batch over 4 optimizer steps (the paper's): pi_ref's pass only; the
     # sampling policy's log-probs, which TRL would compute for a misaligned batch, are not read by the loss
@@ -130,11 +147,13 @@ def test_node_config_fits_24_gpu_hours_and_its_grpo_run_matches_a_hand_computati
     assert sum(r.total_gpu_hours for r in rows.values()) <= 24.0
     # GSM8K GRPO, 200 steps x 32 prompts x N 8 on one H100; 130 + 250 tokens; MFU 0.25 training and log-probs,
     # 0.10 generation; training 8PD (gradient checkpointing on in node.yaml); GRPO's two extra log-prob passes;
-    # evals at step 0 and every 25 steps: 9 evals of 500 problems x (2 samples + 1 greedy).
+    # evals at step 0 and every 25 steps: 9 evals of 500 problems x (2 samples + 1 greedy); the final model's
+    # RLVR evaluation (the rlvr experiment's `evaluate`): the 500 test problems x (k 4 + 1 greedy).
     p, d = 1.54e9, 200 * 32 * 8 * (130 + 250)
     peak = 989e12
     hours = (8 * p * d / (peak * 0.25) + 2 * 2 * p * d / (peak * 0.25) + 2 * p * d / (peak * 0.10)
-             + 2 * p * 9 * 500 * 3 * (130 + 250) / (peak * 0.10)) / 3600
+             + 2 * p * 9 * 500 * 3 * (130 + 250) / (peak * 0.10)
+             + 2 * p * 500 * 5 * (130 + 250) / (peak * 0.10)) / 3600
     assert rows["qwen2.5-1.5b-instruct-gsm8k-grpo-s0"].total_gpu_hours == pytest.approx(hours, rel=1e-9)
     # sweep points train 60 steps
     assert rows["qwen2.5-1.5b-instruct-gsm8k-dapo-lr3e-07-s2"].steps == 60

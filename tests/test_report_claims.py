@@ -320,3 +320,40 @@ def test_paper_counts_gift_above_grpo_in_21_of_22_cells(tmp_path):
     res = synthetic_results(tmp_path / "results", seeds=(0,))
     _, claims = _report(tmp_path, res)
     assert "GIFT higher in 21 of 22 cells" in claims["C6"]["paper"]
+
+
+def test_final_pass_is_judged_on_the_full_test_set_evaluation_when_every_run_has_one():
+    # the periodic (bounded) eval says GIFT is 10 points behind; the full-set evaluation of the final models
+    # says 5 points ahead with a 0.4-point sampling error: the claim is judged on the latter
+    gift, grpo = _seeded("gift", "fig3", [50, 51, 52], se=0.5), _seeded("grpo", "fig3", [60, 61, 62], se=0.5)
+    for run, value in zip(gift + grpo, [65, 66, 67, 60, 61, 62], strict=True):
+        run.final_eval = {"value": float(value), "stderr": 0.4, "n": 1319}
+    r = C.claim_higher_final_pass(gift + grpo)
+    assert r.verdict == V.SUPPORTED and r.details[0]["difference"] == pytest.approx(5.0)
+    assert r.details[0]["measured on"] == "final models, full test set (n = 1319)"
+    # one run without it: the whole setting falls back to the periodic eval (no mixing within a setting)
+    grpo[0].final_eval = None
+    r = C.claim_higher_final_pass(gift + grpo)
+    assert r.verdict == V.CONTRADICTED and r.details[0]["difference"] == pytest.approx(-10.0)
+    assert r.details[0]["measured on"] == "periodic eval, last third of training"
+
+
+def test_final_evaluations_are_attached_to_their_runs_from_the_eval_files(tmp_path):
+    from gift.report.inputs import attach_final_evals, load_eval_results
+
+    runs = _seeded("gift", "fig3", [50, 51]) + _seeded("grpo", "fig3", [40], dataset="math")
+    for r in runs:
+        r.entry["eval_dataset"] = r.dataset
+    files = []
+    # gift-gsm8k-0 has its own file; gift-gsm8k-1 only an evaluation on another dataset; grpo-math-0 has one
+    for model, stem, value in [("gift-gsm8k-0", "rlvr_gsm8k", 71.25), ("gift-gsm8k-1", "rlvr_math", 12.0),
+                               ("grpo-math-0", "rlvr_math", 33.5)]:
+        path = tmp_path / "evals" / model / f"{stem}.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps({"model": model, "eval": "rlvr", "metrics": {
+            "pass@1": {"value": value, "stderr": 1.25, "n": 1319, "metric": "pass@1"}}}))
+        files.append(path)
+    assert attach_final_evals(runs, load_eval_results(files)[0]) == 2
+    assert runs[0].final_eval == {"value": 71.25, "stderr": 1.25, "n": 1319, "path": str(files[0])}
+    assert runs[1].final_eval is None
+    assert runs[2].final_eval["value"] == 33.5

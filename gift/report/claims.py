@@ -20,6 +20,7 @@ from gift.report.observations import (
     _obs,
     auc_obs,
     clip_fraction_obs,
+    final_eval_obs,
     grad_spread_obs,
     pass_obs,
     tail_obs,
@@ -97,10 +98,20 @@ def claim_higher_final_pass(runs: Sequence[Run], figures: Sequence[str] | None =
     res = ClaimResult(
         "C7", "GIFT reaches a higher final eval pass@1 than GRPO", "Figures 3-5: eval pass@1 at the end",
         "In each RLVR setting (runs of Figures 3-5): statistic = GIFT − GRPO of the final eval pass@1 "
-        "(points). Positive is the paper's direction.",
+        "(points). Positive is the paper's direction. Measured on the final models over the full test set "
+        "when the config evaluates them (`evaluate: [rlvr]`) and every run of the setting has that "
+        "evaluation; otherwise the mean of the periodic eval over the last third of training.",
         quote="\"GIFT converges faster, generalizes better with reduced overfitting, and outperforms GRPO on "
               "mathematical reasoning benchmarks (GSM8K, MATH, AIME)\" (abstract, v4)")
-    return gift_minus_grpo(res, rlvr_pairs(runs, figures), lambda r: pass_obs(r, key), "points")
+
+    def observe_for(by_m: dict[str, list[Run]]) -> tuple:
+        pair = [r for m in ("gift", "grpo") for r in by_m.get(m, [])]
+        if key == "eval_pass@1" and pair and all(r.final_eval for r in pair):
+            sizes = sorted({r.final_eval.get("n") for r in pair}, key=str)
+            return final_eval_obs, {"measured on": f"final models, full test set (n = {', '.join(map(str, sizes))})"}
+        return (lambda r: pass_obs(r, key)), {"measured on": "periodic eval, last third of training"}
+
+    return gift_minus_grpo(res, rlvr_pairs(runs, figures), None, "points", observe_for=observe_for)
 
 
 def claim_overfits_less(runs: Sequence[Run]) -> ClaimResult:

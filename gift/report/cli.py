@@ -10,7 +10,15 @@ from pathlib import Path
 
 from gift.io import write_json, write_text
 from gift.report import provenance as prov
-from gift.report.inputs import Run, entry_figures, figure_id, load_eval_results, load_grid, load_runs
+from gift.report.inputs import (
+    Run,
+    attach_final_evals,
+    entry_figures,
+    figure_id,
+    load_eval_results,
+    load_grid,
+    load_runs,
+)
 
 log = logging.getLogger("gift.report")
 
@@ -174,6 +182,9 @@ def report_main(argv: Sequence[str] | None = None) -> int:
     _setup_logging()
     grid = load_grid(args.grid)
     runs = with_expected(load_runs(args.runs, grid), grid)
+    n_final = attach_final_evals(runs, load_eval_results(args.evals)[0])
+    if n_final:
+        log.info("%d runs have an evaluation of their final model on the full test set", n_final)
     tables = build_tables(["table2", "table3"], grid, args.evals, args.config_name, args.paper_values,
                           args.tolerance, args.length_tolerance)
     claims = evaluate_claims(runs, tables, grid, rollout_pivot=args.rollout_pivot)

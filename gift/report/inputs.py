@@ -96,6 +96,9 @@ class Run:
     metrics: list[dict] = field(default_factory=list)
     done: bool = False
     bad_lines: int = 0
+    # pass@1 of the final model on the full test set ({"value", "stderr" (percent), "n", "path"}), when the
+    # config evaluates the run's final model (an experiment's `evaluate: [rlvr]`)
+    final_eval: dict | None = None
 
     @property
     def method(self) -> str:
@@ -256,3 +259,21 @@ def load_eval_results(paths: Sequence[str | os.PathLike]) -> tuple[list[EvalResu
         results.append(EvalResult(path=p, model=str(model), eval=str(doc.get("eval", p.stem)), metrics=metrics,
                                   details=details))
     return results, absent
+
+
+def attach_final_evals(runs: Iterable[Run], results: Iterable[EvalResult]) -> int:
+    """Give each run the RLVR evaluation of its final model on its eval dataset, when one was made; returns
+    how many runs got one."""
+    from gift.grid_runs import rlvr_eval_name
+
+    by_file = {(r.model, r.path.stem): r for r in results if r.eval == "rlvr"}
+    n = 0
+    for run in runs:
+        res = by_file.get((run.run_id, rlvr_eval_name(run.eval_dataset))) if run.eval_dataset else None
+        metric = res.metrics.get("pass@1") if res else None
+        if metric is None or metric.get("value") is None:
+            continue
+        run.final_eval = {"value": float(metric["value"]), "stderr": metric.get("stderr"),
+                          "n": metric.get("n"), "path": str(res.path)}
+        n += 1
+    return n

@@ -55,6 +55,14 @@ def pass_obs(run: Run, key: str = "eval_pass@1", fraction: float = TAIL_FRACTION
     return Obs(float(vals[-k:].mean()), _pass_se(run, key, steps[-k:], vals[-k:]))
 
 
+def final_eval_obs(run: Run) -> Obs | None:
+    """A run's pass@1 from the evaluation of its final model on the full test set (percent, with its
+    sampling standard error); None when the run has none."""
+    if not run.final_eval:
+        return None
+    return Obs(float(run.final_eval["value"]), run.final_eval.get("stderr"))
+
+
 def tail_obs(run: Run, key: str, fraction: float = TAIL_FRACTION) -> Obs | None:
     """A run's final value of a training metric; its standard error from the spread of the tail points."""
     _, vals = run.series(key)

@@ -164,15 +164,22 @@ def rlhf_pairs(runs: Sequence[Run]) -> dict[str, dict[str, list[Run]]]:
 
 
 def gift_minus_grpo(res: ClaimResult, settings: dict[str, dict[str, list[Run]]], observe: Callable,
-                     unit: str) -> ClaimResult:
-    """Per setting with both methods: statistic = GIFT − GRPO of `observe` (one observation per run)."""
+                     unit: str, observe_for: Callable[[dict[str, list[Run]]], tuple[Callable, dict]] | None = None,
+                     ) -> ClaimResult:
+    """Per setting with both methods: statistic = GIFT − GRPO of `observe` (one observation per run).
+
+    `observe_for(runs by method)`, when given, picks the observation per setting instead and returns it with
+    extra columns for the setting's row (e.g. what the value was measured on).
+    """
     for setting, by_m in settings.items():
-        groups = {m: _obs(by_m[m], observe) for m in ("gift", "grpo")}
+        setting_observe, extra = (observe, {}) if observe_for is None else observe_for(by_m)
+        groups = {m: _obs(by_m[m], setting_observe) for m in ("gift", "grpo")}
         if not all(groups.values()):
             continue
         t = assess(groups, difference(), f"{res.cid} {setting}")
         gm = group_means(groups)
-        res.details.append(setting_row(setting, t, unit, GIFT=gm["gift"][0], GRPO=gm["grpo"][0], **seed_counts(by_m)))
+        res.details.append(setting_row(setting, t, unit, GIFT=gm["gift"][0], GRPO=gm["grpo"][0], **extra,
+                                       **seed_counts(by_m)))
     return finish_claim(res)
 
 
