@@ -252,7 +252,8 @@ def bound_rollout_chunks(trainer: Any, max_rows: int) -> None:
     """Make a trainer's transformers rollouts generate at most `max_rows` sequences per call (whole groups).
 
     TRL's fallback path generates a rank's whole generation batch in one `generate` call (2048 sequences of
-    up to 1024 new tokens per GPU in the paper's setup): its KV cache does not fit. vLLM is left alone.
+    up to 1024 new tokens per GPU in the paper's setup): its KV cache does not fit. vLLM is left alone; GFT,
+    which generates only its sampled members, bounds its calls by the same `rollout_chunk_rows`.
     """
     original = trainer._generate_single_turn
     group = max(int(getattr(trainer.args, "num_generations", 1) or 1), 1)

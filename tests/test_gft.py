@@ -115,6 +115,25 @@ def test_groups_hold_the_configured_mix_and_the_dataset_texts_as_tokens(policy_d
     assert metrics["gft/reward_teacher"][-1] == pytest.approx(sum(teacher_rewards) / len(teacher_rewards))
 
 
+def test_transformers_rollouts_generate_the_sampled_members_in_bounded_chunks(policy_dir, tmp_path):
+    """A rank's sampled members go through `generate` in calls of at most rollout_chunk_rows rows, whole
+    groups' members at a time (4 rows -> one group's 3), not the whole generation batch in one call."""
+    from gift.generation import bound_rollout_chunks
+
+    rows = _rows() * 2  # 4 prompts: 12 sampled members
+    trainer, _ = _trainer(policy_dir, tmp_path, rows)
+    bound_rollout_chunks(trainer, max_rows=N)  # as `gift train` does: rollout_chunk_rows = one group of 6
+    calls = _count_generated_rows(trainer)
+    out = trainer._generate_and_score_completions(_generation_batch(rows))
+    assert calls == [6, 6], "two groups' sampled members (3 each) per call"
+    kinds = out["member_kinds"].view(-1, N).tolist()
+    assert kinds == [[0] * MIX["n_expert"] + [1] * MIX["n_teacher"] + [2] * MIX["n_sampled"]] * len(rows)
+    trainer.rollout_chunk_rows = 4  # not a multiple of the 3 sampled members: one group's members per call
+    calls.clear()
+    trainer._generate_and_score_completions(_generation_batch(rows))
+    assert calls == [3, 3, 3, 3]
+
+
 def test_no_sampling_log_probs_are_computed_for_a_loss_without_ratio(policy_dir, tmp_path):
     rows = _rows()
     # two optimizer steps per generation batch: TRL would compute the sampling policy's log-probs

@@ -194,9 +194,7 @@ class GFTTrainer(GroupBatchingMixin, GRPOTrainer):
         if rows:
             # Only the sampled rows are generated. vLLM's server mode takes every num_generations-th
             # prompt and samples that many per prompt: without fallback every group has n_sampled rows.
-            ids, sampled_logprobs = super()._generate_single_turn(
-                [prompt_ids[i] for i in rows], None, {}, self.args.n_sampled
-            )
+            ids, sampled_logprobs = self._generate_sampled([prompt_ids[i] for i in rows])
             for i, row_ids in zip(rows, ids, strict=True):
                 completion_ids[i] = list(row_ids)
         logprobs = None
@@ -206,6 +204,21 @@ class GFTTrainer(GroupBatchingMixin, GRPOTrainer):
             for i, lp in zip(rows, sampled_logprobs, strict=True):
                 logprobs[i] = lp
         return completion_ids, logprobs
+
+    def _generate_sampled(self, prompt_ids: list) -> tuple[list, list | None]:
+        """The sampled members' completions; through transformers in calls of at most `rollout_chunk_rows`
+        rows (whole groups' sampled members), as `gift.generation.bound_rollout_chunks` bounds the other
+        methods' rollouts: one call for a rank's whole generation batch does not fit a large model's KV cache."""
+        per_group = self.args.n_sampled
+        limit = getattr(self, "rollout_chunk_rows", None)
+        if self.use_vllm or not limit or len(prompt_ids) <= limit:
+            return super()._generate_single_turn(prompt_ids, None, {}, per_group)
+        chunk = max(limit // per_group, 1) * per_group
+        completions: list = []
+        for start in range(0, len(prompt_ids), chunk):
+            ids, _ = super()._generate_single_turn(prompt_ids[start:start + chunk], None, {}, per_group)
+            completions.extend(ids)
+        return completions, None
 
     def _get_per_token_logps_and_entropies(self, *args, **kwargs):
         if self._plan is not None and not (self.use_vllm and self.vllm_importance_sampling_correction):
