@@ -102,6 +102,28 @@ def logprob_passes(method: str, args: dict, use_vllm: bool) -> dict[str, int]:
     return {"reference": ref, "old_policy": old}
 
 
+def _periodic_eval_flops(cfg: dict, run: gift_grid.Run, params: float, steps: int,
+                         max_completion: int | None) -> float:
+    """The held-out pass@1 during training: at step 0 and every eval_every steps, eval_k sampled and one
+    greedy completion for each of the eval_limit first test problems."""
+    if not run.eval_dataset or int(run.training.get("eval_every", 0)) <= 0:
+        return 0.0
+    est = cfg["estimate"]
+    espec = cfg["datasets"][run.eval_dataset]
+    size = int(_need(espec.get("num_examples", {}), espec.get("eval_split", "test"),
+                     f"datasets.{run.eval_dataset}.num_examples"))
+    if run.training.get("eval_limit"):
+        size = min(size, int(run.training["eval_limit"]))
+    n_evals = steps // int(run.training["eval_every"]) + 1  # and step 0
+    completion = float(_need(est["completion_tokens"], run.eval_dataset, "estimate.completion_tokens"))
+    cap = run.training.get("eval_max_new_tokens") or max_completion
+    if cap:
+        completion = min(completion, float(cap))
+    tokens = float(_need(est["prompt_tokens"], run.eval_dataset, "estimate.prompt_tokens")) + completion
+    samples = int(run.training.get("eval_k", 1)) + 1  # sampled pass@1 and greedy pass@1
+    return 2 * params * n_evals * size * samples * tokens
+
+
 def _final_rlvr_flops(grid: gift_grid.Grid, run: gift_grid.Run, params: float) -> float:
     """The evaluation of the run's final model on its eval dataset (`evaluate: [rlvr]`): k sampled and one
     greedy completion per test problem (evaluation.rlvr's k, limit and max_new_tokens)."""
@@ -179,21 +201,7 @@ def estimate_run(grid: gift_grid.Grid, run_id: str) -> RunEstimate:
     # GFT generates only its sampled members; the expert and teacher responses come from the data.
     sampled = float(args["n_sampled"]) / n if run.method == "gft" and args.get("n_sampled") else 1.0
     flops["generation"] = 2 * params * train_tokens * sampled
-    if run.eval_dataset and int(run.training.get("eval_every", 0)) > 0:
-        espec = cfg["datasets"][run.eval_dataset]
-        esplit = espec.get("eval_split", "test")
-        eval_size = int(_need(espec.get("num_examples", {}), esplit, f"datasets.{run.eval_dataset}.num_examples"))
-        if run.training.get("eval_limit"):
-            eval_size = min(eval_size, int(run.training["eval_limit"]))
-        n_evals = steps // int(run.training["eval_every"]) + 1  # and step 0
-        e_completion = float(_need(est["completion_tokens"], run.eval_dataset, "estimate.completion_tokens"))
-        cap = run.training.get("eval_max_new_tokens") or max_completion
-        if cap:
-            e_completion = min(e_completion, float(cap))
-        e_tokens = float(_need(est["prompt_tokens"], run.eval_dataset, "estimate.prompt_tokens")) + e_completion
-        samples = int(run.training.get("eval_k", 1)) + 1  # sampled pass@1 and greedy pass@1
-        flops["eval"] = 2 * params * n_evals * eval_size * samples * e_tokens
-    flops["eval"] += _final_rlvr_flops(grid, run, params)
+    flops["eval"] = _periodic_eval_flops(cfg, run, params, steps, max_completion) + _final_rlvr_flops(grid, run, params)
     if run.reward_model:
         rm_params = float(_need(cfg["reward_models"][run.reward_model], "params_b",
                                 f"reward_models.{run.reward_model}")) * 1e9
