@@ -357,3 +357,22 @@ def test_final_evaluations_are_attached_to_their_runs_from_the_eval_files(tmp_pa
     assert runs[0].final_eval == {"value": 71.25, "stderr": 1.25, "n": 1319, "path": str(files[0])}
     assert runs[1].final_eval is None
     assert runs[2].final_eval["value"] == 33.5
+
+
+def test_the_report_shows_only_the_tables_its_config_reproduces(tmp_path):
+    res = synthetic_results(tmp_path / "results", seeds=(0,))
+    common = ["--config-name", "synthetic", "--grid", str(res.grid_path),
+              "--runs", *map(str, res.run_dirs.values()), "--evals", *map(str, res.eval_paths)]
+    assert report_main([*common, "--out", str(tmp_path / "all.md")]) == 0
+    every = (tmp_path / "all.md").read_text(encoding="utf-8")
+    assert "## Tables 2 and 3: the paper's numbers beside the reproduced ones" in every
+    assert "### Table 2:" in every and "### Table 3:" in every and "## Table 1: the methods compared" in every
+    # a sweep config reproduces no table of the paper but Table 1 (report.tables: {table1: []})
+    assert report_main([*common, "--tables", "table1", "--out", str(tmp_path / "sweep.md")]) == 0
+    sweep = (tmp_path / "sweep.md").read_text(encoding="utf-8")
+    assert "### Table 2:" not in sweep and "### Table 3:" not in sweep
+    assert "## Tables 2 and 3" not in sweep and "0 of 0 cells" not in sweep
+    assert "## Table 1: the methods compared" in sweep
+    assert report_main([*common, "--tables", "table3", "--out", str(tmp_path / "t3.md")]) == 0
+    t3 = (tmp_path / "t3.md").read_text(encoding="utf-8")
+    assert "## Table 3: the paper's numbers" in t3 and "### Table 2:" not in t3 and "Table 1:" not in t3

@@ -92,9 +92,10 @@ rule report_md:
         name=NAME,
         runs=[GRID.run_dir(r) for r in GRID.runs],
         benchmarks=BENCH,
+        tables=list(config["report"].get("tables") or []),
     conda:
         CONDA_ENV
     shell:
         '"$GIFT_PYTHON" {input.script} --config-name {params.name} --grid {input.grid} --runs {params.runs} '
-        "--evals {input.evals} --figures {input.figures} --benchmarks {params.benchmarks} "
+        "--evals {input.evals} --figures {input.figures} --tables {params.tables} --benchmarks {params.benchmarks} "
         "--benchmarks-csv {output.slowest} --out {output.md} > {log} 2>&1"

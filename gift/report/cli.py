@@ -176,6 +176,8 @@ def report_main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--benchmarks", help="directory of the jobs' benchmark TSVs: adds a table of the slowest "
                                              "jobs to the report")
     parser.add_argument("--benchmarks-csv", help="also write every benchmarked job to this CSV")
+    parser.add_argument("--tables", nargs="*", default=["table1", "table2", "table3"],
+                        help="the paper's tables the config reproduces (its report.tables; default all three)")
     parser.add_argument("--rollout-pivot", type=int, default=ROLLOUT_PIVOT,
                         help="N beyond which the paper says more rollouts gain little (default %(default)s)")
     args = parser.parse_args(argv)
@@ -185,18 +187,19 @@ def report_main(argv: Sequence[str] | None = None) -> int:
     n_final = attach_final_evals(runs, load_eval_results(args.evals)[0])
     if n_final:
         log.info("%d runs have an evaluation of their final model on the full test set", n_final)
-    tables = build_tables(["table2", "table3"], grid, args.evals, args.config_name, args.paper_values,
-                          args.tolerance, args.length_tolerance)
+    tables = build_tables([t for t in ("table2", "table3") if t in args.tables], grid, args.evals,
+                          args.config_name, args.paper_values, args.tolerance, args.length_tolerance)
     claims = evaluate_claims(runs, tables, grid, rollout_pivot=args.rollout_pivot)
     from gift.report.sweep import sweep_claims, sweep_markdown, sweep_settings, sweep_summary
 
     sweeps = sweep_settings(runs)
     at_picks = sweep_claims(sweeps) if sweeps else {}
+    t1 = None
     try:
-        t1 = table1_markdown(table1_rows())
+        if "table1" in args.tables:
+            t1 = table1_markdown(table1_rows())
     except (ImportError, ValueError) as err:
         log.warning("Table 1 left out of the report: %s", err)
-        t1 = None
     slowest = None
     if args.benchmarks:
         from gift.report.benchmarks import read_benchmarks, slowest_jobs_csv, slowest_jobs_markdown

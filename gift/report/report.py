@@ -110,7 +110,9 @@ def report_markdown(config_name: str, claims: Sequence[ClaimResult], tables: Seq
            "## The paper's claims beside the measurements", "", claims_markdown(claims)]
     if extra_md:
         out += [extra_md]
-    out += ["## Tables 2 and 3: the paper's numbers beside the reproduced ones", ""]
+    if tables:
+        names = " and ".join(rt.table.name.replace("table", "") for rt in tables)
+        out += [f"## Table{'s' if len(tables) > 1 else ''} {names}: the paper's numbers beside the reproduced ones", ""]
     for rt in tables:
         out += [f"### {rt.table.title}", "", table_markdown(rt)]
     if table1_md:
