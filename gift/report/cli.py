@@ -104,14 +104,14 @@ def _table_args(parser: argparse.ArgumentParser) -> None:
                         help="the paper's numbers (default: %(default)s)")
 
 
-def build_tables(names: Sequence[str], grid: list[dict], eval_paths: Sequence[str], config_name: str,
+def build_tables(names: Sequence[str], grid: list[dict], loaded_evals: tuple[list, list[str]], config_name: str,
                  paper_values: str, tolerance: float, length_tolerance: float) -> list:
-    """Reproduced tables `names` (e.g. table2, table3) from eval-result files."""
+    """Reproduced tables `names` (e.g. table2, table3) from eval results as `load_eval_results` returns them."""
     from gift.report.paper_values import load_paper_values
     from gift.report.tables import build_reproduced_table
 
     paper = load_paper_values(paper_values)
-    evals, absent = load_eval_results(eval_paths)
+    evals, absent = loaded_evals
     out = []
     for name in names:
         if name not in paper:
@@ -132,8 +132,8 @@ def table_main(argv: Sequence[str] | None, name: str) -> int:
     args = parser.parse_args(argv)
     _setup_logging()
     grid = load_grid(args.grid)
-    (rt,) = build_tables([name], grid, args.evals, args.config_name, args.paper_values, args.tolerance,
-                         args.length_tolerance)
+    (rt,) = build_tables([name], grid, load_eval_results(args.evals), args.config_name, args.paper_values,
+                         args.tolerance, args.length_tolerance)
     prefix = args.out
     write_text(f"{prefix}.csv", R.table_csv(rt))
     write_text(f"{prefix}.md", R.table_markdown(rt))
@@ -184,10 +184,11 @@ def report_main(argv: Sequence[str] | None = None) -> int:
     _setup_logging()
     grid = load_grid(args.grid)
     runs = with_expected(load_runs(args.runs, grid), grid)
-    n_final = attach_final_evals(runs, load_eval_results(args.evals)[0])
+    loaded_evals = load_eval_results(args.evals)  # read once: the final evaluations and the tables use them
+    n_final = attach_final_evals(runs, loaded_evals[0])
     if n_final:
         log.info("%d runs have an evaluation of their final model on the full test set", n_final)
-    tables = build_tables([t for t in ("table2", "table3") if t in args.tables], grid, args.evals,
+    tables = build_tables([t for t in ("table2", "table3") if t in args.tables], grid, loaded_evals,
                           args.config_name, args.paper_values, args.tolerance, args.length_tolerance)
     claims = evaluate_claims(runs, tables, grid, rollout_pivot=args.rollout_pivot)
     from gift.report.sweep import sweep_claims, sweep_markdown, sweep_settings, sweep_summary
