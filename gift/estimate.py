@@ -102,24 +102,30 @@ def logprob_passes(method: str, args: dict, use_vllm: bool) -> dict[str, int]:
     return {"reference": ref, "old_policy": old}
 
 
+def _eval_workload(cfg: dict, dataset: str, limit: int | None, cap: float | None) -> tuple[int, float]:
+    """(problems, tokens per answer) of an evaluation on `dataset`: its test split up to `limit` problems, each
+    answer the prompt plus the dataset's mean response, cut at `cap` new tokens."""
+    est = cfg["estimate"]
+    espec = cfg["datasets"][dataset]
+    size = int(_need(espec.get("num_examples", {}), espec.get("eval_split", "test"),
+                     f"datasets.{dataset}.num_examples"))
+    if limit:
+        size = min(size, int(limit))
+    completion = float(_need(est["completion_tokens"], dataset, "estimate.completion_tokens"))
+    if cap:
+        completion = min(completion, float(cap))
+    return size, float(_need(est["prompt_tokens"], dataset, "estimate.prompt_tokens")) + completion
+
+
 def _periodic_eval_flops(cfg: dict, run: gift_grid.Run, params: float, steps: int,
                          max_completion: int | None) -> float:
     """The held-out pass@1 during training: at step 0 and every eval_every steps, eval_k sampled and one
     greedy completion for each of the eval_limit first test problems."""
     if not run.eval_dataset or int(run.training.get("eval_every", 0)) <= 0:
         return 0.0
-    est = cfg["estimate"]
-    espec = cfg["datasets"][run.eval_dataset]
-    size = int(_need(espec.get("num_examples", {}), espec.get("eval_split", "test"),
-                     f"datasets.{run.eval_dataset}.num_examples"))
-    if run.training.get("eval_limit"):
-        size = min(size, int(run.training["eval_limit"]))
+    size, tokens = _eval_workload(cfg, run.eval_dataset, run.training.get("eval_limit"),
+                                  run.training.get("eval_max_new_tokens") or max_completion)
     n_evals = steps // int(run.training["eval_every"]) + 1  # and step 0
-    completion = float(_need(est["completion_tokens"], run.eval_dataset, "estimate.completion_tokens"))
-    cap = run.training.get("eval_max_new_tokens") or max_completion
-    if cap:
-        completion = min(completion, float(cap))
-    tokens = float(_need(est["prompt_tokens"], run.eval_dataset, "estimate.prompt_tokens")) + completion
     samples = int(run.training.get("eval_k", 1)) + 1  # sampled pass@1 and greedy pass@1
     return 2 * params * n_evals * size * samples * tokens
 
@@ -130,17 +136,8 @@ def _final_rlvr_flops(grid: gift_grid.Grid, run: gift_grid.Run, params: float) -
     model = grid.models.get(run.run_id)
     if not run.eval_dataset or model is None or gift_grid.rlvr_eval_name(run.eval_dataset) not in model.evals:
         return 0.0
-    cfg = grid.config
-    rlvr = (cfg.get("evaluation") or {}).get("rlvr") or {}
-    espec = cfg["datasets"][run.eval_dataset]
-    size = int(_need(espec.get("num_examples", {}), espec.get("eval_split", "test"),
-                     f"datasets.{run.eval_dataset}.num_examples"))
-    if rlvr.get("limit"):
-        size = min(size, int(rlvr["limit"]))
-    completion = float(_need(cfg["estimate"]["completion_tokens"], run.eval_dataset, "estimate.completion_tokens"))
-    if rlvr.get("max_new_tokens"):
-        completion = min(completion, float(rlvr["max_new_tokens"]))
-    tokens = float(_need(cfg["estimate"]["prompt_tokens"], run.eval_dataset, "estimate.prompt_tokens")) + completion
+    rlvr = (grid.config.get("evaluation") or {}).get("rlvr") or {}
+    size, tokens = _eval_workload(grid.config, run.eval_dataset, rlvr.get("limit"), rlvr.get("max_new_tokens"))
     return 2 * params * size * (int(rlvr.get("k", 4)) + 1) * tokens
 
 
