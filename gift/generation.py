@@ -256,18 +256,29 @@ def bound_rollout_chunks(trainer: Any, max_rows: int) -> None:
     which generates only its sampled members, bounds its calls by the same `rollout_chunk_rows`.
     """
     original = trainer._generate_single_turn
-    group = max(int(getattr(trainer.args, "num_generations", 1) or 1), 1)
-    chunk = max(max_rows // group, 1) * group
+    chunk = whole_groups(max_rows, max(int(getattr(trainer.args, "num_generations", 1) or 1), 1))
 
     def chunked(prompt_ids, images, multimodal_fields, num_generations, has_tool_images=False):
         if (trainer.use_vllm or len(prompt_ids) <= chunk or images is not None or multimodal_fields
                 or getattr(trainer, "_plan", None) is not None):
             return original(prompt_ids, images, multimodal_fields, num_generations, has_tool_images)
-        completions: list = []
-        for start in range(0, len(prompt_ids), chunk):
-            ids, _ = original(prompt_ids[start:start + chunk], None, {}, num_generations, has_tool_images)
-            completions.extend(ids)
-        return completions, None
+        return generate_in_chunks(original, prompt_ids, chunk, num_generations, has_tool_images)
 
     trainer._generate_single_turn = chunked
     trainer.rollout_chunk_rows = chunk
+
+
+def whole_groups(max_rows: int, group: int) -> int:
+    """The most rows, at most `max_rows` (but at least one group), that hold whole groups of `group` rows."""
+    return max(max_rows // group, 1) * group
+
+
+def generate_in_chunks(generate: Any, prompt_ids: list, chunk: int, num_generations: int,
+                       has_tool_images: bool = False) -> tuple[list, None]:
+    """TRL's `_generate_single_turn` (`generate`) over slices of at most `chunk` prompt rows, the completions
+    joined in order; no sampling log-probs (the transformers path has none)."""
+    completions: list = []
+    for start in range(0, len(prompt_ids), chunk):
+        ids, _ = generate(prompt_ids[start:start + chunk], None, {}, num_generations, has_tool_images)
+        completions.extend(ids)
+    return completions, None

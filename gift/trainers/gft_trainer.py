@@ -209,16 +209,13 @@ class GFTTrainer(GroupBatchingMixin, GRPOTrainer):
         """The sampled members' completions; through transformers in calls of at most `rollout_chunk_rows`
         rows (whole groups' sampled members), as `gift.generation.bound_rollout_chunks` bounds the other
         methods' rollouts: one call for a rank's whole generation batch does not fit a large model's KV cache."""
+        from gift.generation import generate_in_chunks, whole_groups
+
         per_group = self.args.n_sampled
         limit = getattr(self, "rollout_chunk_rows", None)
         if self.use_vllm or not limit or len(prompt_ids) <= limit:
             return super()._generate_single_turn(prompt_ids, None, {}, per_group)
-        chunk = max(limit // per_group, 1) * per_group
-        completions: list = []
-        for start in range(0, len(prompt_ids), chunk):
-            ids, _ = super()._generate_single_turn(prompt_ids[start:start + chunk], None, {}, per_group)
-            completions.extend(ids)
-        return completions, None
+        return generate_in_chunks(super()._generate_single_turn, prompt_ids, whole_groups(limit, per_group), per_group)
 
     def _get_per_token_logps_and_entropies(self, *args, **kwargs):
         if self._plan is not None and not (self.use_vllm and self.vllm_importance_sampling_correction):
