@@ -12,24 +12,25 @@ from gift.grid_runs import TRAINING_KEYS, Grid, Model
 from gift.io import write_json, write_text
 
 
-def model_source(grid: Grid, backbone: str) -> tuple[str, str | None]:
-    """(path or hub id, revision) of a backbone: a directory the workflow builds, a local path or a hub id."""
-    spec = grid.config["backbones"][backbone]
-    if spec.get("build"):
-        return grid.model_dir(backbone), None
-    if spec.get("path"):
-        return spec["path"], None
-    return spec["hub"], spec.get("revision", "main")
-
-
-def reward_model_source(grid: Grid, name: str) -> tuple[str, str | None]:
-    """(path or hub id, revision) of a reward model."""
-    spec = grid.config["reward_models"][name]
+def _source(grid: Grid, section: str, name: str) -> tuple[str, str | None]:
+    """(path or hub id, revision) of a model of `section`: a directory the workflow builds, a local path or a
+    hub id."""
+    spec = grid.config[section][name]
     if spec.get("build"):
         return grid.model_dir(name), None
     if spec.get("path"):
         return spec["path"], None
     return spec["hub"], spec.get("revision", "main")
+
+
+def model_source(grid: Grid, backbone: str) -> tuple[str, str | None]:
+    """(path or hub id, revision) of a backbone."""
+    return _source(grid, "backbones", backbone)
+
+
+def reward_model_source(grid: Grid, name: str) -> tuple[str, str | None]:
+    """(path or hub id, revision) of a reward model."""
+    return _source(grid, "reward_models", name)
 
 
 def model_path(grid: Grid, model_id: str) -> str:
