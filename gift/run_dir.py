@@ -120,9 +120,24 @@ def open_run_dir(run_dir: Path, cfg: RunConfig) -> logging.Logger:
     # one log per rank: train.log is rank 0's
     logger = file_logger(f"gift.train.{cfg.run_id}",
                          run_dir / ("train.log" if is_main_process() else f"train.rank{rank()}.log"))
-    for name in ("transformers", "trl", "gift.rewards"):
+    for name in _LIBRARY_LOGGERS:
         logging.getLogger(name).addHandler(logger.handlers[0])
     return logger
+
+
+# The libraries whose records also go to a run's train.log.
+_LIBRARY_LOGGERS = ("transformers", "trl", "gift.rewards")
+
+
+def close_run_log(logger: logging.Logger) -> None:
+    """Detach and close a run's train.log handlers: a process that trains another run next must not write the
+    next run's records (or the libraries') into this run's log."""
+    for handler in list(logger.handlers):
+        if isinstance(handler, logging.FileHandler):
+            for name in _LIBRARY_LOGGERS:
+                logging.getLogger(name).removeHandler(handler)
+            logger.removeHandler(handler)
+            handler.close()
 
 
 def save_final(run_dir: Path, cfg: RunConfig, model, tokenizer, step: int, trainer=None) -> None:

@@ -15,6 +15,7 @@ import math
 import os
 import sys
 import time
+import traceback
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +26,14 @@ from gift.dist import init_distributed
 from gift.errors import UserError
 from gift.io import read_jsonl, read_yaml
 from gift.run_config import ROLLOUT_BACKENDS, RunConfig  # noqa: F401 (RunConfig is read as gift.train.RunConfig)
-from gift.run_dir import ConfigChangedError, finished_or_set_aside, open_run_dir, save_final, start_or_resume
+from gift.run_dir import (
+    ConfigChangedError,
+    close_run_log,
+    finished_or_set_aside,
+    open_run_dir,
+    save_final,
+    start_or_resume,
+)
 
 
 def _load_examples(path: str, what: str, limit: int | None = None, truth_for: str | None = None) -> list[dict]:
@@ -106,6 +114,8 @@ def train(config: RunConfig | dict | str | os.PathLike, on_config_change: str = 
     except Exception:
         logger.exception("run %s failed", cfg.run_id)
         raise
+    finally:
+        close_run_log(logger)
     return run_dir
 
 
@@ -308,34 +318,69 @@ def _parse_override(text: str) -> tuple[list[str], Any]:
     return key.split("."), yaml.safe_load(value)
 
 
+def _cli_config(path: str, overrides: list[str]) -> RunConfig:
+    """A run config file with its --set overrides applied, checked."""
+    data = read_yaml(path, "run config") or {}
+    if not isinstance(data, dict):
+        raise UserError(f"{path}: expected a mapping of fields, got {type(data).__name__}")
+    for item in overrides:
+        keys, value = _parse_override(item)
+        target = data
+        for k in keys[:-1]:
+            target = target.setdefault(k, {})
+            if not isinstance(target, dict):
+                raise UserError(f"--set {item!r}: {k!r} is not a mapping in {path}")
+        target[keys[-1]] = value
+    return RunConfig.from_dict(data, source=path)
+
+
+def _summary(cfg: RunConfig, run_dir: Path) -> str:
+    metrics = read_jsonl(run_dir / "metrics.jsonl") if (run_dir / "metrics.jsonl").exists() else []
+    last = metrics[-1] if metrics else {}
+    summary = ", ".join(f"{k}={v:.4g}" for k, v in last.items() if isinstance(v, float) and math.isfinite(v))
+    return f"{cfg.run_id}: {len(metrics)} steps logged in {run_dir}; last: {summary}"
+
+
 def cli(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="gift train", description=__doc__.splitlines()[0])
-    parser.add_argument("--config", required=True, help="run config YAML (fields: see gift.train.RunConfig)")
+    parser.add_argument("--config", required=True, action="append",
+                        help="run config YAML (fields: see gift.train.RunConfig); given several times, the runs are "
+                             "trained in turn in this process (one interpreter start-up), a failed run not "
+                             "stopping the rest")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="override a field, dotted for nesting: --set method_args.learning_rate=1e-6")
     parser.add_argument("--restart", action="store_true",
                         help="if output_dir holds a run made with another config, set it aside (under "
                              "<runs>/.replaced/) and start again; without it, that is an error")
     ns = parser.parse_args(argv)
-    data = read_yaml(ns.config, "run config") or {}
-    if not isinstance(data, dict):
-        raise UserError(f"{ns.config}: expected a mapping of fields, got {type(data).__name__}")
-    for item in ns.set:
-        keys, value = _parse_override(item)
-        target = data
-        for k in keys[:-1]:
-            target = target.setdefault(k, {})
-            if not isinstance(target, dict):
-                raise UserError(f"--set {item!r}: {k!r} is not a mapping in {ns.config}")
-        target[keys[-1]] = value
-    cfg = RunConfig.from_dict(data, source=ns.config)
-    try:
-        run_dir = train(cfg, on_config_change="restart" if ns.restart else "error")
-    except (ConfigChangedError, BatchError) as err:
-        print(f"gift train: error: {err}", file=sys.stderr)
-        return 2
-    metrics = read_jsonl(run_dir / "metrics.jsonl") if (run_dir / "metrics.jsonl").exists() else []
-    last = metrics[-1] if metrics else {}
-    summary = ", ".join(f"{k}={v:.4g}" for k, v in last.items() if isinstance(v, float) and math.isfinite(v))
-    print(f"{cfg.run_id}: {len(metrics)} steps logged in {run_dir}; last: {summary}")
+    on_change = "restart" if ns.restart else "error"
+    # every config is read and checked before the first run starts
+    cfgs = [_cli_config(path, ns.set) for path in ns.config]
+    if len(cfgs) == 1:
+        try:
+            run_dir = train(cfgs[0], on_config_change=on_change)
+        except (ConfigChangedError, BatchError) as err:
+            print(f"gift train: error: {err}", file=sys.stderr)
+            return 2
+        print(_summary(cfgs[0], run_dir))
+        return 0
+    failed = []
+    for i, cfg in enumerate(cfgs, 1):
+        print(f"gift train: run {i} of {len(cfgs)}: {cfg.run_id}", flush=True)
+        try:
+            run_dir = train(cfg, on_config_change=on_change)
+        except (ConfigChangedError, BatchError, UserError) as err:
+            print(f"gift train: error: {cfg.run_id}: {err}", file=sys.stderr, flush=True)
+            failed.append(cfg.run_id)
+            continue
+        except Exception:  # noqa: BLE001 (one run's failure is reported; the job's other runs go on)
+            traceback.print_exc()
+            print(f"gift train: error: {cfg.run_id} failed (traceback above; the run's train.log has it too)",
+                  file=sys.stderr, flush=True)
+            failed.append(cfg.run_id)
+            continue
+        print(_summary(cfg, run_dir), flush=True)
+    if failed:
+        print(f"gift train: error: {len(failed)} of {len(cfgs)} runs failed: {', '.join(failed)}", file=sys.stderr)
+        return 1
     return 0

@@ -346,3 +346,94 @@ def test_bad_method_value_fails_before_the_run_directory_exists(policy_dir, prom
     with pytest.raises(ValueError, match=r"method_args\.max_completion_length: must be >= 1, got -1"):
         train(cfg)
     assert not out.exists(), "nothing may be written before every field is checked"
+
+
+def _train_process(*config_paths: Path, restart: bool = False) -> subprocess.CompletedProcess:
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    args = [a for p in config_paths for a in ("--config", str(p))] + (["--restart"] if restart else [])
+    return subprocess.run([sys.executable, "-m", "gift.cli", "train", *args], capture_output=True, text=True,
+                          env=env, timeout=600)
+
+
+def _untimed(rows: list[dict]) -> list[dict]:
+    return [{k: v for k, v in r.items() if not k.endswith("time_s")} for r in rows]
+
+
+def test_runs_trained_in_turn_by_one_process_equal_the_runs_alone_and_a_failure_stops_none(
+        policy_dir, prompts, tmp_path):
+    """Several --config in one `gift train`: a bf16 run first (accelerate's process-wide state must not carry
+    over), a run that fails (its directory holds another config's run), then a GIFT run whose metrics must be
+    those of the same run trained alone in its own process."""
+    common = {"max_steps": 2, "save_every": 2, "seed": 3, "eval_data": str(prompts), "eval_every": 2,
+              "eval_limit": 4}
+    gift_run = _cfg(policy_dir, prompts, tmp_path / "alone", run_id="g", **common)
+    path = tmp_path / "alone.yaml"
+    path.write_text(yaml.safe_dump(gift_run))
+    assert _train_process(path).returncode == 0
+    alone = read_jsonl(tmp_path / "alone" / "metrics.jsonl")
+
+    clash = _cfg(policy_dir, prompts, tmp_path / "clash", run_id="c", max_steps=1)
+    train(clash)
+    configs = {
+        "bf16": _cfg(policy_dir, prompts, tmp_path / "bf16", run_id="b", method="grpo", max_steps=1,
+                     method_args={**SMALL, "bf16": True}),
+        "clash": {**clash, "max_steps": 2},
+        "gift": {**gift_run, "output_dir": str(tmp_path / "grouped")},
+    }
+    paths = []
+    for name, cfg in configs.items():
+        paths.append(tmp_path / f"{name}.yaml")
+        paths[-1].write_text(yaml.safe_dump(cfg))
+    proc = _train_process(*paths)
+    assert proc.returncode == 1, proc.stderr[-3000:]
+    assert "1 of 3 runs failed: c" in proc.stderr and "--restart" in proc.stderr
+    assert (tmp_path / "bf16" / "DONE").exists() and (tmp_path / "grouped" / "DONE").exists()
+    assert [r["step"] for r in read_jsonl(tmp_path / "clash" / "metrics.jsonl")] == [1], "the clash left untouched"
+    assert _untimed(read_jsonl(tmp_path / "grouped" / "metrics.jsonl")) == _untimed(alone)
+    # each run's train.log holds its own records only
+    first_log = (tmp_path / "bf16" / "train.log").read_text()
+    grouped_log = (tmp_path / "grouped" / "train.log").read_text()
+    assert "training b (" in first_log and "training g (" not in first_log
+    assert "training g (" in grouped_log and "training b (" not in grouped_log
+
+
+def test_a_finished_run_leaves_no_handler_on_its_train_log(policy_dir, prompts, tmp_path):
+    """The libraries' loggers write to the running run's train.log; once the run ends, nothing may write there
+    (the next run of the same process would log into it)."""
+    import logging
+
+    run = train(_cfg(policy_dir, prompts, tmp_path / "r", max_steps=1))
+    log = str((run / "train.log").resolve())
+    for name in ("", "transformers", "trl", "gift.rewards", "gift.train.r"):
+        paths = [h.baseFilename for h in logging.getLogger(name).handlers if isinstance(h, logging.FileHandler)]
+        assert log not in paths, name
+
+
+def test_a_killed_job_of_two_runs_skips_the_finished_run_and_resumes_the_other(policy_dir, prompts, tmp_path):
+    common = {"max_steps": 6, "save_every": 2, "seed": 5,
+              "method_args": {**SMALL, "max_completion_length": 24}}
+    paths = []
+    for name in ("first", "second"):
+        paths.append(tmp_path / f"{name}.yaml")
+        paths[-1].write_text(yaml.safe_dump(_cfg(policy_dir, prompts, tmp_path / name, run_id=name, **common)))
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.Popen([sys.executable, "-m", "gift.cli", "train", "--config", str(paths[0]), "--config",
+                             str(paths[1]), "--restart"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env,
+                            start_new_session=True)
+    second = tmp_path / "second"
+    deadline = time.time() + 400
+    while not (second / "checkpoints" / "checkpoint-2" / "trainer_state.json").exists():
+        assert proc.poll() is None, proc.stderr.read().decode()[-2000:]
+        assert time.time() < deadline, "no checkpoint of the second run within the time limit"
+        time.sleep(0.02)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert (tmp_path / "first" / "DONE").exists() and not (second / "DONE").exists()
+    stamp = (tmp_path / "first" / "metrics.jsonl").stat().st_mtime_ns
+
+    again = _train_process(*paths, restart=True)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert (tmp_path / "first" / "metrics.jsonl").stat().st_mtime_ns == stamp, "the finished run was redone"
+    assert [r["step"] for r in read_jsonl(second / "metrics.jsonl")] == [1, 2, 3, 4, 5, 6]
+    assert "resuming from" in (second / "train.log").read_text()
+    assert not (tmp_path / ".replaced").exists()
