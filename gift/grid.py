@@ -126,7 +126,18 @@ def expand(config: dict) -> Grid:
             _add_base_models(config, exp, models)
     grid = Grid(name=config["name"], config=config, runs=runs, models=models)
     _check_gpus(config, grid.backbones_used())
+    _check_runs_per_job(config, grid)
     return grid
+
+
+def _check_runs_per_job(config: dict, grid: Grid) -> None:
+    """Several runs per process only where a process is one interpreter: not under `accelerate launch`."""
+    if int(config.get("runs_per_job", 1)) == 1:
+        return
+    for backbone in grid.backbones_used():
+        if config["backbones"][backbone].get("accelerate"):
+            raise ConfigError(f"runs_per_job: {config['runs_per_job']}, but backbones.{backbone} is trained under "
+                              "accelerate launch (one launch per run); set runs_per_job: 1")
 
 
 def _cell_runs(config: dict, ename: str, exp: dict, backbone: str, data: dict,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from functools import cached_property
 
 from gift.grid_config import ConfigError
 from gift.methods import get_method
@@ -125,6 +126,32 @@ class Grid:
 
     def run_dir(self, run_id: str) -> str:
         return f"{self.results}/runs/{run_id}"
+
+    @cached_property
+    def train_jobs(self) -> dict[str, list[str]]:
+        """Training jobs: job id -> the run ids one `gift train` process trains in turn.
+
+        The runs on one backbone and reward model (so that a job's inputs and resources are those of each of
+        its runs), in grid order, `runs_per_job` (default 1) at a time; a job's id is its first run's id,
+        followed by `+<n>` when it trains n more.
+        """
+        size = int(self.config.get("runs_per_job", 1))
+        shared: dict[tuple, list[str]] = {}
+        for run in self.runs.values():
+            shared.setdefault((run.backbone, run.reward_model), []).append(run.run_id)
+        chunks = [ids[i:i + size] for ids in shared.values() for i in range(0, len(ids), size)]
+        return {(c[0] if len(c) == 1 else f"{c[0]}+{len(c) - 1}"): c for c in chunks}
+
+    def train_job(self, run_id: str) -> str:
+        """The id of the training job that trains a run."""
+        for job_id, run_ids in self.train_jobs.items():
+            if run_id in run_ids:
+                return job_id
+        raise KeyError(run_id)
+
+    def train_done(self, job_id: str) -> str:
+        """The flag a training job writes when every run it trains is complete."""
+        return f"{self.results}/train_jobs/{job_id}.done"
 
     def eval_path(self, model_id: str, eval_name: str) -> str:
         return f"{self.results}/evals/{model_id}/{eval_name}.json"

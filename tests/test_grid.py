@@ -216,3 +216,47 @@ def test_a_config_without_an_evaluation_section_skips_only_that_kind(configs, ki
     assert len(kept) < len(full.eval_targets())
     assert grid.eval_targets() == kept
     assert set(grid.runs) == set(full.runs)
+
+
+def test_tiny_trains_its_runs_three_to_a_job_and_every_run_in_exactly_one_job(configs):
+    grid = G.expand(configs["tiny"])
+    jobs = grid.train_jobs
+    members = [r for runs in jobs.values() for r in runs]
+    assert sorted(members) == sorted(grid.runs), "every run in one job, none twice"
+    assert len(jobs) == 24 and all(len(runs) == 3 for runs in jobs.values())
+    for job_id, runs in jobs.items():
+        assert job_id == f"{runs[0]}+2" and all(grid.train_job(r) == job_id for r in runs)
+        assert grid.train_done(job_id) == f"results/tiny/train_jobs/{job_id}.done"
+
+
+def test_a_config_without_runs_per_job_has_one_run_per_job(paper):
+    assert paper.train_jobs == {r: [r] for r in paper.runs}
+
+
+def test_runs_of_a_job_share_backbone_and_reward_model_and_keep_the_grid_order(configs):
+    cfg = copy.deepcopy(configs["tiny"])
+    cfg["runs_per_job"] = 5
+    grid = G.expand(cfg)
+    order = list(grid.runs)
+    by_shared: dict[tuple, list[list[str]]] = {}
+    for runs in grid.train_jobs.values():
+        keys = {(grid.runs[r].backbone, grid.runs[r].reward_model) for r in runs}
+        assert len(keys) == 1, runs
+        assert runs == sorted(runs, key=order.index)
+        by_shared.setdefault(keys.pop(), []).append(runs)
+    # per backbone and reward model: every job full but the last
+    assert len(by_shared) == 5  # tiny-a, tiny-b, tiny-c; tiny-a and tiny-b with tiny-rm (Fig 6)
+    for jobs in by_shared.values():
+        assert all(len(runs) == 5 for runs in jobs[:-1]) and 1 <= len(jobs[-1]) <= 5
+    assert sum(len(j) for jobs in by_shared.values() for j in jobs) == len(order)
+
+
+def test_runs_per_job_under_accelerate_launch_is_a_config_error():
+    cfg = G.load_config(ROOT / "config" / "rehearsal.yaml")
+    assert G.expand(cfg).runs
+    cfg["runs_per_job"] = 2
+    with pytest.raises(G.ConfigError, match=r"runs_per_job: 2, but backbones\.\S+ is trained under accelerate"):
+        G.expand(cfg)
+    cfg["runs_per_job"] = 0
+    with pytest.raises(G.ConfigError, match="runs_per_job"):
+        G.validate(cfg)
