@@ -38,7 +38,7 @@ report: "workflows/report/workflow.rst"
 wildcard_constraints:
     dataset=_alternatives(GRID.datasets_used()),
     model=_alternatives(GRID.built_backbones() + GRID.built_reward_models()),
-    run_id=_alternatives(GRID.runs),
+    job_id=_alternatives(GRID.train_jobs),
     model_id=_alternatives(GRID.models),
     figure=_alternatives(GRID.figures()),
     table=_alternatives(GRID.tables()),

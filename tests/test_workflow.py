@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import collections
 import functools
 import json
 import os
@@ -46,11 +47,12 @@ def dry_run(config: str | Path) -> dict[str, int]:
 
 
 def expected_counts_from_config(cfg: dict) -> dict[str, int]:
-    """Jobs per rule, computed from the config alone: one run per distinct resolved setting, one
-    eval per (model, kind), the report rules once per figure/table."""
+    """Jobs per rule, computed from the config alone: one run per distinct resolved setting, trained
+    `runs_per_job` at a time by the runs on one backbone and reward model, one eval per (model, kind),
+    the report rules once per figure/table."""
     from gift.methods import METHODS
 
-    runs: set[str] = set()
+    runs: dict[str, tuple] = {}  # setting -> (backbone, reward model)
     evaluated: dict[str, set] = {"rlvr": set(), "lm_eval": set(), "alpaca_eval": set(), "arena_hard": set()}
     datasets: set[str] = set()
     for exp in cfg["experiments"].values():
@@ -72,15 +74,17 @@ def expected_counts_from_config(cfg: dict) -> dict[str, int]:
                         for seed in exp.get("seeds", cfg["seeds"]):
                             key = json.dumps([backbone, data["train"], data.get("eval"), method, seed, args,
                                               training], sort_keys=True)
-                            runs.add(key)
+                            runs.setdefault(key, (backbone, exp.get("reward_model")))
                             for kind in exp.get("evaluate", []):
                                 evaluated[kind].add(key + (data.get("eval") or "") if kind == "rlvr" else key)
         if exp.get("evaluate_base"):
             for backbone in exp["backbones"]:
                 for kind in exp.get("evaluate", []):
                     evaluated[kind].add(f"base:{backbone}")
+    per_job = cfg.get("runs_per_job", 1)
+    jobs = sum(-(-n // per_job) for n in collections.Counter(runs.values()).values())
     counts = {
-        "train": len(runs), "prepare_data": len(datasets),
+        "train": jobs, "prepare_data": len(datasets),
         "eval_rlvr": len(evaluated["rlvr"]), "eval_lm_eval": len(evaluated["lm_eval"]),
         "eval_alpaca": len(evaluated["alpaca_eval"]), "eval_arena_hard": len(evaluated["arena_hard"]),
         "figure": len(cfg["report"]["figures"]), "table": len(cfg["report"]["tables"]),
@@ -199,6 +203,7 @@ WRAPPER = re.compile(r'"\$GIFT_PYTHON" -m gift\.cli gpus run --gpus (\d+) -- "\$
 def test_gpu_config_jobs_hold_a_gpu_resource_and_run_under_gift_gpus(tmp_path):
     cfg = yaml.safe_load((CONFIG_DIR / "smoke.yaml").read_text())
     cfg["device"] = "gpu"
+    cfg["runs_per_job"] = 1  # one `accelerate launch` per run
     wide = next(iter(cfg["backbones"]))
     accel = tmp_path / "accel.yaml"
     accel.write_text("distributed_type: MULTI_GPU\nnum_processes: 8\n")
@@ -240,6 +245,17 @@ def test_cpu_config_jobs_hold_no_gpu_and_run_as_before():
     assert not any("gpus run" in (j["shell"] or "") or "accelerate" in (j["shell"] or "") for j in jobs)
     train = next(j for j in gpu_jobs if j["rule"] == "train")
     assert re.match(r'OMP_NUM_THREADS=1 "\$GIFT_PYTHON" -m gift\.cli train --config ', train["shell"]), train
+    # smoke trains its 13 runs in 4 processes: every run once, in the jobs of runs_per_job 4
+    trained = [re.findall(r"--config results/smoke/run_configs/(\S+)\.yaml", j["shell"])
+               for j in gpu_jobs if j["rule"] == "train"]
+    assert sorted(len(t) for t in trained) == [2, 3, 4, 4]
+    assert sorted(r for t in trained for r in t) == sorted(yaml_runs(CONFIG_DIR / "smoke.yaml"))
+
+
+def yaml_runs(path: Path) -> list[str]:
+    from gift import grid as G
+
+    return list(G.expand(G.load_config(path)).runs)
 
 
 def test_node_config_one_gpu_per_job_and_its_job_counts():
@@ -278,6 +294,7 @@ def _declared_outputs(workdir: Path) -> list[Path]:
 
     grid = G.expand(G.load_config(CONFIG_DIR / "smoke.yaml"))
     out = [workdir / grid.run_dir(r) / "DONE" for r in grid.runs]
+    out += [workdir / grid.train_done(j) for j in grid.train_jobs]
     out += [workdir / grid.eval_path(m, e) for m, e in grid.eval_targets()]
     out += [workdir / grid.results / "figures" / f"{f}.{ext}" for f in grid.figures() for ext in ("png", "pdf")]
     out += [workdir / grid.results / "tables" / f"{t}.{ext}" for t in grid.tables() for ext in ("csv", "md", "tex")]

@@ -154,14 +154,29 @@ def write_run_configs():
         gift_grid.write_run_config(GRID, run_id, run_config_path(run_id), only_if_changed=True)
 
 
+def job_runs(wildcards):
+    """The runs a training job trains, in order (one unless the config sets runs_per_job)."""
+    return [GRID.runs[r] for r in GRID.train_jobs[wildcards.job_id]]
+
+
 def train_inputs(wildcards):
-    run = GRID.runs[wildcards.run_id]
-    data = [data_dir(run.dataset), *([data_dir(run.eval_dataset)] if run.eval_dataset else [])]
+    runs = job_runs(wildcards)
+    data = []
+    for run in runs:
+        for d in (run.dataset, run.eval_dataset):
+            if d and data_dir(d) not in data:
+                data.append(data_dir(d))
+    # the runs of a job share their backbone and reward model (Grid.train_jobs)
     return {
         "data": data,
-        "models": [*model_inputs(run.backbone), *reward_model_inputs(run.reward_model)],
+        "models": [*model_inputs(runs[0].backbone), *reward_model_inputs(runs[0].reward_model)],
         "preflight": preflight(),
     }
+
+
+def train_configs(wildcards):
+    """`--config` of each run of a training job."""
+    return " ".join(f"--config {run_config_path(run.run_id)}" for run in job_runs(wildcards))
 
 
 def train_launcher(wildcards):
@@ -170,24 +185,31 @@ def train_launcher(wildcards):
 
     The rule puts the interpreter in front, so that the launcher is the one installed beside gift.
     """
-    run = GRID.runs[wildcards.run_id]
+    run = job_runs(wildcards)[0]
     accel = config["backbones"][run.backbone].get("accelerate")
     if accel:
-        # a port per run: jobs sharing a host (the rehearsal's CPU ranks) must not meet on accelerate's default
-        port = 20000 + int(hashlib.sha1(run.run_id.encode()).hexdigest(), 16) % 20000
+        # a port per job: jobs sharing a host (the rehearsal's CPU ranks) must not meet on accelerate's default
+        port = 20000 + int(hashlib.sha1(wildcards.job_id.encode()).hexdigest(), 16) % 20000
         procs = f"--num_processes {train_gpus(wildcards)} " if config["device"] == "gpu" else ""
         return f"-m accelerate.commands.launch --config_file {accel} {procs}--main_process_port {port} "
     return ""
 
 
 def train_gpus(wildcards):
-    """The `gpu` resource of a training run (0 on a CPU config)."""
-    return gift_grid.job_gpus(config, GRID.runs[wildcards.run_id].backbone, "train")
+    """The `gpu` resource of a training job (0 on a CPU config)."""
+    return gift_grid.job_gpus(config, job_runs(wildcards)[0].backbone, "train")
 
 
 def train_resource(name):
-    """One Slurm resource of a training job, by its backbone's size (config cluster.resources)."""
-    return lambda wildcards: gift_grid.job_resources(GRID, GRID.runs[wildcards.run_id].backbone, "train")[name]
+    """One Slurm resource of a training job, by its backbone's size (config cluster.resources); the time limit
+    is per run, times the runs of the job."""
+
+    def resource(wildcards):
+        runs = job_runs(wildcards)
+        value = gift_grid.job_resources(GRID, runs[0].backbone, "train")[name]
+        return value * len(runs) if name == "runtime" else value
+
+    return resource
 
 
 def eval_resource(name):
@@ -200,7 +222,13 @@ TRAIN_REQUEUES = int((config.get("cluster") or {}).get("requeues", 0))
 
 
 def run_done(run_id):
-    return f"{GRID.run_dir(run_id)}/DONE"
+    """The flag of the training job that trains a run (written once each of the job's runs is DONE)."""
+    return GRID.train_done(GRID.train_job(run_id))
+
+
+def runs_done(run_ids):
+    """The training-job flags of these runs, each once."""
+    return list(dict.fromkeys(run_done(r) for r in run_ids))
 
 
 # ---- evaluation -------------------------------------------------------------------------------
@@ -275,7 +303,7 @@ def figure_run_dirs(wildcards):
 
 
 def figure_inputs(wildcards):
-    return [run_done(r) for r in GRID.figure_runs(wildcards.figure)]
+    return runs_done(GRID.figure_runs(wildcards.figure))
 
 
 def table_evals(wildcards):
@@ -292,7 +320,7 @@ TABLE_EXTS = ("csv", "md", "tex")
 
 def all_outputs():
     """Every file the config asks for: runs, evaluations, figures, tables, the grid and REPORT.md."""
-    out = [run_done(r) for r in GRID.runs]
+    out = runs_done(GRID.runs)
     out += all_evals()
     out += [f"{RESULTS}/figures/{f}.{ext}" for f in GRID.figures() for ext in FIGURE_EXTS]
     out += [f"{RESULTS}/tables/{t}.{ext}" for t in GRID.tables() for ext in TABLE_EXTS]

@@ -76,7 +76,7 @@ rule table:
 
 rule report_md:
     input:
-        runs=[run_done(r) for r in GRID.runs],
+        runs=runs_done(GRID.runs),
         evals=all_evals(),
         figures=expand(f"{RESULTS}/figures/{{figure}}.png", figure=GRID.figures()),
         grid=f"{RESULTS}/grid.json",

@@ -1,4 +1,7 @@
-"""Training over backbone x dataset x method x variant x seed: one RUN.yaml and one `gift train` per run."""
+"""Training over backbone x dataset x method x variant x seed: one RUN.yaml per run, one `gift train` per job.
+
+A job trains one run, or `runs_per_job` runs in turn in one process (Grid.train_jobs).
+"""
 
 
 # The run configs (results/<cfg>/run_configs/<run_id>.yaml) are written before the first job starts.
@@ -6,22 +9,24 @@ onstart:
     write_run_configs()
 
 
-# The output is the DONE flag `gift train` writes last: a killed run leaves its checkpoints in place
-# (no directory output for Snakemake to wipe), and the rerun resumes from the last one.
+# The output is a flag touched once `gift train` has written every run's DONE: a killed job leaves its runs'
+# checkpoints in place (no directory output for Snakemake to wipe); the rerun skips the runs that are
+# complete and resumes the others from their last checkpoint.
 rule train:
     input:
         unpack(train_inputs),
     output:
-        run_done("{run_id}"),
+        GRID.train_done("{job_id}"),
     log:
-        f"{LOGS}/train/{{run_id}}.log",
+        f"{LOGS}/train/{{job_id}}.log",
     benchmark:
-        f"{BENCH}/train/{{run_id}}.tsv"
+        f"{BENCH}/train/{{job_id}}.tsv"
     params:
         launcher=train_launcher,
-        cfg=lambda wildcards: run_config_path(wildcards.run_id),
-        # The resolved run config is a param, so that changing a hyperparameter in the config reruns the run.
-        run=lambda wildcards: gift_grid.run_config(GRID, wildcards.run_id),
+        configs=train_configs,
+        # The resolved run configs are a param, so that changing a hyperparameter in the config reruns the job
+        # (and, through --restart, restarts only the runs whose settings changed).
+        runs=lambda wildcards: [gift_grid.run_config(GRID, r) for r in GRID.train_jobs[wildcards.job_id]],
     resources:
         # per model size (cluster.resources of the config); one node: `accelerate launch` of its GPUs
         cpus_per_task=train_resource("cpus_per_task"),
@@ -37,4 +42,4 @@ rule train:
         # --restart: when Snakemake reruns a job because its run config changed, the old run directory is
         # set aside (results/<config>/runs/.replaced/) instead of being resumed with the new settings.
         # The log is appended to: a run resubmitted after its job's time limit keeps every attempt's log.
-        f'OMP_NUM_THREADS={{threads}} {GPUS_RUN}' '"$GIFT_PYTHON" {params.launcher}-m gift.cli train --config {params.cfg} --restart >> {log} 2>&1'
+        f'OMP_NUM_THREADS={{threads}} {GPUS_RUN}' '"$GIFT_PYTHON" {params.launcher}-m gift.cli train {params.configs} --restart >> {log} 2>&1 && touch {output}'
