@@ -218,14 +218,15 @@ def test_a_config_without_an_evaluation_section_skips_only_that_kind(configs, ki
     assert set(grid.runs) == set(full.runs)
 
 
-def test_tiny_trains_its_runs_three_to_a_job_and_every_run_in_exactly_one_job(configs):
+def test_tiny_trains_its_runs_six_to_a_job_and_every_run_in_exactly_one_job(configs):
     grid = G.expand(configs["tiny"])
     jobs = grid.train_jobs
     members = [r for runs in jobs.values() for r in runs]
     assert sorted(members) == sorted(grid.runs), "every run in one job, none twice"
-    assert len(jobs) == 24 and all(len(runs) == 3 for runs in jobs.values())
+    # 36 + 18 + 6 runs on tiny-a, tiny-b, tiny-c, and 6 + 6 with the reward model: 12 jobs of 6
+    assert len(jobs) == 12 and all(len(runs) == 6 for runs in jobs.values())
     for job_id, runs in jobs.items():
-        assert job_id == f"{runs[0]}+2" and all(grid.train_job(r) == job_id for r in runs)
+        assert job_id == f"{runs[0]}+5" and all(grid.train_job(r) == job_id for r in runs)
         assert grid.train_done(job_id) == f"results/tiny/train_jobs/{job_id}.done"
 
 
