@@ -108,10 +108,22 @@ def test_a_run_that_failed_before_its_first_checkpoint_starts_afresh_with_the_co
     assert json.loads((kept / "manifest.json").read_text())["config"]["run"]["model"] == str(broken)
 
 
-def _gift_train(config_path: Path) -> subprocess.Popen:
+def _gift_train(*config_paths: Path, restart: bool = False) -> subprocess.Popen:
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    return subprocess.Popen([sys.executable, "-m", "gift.cli", "train", "--config", str(config_path)],
+    args = [a for p in config_paths for a in ("--config", str(p))] + (["--restart"] if restart else [])
+    return subprocess.Popen([sys.executable, "-m", "gift.cli", "train", *args],
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env, start_new_session=True)
+
+
+def _kill_at_checkpoint_2(proc: subprocess.Popen, run_dir: Path, timeout: float) -> None:
+    """SIGKILL the process group once `run_dir` holds checkpoint-2."""
+    deadline = time.time() + timeout
+    while not (run_dir / "checkpoints" / "checkpoint-2" / "trainer_state.json").exists():
+        assert proc.poll() is None, proc.stderr.read().decode()[-2000:]
+        assert time.time() < deadline, f"no checkpoint of {run_dir.name} within the time limit"
+        time.sleep(0.02)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
 
 
 def test_killed_run_resumes_to_the_same_metrics_as_an_uninterrupted_one(policy_dir, prompts, tmp_path):
@@ -123,14 +135,7 @@ def test_killed_run_resumes_to_the_same_metrics_as_an_uninterrupted_one(policy_d
     out = tmp_path / "killed"
     config_path = tmp_path / "killed.yaml"
     config_path.write_text(yaml.safe_dump(_cfg(policy_dir, prompts, out, **common)))
-    proc = _gift_train(config_path)
-    deadline = time.time() + 240
-    while not (out / "checkpoints" / "checkpoint-2" / "trainer_state.json").exists():
-        assert proc.poll() is None, proc.stderr.read().decode()[-2000:]
-        assert time.time() < deadline, "no checkpoint within the time limit"
-        time.sleep(0.02)
-    os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait()
+    _kill_at_checkpoint_2(_gift_train(config_path), out, timeout=240)
     assert not (out / "DONE").exists(), "the run finished before it could be killed"
 
     proc = _gift_train(config_path)
@@ -416,18 +421,8 @@ def test_a_killed_job_of_two_runs_skips_the_finished_run_and_resumes_the_other(p
     for name in ("first", "second"):
         paths.append(tmp_path / f"{name}.yaml")
         paths[-1].write_text(yaml.safe_dump(_cfg(policy_dir, prompts, tmp_path / name, run_id=name, **common)))
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    proc = subprocess.Popen([sys.executable, "-m", "gift.cli", "train", "--config", str(paths[0]), "--config",
-                             str(paths[1]), "--restart"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env,
-                            start_new_session=True)
     second = tmp_path / "second"
-    deadline = time.time() + 400
-    while not (second / "checkpoints" / "checkpoint-2" / "trainer_state.json").exists():
-        assert proc.poll() is None, proc.stderr.read().decode()[-2000:]
-        assert time.time() < deadline, "no checkpoint of the second run within the time limit"
-        time.sleep(0.02)
-    os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait()
+    _kill_at_checkpoint_2(_gift_train(*paths, restart=True), second, timeout=400)
     assert (tmp_path / "first" / "DONE").exists() and not (second / "DONE").exists()
     stamp = (tmp_path / "first" / "metrics.jsonl").stat().st_mtime_ns
 
