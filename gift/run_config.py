@@ -58,6 +58,9 @@ class RunConfig:
     method_args: dict = field(default_factory=dict, metadata={"help": "overrides of the method's config fields"})
     rollout_chunk_rows: int = field(default=256, metadata={
         "help": "transformers rollouts: at most this many sequences per generate call (whole groups); vLLM ignores it"})
+    eval_chunk_rows: int = field(default=256, metadata={
+        "help": "periodic eval through transformers: at most this many sequences per generate call (the sampled "
+                "pass@1's eval_k per prompt, then the greedy one's); vLLM ignores it"})
     rollout_backend: str = field(default="auto", metadata={
         "help": "who generates the rollouts: `vllm` (TRL's colocated vLLM), `hf` (transformers generate), or "
                 "`auto`: vLLM when it is installed and a GPU is present, else hf. method_args.use_vllm wins."})
@@ -143,7 +146,7 @@ class RunConfig:
             value = getattr(self, name)
             if value is not None and value < 1:
                 raise bad(name, f"must be >= 1 (or left out), got {value}")
-        for name in ("save_every", "eval_k"):
+        for name in ("save_every", "eval_k", "rollout_chunk_rows", "eval_chunk_rows"):
             if getattr(self, name) < 1:
                 raise bad(name, f"must be >= 1, got {getattr(self, name)}")
         if self.eval_every < 0:

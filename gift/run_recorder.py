@@ -132,7 +132,8 @@ class RunRecorder(TrainerCallback):
             torch.manual_seed(cfg.seed * 100003 + step)
             return evaluate_pass_at_1(model, self.tokenizer, examples, k=cfg.eval_k,
                                       temperature=cfg.eval_temperature, max_new_tokens=self.max_new_tokens,
-                                      greedy=greedy, seed=cfg.seed + step, progress=False,
+                                      greedy=greedy, batch_size=cfg.eval_chunk_rows, seed=cfg.seed + step,
+                                      progress=False,
                                       generate_fn=self._generate)
 
     def _reward_failure_fractions(self) -> dict[str, float]:

@@ -259,6 +259,29 @@ def test_rollout_backend_falls_back_to_transformers_without_vllm_or_a_gpu():
         _use_vllm("vllm", cuda=False)
 
 
+def test_periodic_eval_generates_in_calls_of_at_most_eval_chunk_rows(policy_dir, prompts, tmp_path, monkeypatch):
+    """eval_limit 5 prompts with eval_k 2: 10 sampled rows, then 5 greedy ones, in calls of at most 4 rows."""
+    import inspect
+
+    from transformers.generation.utils import GenerationMixin
+
+    eval_calls: list[int] = []
+    real = GenerationMixin.generate
+
+    def spy(self, *args, **kwargs):
+        if any(f.function == "_pass" for f in inspect.stack()[1:12]):  # the periodic eval, not a rollout
+            eval_calls.append(int(kwargs["input_ids"].shape[0]))
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(GenerationMixin, "generate", spy)
+    train(_cfg(policy_dir, prompts, tmp_path / "run", method="grpo", max_steps=1, save_every=1,
+               eval_data=str(prompts), eval_every=1, eval_limit=5, eval_k=2, eval_chunk_rows=4))
+    # two evals (step 0 and step 1), each: sampled 10 rows as 4+4+2, greedy 5 rows as 4+1
+    assert eval_calls == [4, 4, 2, 4, 1] * 2
+    with pytest.raises(ValueError, match="eval_chunk_rows"):
+        RunConfig.from_dict(_cfg(policy_dir, prompts, tmp_path / "bad", eval_chunk_rows=0))
+
+
 def _dead_pid() -> int:
     proc = subprocess.Popen([sys.executable, "-c", "pass"])
     proc.wait()
