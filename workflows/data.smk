@@ -15,8 +15,9 @@ rule prepare_data:
         seed=lambda wildcards: config["datasets"][wildcards.dataset].get("seed", 0),
     conda:
         CONDA_ENV
-    # The model builds read the data: prepare it first.
-    priority: 10
+    # The model builds read the data: prepare it first (above the builds, so that no build of one model
+    # starts while another model's data waits).
+    priority: 20
     shell:
         '"$GIFT_PYTHON" -m gift.cli data prepare --dataset {wildcards.dataset} {params.args} --seed {params.seed} '
         "--out {output} > {log} 2>&1"
