@@ -184,13 +184,42 @@ def _sft_step(model: Any, opt: Any, sched: Any, encoded: list[tuple[list[int], i
     import torch
 
     model.train()
-    loss = model(**_sft_batch([encoded[i] for i in batch], pad_id)).loss
-    loss.backward()
+    loss = sft_backward(model, [encoded[i] for i in batch], pad_id)
     torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
     opt.step()
     sched.step()
     opt.zero_grad(set_to_none=True)
-    return loss.item()
+    return loss
+
+
+def sft_backward(model: Any, items: list[tuple[list[int], int]], pad_id: int) -> float:
+    """Accumulate the gradient of the mean loss over the response tokens of `items`; returns that loss.
+
+    The batch runs as a few length-sorted slices, each padded only to its own longest sequence, each
+    slice's mean weighted by its share of the tokens: the loss and gradient of one padded pass (up to float
+    rounding) with about a third less compute on the tiny twins, whose longest sequence in a batch of 64
+    is nearly twice the mean.
+    """
+    loss = 0.0
+    for part, weight in sft_slices(items):
+        scaled = model(**_sft_batch(part, pad_id)).loss * weight
+        scaled.backward()
+        loss += scaled.item()
+    return loss
+
+
+def sft_slices(items: list[tuple[list[int], int]], rows_per_slice: int = 16,
+               max_slices: int = 3) -> list[tuple[list[tuple[list[int], int]], float]]:
+    """`items` sorted by length and cut into up to `max_slices` slices of about equal rows (at least
+    `rows_per_slice` each), with each slice's share of the response tokens (what its mean loss is weighted by)."""
+    ordered = sorted(items, key=lambda item: len(item[0]))
+    n = max(1, min(max_slices, len(ordered) // rows_per_slice))
+    slices = [ordered[k * len(ordered) // n:(k + 1) * len(ordered) // n] for k in range(n)]
+    tokens = [sum(len(ids) - n_prompt for ids, n_prompt in part) for part in slices]
+    total = sum(tokens)
+    if total == 0:
+        raise ValueError("a supervised batch without a response token")
+    return [(part, t / total) for part, t in zip(slices, tokens, strict=True) if t]
 
 
 def _interim_pass_at_1(model: Any, tokenizer: Any, eval_subsets: dict[str, list], sz: Size,

@@ -15,6 +15,8 @@ from gift.tiny_backbone import (
     _stop_reason,
     build_backbone,
     cli_backbone,
+    sft_backward,
+    sft_slices,
 )
 from gift.tiny_reward import FILLER, build_reward_model, cli_reward_model, preference_pairs
 
@@ -65,6 +67,44 @@ def test_stop_reason_after_each_check():
     # inside the band but not clearly (0.12 from 64 samples): go on; so too when nothing was in band yet
     assert _stop_reason({"a": 0.12, "b": 0.3}, n, 0.0, 0.1, 0.6) is None
     assert _stop_reason({"a": 0.7, "b": 0.05}, n, 0.05, 0.1, 0.6) is None
+
+
+def test_sliced_supervised_pass_has_the_loss_and_gradient_of_one_padded_pass():
+    """The slices' weighted losses add up to the mean cross-entropy over every response token of the batch,
+    computed here in one right-padded pass with the prompt tokens masked."""
+    import torch.nn.functional as F
+    from transformers import Qwen2Config, Qwen2ForCausalLM
+
+    torch.manual_seed(0)
+    model = Qwen2ForCausalLM(Qwen2Config(vocab_size=50, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                                         num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=128))
+    rng = random.Random(1)
+    items = []
+    for _ in range(40):
+        n_prompt, n_response = rng.randint(2, 12), rng.randint(1, 40)
+        items.append(([rng.randrange(1, 50) for _ in range(n_prompt + n_response)], n_prompt))
+    slices = sft_slices(items)
+    assert len(slices) == 2 and abs(sum(w for _, w in slices) - 1.0) < 1e-12
+    assert max(len(ids) for ids, _ in slices[0][0]) < max(len(ids) for ids, _ in items)  # a narrower slice
+
+    loss = sft_backward(model, items, pad_id=0)
+    sliced = {name: p.grad.clone() for name, p in model.named_parameters()}
+    model.zero_grad()
+
+    width = max(len(ids) for ids, _ in items)
+    input_ids = torch.zeros(len(items), width, dtype=torch.long)
+    mask = torch.zeros(len(items), width, dtype=torch.long)
+    target = torch.full((len(items), width), -100, dtype=torch.long)
+    for i, (ids, n_prompt) in enumerate(items):
+        input_ids[i, :len(ids)] = torch.tensor(ids)
+        mask[i, :len(ids)] = 1
+        target[i, n_prompt - 1:len(ids) - 1] = torch.tensor(ids[n_prompt:])  # token t+1 predicted at t
+    logits = model(input_ids=input_ids, attention_mask=mask).logits
+    expected = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), target.reshape(-1), ignore_index=-100)
+    expected.backward()
+    assert loss == pytest.approx(expected.item(), rel=1e-5)
+    for name, p in model.named_parameters():
+        torch.testing.assert_close(sliced[name], p.grad, rtol=1e-4, atol=1e-6, msg=name)
 
 
 def _weights(path):
