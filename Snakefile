@@ -39,6 +39,7 @@ wildcard_constraints:
     dataset=_alternatives(GRID.datasets_used()),
     model=_alternatives(GRID.built_backbones() + GRID.built_reward_models()),
     job_id=_alternatives(GRID.train_jobs),
+    eval_job=_alternatives(GRID.eval_jobs if GRID.grouped_evals else []),
     model_id=_alternatives(GRID.models),
     figure=_alternatives(GRID.figures()),
     table=_alternatives(GRID.tables()),

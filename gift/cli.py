@@ -20,6 +20,7 @@ COMMANDS: list[tuple[tuple[str, ...], str, str]] = [
     (("eval", "lm-eval"), "gift.evals.lm_eval_runner:cli", "lm-eval tasks (paper names or local twins)"),
     (("eval", "alpaca"), "gift.evals.alpaca:cli", "AlpacaEval 2 (LC win rate, win rate, length)"),
     (("eval", "arena-hard"), "gift.evals.arena_hard:cli", "Arena-Hard v2 (style control, creative writing)"),
+    (("eval", "many"), "gift.evals.many:cli", "several evaluations of a workflow job file in one process"),
     (("grid",), "gift.grid:cli", "every run of a config with its resolved run config and batch sizes (--json)"),
     (("gpus", "run"), "gift.gpus:cli", "run a command on free GPUs of this machine (one job per GPU)"),
     (("config", "check"), "gift.grid:cli_check", "check a workflow config as the workflow does (schema, names, args)"),

@@ -127,6 +127,7 @@ def expand(config: dict) -> Grid:
     grid = Grid(name=config["name"], config=config, runs=runs, models=models)
     _check_gpus(config, grid.backbones_used())
     _check_runs_per_job(config, grid)
+    _check_evals_per_job(config)
     return grid
 
 
@@ -138,6 +139,14 @@ def _check_runs_per_job(config: dict, grid: Grid) -> None:
         if config["backbones"][backbone].get("accelerate"):
             raise ConfigError(f"runs_per_job: {config['runs_per_job']}, but backbones.{backbone} is trained under "
                               "accelerate launch (one launch per run); set runs_per_job: 1")
+
+
+def _check_evals_per_job(config: dict) -> None:
+    """Several evaluations per process only on a CPU config: a GPU evaluation's vLLM engine is not reliably
+    freed within its process, and each GPU job holds its own devices."""
+    if int(config.get("evals_per_job", 1)) > 1 and config["device"] == "gpu":
+        raise ConfigError(f"evals_per_job: {config['evals_per_job']} on a gpu config; several evaluations per "
+                          "process are for CPU configs: set evals_per_job: 1")
 
 
 def _cell_runs(config: dict, ename: str, exp: dict, backbone: str, data: dict,

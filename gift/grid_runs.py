@@ -156,6 +156,48 @@ class Grid:
     def eval_path(self, model_id: str, eval_name: str) -> str:
         return f"{self.results}/evals/{model_id}/{eval_name}.json"
 
+    @property
+    def grouped_evals(self) -> bool:
+        """Whether the config runs several evaluations per process (`evals_per_job` > 1)."""
+        return int(self.config.get("evals_per_job", 1)) > 1
+
+    @cached_property
+    def eval_jobs(self) -> dict[str, list[tuple[str, str]]]:
+        """Evaluation jobs: job id -> the (model_id, eval_name) one `gift eval many` process runs in turn.
+
+        The evaluations of models on one backbone (so that a job's resources are those of each of its evals),
+        untrained models first, then in the order of the training jobs that make the models (a job waits for
+        few training jobs), `evals_per_job` (default 1) at a time. A job's id is its first eval's
+        `<model_id>.<eval_name>`, followed by `+<n>` when it runs n more.
+        """
+        size = int(self.config.get("evals_per_job", 1))
+        job_order = {run_id: i for i, run_ids in enumerate(self.train_jobs.values()) for run_id in run_ids}
+
+        def rank(target: tuple[str, str]) -> int:
+            run_id = self.models[target[0]].run_id
+            return -1 if run_id is None else job_order[run_id]
+
+        shared: dict[str, list[tuple[str, str]]] = {}
+        for target in sorted(self.eval_targets(), key=rank):
+            shared.setdefault(self.models[target[0]].backbone, []).append(target)
+        chunks = [ts[i:i + size] for ts in shared.values() for i in range(0, len(ts), size)]
+        return {(f"{c[0][0]}.{c[0][1]}" + (f"+{len(c) - 1}" if len(c) > 1 else "")): c for c in chunks}
+
+    def eval_job(self, model_id: str, eval_name: str) -> str:
+        """The id of the evaluation job that runs one evaluation."""
+        for job_id, targets in self.eval_jobs.items():
+            if (model_id, eval_name) in targets:
+                return job_id
+        raise KeyError((model_id, eval_name))
+
+    def eval_job_file(self, job_id: str) -> str:
+        """The JSON file `gift eval many --job` reads (written before the first job starts)."""
+        return f"{self.results}/eval_jobs/{job_id}.json"
+
+    def eval_done(self, job_id: str) -> str:
+        """The flag an evaluation job writes when every evaluation it runs has written its result."""
+        return f"{self.results}/eval_jobs/{job_id}.done"
+
     def eval_targets(self) -> list[tuple[str, str]]:
         """(model_id, eval_name) of every evaluation the config asks for."""
         return [(m.model_id, e) for m in self.models.values() for e in m.evals]

@@ -193,6 +193,7 @@ def test_job_gpus_cpu_zero_accelerate_processes_and_explicit_counts(configs, tmp
 def test_multi_gpu_training_without_a_launcher_is_a_config_error(configs):
     cfg = copy.deepcopy(configs["smoke"])
     cfg["device"] = "gpu"
+    cfg["evals_per_job"] = 1  # grouped evaluations are for CPU configs
     b = next(iter(cfg["backbones"]))
     cfg["backbones"][b]["gpus"] = {"train": 2}
     with pytest.raises(G.ConfigError, match=rf"backbones\.{b}\.gpus\.train: 2 GPUs per training run need"):
@@ -261,3 +262,77 @@ def test_runs_per_job_under_accelerate_launch_is_a_config_error():
     cfg["runs_per_job"] = 0
     with pytest.raises(G.ConfigError, match="runs_per_job"):
         G.validate(cfg)
+
+
+def test_eval_jobs_run_every_evaluation_once_on_one_backbone_each(configs):
+    grid = G.expand(configs["tiny"])
+    assert grid.grouped_evals and configs["tiny"]["evals_per_job"] == 6
+    jobs = grid.eval_jobs
+    members = [t for targets in jobs.values() for t in targets]
+    assert sorted(members) == sorted(grid.eval_targets()), "every evaluation in one job, none twice"
+    by_backbone: dict[str, list[list]] = {}
+    for job_id, targets in jobs.items():
+        backbones = {grid.models[m].backbone for m, _ in targets}
+        assert len(backbones) == 1, targets
+        by_backbone.setdefault(backbones.pop(), []).append(targets)
+        assert job_id == f"{targets[0][0]}.{targets[0][1]}+{len(targets) - 1}"
+        assert all(grid.eval_job(m, e) == job_id for m, e in targets)
+        assert grid.eval_done(job_id) == f"results/tiny/eval_jobs/{job_id}.done"
+    # tiny-a: 7 RLHF models x 3 evals + 9 GFT-experiment pass@1 = 30; tiny-b: 7 x 3 = 21
+    assert {b: sum(map(len, js)) for b, js in by_backbone.items()} == {"tiny-a": 30, "tiny-b": 21}
+    for js in by_backbone.values():
+        assert all(len(t) == 6 for t in js[:-1]) and 1 <= len(js[-1]) <= 6
+        # the untrained backbone's evaluations first (they need no training), then by training job
+        flat = [t for targets in js for t in targets]
+        train_jobs = list(grid.train_jobs)
+        ranks = [-1 if grid.models[m].run_id is None else train_jobs.index(grid.train_job(grid.models[m].run_id))
+                 for m, _ in flat]
+        assert ranks == sorted(ranks)
+
+
+def test_one_evaluation_per_job_without_evals_per_job(paper):
+    assert not paper.grouped_evals
+    assert all(len(targets) == 1 for targets in paper.eval_jobs.values())
+    assert sorted(t for targets in paper.eval_jobs.values() for t in targets) == sorted(paper.eval_targets())
+
+
+def test_evals_per_job_on_a_gpu_config_is_a_config_error(configs):
+    cfg = copy.deepcopy(configs["paper"])
+    cfg["evals_per_job"] = 2
+    with pytest.raises(G.ConfigError, match=r"evals_per_job: 2 on a gpu config"):
+        G.expand(cfg)
+    cfg["evals_per_job"] = 0
+    with pytest.raises(G.ConfigError, match="evals_per_job"):
+        G.validate(cfg)
+
+
+def test_eval_arguments_carry_the_config_settings_of_their_kind(configs, tmp_path):
+    from gift import grid_evals
+
+    grid = G.expand(configs["tiny"])
+    base = "tiny-a-base"
+    evaluation = configs["tiny"]["evaluation"]
+
+    def flags(argv):
+        return {argv[i]: argv[i + 1] for i in range(1, len(argv) - 1) if argv[i].startswith("--")}
+
+    alpaca = grid_evals.eval_argv(grid, base, "alpaca_eval")
+    assert alpaca[0] == "alpaca" and flags(alpaca) == {
+        "--model": "results/tiny/models/tiny-a", "--model-id": base,
+        "--instructions": evaluation["alpaca_eval"]["instructions"], "--judge": "reward-model:results/tiny/models/tiny-rm",
+        "--out": f"results/tiny/evals/{base}/alpaca_eval.json", "--limit": "32", "--max-new-tokens": "48"}
+    lm = grid_evals.eval_argv(grid, base, "lm_eval")
+    assert lm[0] == "lm-eval" and flags(lm)["--tasks"] == "twins:results/tiny/lm_eval_twins"
+    assert flags(lm)["--limit"] == str(evaluation["lm_eval"]["limit"]) and flags(lm)["--device"] == "cpu"
+    model = next(m for m, e in grid.eval_targets() if e == "rlvr_math")
+    rlvr = grid_evals.eval_argv(grid, model, "rlvr_math")
+    assert flags(rlvr) == {"--model": f"results/tiny/runs/{grid.models[model].run_id}/final", "--model-id": model,
+                           "--data": "results/tiny/data/math/test.jsonl",
+                           "--out": f"results/tiny/evals/{model}/rlvr_math.json", "--k": "4", "--temperature": "1.0",
+                           "--max-new-tokens": "64", "--limit": "64"}
+    # an untrained hub backbone is passed with its pinned revision
+    hub = G.expand(configs["paper"])
+    untrained = next(m for m in hub.models.values() if m.run_id is None)
+    spec = configs["paper"]["backbones"][untrained.backbone]
+    argv = grid_evals.eval_argv(hub, untrained.model_id, untrained.evals[0])
+    assert flags(argv)["--model"] == f"{spec['hub']}@{spec['revision']}"

@@ -37,4 +37,4 @@ def test_workflow_refuses_before_any_job_then_runs_when_weaker_containment_is_ac
     config.write_text(yaml.safe_dump(cfg))
     proc = _snakemake(config, "--dry-run", "--quiet", "rules")
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert "eval_lm_eval" in proc.stdout
+    assert "eval_job" in proc.stdout  # smoke's evaluations, lm-eval's among them, 4 to a job

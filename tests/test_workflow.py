@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import collections
-import functools
 import json
 import os
 import re
@@ -76,17 +75,23 @@ def expected_counts_from_config(cfg: dict) -> dict[str, int]:
                                               training], sort_keys=True)
                             runs.setdefault(key, (backbone, exp.get("reward_model")))
                             for kind in exp.get("evaluate", []):
-                                evaluated[kind].add(key + (data.get("eval") or "") if kind == "rlvr" else key)
+                                evaluated[kind].add((backbone, key + (data.get("eval") or "") if kind == "rlvr" else key))
         if exp.get("evaluate_base"):
             for backbone in exp["backbones"]:
                 for kind in exp.get("evaluate", []):
-                    evaluated[kind].add(f"base:{backbone}")
+                    evaluated[kind].add((backbone, "base"))
     per_job = cfg.get("runs_per_job", 1)
     jobs = sum(-(-n // per_job) for n in collections.Counter(runs.values()).values())
+    evals_per_job = cfg.get("evals_per_job", 1)
+    if evals_per_job > 1:
+        # `evals_per_job` at a time by the evaluated models' backbone, in one rule
+        on_backbone = collections.Counter(backbone for keys in evaluated.values() for backbone, _ in keys)
+        per_kind = {"eval_job": sum(-(-n // evals_per_job) for n in on_backbone.values())}
+    else:
+        per_kind = {"eval_rlvr": len(evaluated["rlvr"]), "eval_lm_eval": len(evaluated["lm_eval"]),
+                    "eval_alpaca": len(evaluated["alpaca_eval"]), "eval_arena_hard": len(evaluated["arena_hard"])}
     counts = {
-        "train": jobs, "prepare_data": len(datasets),
-        "eval_rlvr": len(evaluated["rlvr"]), "eval_lm_eval": len(evaluated["lm_eval"]),
-        "eval_alpaca": len(evaluated["alpaca_eval"]), "eval_arena_hard": len(evaluated["arena_hard"]),
+        "train": jobs, "prepare_data": len(datasets), **per_kind,
         "figure": len(cfg["report"]["figures"]), "table": len(cfg["report"]["tables"]),
         "grid_json": 1, "report_md": 1, "all": 1,
         # the download step for hub models and data, the preflight on GPU configs
@@ -156,18 +161,15 @@ def test_cross_reference_error_names_the_key_path(tmp_path):
 
 # ---- optional evaluation sections and GPU scheduling -------------------------------------------------
 
-@functools.cache
-def _smoke_counts() -> dict[str, int]:
-    return dry_run(CONFIG_DIR / "smoke.yaml")
-
-
 EVAL_RULES = {"lm_eval": "eval_lm_eval", "alpaca_eval": "eval_alpaca", "arena_hard": "eval_arena_hard"}
 
 
 @pytest.mark.parametrize("kind", sorted(EVAL_RULES))
 def test_a_config_without_an_evaluation_section_runs_the_rest(tmp_path, kind):
     cfg = yaml.safe_load((CONFIG_DIR / "smoke.yaml").read_text())
-    full = _smoke_counts()
+    cfg["evals_per_job"] = 1  # one job per evaluation, by the rule of its kind
+    (tmp_path / "full.yaml").write_text(yaml.safe_dump(cfg))
+    full = dry_run(tmp_path / "full.yaml")
     del cfg["evaluation"][kind]
     path = tmp_path / f"no_{kind}.yaml"
     path.write_text(yaml.safe_dump(cfg))
@@ -204,6 +206,7 @@ def test_gpu_config_jobs_hold_a_gpu_resource_and_run_under_gift_gpus(tmp_path):
     cfg = yaml.safe_load((CONFIG_DIR / "smoke.yaml").read_text())
     cfg["device"] = "gpu"
     cfg["runs_per_job"] = 1  # one `accelerate launch` per run
+    cfg["evals_per_job"] = 1  # one job per evaluation, each on its own GPUs
     wide = next(iter(cfg["backbones"]))
     accel = tmp_path / "accel.yaml"
     accel.write_text("distributed_type: MULTI_GPU\nnum_processes: 8\n")
@@ -239,8 +242,9 @@ def test_gpu_config_jobs_hold_a_gpu_resource_and_run_under_gift_gpus(tmp_path):
 
 def test_cpu_config_jobs_hold_no_gpu_and_run_as_before():
     jobs = dry_run_jobs(CONFIG_DIR / "smoke.yaml")
-    gpu_jobs = [j for j in jobs if j["rule"] in GPU_RULES]
-    assert {j["rule"] for j in gpu_jobs} == GPU_RULES
+    # smoke runs its evaluations 4 to a process (evals_per_job), in the one rule eval_job
+    gpu_jobs = [j for j in jobs if j["rule"] in GPU_RULES | {"eval_job"}]
+    assert {j["rule"] for j in gpu_jobs} == {"train", "eval_job"}
     assert all(j["resources"].get("gpu") == "0" for j in gpu_jobs)
     assert not any("gpus run" in (j["shell"] or "") or "accelerate" in (j["shell"] or "") for j in jobs)
     train = next(j for j in gpu_jobs if j["rule"] == "train")
@@ -376,8 +380,9 @@ def test_smoke_workflow_killed_midway_finishes_without_redoing_finished_jobs(tmp
 def test_every_rule_declares_a_benchmark_file():
     # `all` runs nothing; every other rule's job leaves a benchmark TSV for the report's slowest-jobs table
     text = "\n".join(p.read_text() for p in [ROOT / "Snakefile", *sorted((ROOT / "workflows").glob("*.smk"))])
-    blocks = re.split(r"^rule (\w+):", text, flags=re.M)[1:]
+    # rules may sit in an `if` block (the eval rules: one per kind, or one for grouped jobs)
+    blocks = re.split(r"^ *rule (\w+):", text, flags=re.M)[1:]
     rules = dict(zip(blocks[::2], blocks[1::2], strict=True))
-    assert len(rules) > 10
-    missing = [name for name, body in rules.items() if name != "all" and "\n    benchmark:\n" not in body]
+    assert len(rules) > 10 and {"eval_job", "eval_rlvr", "eval_lm_eval"} <= set(rules)
+    missing = [name for name, body in rules.items() if name != "all" and not re.search(r"\n +benchmark:\n", body)]
     assert not missing, f"rules without a benchmark: {missing}"

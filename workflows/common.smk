@@ -3,9 +3,11 @@
 import hashlib
 import os
 import re
+import shlex
 import sys
 
 # `gift_grid` is imported by the Snakefile (from the checkout, or the installed package).
+from gift import grid_evals  # noqa: E402
 
 # A config with a local hub mirror (the rehearsal) serves its hub ids from that cache: set before any
 # Hugging Face library reads its cache location, here and in every job.
@@ -144,6 +146,12 @@ def run_config_path(run_id):
     return f"{RESULTS}/run_configs/{run_id}.yaml"
 
 
+def write_job_files():
+    """The files the jobs read, written before the first job starts: run configs and grouped eval jobs."""
+    write_run_configs()
+    write_eval_jobs()
+
+
 def write_run_configs():
     """Every run's RUN.yaml, written before the first job (a file whose content is unchanged is left alone).
 
@@ -234,12 +242,16 @@ def runs_done(run_ids):
 # ---- evaluation -------------------------------------------------------------------------------
 
 
-def eval_model_inputs(wildcards):
+def model_eval_inputs(model_id):
     """A trained model's DONE flag, or what its untrained backbone needs."""
-    model = GRID.models[wildcards.model_id]
+    model = GRID.models[model_id]
     if model.run_id:
         return [run_done(model.run_id), *preflight()]
     return [*model_inputs(model.backbone), *preflight()]
+
+
+def eval_model_inputs(wildcards):
+    return model_eval_inputs(wildcards.model_id)
 
 
 def eval_gpus(wildcards):
@@ -247,24 +259,10 @@ def eval_gpus(wildcards):
     return gift_grid.job_gpus(config, GRID.models[wildcards.model_id].backbone, "eval")
 
 
-def eval_model_path(wildcards):
-    """A run's final/ directory, or an untrained hub backbone as `owner/name@revision` (the evaluation resolves
-    it to the directory `gift fetch` downloaded)."""
-    model = GRID.models[wildcards.model_id]
-    path = gift_grid.model_path(GRID, wildcards.model_id)
-    if model.run_id is None:
-        source, revision = gift_grid.model_source(GRID, model.backbone)
-        if revision:
-            return f"{source}@{revision}"
-    return path
-
-
-def eval_options(kind):
-    """Options from `evaluation.<kind>` shared by every model's eval of that kind."""
-    spec = config["evaluation"].get(kind, {})
-    flags = {"k": "--k", "temperature": "--temperature", "max_new_tokens": "--max-new-tokens", "limit": "--limit",
-             "paper_judge": "--paper-judge", "judge_prompts": "--judge-prompts", "df_gamed": "--df-gamed"}
-    return " ".join(f"{flags[k]} {v}" for k, v in spec.items() if k in flags and v is not None)
+def eval_argv(model_id, eval_name):
+    """The arguments after `gift eval` of one evaluation (gift.grid_evals: the same whether it runs alone or in a
+    grouped job), quoted for the shell."""
+    return shlex.join(grid_evals.eval_argv(GRID, model_id, eval_name))
 
 
 def judge_inputs(kind):
@@ -274,25 +272,58 @@ def judge_inputs(kind):
     return []
 
 
-def judge_arg(kind):
-    """`reward-model:DIR` for a reward-model judge (the config names the model), `api:NAME` as is."""
-    judge = str(config["evaluation"][kind]["judge"])
-    if judge.startswith("reward-model:"):
-        source, revision = gift_grid.reward_model_source(GRID, judge.split(":", 1)[1])
-        return f"reward-model:{source}@{revision}" if revision else f"reward-model:{source}"
-    return judge
-
-
 def twins_dir():
-    return f"{RESULTS}/lm_eval_twins"
-
-
-def lm_eval_tasks():
-    return "paper" if config["evaluation"]["lm_eval"]["tasks"] == "paper" else f"twins:{twins_dir()}"
+    return grid_evals.twins_dir(GRID)
 
 
 def lm_eval_inputs(wildcards):
-    return [*eval_model_inputs(wildcards), *([] if lm_eval_tasks() == "paper" else [twins_dir()])]
+    return [*eval_model_inputs(wildcards), *([] if grid_evals.lm_eval_tasks(GRID) == "paper" else [twins_dir()])]
+
+
+# ---- grouped evaluations (evals_per_job > 1) ------------------------------------------------------
+
+
+def write_eval_jobs():
+    """Every grouped eval job's file, written before the first job (a file whose content is unchanged is left
+    alone); nothing when each evaluation is a job of its own."""
+    if GRID.grouped_evals:
+        for job_id in GRID.eval_jobs:
+            grid_evals.write_eval_job(GRID, job_id, only_if_changed=True)
+
+
+def eval_job_inputs(wildcards):
+    """What every evaluation of a grouped job needs: its models, data, judges and the lm-eval twins."""
+    out = []
+    for model_id, name in GRID.eval_jobs[wildcards.eval_job]:
+        kind = grid_evals.eval_kind(name)
+        out += model_eval_inputs(model_id)
+        if kind == "rlvr":
+            out.append(data_dir(name[len(gift_grid.RLVR_PREFIX):]))
+        elif kind == "lm_eval" and grid_evals.lm_eval_tasks(GRID) != "paper":
+            out.append(twins_dir())
+        elif kind in ("alpaca_eval", "arena_hard"):
+            out += judge_inputs(kind)
+    return list(dict.fromkeys(out))
+
+
+def eval_job_resource(name):
+    """One Slurm resource of a grouped eval job, by its models' backbone; the time limit is per evaluation, times
+    the evaluations of the job."""
+
+    def resource(wildcards):
+        targets = GRID.eval_jobs[wildcards.eval_job]
+        value = gift_grid.job_resources(GRID, GRID.models[targets[0][0]].backbone, "eval")[name]
+        return value * len(targets) if name == "runtime" else value
+
+    return resource
+
+
+def eval_outputs(targets):
+    """What the rules that read these evaluations wait for: the result files, or in a config with grouped
+    evaluations the flags of the jobs that write them (the rules pass the result paths as params)."""
+    if GRID.grouped_evals:
+        return list(dict.fromkeys(GRID.eval_done(GRID.eval_job(m, e)) for m, e in targets))
+    return [GRID.eval_path(m, e) for m, e in targets]
 
 
 # ---- report -----------------------------------------------------------------------------------
@@ -307,7 +338,12 @@ def figure_inputs(wildcards):
 
 
 def table_evals(wildcards):
+    """The result files a table reads."""
     return [GRID.eval_path(m, e) for m, e in GRID.table_evals(wildcards.table)]
+
+
+def table_eval_inputs(wildcards):
+    return eval_outputs(GRID.table_evals(wildcards.table))
 
 
 def all_evals():
@@ -321,14 +357,8 @@ TABLE_EXTS = ("csv", "md", "tex")
 def all_outputs():
     """Every file the config asks for: runs, evaluations, figures, tables, the grid and REPORT.md."""
     out = runs_done(GRID.runs)
-    out += all_evals()
+    out += eval_outputs(GRID.eval_targets())
     out += [f"{RESULTS}/figures/{f}.{ext}" for f in GRID.figures() for ext in FIGURE_EXTS]
     out += [f"{RESULTS}/tables/{t}.{ext}" for t in GRID.tables() for ext in TABLE_EXTS]
     out += [f"{RESULTS}/grid.json", f"{RESULTS}/REPORT.md"]
     return out
-
-
-def arena_baselines():
-    """--baseline-answers files for a real question set (a synthetic set brings its own baselines)."""
-    files = config["evaluation"].get("arena_hard", {}).get("baseline_answers") or []
-    return f"--baseline-answers {' '.join(files)}" if files else ""

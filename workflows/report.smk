@@ -47,7 +47,7 @@ rule figure:
 
 rule table:
     input:
-        evals=table_evals,
+        evals=table_eval_inputs,
         grid=f"{RESULTS}/grid.json",
         script="tables/{table}.py",
     output:
@@ -65,7 +65,7 @@ rule table:
         f"{BENCH}/report/{{table}}.tsv"
     params:
         name=NAME,
-        evals=lambda wildcards, input: f"--evals {' '.join(input.evals)}" if input.evals else "",
+        evals=lambda wildcards: f"--evals {' '.join(table_evals(wildcards))}" if table_evals(wildcards) else "",
         prefix=lambda wildcards: f"{RESULTS}/tables/{wildcards.table}",
     conda:
         CONDA_ENV
@@ -77,7 +77,7 @@ rule table:
 rule report_md:
     input:
         runs=runs_done(GRID.runs),
-        evals=all_evals(),
+        evals=eval_outputs(GRID.eval_targets()),
         figures=expand(f"{RESULTS}/figures/{{figure}}.png", figure=GRID.figures()),
         grid=f"{RESULTS}/grid.json",
         script="tables/report.py",
@@ -91,11 +91,12 @@ rule report_md:
     params:
         name=NAME,
         runs=[GRID.run_dir(r) for r in GRID.runs],
+        evals=all_evals(),
         benchmarks=BENCH,
         tables=list(config["report"].get("tables") or []),
     conda:
         CONDA_ENV
     shell:
         '"$GIFT_PYTHON" {input.script} --config-name {params.name} --grid {input.grid} --runs {params.runs} '
-        "--evals {input.evals} --figures {input.figures} --tables {params.tables} --benchmarks {params.benchmarks} "
+        "--evals {params.evals} --figures {input.figures} --tables {params.tables} --benchmarks {params.benchmarks} "
         "--benchmarks-csv {output.slowest} --out {output.md} > {log} 2>&1"

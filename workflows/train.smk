@@ -4,9 +4,10 @@ A job trains one run, or `runs_per_job` runs in turn in one process (Grid.train_
 """
 
 
-# The run configs (results/<cfg>/run_configs/<run_id>.yaml) are written before the first job starts.
+# The run configs (results/<cfg>/run_configs/<run_id>.yaml) and grouped eval jobs' files
+# (results/<cfg>/eval_jobs/<job>.json) are written before the first job starts.
 onstart:
-    write_run_configs()
+    write_job_files()
 
 
 # The output is a flag touched once `gift train` has written every run's DONE: a killed job leaves its runs'

@@ -171,11 +171,12 @@ def pick_backend(backend: str, device: str) -> str:
 def run_lm_eval(model_path: str | Path, tasks: str, out: str | Path, *, model_id: str | None = None,
                 batch_size: int | str = 8, limit: int | float | None = None, device: str = "cpu",
                 backend: str = "auto", apply_chat_template: bool = False, seed: int = 0,
-                online: bool = False, model_args: dict | None = None) -> dict:
+                online: bool = False, model_args: dict | None = None, argv: list[str] | None = None) -> dict:
     """Evaluate a ``from_pretrained`` model directory on Table 2's lm-eval tasks and write `out`.
 
     Beside `out` (``.../lm_eval.json``) it keeps lm-eval's raw results (``lm_eval.raw.json``), the
-    per-sample records (``lm_eval.samples.jsonl``) and a log. Returns the eval-result dict.
+    per-sample records (``lm_eval.samples.jsonl``) and a log. Returns the eval-result dict. `argv`, the command
+    that asked for it, goes into the provenance (default: this process's).
     """
     set_offline(_offline(tasks, online))
     out = Path(out)
@@ -216,7 +217,8 @@ def run_lm_eval(model_path: str | Path, tasks: str, out: str | Path, *, model_id
     record = {"model": model_id or model_path.name, "model_path": str(model_path.resolve()), "eval": "lm_eval",
               "metrics": metrics, "details": details,
               "provenance": {"created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
-                             "git_commit": git_commit(), "versions": package_versions(), "argv": sys.argv}}
+                             "git_commit": git_commit(), "versions": package_versions(),
+                             "argv": list(sys.argv if argv is None else argv)}}
     write_json(out, record)
     logger.info("lm-eval done in %.1f s: %s", wall, {k: round(v["value"], 2) for k, v in metrics.items()})
     return record
@@ -310,7 +312,8 @@ def cli(argv: list[str]) -> int:
     try:
         record = run_lm_eval(model, args.tasks, args.out, model_id=args.model_id, batch_size=args.batch_size,
                              limit=args.limit, device=args.device, backend=args.backend,
-                             apply_chat_template=args.apply_chat_template, seed=args.seed, online=args.online)
+                             apply_chat_template=args.apply_chat_template, seed=args.seed, online=args.online,
+                             argv=["gift", "eval", "lm-eval", *argv])
     except (ConnectionError, FileNotFoundError) as err:
         if args.tasks.startswith("twins:"):
             raise
