@@ -159,9 +159,8 @@ def _train_bradley_terry(model: Any, tokenizer: Any, pairs: list, sz: Size, step
     for step in bar:
         model.train()
         items = [pairs[i] for i in _next_batch(order, len(pairs), sz.batch_size, rng)]
-        enc = _encode_chats(tokenizer, [p for p, _, _ in items] * 2,
-                            [a for _, a, _ in items] + [b for _, _, b in items])
-        scores = model(**enc).logits[:, 0]
+        scores = sliced_scores(model, tokenizer, [p for p, _, _ in items] * 2,
+                               [a for _, a, _ in items] + [b for _, _, b in items])
         loss = -F.logsigmoid(scores[: len(items)] - scores[len(items):]).mean()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -173,10 +172,33 @@ def _train_bradley_terry(model: Any, tokenizer: Any, pairs: list, sz: Size, step
     bar.close()
 
 
-def _encode_chats(tokenizer: Any, prompts: list, responses: list[str]) -> dict:
-    """Right-padded token tensors of each prompt's chat followed by its response as the assistant turn."""
-    texts = [tokenizer.apply_chat_template(p + [{"role": "assistant", "content": r}], tokenize=False)
-             for p, r in zip(prompts, responses, strict=True)]
+def sliced_scores(model: Any, tokenizer: Any, prompts: list, responses: list[str], rows_per_slice: int = 32,
+                  max_slices: int = 3) -> Any:
+    """The reward model's score of each (prompt, response), in input order, with gradients.
+
+    The rows run as up to `max_slices` length-sorted slices (at least `rows_per_slice` rows each), each padded
+    only to its own longest sequence: the scores of one padded pass with less compute (a preferred and a
+    rejected response differ in length by the planted filler sentence, so a batch pads a lot).
+    """
+    import torch
+
+    texts = _chat_texts(tokenizer, prompts, responses)
+    lengths = [len(ids) for ids in tokenizer(texts, add_special_tokens=False)["input_ids"]]
+    order = sorted(range(len(texts)), key=lambda i: lengths[i])
+    n = max(1, min(max_slices, len(order) // rows_per_slice))
+    parts = [order[k * len(order) // n:(k + 1) * len(order) // n] for k in range(n)]
+    scores = torch.cat([model(**_pad(tokenizer, [texts[i] for i in part])).logits[:, 0] for part in parts])
+    inverse = torch.empty(len(order), dtype=torch.long)
+    inverse[torch.tensor(order)] = torch.arange(len(order))
+    return scores[inverse]
+
+
+def _chat_texts(tokenizer: Any, prompts: list, responses: list[str]) -> list[str]:
+    return [tokenizer.apply_chat_template(p + [{"role": "assistant", "content": r}], tokenize=False)
+            for p, r in zip(prompts, responses, strict=True)]
+
+
+def _pad(tokenizer: Any, texts: list[str]) -> dict:
     tokenizer.padding_side = "right"
     return tokenizer(texts, return_tensors="pt", padding=True, truncation=True, max_length=MAX_LEN,
                      add_special_tokens=False)

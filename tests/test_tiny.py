@@ -18,7 +18,7 @@ from gift.tiny_backbone import (
     sft_backward,
     sft_slices,
 )
-from gift.tiny_reward import FILLER, build_reward_model, cli_reward_model, preference_pairs
+from gift.tiny_reward import FILLER, build_reward_model, cli_reward_model, preference_pairs, sliced_scores
 
 TEXTS = ["Tom has 12 apples. Tom gets 3 more.", "12+3=15\n#### 15", "Reverse the word cat.", "tac"] * 20
 
@@ -168,6 +168,42 @@ def test_reward_model_build_is_loadable_and_reports_accuracy(synthetic_data, tmp
     f = make_reward_function("reward_model", model=str(tmp_path / "rm"))
     assert len(f([[{"role": "user", "content": "Reverse the word cat."}]], ["tac"])) == 1
     assert cli_reward_model(["--data", str(tmp_path / "none"), "--out", str(tmp_path / "rm2")]) == 2
+
+
+def test_sliced_reward_scores_are_each_rows_score_alone_with_the_same_gradient():
+    """Length-sorted, separately padded slices score every row as a pass over that row alone (no padding) does,
+    in input order, and the Bradley-Terry loss built on them has the same gradient."""
+    import torch.nn.functional as F
+    from transformers import Qwen2ForSequenceClassification
+
+    from gift.tiny import SIZES, _config
+
+    rng = random.Random(3)
+    words = ["alpha", "beta", "gamma", "delta", "seven", "42", "the", "answer", "is"]
+    prompts = [[{"role": "user", "content": " ".join(rng.choices(words, k=rng.randint(1, 6)))}] for _ in range(35)]
+    preferred = [" ".join(rng.choices(words, k=rng.randint(1, 30))) for _ in prompts]
+    rejected = [" ".join(rng.choices(words, k=rng.randint(1, 8))) + FILLER for _ in prompts]
+    tokenizer = train_tokenizer([m[0]["content"] for m in prompts] + preferred + rejected + [FILLER], 300)
+    torch.manual_seed(0)
+    model = Qwen2ForSequenceClassification(_config(tokenizer, SIZES["smoke"], num_labels=1))
+    model.train()  # dropout is 0: train and eval passes agree
+
+    scores = sliced_scores(model, tokenizer, prompts * 2, preferred + rejected)
+    assert scores.shape == (70,)
+    F.logsigmoid(scores[:35] - scores[35:]).mean().neg().backward()
+    sliced = {name: p.grad.clone() for name, p in model.named_parameters()}
+    model.zero_grad()
+
+    alone = []
+    for prompt, response in zip(prompts * 2, preferred + rejected, strict=True):
+        ids = tokenizer.apply_chat_template(prompt + [{"role": "assistant", "content": response}], tokenize=False)
+        enc = tokenizer(ids, return_tensors="pt", add_special_tokens=False)
+        alone.append(model(**enc).logits[0, 0])
+    alone = torch.stack(alone)
+    torch.testing.assert_close(scores.detach(), alone.detach(), rtol=1e-4, atol=1e-5)
+    F.logsigmoid(alone[:35] - alone[35:]).mean().neg().backward()
+    for name, p in model.named_parameters():
+        torch.testing.assert_close(sliced[name], p.grad, rtol=1e-4, atol=1e-6, msg=name)
 
 
 @pytest.mark.slow
