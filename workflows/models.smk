@@ -14,6 +14,9 @@ rule build_tiny_model:
         kind=build_kind,
         size=lambda wildcards: build_spec(wildcards.model)["size"],
         seed=lambda wildcards: build_spec(wildcards.model)["seed"],
+        max_steps=lambda wildcards: (
+            f"--max-steps {build_spec(wildcards.model)['max_steps']} " if build_spec(wildcards.model).get("max_steps") else ""
+        ),
     conda:
         CONDA_ENV
     # Every training and eval job waits on the models: build them before any other job that is ready.
@@ -21,4 +24,4 @@ rule build_tiny_model:
     threads: 1
     shell:
         'OMP_NUM_THREADS={threads} "$GIFT_PYTHON" -m gift.cli build {params.kind} --data {input} --out {output} --seed {params.seed} '
-        "--size {params.size} > {log} 2>&1"
+        "--size {params.size} {params.max_steps}> {log} 2>&1"
