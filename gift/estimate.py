@@ -119,14 +119,14 @@ def _eval_workload(cfg: dict, dataset: str, limit: int | None, cap: float | None
 
 def _periodic_eval_flops(cfg: dict, run: gift_grid.Run, params: float, steps: int,
                          max_completion: int | None) -> float:
-    """The held-out pass@1 during training: at step 0 and every eval_every steps, eval_k sampled and one
-    greedy completion for each of the eval_limit first test problems."""
+    """The held-out pass@1 during training: at step 0 and every eval_every steps, eval_k sampled and (unless
+    eval_greedy is off) one greedy completion for each of the eval_limit first test problems."""
     if not run.eval_dataset or int(run.training.get("eval_every", 0)) <= 0:
         return 0.0
     size, tokens = _eval_workload(cfg, run.eval_dataset, run.training.get("eval_limit"),
                                   run.training.get("eval_max_new_tokens") or max_completion)
     n_evals = steps // int(run.training["eval_every"]) + 1  # and step 0
-    samples = int(run.training.get("eval_k", 1)) + 1  # sampled pass@1 and greedy pass@1
+    samples = int(run.training.get("eval_k", 1)) + int(run.training.get("eval_greedy", True))  # sampled, greedy
     return 2 * params * n_evals * size * samples * tokens
 
 

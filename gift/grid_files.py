@@ -73,7 +73,7 @@ def run_config(grid: Grid, run_id: str) -> dict:
     if not run.eval_dataset:
         # RLHF runs have no held-out pass@1: the periodic eval and its settings do not apply.
         out["eval_every"] = 0
-        for key in ("eval_limit", "eval_k", "eval_temperature", "eval_max_new_tokens"):
+        for key in ("eval_limit", "eval_k", "eval_temperature", "eval_max_new_tokens", "eval_greedy"):
             out.pop(key, None)
     return out
 

@@ -46,6 +46,8 @@ class RunConfig:
     eval_k: int = field(default=1, metadata={"help": "samples per eval prompt for the sampled pass@1"})
     eval_temperature: float = field(default=1.0, metadata={"help": "sampling temperature of the periodic eval"})
     eval_max_new_tokens: int | None = field(default=None, metadata={"help": "default: max_completion_length"})
+    eval_greedy: bool = field(default=True, metadata={
+        "help": "also the greedy pass@1 at each periodic eval (one more completion per eval prompt)"})
     save_every: int = field(default=50, metadata={"help": "checkpoint every K optimizer steps"})
     save_total_limit: int | None = field(default=2, metadata={"help": "checkpoints kept on disk"})
     rollout_batch_prompts: int | None = field(default=None, metadata={
@@ -108,11 +110,12 @@ class RunConfig:
                     setattr(self, f.name, value)
                 except ValueError:
                     pass
-            ok = {"str": isinstance(value, str), "dict": isinstance(value, dict),
+            ok = {"str": isinstance(value, str), "dict": isinstance(value, dict), "bool": isinstance(value, bool),
                   "int": isinstance(value, int) and not isinstance(value, bool),
                   "float": isinstance(value, int | float) and not isinstance(value, bool)}
             if not any(ok.get(k, False) for k in kinds):
-                what = {"str": "a string", "dict": "a mapping", "int": "an integer", "float": "a number"}
+                what = {"str": "a string", "dict": "a mapping", "int": "an integer", "float": "a number",
+                        "bool": "true or false"}
                 want = " or ".join(what[k] for k in kinds if k in what)
                 raise bad(f.name, f"must be {want}, got {value!r}")
             if "float" in kinds and not math.isfinite(value):

@@ -44,11 +44,16 @@ def config_changes(run_dir: Path, run: dict, method_config: dict) -> list[str] |
         return None
     before = read_json(path).get("config", {})
     now = json.loads(json.dumps({"run": run, "method_config": method_config}, default=str))
+    # A run-config field that a later version of the suite added is no change while it keeps its default
+    # (an interrupted run resumes after an upgrade).
+    defaults = {f.name: f.default for f in dataclasses.fields(RunConfig) if f.default is not dataclasses.MISSING}
     changed = []
     for part in ("run", "method_config"):
         old, new = before.get(part, {}), now[part]
         for key in sorted(set(old) | set(new)):
             if part == "run" and key == "method_args":  # compared resolved, in method_config
+                continue
+            if part == "run" and key not in old and key in defaults and new.get(key) == defaults[key]:
                 continue
             if old.get(key) != new.get(key):
                 changed.append(f"{'method_args.' if part == 'method_config' else ''}{key}: "

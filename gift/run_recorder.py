@@ -104,13 +104,16 @@ class RunRecorder(TrainerCallback):
         return bool(self.cfg.eval_every and self.eval_examples)
 
     def _evaluate(self, model, step: int) -> dict[str, Any]:
-        """Held-out pass@1 (sampled and greedy) and, when the run has one, the selection split's pass@1."""
+        """Held-out pass@1 (sampled, and greedy unless the config turns it off) and, when the run has one, the
+        selection split's pass@1."""
         t0 = time.perf_counter()
         was_training = model.training
         model.eval()
-        res = self._pass(model, step, self.eval_examples, greedy=True)
+        res = self._pass(model, step, self.eval_examples, greedy=self.cfg.eval_greedy)
         out = {"eval_pass@1": 100.0 * res["pass@1"], "eval_pass@1_stderr": 100.0 * (res.get("pass@1_stderr") or 0.0),
-               "eval_pass@1_greedy": 100.0 * res["pass@1_greedy"], "eval_n": res["n"]}
+               "eval_n": res["n"]}
+        if self.cfg.eval_greedy:
+            out["eval_pass@1_greedy"] = 100.0 * res["pass@1_greedy"]
         if self.selection_examples:
             sel = self._pass(model, step, self.selection_examples, greedy=False)
             out.update({"selection_pass@1": 100.0 * sel["pass@1"],
@@ -118,8 +121,8 @@ class RunRecorder(TrainerCallback):
                         "selection_n": sel["n"]})
         model.train(was_training)
         out["eval_time_s"] = time.perf_counter() - t0
-        self.logger.info("step %d: eval pass@1 %.2f%% (greedy %.2f%%) on %d prompts%s", step, out["eval_pass@1"],
-                         out["eval_pass@1_greedy"], res["n"],
+        greedy = f" (greedy {out['eval_pass@1_greedy']:.2f}%)" if self.cfg.eval_greedy else ""
+        self.logger.info("step %d: eval pass@1 %.2f%%%s on %d prompts%s", step, out["eval_pass@1"], greedy, res["n"],
                          f"; selection pass@1 {out['selection_pass@1']:.2f}%" if self.selection_examples else "")
         return out
 

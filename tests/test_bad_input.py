@@ -113,6 +113,7 @@ CLI_CASES = [
     ("seed-not-integer", lambda t: _train(t, seed="abc"), ["field 'seed'", "must be an integer", "'abc'"]),
     ("seed-float", lambda t: _train(t, seed=1.5), ["field 'seed'", "must be an integer"]),
     ("eval-temperature-zero", lambda t: _train(t, eval_temperature=0), ["field 'eval_temperature'", "> 0"]),
+    ("eval-greedy-not-bool", lambda t: _train(t, eval_greedy="no"), ["field 'eval_greedy'", "true or false", "'no'"]),
     ("epochs-negative", lambda t: _train(t, max_steps=-1, num_train_epochs=-1), ["field 'num_train_epochs'", "> 0"]),
     ("save-every-zero", lambda t: _train(t, save_every=0), ["field 'save_every'", ">= 1"]),
     ("reward-unknown", lambda t: _train(t, reward="gsm8", ), ["field 'reward'", "did you mean gsm8k"]),

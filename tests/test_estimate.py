@@ -63,6 +63,15 @@ def test_one_run_matches_a_hand_computation():
     assert est.disk_gb == pytest.approx({"checkpoints": 196.0, "final": 14.0})
 
 
+def test_periodic_evals_without_the_greedy_pass_count_only_the_sampled_completions():
+    cfg = copy.deepcopy(CONFIG)
+    cfg["training"]["eval_greedy"] = False
+    G.validate(cfg)
+    (est,) = E.estimate(G.expand(cfg))
+    # By hand: 13 evals x 100 prompts x 1 sampled completion x 400 tokens x 2 x 7e9 = 7.28e15 (half of 1.456e16)
+    assert est.flops["eval"] == pytest.approx(7.28e15)
+
+
 def test_the_final_models_rlvr_evaluation_is_counted_where_an_experiment_asks_for_it():
     cfg = copy.deepcopy(CONFIG)
     G.validate(cfg)

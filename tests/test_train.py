@@ -281,6 +281,34 @@ def test_periodic_eval_generates_in_calls_of_at_most_eval_chunk_rows(policy_dir,
     # two evals (step 0 and step 1), each: sampled 10 rows as 4+4+2, greedy 5 rows as 4+1
     assert eval_calls == [4, 4, 2, 4, 1] * 2
 
+    # without the greedy pass@1: only the sampled rows, and no greedy metric in the log
+    eval_calls.clear()
+    out = train(_cfg(policy_dir, prompts, tmp_path / "no-greedy", method="grpo", max_steps=1, save_every=1,
+                     eval_data=str(prompts), eval_every=1, eval_limit=5, eval_k=2, eval_chunk_rows=4,
+                     eval_greedy=False))
+    assert eval_calls == [4, 4, 2] * 2
+    evals = [r for r in read_jsonl(out / "metrics.jsonl") if "eval_pass@1" in r]
+    assert len(evals) == 2 and not any("eval_pass@1_greedy" in r for r in evals)
+
+
+def test_a_field_added_later_at_its_default_does_not_stop_a_resume(policy_dir, prompts, tmp_path):
+    """A run started before a run-config field existed resumes while the field keeps its default; a value other
+    than the default is a change."""
+    from gift.train import ConfigChangedError
+
+    out = tmp_path / "older"
+    train(_cfg(policy_dir, prompts, out, max_steps=1))
+    manifest = json.loads((out / "manifest.json").read_text())
+    del manifest["config"]["run"]["eval_greedy"]  # as a manifest written before the field existed
+    (out / "manifest.json").write_text(json.dumps(manifest))
+    (out / "DONE").unlink()
+    stamp = (out / "metrics.jsonl").stat().st_mtime_ns
+    with pytest.raises(ConfigChangedError, match=r"eval_greedy: None -> False"):
+        train(_cfg(policy_dir, prompts, out, max_steps=1, eval_greedy=False))
+    train(_cfg(policy_dir, prompts, out, max_steps=1))  # the default: the same run, finished from its checkpoint
+    assert (out / "DONE").exists() and (out / "metrics.jsonl").stat().st_mtime_ns >= stamp
+    assert not (tmp_path / ".replaced").exists()
+
 
 def _dead_pid() -> int:
     proc = subprocess.Popen([sys.executable, "-c", "pass"])
