@@ -130,6 +130,40 @@ def test_a_rerun_skips_finished_evaluations_and_redoes_changed_or_missing_ones(t
     assert run_job(job, echo=lambda line: None) == 0 and ran == ["a"]  # its result is gone
 
 
+def test_each_log_gets_its_evaluations_output_even_through_a_handler_an_earlier_one_made(tmp_path):
+    """In a fresh interpreter (as the workflow runs a job): a logging handler that the first evaluation makes on
+    sys.stderr writes into the second evaluation's log, not into the first's closed file; prints, child
+    processes and raw descriptor writes land in the log of the evaluation that makes them."""
+    script = """
+import logging, os, subprocess, sys
+from pathlib import Path
+from gift.evals.many import _fd_streams, _output_to
+streams = _fd_streams()
+log = logging.getLogger("made-by-the-first")
+with _output_to(Path(sys.argv[1]), streams):
+    log.addHandler(logging.StreamHandler())
+    log.warning("first warning")
+    print("first print")
+with _output_to(Path(sys.argv[2]), streams):
+    log.warning("second warning")
+    print("second print")
+    subprocess.run(["echo", "second child"], check=True)
+    os.write(2, b"second raw\\n")
+print("after the job")
+"""
+    first, second = tmp_path / "first.log", tmp_path / "second.log"
+    env = {**os.environ, "PYTHONPATH": f"{ROOT}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
+    proc = subprocess.run([sys.executable, "-c", script, str(first), str(second)], env=env, capture_output=True,
+                          text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    one, two = first.read_text(), second.read_text()
+    assert "first warning" in one and "first print" in one and "second" not in one
+    assert all(line in two for line in ("second warning", "second print", "second child", "second raw")), two
+    assert "first" not in two
+    assert "Logging error" not in one + two + proc.stderr
+    assert proc.stdout.strip() == "after the job"
+
+
 @pytest.mark.parametrize(("content", "named"), [
     ("[1, 2]", "not an eval job file"),
     ('{"evals": [{"out": "o", "log": "l"}]}', r"evals\[0\]: missing `argv`"),

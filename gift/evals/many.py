@@ -51,25 +51,37 @@ def _check_job(job: object, path: Path) -> list[dict]:
 
 
 @contextlib.contextmanager
-def _output_to(log: Path) -> Iterator[None]:
-    """File descriptors 1 and 2 (and sys.stdout/sys.stderr) write to `log` inside the block."""
+def _output_to(log: Path, streams: tuple) -> Iterator[None]:
+    """File descriptors 1 and 2 write to `log` inside the block, and so do sys.stdout and sys.stderr.
+
+    `streams` are text streams over descriptors 1 and 2 that outlive every block (`_fd_streams`): a logging
+    handler that an evaluation creates on sys.stderr keeps a stream that is never closed, and it writes to
+    whichever evaluation's log descriptor 2 points to at the time.
+    """
     log.parent.mkdir(parents=True, exist_ok=True)
-    sys.stdout.flush()
-    sys.stderr.flush()
+    for stream in (sys.stdout, sys.stderr, *streams):
+        stream.flush()
     saved = os.dup(1), os.dup(2)
-    with open(log, "w", encoding="utf-8", buffering=1) as f:
-        os.dup2(f.fileno(), 1)
-        os.dup2(f.fileno(), 2)
-        try:
-            with contextlib.redirect_stdout(f), contextlib.redirect_stderr(f):
+    fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    try:
+        os.dup2(fd, 1)
+        os.dup2(fd, 2)
+        with contextlib.redirect_stdout(streams[0]), contextlib.redirect_stderr(streams[1]):
+            try:
                 yield
-        finally:
-            sys.stdout.flush()
-            sys.stderr.flush()
-            os.dup2(saved[0], 1)
-            os.dup2(saved[1], 2)
-            os.close(saved[0])
-            os.close(saved[1])
+            finally:
+                for stream in streams:
+                    stream.flush()
+    finally:
+        os.dup2(saved[0], 1)
+        os.dup2(saved[1], 2)
+        for d in (*saved, fd):
+            os.close(d)
+
+
+def _fd_streams() -> tuple:
+    """Line-buffered text streams over descriptors 1 and 2 (not closing them)."""
+    return tuple(open(fd, "w", encoding="utf-8", buffering=1, closefd=False) for fd in (1, 2))
 
 
 def _run_one(argv: list[str]) -> int:
@@ -98,6 +110,7 @@ def run_job(job_path: str | Path, *, echo=print) -> int:
         state = {}
     failed: list[str] = []
     start = time.perf_counter()
+    streams = _fd_streams()
     for i, ev in enumerate(evals, 1):
         name = f"{ev.get('model_id', '?')} {ev.get('eval', ev['argv'][0])}"
         digest = argv_digest(ev["argv"])
@@ -108,7 +121,7 @@ def run_job(job_path: str | Path, *, echo=print) -> int:
         if state.pop(ev["out"], None) is not None:
             write_json(state_path, state)
         t0 = time.perf_counter()
-        with _output_to(Path(ev["log"])):
+        with _output_to(Path(ev["log"]), streams):
             code = _run_one(ev["argv"])
         gc.collect()
         took = time.perf_counter() - t0
