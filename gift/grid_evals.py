@@ -82,6 +82,8 @@ def eval_argv(grid: Grid, model_id: str, eval_name: str) -> list[str]:
         argv += ["--tasks", lm_eval_tasks(grid)]
         if spec.get("limit"):
             argv += ["--limit", str(spec["limit"])]
+        if spec.get("batch_size"):
+            argv += ["--batch-size", str(spec["batch_size"])]
         argv += ["--device", "cuda" if config["device"] == "gpu" else "cpu", "--out", out]
     elif kind == "alpaca_eval":
         argv += ["--instructions", str(spec["instructions"]), "--judge", judge_arg(grid, kind), "--out", out,

@@ -219,15 +219,16 @@ def test_a_config_without_an_evaluation_section_skips_only_that_kind(configs, ki
     assert set(grid.runs) == set(full.runs)
 
 
-def test_tiny_trains_its_runs_six_to_a_job_and_every_run_in_exactly_one_job(configs):
+def test_tiny_trains_its_runs_nine_to_a_job_and_every_run_in_exactly_one_job(configs):
     grid = G.expand(configs["tiny"])
+    assert configs["tiny"]["runs_per_job"] == 9
     jobs = grid.train_jobs
     members = [r for runs in jobs.values() for r in runs]
     assert sorted(members) == sorted(grid.runs), "every run in one job, none twice"
-    # 36 + 18 + 6 runs on tiny-a, tiny-b, tiny-c, and 6 + 6 with the reward model: 12 jobs of 6
-    assert len(jobs) == 12 and all(len(runs) == 6 for runs in jobs.values())
+    # 36 + 18 + 6 runs on tiny-a, tiny-b, tiny-c, and 6 + 6 with the reward model: 4 + 2 jobs of 9, 3 of 6
+    assert sorted(len(runs) for runs in jobs.values()) == [6, 6, 6] + [9] * 6
     for job_id, runs in jobs.items():
-        assert job_id == f"{runs[0]}+5" and all(grid.train_job(r) == job_id for r in runs)
+        assert job_id == f"{runs[0]}+{len(runs) - 1}" and all(grid.train_job(r) == job_id for r in runs)
         assert grid.train_done(job_id) == f"results/tiny/train_jobs/{job_id}.done"
 
 
@@ -266,7 +267,7 @@ def test_runs_per_job_under_accelerate_launch_is_a_config_error():
 
 def test_eval_jobs_run_every_evaluation_once_on_one_backbone_each(configs):
     grid = G.expand(configs["tiny"])
-    assert grid.grouped_evals and configs["tiny"]["evals_per_job"] == 6
+    assert grid.grouped_evals and configs["tiny"]["evals_per_job"] == 8
     jobs = grid.eval_jobs
     members = [t for targets in jobs.values() for t in targets]
     assert sorted(members) == sorted(grid.eval_targets()), "every evaluation in one job, none twice"
@@ -281,7 +282,7 @@ def test_eval_jobs_run_every_evaluation_once_on_one_backbone_each(configs):
     # tiny-a: 7 RLHF models x 3 evals + 9 GFT-experiment pass@1 = 30; tiny-b: 7 x 3 = 21
     assert {b: sum(map(len, js)) for b, js in by_backbone.items()} == {"tiny-a": 30, "tiny-b": 21}
     for js in by_backbone.values():
-        assert all(len(t) == 6 for t in js[:-1]) and 1 <= len(js[-1]) <= 6
+        assert all(len(t) == 8 for t in js[:-1]) and 1 <= len(js[-1]) <= 8
         # the untrained backbone's evaluations first (they need no training), then by training job
         flat = [t for targets in js for t in targets]
         train_jobs = list(grid.train_jobs)
@@ -323,6 +324,7 @@ def test_eval_arguments_carry_the_config_settings_of_their_kind(configs, tmp_pat
         "--out": f"results/tiny/evals/{base}/alpaca_eval.json", "--limit": "32", "--max-new-tokens": "48"}
     lm = grid_evals.eval_argv(grid, base, "lm_eval")
     assert lm[0] == "lm-eval" and flags(lm)["--tasks"] == "twins:results/tiny/lm_eval_twins"
+    assert flags(lm)["--batch-size"] == str(evaluation["lm_eval"]["batch_size"])
     assert flags(lm)["--limit"] == str(evaluation["lm_eval"]["limit"]) and flags(lm)["--device"] == "cpu"
     model = next(m for m, e in grid.eval_targets() if e == "rlvr_math")
     rlvr = grid_evals.eval_argv(grid, model, "rlvr_math")
