@@ -254,14 +254,21 @@ def test_runs_of_a_job_share_backbone_and_reward_model_and_keep_the_grid_order(c
     assert sum(len(j) for jobs in by_shared.values() for j in jobs) == len(order)
 
 
-def test_runs_per_job_under_accelerate_launch_is_a_config_error():
-    cfg = G.load_config(ROOT / "config" / "rehearsal.yaml")
+@pytest.mark.parametrize(("field", "config", "message"), [
+    # several runs per process only without `accelerate launch` (one launch per run)
+    ("runs_per_job", "rehearsal", r"runs_per_job: 2, but backbones\.\S+ is trained under accelerate"),
+    # several evaluations per process only on CPU configs
+    ("evals_per_job", "paper", r"evals_per_job: 2 on a gpu config"),
+])
+def test_jobs_of_several_runs_or_evaluations_where_a_process_cannot_hold_them_are_a_config_error(
+        field, config, message):
+    cfg = G.load_config(ROOT / "config" / f"{config}.yaml")
     assert G.expand(cfg).runs
-    cfg["runs_per_job"] = 2
-    with pytest.raises(G.ConfigError, match=r"runs_per_job: 2, but backbones\.\S+ is trained under accelerate"):
+    cfg[field] = 2
+    with pytest.raises(G.ConfigError, match=message):
         G.expand(cfg)
-    cfg["runs_per_job"] = 0
-    with pytest.raises(G.ConfigError, match="runs_per_job"):
+    cfg[field] = 0
+    with pytest.raises(G.ConfigError, match=field):
         G.validate(cfg)
 
 
@@ -295,16 +302,6 @@ def test_one_evaluation_per_job_without_evals_per_job(paper):
     assert not paper.grouped_evals
     assert all(len(targets) == 1 for targets in paper.eval_jobs.values())
     assert sorted(t for targets in paper.eval_jobs.values() for t in targets) == sorted(paper.eval_targets())
-
-
-def test_evals_per_job_on_a_gpu_config_is_a_config_error(configs):
-    cfg = copy.deepcopy(configs["paper"])
-    cfg["evals_per_job"] = 2
-    with pytest.raises(G.ConfigError, match=r"evals_per_job: 2 on a gpu config"):
-        G.expand(cfg)
-    cfg["evals_per_job"] = 0
-    with pytest.raises(G.ConfigError, match="evals_per_job"):
-        G.validate(cfg)
 
 
 def test_eval_arguments_carry_the_config_settings_of_their_kind(configs, tmp_path):
