@@ -9,11 +9,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-from pathlib import Path
 
 from gift.grid_files import model_path, model_source, reward_model_source, split_path
 from gift.grid_runs import RLVR_PREFIX, Grid
-from gift.io import write_text
+from gift.io import write_text_if_changed
 
 # `gift eval <command>` of each eval kind.
 EVAL_COMMANDS = {"rlvr": "rlvr", "lm_eval": "lm-eval", "alpaca_eval": "alpaca", "arena_hard": "arena-hard"}
@@ -113,12 +112,8 @@ def eval_job_spec(grid: Grid, job_id: str) -> dict:
 def write_eval_job(grid: Grid, job_id: str, only_if_changed: bool = False) -> bool:
     """Write one grouped eval job's file atomically; with `only_if_changed`, leave a file with the same content
     alone. Returns whether the file was written."""
-    text = json.dumps(eval_job_spec(grid, job_id), indent=2) + "\n"
-    path = Path(grid.eval_job_file(job_id))
-    if only_if_changed and path.exists() and path.read_text(encoding="utf-8") == text:
-        return False
-    write_text(path, text)
-    return True
+    return write_text_if_changed(grid.eval_job_file(job_id), json.dumps(eval_job_spec(grid, job_id), indent=2) + "\n",
+                                 only_if_changed)
 
 
 def argv_digest(argv: list[str]) -> str:

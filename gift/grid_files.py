@@ -9,7 +9,7 @@ import yaml
 
 from gift.grid_config import ConfigError
 from gift.grid_runs import TRAINING_KEYS, Grid, Model
-from gift.io import write_json, write_text
+from gift.io import write_json, write_text_if_changed
 
 
 def _source(grid: Grid, section: str, name: str) -> tuple[str, str | None]:
@@ -83,12 +83,7 @@ def write_run_config(grid: Grid, run_id: str, path: str | Path, only_if_changed:
 
     Returns whether the file was written.
     """
-    text = yaml.safe_dump(run_config(grid, run_id), sort_keys=False)
-    path = Path(path)
-    if only_if_changed and path.exists() and path.read_text(encoding="utf-8") == text:
-        return False
-    write_text(path, text)
-    return True
+    return write_text_if_changed(path, yaml.safe_dump(run_config(grid, run_id), sort_keys=False), only_if_changed)
 
 
 def grid_entries(grid: Grid) -> list[dict]:

@@ -122,6 +122,16 @@ def write_text(path: PathLike, text: str) -> None:
         tmp.write_text(text, encoding="utf-8")
 
 
+def write_text_if_changed(path: PathLike, text: str, only_if_changed: bool = True) -> bool:
+    """Write `text` atomically unless (with `only_if_changed`) the file already holds exactly it, so that its
+    modification time stays put; returns whether the file was written."""
+    path = Path(path)
+    if only_if_changed and path.exists() and path.read_text(encoding="utf-8") == text:
+        return False
+    write_text(path, text)
+    return True
+
+
 def write_json(path: PathLike, obj: Any) -> None:
     write_text(path, json.dumps(obj, indent=2, sort_keys=False, default=_json_default) + "\n")
 

@@ -335,3 +335,28 @@ def test_eval_arguments_carry_the_config_settings_of_their_kind(configs, tmp_pat
     spec = configs["paper"]["backbones"][untrained.backbone]
     argv = grid_evals.eval_argv(hub, untrained.model_id, untrained.evals[0])
     assert flags(argv)["--model"] == f"{spec['hub']}@{spec['revision']}"
+
+
+def test_job_files_are_rewritten_only_when_their_content_changes(configs, tmp_path, monkeypatch):
+    """Run configs and grouped eval job files keep their modification time while what they say is unchanged."""
+    from gift import grid_evals
+
+    monkeypatch.chdir(tmp_path)
+    cfg = copy.deepcopy(configs["tiny"])
+    grid = G.expand(cfg)
+    run_id, job_id = next(iter(grid.runs)), next(iter(grid.eval_jobs))
+    run_path, job_path = tmp_path / "RUN.yaml", Path(grid.eval_job_file(job_id))
+    assert G.write_run_config(grid, run_id, run_path, only_if_changed=True)
+    assert grid_evals.write_eval_job(grid, job_id, only_if_changed=True)
+    stamps = run_path.stat().st_mtime_ns, job_path.stat().st_mtime_ns
+    assert not G.write_run_config(grid, run_id, run_path, only_if_changed=True)
+    assert not grid_evals.write_eval_job(grid, job_id, only_if_changed=True)
+    assert (run_path.stat().st_mtime_ns, job_path.stat().st_mtime_ns) == stamps
+    assert G.write_run_config(grid, run_id, run_path)  # without only_if_changed: always written
+    cfg["training"]["max_steps"] = 61
+    cfg["evaluation"]["alpaca_eval"]["limit"] = 31
+    changed = G.expand(cfg)
+    assert G.write_run_config(changed, run_id, run_path, only_if_changed=True)
+    assert yaml.safe_load(run_path.read_text())["max_steps"] == 61
+    assert grid_evals.write_eval_job(changed, job_id, only_if_changed=True)
+    assert "31" in json.loads(job_path.read_text())["evals"][1]["argv"]
