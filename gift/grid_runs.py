@@ -135,12 +135,10 @@ class Grid:
         its runs), in grid order, `runs_per_job` (default 1) at a time; a job's id is its first run's id,
         followed by `+<n>` when it trains n more.
         """
-        size = int(self.config.get("runs_per_job", 1))
         shared: dict[tuple, list[str]] = {}
         for run in self.runs.values():
             shared.setdefault((run.backbone, run.reward_model), []).append(run.run_id)
-        chunks = [ids[i:i + size] for ids in shared.values() for i in range(0, len(ids), size)]
-        return {(c[0] if len(c) == 1 else f"{c[0]}+{len(c) - 1}"): c for c in chunks}
+        return _jobs(shared.values(), int(self.config.get("runs_per_job", 1)), str)
 
     def train_job(self, run_id: str) -> str:
         """The id of the training job that trains a run."""
@@ -170,7 +168,6 @@ class Grid:
         few training jobs), `evals_per_job` (default 1) at a time. A job's id is its first eval's
         `<model_id>.<eval_name>`, followed by `+<n>` when it runs n more.
         """
-        size = int(self.config.get("evals_per_job", 1))
         job_order = {run_id: i for i, run_ids in enumerate(self.train_jobs.values()) for run_id in run_ids}
 
         def rank(target: tuple[str, str]) -> int:
@@ -180,8 +177,7 @@ class Grid:
         shared: dict[str, list[tuple[str, str]]] = {}
         for target in sorted(self.eval_targets(), key=rank):
             shared.setdefault(self.models[target[0]].backbone, []).append(target)
-        chunks = [ts[i:i + size] for ts in shared.values() for i in range(0, len(ts), size)]
-        return {(f"{c[0][0]}.{c[0][1]}" + (f"+{len(c) - 1}" if len(c) > 1 else "")): c for c in chunks}
+        return _jobs(shared.values(), int(self.config.get("evals_per_job", 1)), lambda t: f"{t[0]}.{t[1]}")
 
     def eval_job(self, model_id: str, eval_name: str) -> str:
         """The id of the evaluation job that runs one evaluation."""
@@ -260,6 +256,13 @@ class Grid:
         """(model_id, eval_name) that a table reads: its models' evals of the kinds the table lists."""
         kinds = self.config["report"]["tables"][table] or []
         return [(m.model_id, e) for m in self.models.values() if table in m.tables for e in m.evals if e in kinds]
+
+
+def _jobs(groups, size: int, name) -> dict:
+    """Each group's items cut into jobs of `size` in order: job id -> items. A job's id is `name` of its first
+    item, followed by `+<n>` when it holds n more."""
+    chunks = [items[i:i + size] for items in groups for i in range(0, len(items), size)]
+    return {name(c[0]) + (f"+{len(c) - 1}" if len(c) > 1 else ""): c for c in chunks}
 
 
 def eval_kind_configured(config: dict, kind: str) -> bool:

@@ -208,16 +208,22 @@ def train_gpus(wildcards):
     return gift_grid.job_gpus(config, job_runs(wildcards)[0].backbone, "train")
 
 
-def train_resource(name):
-    """One Slurm resource of a training job, by its backbone's size (config cluster.resources); the time limit
-    is per run, times the runs of the job."""
+def grouped_resource(name, role, backbones):
+    """One Slurm resource of a job that runs several items in turn (`backbones(wildcards)`: each item's backbone,
+    all the same), by that backbone's size (config cluster.resources); the time limit is per item, times the
+    items."""
 
     def resource(wildcards):
-        runs = job_runs(wildcards)
-        value = gift_grid.job_resources(GRID, runs[0].backbone, "train")[name]
-        return value * len(runs) if name == "runtime" else value
+        items = backbones(wildcards)
+        value = gift_grid.job_resources(GRID, items[0], role)[name]
+        return value * len(items) if name == "runtime" else value
 
     return resource
+
+
+def train_resource(name):
+    """One Slurm resource of a training job: per run, the time limit times the runs of the job."""
+    return grouped_resource(name, "train", lambda wildcards: [run.backbone for run in job_runs(wildcards)])
 
 
 def eval_resource(name):
@@ -307,15 +313,9 @@ def eval_job_inputs(wildcards):
 
 
 def eval_job_resource(name):
-    """One Slurm resource of a grouped eval job, by its models' backbone; the time limit is per evaluation, times
-    the evaluations of the job."""
-
-    def resource(wildcards):
-        targets = GRID.eval_jobs[wildcards.eval_job]
-        value = gift_grid.job_resources(GRID, GRID.models[targets[0][0]].backbone, "eval")[name]
-        return value * len(targets) if name == "runtime" else value
-
-    return resource
+    """One Slurm resource of a grouped eval job: per evaluation, the time limit times the evaluations of the job."""
+    return grouped_resource(
+        name, "eval", lambda wildcards: [GRID.models[m].backbone for m, _ in GRID.eval_jobs[wildcards.eval_job]])
 
 
 def eval_outputs(targets):
