@@ -1,10 +1,14 @@
 """Explicit rewards: verifiable answers (GSM8K, MATH, DAPO/AIME) and a reward model's score.
 
-Verifiable rewards follow the reference implementations: GSM8K is verl's strict rule (the last
-`#### <number>` in the completion's last 300 characters, commas removed, compared as a string;
-`gsm8k_lenient` also accepts `$`, trailing dots and equal decimals), MATH the last `\\boxed{}` checked
-for equivalence with math-verify, DAPO/AIME the last `Answer: <x>` line with `\\boxed{}` as fallback. Any completion that cannot be parsed, and any
-reward that raises or exceeds its CPU-time limit, scores 0 and is counted: a reward never stops training.
+`gsm8k`, `math` and `dapo` are the rules of verl's scorers that the paper's author trained and validated
+with (docs/evaluation.md#verifiable-rewards): GSM8K the last `#### <number>` in the completion's last 300
+characters, commas removed, compared as a string; MATH the last `\\boxed{}` under the Hendrycks string
+normalisation; DAPO/AIME the last `Answer:` line of the last 300 characters under the Minerva string
+normalisation (gift.answer_rules). The lenient alternatives: `gsm8k_lenient` also accepts `$`, trailing
+dots and equal decimals; `math_verify` checks the last `\\boxed{}` for equivalence with math-verify;
+`dapo_verify` does so for the last `Answer: <x>` line, with the last `\\boxed{}` as fallback. Any
+completion that cannot be parsed, and any reward that raises or exceeds its CPU-time limit, scores 0 and
+is counted: a reward never stops training.
 """
 
 from __future__ import annotations
@@ -17,12 +21,13 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
+from gift.answer_rules import dapo_rule_score, math_rule_score
 from gift.errors import did_you_mean
 from gift.verify import DEFAULT_CPU_S, VerifyTimeout, equivalent
 
 log = logging.getLogger("gift.rewards")
 
-VERIFIABLE_KINDS = ("gsm8k", "gsm8k_lenient", "math", "dapo")
+VERIFIABLE_KINDS = ("gsm8k", "gsm8k_lenient", "math", "dapo", "math_verify", "dapo_verify")
 REWARD_KINDS = (*VERIFIABLE_KINDS, "reward_model")
 
 _MINUS = dict.fromkeys(map(ord, "\u2212\u2012\u2013\u2014\ufe63\uff0d"), "-")
@@ -40,8 +45,10 @@ MAX_NUMBER_CHARS = 100
 REWARD_ARGS = {
     "gsm8k": (),
     "gsm8k_lenient": (),
-    "math": ("verify_cpu_s",),
-    "dapo": ("verify_cpu_s",),
+    "math": (),
+    "dapo": (),
+    "math_verify": ("verify_cpu_s",),
+    "dapo_verify": ("verify_cpu_s",),
     "reward_model": ("batch_size", "length_normalize", "max_length", "device"),
 }
 
@@ -141,7 +148,7 @@ def _strip_latex(answer: str) -> str:
 
 
 def extract_dapo(completion: str) -> str | None:
-    """The last `Answer: <x>` line's answer; the last `\\boxed{}` if there is no such line."""
+    """`dapo_verify`'s answer: the last `Answer: <x>` line's; the last `\\boxed{}` if there is no such line."""
     text = str(completion)
     matches = _DAPO_ANSWER.findall(text)
     if matches:
@@ -189,6 +196,10 @@ def score_verifiable(kind: str, completion: str, ground_truth: str,
         truth = normalize_number(ground_truth)
         return float(truth is not None and pred == truth), True
     if kind == "math":
+        return math_rule_score(completion, str(ground_truth))
+    if kind == "dapo":
+        return dapo_rule_score(completion, str(ground_truth))
+    if kind == "math_verify":
         pred = extract_boxed(completion)
         if pred is None:
             return 0.0, False
@@ -366,7 +377,7 @@ class RewardFunction:
 def make_reward_function(kind: str, model: Any = None, tokenizer: Any = None, batch_size: int = 8,
                          length_normalize: bool = True, verify_cpu_s: float = DEFAULT_CPU_S,
                          **kwargs: Any) -> RewardFunction:
-    """The reward function of `kind` (gsm8k, gsm8k_lenient, math, dapo, reward_model); a reward model needs `model`."""
+    """The reward function of `kind` (one of REWARD_KINDS); a reward model needs `model`."""
     if kind == "reward_model":
         if model is None:
             raise ValueError("reward 'reward_model' needs model= (a from_pretrained directory or a loaded model)")

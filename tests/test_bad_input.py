@@ -117,9 +117,9 @@ CLI_CASES = [
     ("epochs-negative", lambda t: _train(t, max_steps=-1, num_train_epochs=-1), ["field 'num_train_epochs'", "> 0"]),
     ("save-every-zero", lambda t: _train(t, save_every=0), ["field 'save_every'", ">= 1"]),
     ("reward-unknown", lambda t: _train(t, reward="gsm8", ), ["field 'reward'", "did you mean gsm8k"]),
-    ("reward-args-unknown", lambda t: _train(t, reward="math", reward_args={"verify_cpu": 3}),
+    ("reward-args-unknown", lambda t: _train(t, reward="math_verify", reward_args={"verify_cpu": 3}),
      ["field 'reward_args'", "'verify_cpu'", "did you mean verify_cpu_s"]),
-    ("reward-args-bad-value", lambda t: _train(t, reward="math", reward_args={"verify_cpu_s": -1}),
+    ("reward-args-bad-value", lambda t: _train(t, reward="math_verify", reward_args={"verify_cpu_s": -1}),
      ["verify_cpu_s must be a number of CPU-seconds"]),
     ("reward-model-missing", lambda t: _train(t, reward="reward_model"), ["field 'reward_model' is required"]),
     ("method-unknown", lambda t: _train(t, method="grop"), ["unknown method 'grop'", "did you mean grpo"]),
@@ -301,7 +301,7 @@ def _score_in_thread(f, completion: str, truth: str) -> list[float]:
 def test_math_verification_past_its_cpu_limit_scores_0_and_is_counted(completion, truth, caplog):
     from gift.rewards import make_reward_function
 
-    f = make_reward_function("math", verify_cpu_s=1)
+    f = make_reward_function("math_verify", verify_cpu_s=1)
     with caplog.at_level(logging.WARNING, logger="gift.rewards"):
         assert _score_in_thread(f, completion, truth) == [0.0]
     assert f.stats()["timeouts"] == 1 and f.stats()["errors"] == 1
@@ -317,8 +317,8 @@ def test_reward_timeouts_and_failures_are_columns_of_the_step_that_had_them(tmp_
     from gift.rewards import make_reward_function
     from gift.run_recorder import RunRecorder
 
-    f = make_reward_function("math", verify_cpu_s=1)
-    cfg = SimpleNamespace(reward="math", eval_every=0)
+    f = make_reward_function("math_verify", verify_cpu_s=1)
+    cfg = SimpleNamespace(reward="math_verify", eval_every=0)
     rec = RunRecorder(cfg, tmp_path / "metrics.jsonl", None, [], None, 8, [f], logging.getLogger("t"))
     state = SimpleNamespace(global_step=1, epoch=0.1, is_world_process_zero=True)
     # step 1: one timeout, one unparsable, two correct
@@ -347,7 +347,7 @@ def test_a_million_digit_answer_is_not_parsed_as_a_number():
 def test_an_overlong_boxed_answer_is_not_sent_to_math_verify():
     from gift.rewards import make_reward_function
 
-    f = make_reward_function("math")
+    f = make_reward_function("math_verify")
     assert f(["q"], ["\\boxed{" + "x+" * 100_000 + "1}"], ground_truth=["1"]) == [0.0]
     assert f.stats()["timeouts"] == 0 and f.stats()["errors"] == 0
 

@@ -9,14 +9,17 @@ import pytest
 
 from gift.rewards import (
     RewardModelScorer,
+    check_reward_args,
     extract_boxed,
     extract_dapo,
     extract_gsm8k,
     extract_gsm8k_lenient,
     make_reward_function,
     normalize_number,
+    score_verifiable,
     verifiable_reward,
 )
+from tests.verl_reward_cases import CASES, PAD
 
 
 @pytest.mark.parametrize("completion, expected", [
@@ -111,8 +114,8 @@ def test_extract_boxed_handles_nesting_and_several_boxes(text, expected):
     ("the answer is 3", "3", 0.0),
     ("", "3", 0.0),
 ])
-def test_math_reward_checks_equivalence_of_the_last_box(completion, truth, expected):
-    assert verifiable_reward("math", completion, truth) == expected
+def test_math_verify_reward_checks_equivalence_of_the_last_box(completion, truth, expected):
+    assert verifiable_reward("math_verify", completion, truth) == expected
 
 
 @pytest.mark.parametrize("completion, truth, expected", [
@@ -125,8 +128,55 @@ def test_math_reward_checks_equivalence_of_the_last_box(completion, truth, expec
     ("I don't know", "33", 0.0),
     ("", "33", 0.0),
 ])
-def test_dapo_reward_prefers_the_answer_line_then_the_box(completion, truth, expected):
-    assert verifiable_reward("dapo", completion, truth) == expected
+def test_dapo_verify_reward_prefers_the_answer_line_then_the_box(completion, truth, expected):
+    assert verifiable_reward("dapo_verify", completion, truth) == expected
+
+
+@pytest.mark.parametrize("kind, completion, truth, expected", CASES,
+                         ids=[f"{i}-{c[0]}" for i, c in enumerate(CASES)])
+def test_verl_rules_give_verls_reward(kind, completion, truth, expected):
+    # expected: verl's own scorer files run on the same input (tests/verl_reward_cases.py names the commit)
+    assert verifiable_reward(kind, completion, truth) == expected
+
+
+@pytest.mark.parametrize("kind, completion, truth", [
+    ("dapo", "The sum is 40+2, so $\\boxed{42}$.", "42"),  # no Answer line
+    ("dapo", "Answer: 42\n" + PAD, "42"),  # the Answer line lies before the last 300 characters
+    ("dapo", "Answer: 42.0", "42"),  # no numeric comparison
+    ("math", "so $\\boxed{0.25}$", "\\frac{1}{4}"),  # only 0.5 is rewritten as a fraction
+    ("math", "so $\\boxed{\\frac{2}{4}}$", "\\frac{1}{2}"),  # no simplification
+])
+def test_author_rules_reject_what_math_verify_accepts(kind, completion, truth):
+    assert verifiable_reward(kind, completion, truth) == 0.0
+    assert verifiable_reward(f"{kind}_verify", completion, truth) == 1.0
+
+
+def test_verl_rule_cases_cover_every_normalisation_edge():
+    # the table must keep a case for each edge the rules differ on (it is the contract with verl's files)
+    texts = {kind: " ".join(c + " " + t for k, c, t, _ in CASES if k == kind) for kind in ("math", "dapo")}
+    for kind, text in texts.items():
+        for edge in ("\\text{", "\\!", "dfrac", "tfrac", "sqrt", "0.5", "\\left(", "^\\circ", "\\$", "x =",
+                     "\\fbox", "cm"):
+            assert edge in text, (kind, edge)
+    assert {e for k, _, _, e in CASES} == {0.0, 1.0}
+
+
+def test_math_and_dapo_rules_report_whether_an_answer_was_found():
+    assert score_verifiable("math", "no box here", "5") == (0.0, False)
+    assert score_verifiable("math", "\\fbox{5}", "5") == (0.0, False)
+    assert score_verifiable("math", "\\boxed{4}", "5") == (0.0, True)
+    assert score_verifiable("dapo", "\\boxed{5}", "5") == (0.0, False)
+    assert score_verifiable("dapo", "Answer: 4", "5") == (0.0, True)
+    f = make_reward_function("dapo")
+    assert f(["q"] * 3, ["Answer: 5", "5", "Answer: 6"], ground_truth=["5"] * 3) == [1.0, 0.0, 0.0]
+    assert f.stats()["unparsed"] == 1
+
+
+def test_rule_rewards_take_no_verify_time_limit():
+    check_reward_args("math_verify", {"verify_cpu_s": 2})
+    for kind in ("math", "dapo"):
+        with pytest.raises(ValueError, match="verify_cpu_s"):
+            check_reward_args(kind, {"verify_cpu_s": 2})
 
 
 def test_dapo_answer_line_wins_over_a_box():
@@ -155,9 +205,9 @@ def test_reward_function_rejects_unknown_kind():
         make_reward_function("reward_model")
 
 
-def test_math_reward_works_off_the_main_thread():
+def test_math_verify_reward_works_off_the_main_thread():
     out = []
-    t = threading.Thread(target=lambda: out.append(verifiable_reward("math", "\\boxed{\\frac{2}{4}}", "\\frac12")))
+    t = threading.Thread(target=lambda: out.append(verifiable_reward("math_verify", "\\boxed{\\frac{2}{4}}", "\\frac12")))
     t.start()
     t.join()
     assert out == [1.0]
