@@ -61,10 +61,22 @@ def check_references(config: dict) -> None:
     for section in ("backbones", "datasets", "methods"):
         if not config.get(section):
             raise ConfigError(f"{section}: must define at least one entry")
+    _check_dataset_rewards(config)
     _check_builds(config)
     _check_judges(config)
     for ename, exp in config["experiments"].items():
         _check_experiment(config, ename, exp)
+
+
+def _check_dataset_rewards(config: dict) -> None:
+    """Each dataset's reward can score it: verifiable for data with ground truths, the reward model otherwise."""
+    from gift.data.prepare import check_reward
+
+    for name, spec in config["datasets"].items():
+        try:
+            check_reward(name, spec.get("reward"))
+        except ValueError as err:
+            raise ConfigError(f"datasets.{name}.reward: {err}") from None
 
 
 def _check_builds(config: dict) -> None:

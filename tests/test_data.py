@@ -259,3 +259,44 @@ def test_cli_prepares_and_reports_bad_input(tmp_path, capsys):
     assert cli(["--dataset", "gsm8k", "--source", "local", "--out", str(tmp_path / "b")]) == 2
     assert "--path" in capsys.readouterr().err
     assert not (tmp_path / "b").exists()
+
+
+@pytest.mark.parametrize("name", ["gsm8k", "math", "dapo_math", "aime2024", "numina_distill"])
+def test_twin_references_score_under_verls_rules_and_a_wrong_answer_does_not(name):
+    # the warm start imitates these references: if verl's rule could not read them, every tiny reward would be 0
+    rule = {"gsm8k": "gsm8k", "math": "math", "dapo_math": "dapo", "aime2024": "dapo", "numina_distill": "math"}[name]
+    raw = generate(name, seed=0)
+    for split, rows in raw.items():
+        examples, _ = map_rows(get_spec(name), split, rows)
+        for ex in examples:
+            reference = ex.get("reference") or ex["expert"]
+            truth = ex["ground_truth"]
+            assert verifiable_reward(rule, reference, truth) == 1.0, (split, reference, truth)
+            assert verifiable_reward(ex["reward"], reference, truth) == 1.0
+            wrong = f"{truth}9" if not truth.startswith("\\frac") else truth.replace("}{", "1}{")
+            head, _, tail = reference.rpartition(truth)
+            assert verifiable_reward(rule, head + wrong + tail, truth) == 0.0, (head + wrong + tail, truth)
+
+
+def test_dapo_and_aime_prompts_ask_for_an_answer_line():
+    # verl's DAPO rule reads only an 'Answer:' line: the prompts say so, as the hub files do
+    for name in ("dapo_math", "aime2024"):
+        (split, rows), *_ = generate(name, seed=0).items()
+        examples, _ = map_rows(get_spec(name), split, rows[:4])
+        for ex in examples:
+            text = ex["prompt"][-1]["content"]
+            assert "The last line of your response should be of the form Answer: $Answer" in text
+            assert text.endswith('Remember to put your answer on its own line after "Answer:".')
+
+
+def test_prepare_writes_the_configs_reward_into_every_example(tmp_path):
+    summary = prepare("math", "synthetic", tmp_path / "m", seed=0, limits={"train": 5, "test": 5},
+                      reward="math_verify")
+    assert summary["reward"] == "math_verify"
+    assert {r["reward"] for s in ("train", "test") for r in read_jsonl(tmp_path / f"m/{s}.jsonl")} == {"math_verify"}
+    assert prepare("aime2024", "synthetic", tmp_path / "a", seed=0)["reward"] == "dapo"
+    with pytest.raises(ValueError, match="needs a verifiable reward"):
+        prepare("math", "synthetic", tmp_path / "x", seed=0, reward="reward_model")
+    with pytest.raises(ValueError, match="needs reward_model"):
+        prepare("infinity_instruct", "synthetic", tmp_path / "x", seed=0, reward="dapo")
+    assert not (tmp_path / "x").exists()

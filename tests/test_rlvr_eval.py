@@ -41,6 +41,32 @@ def test_pass_at_1_is_the_mean_over_samples_then_problems(monkeypatch):
     assert res["samples"][0]["rewards"] == [1.0, 1.0, 0.0, 0.0]
 
 
+def test_aime_is_scored_with_the_answer_line_rule_of_the_prepared_examples(tmp_path, monkeypatch):
+    from gift.data.prepare import prepare
+
+    prepare("aime2024", "synthetic", tmp_path / "aime", limits={"test": 2})
+    examples = read_jsonl(tmp_path / "aime" / "test.jsonl")
+    assert {e["reward"] for e in examples} == {"dapo"}
+    truths = {e["prompt"][-1]["content"]: e["ground_truth"] for e in examples}
+
+    def fake_generate(model, tok, prompts, n=1, greedy=False, **kw):  # stands in for a model's sampler
+        t = [truths[p[-1]["content"]] for p in prompts]
+        if greedy:  # verl's rule reads only the 'Answer:' line: a boxed answer alone scores 0
+            return [[f"so $\\boxed{{{x}}}$."] for x in t]
+        return [[f"Answer: {x}", f"Answer: {x}.0", f"Answer: {x}\n" + "x" * 300, f"work\nAnswer: ${x}$"] for x in t]
+
+    monkeypatch.setattr(rlvr, "generate", fake_generate)
+    res = evaluate_pass_at_1(None, None, examples, k=4, greedy=True, progress=False)
+    assert [s["rewards"] for s in res["samples"]] == [[1.0, 0.0, 0.0, 1.0]] * 2
+    assert res["pass@1"] == 0.5 and res["pass@1_greedy"] == 0.0
+    assert res["unparsed"] == 2 and res["greedy_unparsed"] == 2  # the cut-off Answer lines; the boxed answers
+    # the same completions under the math-verify alternative, as a config naming dapo_verify would score them
+    for e in examples:
+        e["reward"] = "dapo_verify"
+    res = evaluate_pass_at_1(None, None, examples, k=4, greedy=True, progress=False)
+    assert res["pass@1_greedy"] == 1.0 and [s["rewards"] for s in res["samples"]] == [[1.0, 1.0, 1.0, 1.0]] * 2
+
+
 def test_real_model_results_agree_with_rescoring_the_samples(tiny_model_dir, synthetic_data):
     from gift.generation import load_model
 

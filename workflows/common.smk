@@ -98,9 +98,10 @@ def data_dir(dataset):
 
 
 def prepare_args(wildcards):
-    """`gift data prepare` options of a dataset: source, local path, hub subset, per-split limits."""
+    """`gift data prepare` options of a dataset: source, reward, local path, hub subset, per-split limits."""
     spec = config["datasets"][wildcards.dataset]
-    args = ["--source", spec["source"]]
+    # the examples carry the reward that the RLVR evaluations score them with
+    args = ["--source", spec["source"], "--reward", spec["reward"]]
     if spec.get("path"):
         args += ["--path", spec["path"]]
     if spec.get("hub_config"):

@@ -12,6 +12,7 @@ from gift.data.mapping import SchemaError, check_columns, map_rows
 from gift.data.registry import REGISTRY, get_spec
 from gift.data.synthetic import generate
 from gift.io import write_json, write_jsonl
+from gift.rewards import REWARD_KINDS, VERIFIABLE_KINDS
 
 SOURCES = ("synthetic", "hub", "local")
 
@@ -31,10 +32,25 @@ def load_raw(name: str, source: str, path: str | None = None, seed: int = 0, con
     raise ValueError(f"unknown source {source!r}; choose one of {', '.join(SOURCES)}")
 
 
+def check_reward(name: str, reward: str) -> None:
+    """Raise ValueError unless `reward` can score dataset `name`: a verifiable reward for a dataset with
+    ground truths, the reward model for one without."""
+    default = get_spec(name).reward
+    if reward not in REWARD_KINDS:
+        raise ValueError(f"dataset {name!r}: unknown reward {reward!r}; choose one of {', '.join(REWARD_KINDS)}")
+    if (reward in VERIFIABLE_KINDS) != (default in VERIFIABLE_KINDS):
+        need = "a verifiable reward" if default in VERIFIABLE_KINDS else "reward_model"
+        raise ValueError(f"dataset {name!r}: reward {reward!r} cannot score it; it needs {need} "
+                         f"(its default is {default!r})")
+
+
 def prepare(name: str, source: str, out_dir: str | Path, path: str | None = None, seed: int = 0,
             limits: dict[str, int] | None = None, config: str | None = None,
-            revision: str | None = None, selection: int | None = None) -> dict:
+            revision: str | None = None, selection: int | None = None, reward: str | None = None) -> dict:
     """Prepare every split of dataset `name` into `out_dir/<split>.jsonl`; returns the summary.
+
+    `reward` (default: the registry's) is written into every example: the RLVR evaluations score each
+    example with the reward it names, so a config's `datasets.<name>.reward` reaches them this way.
 
     With `selection` N, the last N examples of the train split (after its limit) become `selection.jsonl`
     and leave the train split: a held-out split on which a sweep picks its values, apart from the eval
@@ -44,6 +60,8 @@ def prepare(name: str, source: str, out_dir: str | Path, path: str | None = None
     atomically and `summary.json` last.
     """
     spec = get_spec(name)
+    reward = reward or spec.reward
+    check_reward(name, reward)
     limits = limits or {}
     unknown = set(limits) - set(spec.splits)
     if unknown:
@@ -53,12 +71,14 @@ def prepare(name: str, source: str, out_dir: str | Path, path: str | None = None
     where = {"synthetic": "synthetic twin", "hub": f"hub {spec.hub_id}", "local": f"local copy {path}"}[source]
     prepared, summary = {}, {"dataset": name, "source": source, "seed": seed, "hub_id": spec.hub_id,
                              "config": config or spec.config, "revision": revision or spec.revision,
-                             "reward": spec.reward, "eval_split": spec.eval_split, "splits": {}}
+                             "reward": reward, "eval_split": spec.eval_split, "splits": {}}
     for split, rows in raw.items():
         if not rows:
             raise ValueError(f"dataset {name!r} ({where}): split {split!r} is empty")
         check_columns(spec, rows, f"{where}, split {split}")
         examples, counts = map_rows(spec, split, rows)
+        if reward != spec.reward:
+            examples = [{**ex, "reward": reward} for ex in examples]
         if split in limits:
             examples = examples[: limits[split]]
         if not examples:
@@ -106,13 +126,15 @@ def cli(argv: list[str]) -> int:
     parser.add_argument("--selection", type=int, help="hold out the last N train examples as selection.jsonl")
     parser.add_argument("--config", help="override the registry's hub config (e.g. Infinity-Instruct's subset)")
     parser.add_argument("--revision", help="override the registry's pinned revision")
+    parser.add_argument("--reward", choices=REWARD_KINDS,
+                        help="the reward written into every example (default: the dataset's, gift.data.registry)")
     args = parser.parse_args(argv)
     t0 = time.time()
     try:
         if args.selection is not None and args.selection < 1:
             raise ValueError(f"--selection {args.selection}: expected a positive number of examples")
         summary = prepare(args.dataset, args.source, args.out, args.path, args.seed, _parse_limits(args.limit),
-                          args.config, args.revision, selection=args.selection)
+                          args.config, args.revision, selection=args.selection, reward=args.reward)
     except (DataSourceError, SchemaError, ValueError) as err:
         print(f"gift data prepare: error: {err}", file=sys.stderr)
         return 2

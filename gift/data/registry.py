@@ -28,7 +28,7 @@ class DatasetSpec:
     columns: tuple[str, ...]
     """Raw columns every row must have; nested keys as 'parent.child'."""
     reward: str
-    """gsm8k, math, dapo or reward_model (see gift.rewards)."""
+    """The default reward (gift.rewards): the rule verl routes the dataset to, where it routes it."""
     prompt_suffix: str = ""
     dedupe: bool = False
     """Drop rows whose prompt repeats (DAPO-Math-17k repeats each row ~100x, AIME-2024 each of 30 problems)."""
@@ -111,7 +111,8 @@ REGISTRY: dict[str, DatasetSpec] = {
         revision="main",
         splits={"train": "train"},
         columns=("prompt", "reward_model.ground_truth", "extra_info.answer", "extra_info.model_answer"),
-        reward="math",
+        # verl routes NuminaMath sources to its symbolic checker (prime_math), not to a string rule
+        reward="math_verify",
         notes="expert CoT in extra_info.answer, teacher CoTs in extra_info.model_answer",
         synthetic_sizes={"train": 1000},
     ),
