@@ -26,7 +26,8 @@ class RunConfig:
     method: str = field(metadata={"help": "a name in gift.methods.METHODS: gift, grpo, dapo, gspo, gft"})
     model: str = field(metadata={"help": "policy: a from_pretrained directory or a hub id (with model_revision)"})
     train_data: str = field(metadata={"help": "prepared training examples (JSONL, see docs/interfaces.md)"})
-    reward: str = field(metadata={"help": "explicit reward: gsm8k, gsm8k_lenient, math, dapo (verifiable) or reward_model"})
+    reward: str = field(metadata={"help": "explicit reward: gsm8k, math, dapo (verl's rules), gsm8k_lenient, "
+                                          "math_verify, dapo_verify (lenient) or reward_model"})
     output_dir: str = field(metadata={"help": "the run directory"})
     model_revision: str | None = field(default=None, metadata={"help": "pinned hub revision of `model`"})
     eval_data: str | None = field(default=None, metadata={"help": "held-out examples for periodic pass@1"})

@@ -116,6 +116,24 @@ def test_backbone_built_without_an_eval_split_is_a_config_error(configs):
     G.expand(cfg)
 
 
+def test_paper_config_scores_each_dataset_with_the_rule_verl_routes_it_to(configs):
+    rewards = {name: d["reward"] for name, d in configs["paper"]["datasets"].items()}
+    assert rewards == {"gsm8k": "gsm8k", "math": "math", "dapo_math": "dapo", "aime2024": "dapo",
+                       "infinity_instruct": "reward_model", "numina_distill": "math_verify"}
+    grid = G.expand(configs["paper"])
+    aime = [r for r in grid.runs if "-dapo_math-" in r]
+    assert aime and {G.run_config(grid, r)["reward"] for r in aime} == {"dapo"}
+
+
+def test_a_reward_that_cannot_score_a_dataset_is_a_config_error(configs):
+    cfg = copy.deepcopy(configs["smoke"])
+    cfg["datasets"]["aime2024"]["reward"] = "reward_model"
+    with pytest.raises(G.ConfigError, match=r"datasets\.aime2024\.reward: .*needs a verifiable reward"):
+        G.expand(cfg)
+    cfg["datasets"]["aime2024"]["reward"] = "dapo_verify"
+    G.expand(cfg)
+
+
 def test_schema_error_names_key_path_and_reason(configs):
     cfg = copy.deepcopy(configs["smoke"])
     cfg["training"]["max_steps"] = "two"
