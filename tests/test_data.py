@@ -122,6 +122,18 @@ def test_math_mapping_takes_the_last_box_with_nested_braces():
     assert ex["ground_truth"] == "\\frac{1}{2}" and ex["reward"] == "math"
 
 
+def test_math_ground_truth_is_read_as_verls_preprocessing_reads_it():
+    # verl's math_dataset.py takes remove_boxed(last_boxed_only_string(solution)): the '\\boxed ' form wins
+    spec = get_spec("math")
+    row = {"problem": "p", "level": "Level 1", "type": "Algebra",
+           "solution": "So $x = \\boxed 3$; checking, $\\boxed{4}$."}
+    (ex,), _ = map_rows(spec, "test", [row])
+    assert ex["ground_truth"] == "3"
+    # where verl's reader finds nothing (an '\\fbox'), the general one still gives the answer
+    (ex,), _ = map_rows(spec, "test", [{**row, "solution": "so $\\fbox{5}$"}])
+    assert ex["ground_truth"] == "5"
+
+
 def test_infinity_mapping_keeps_the_dialogue_and_takes_the_last_response_as_reference():
     row = {"id": 1, "conversations": [{"from": "human", "value": "hi"}, {"from": "gpt", "value": "hello"},
                                       {"from": "human", "value": "bye"}, {"from": "gpt", "value": "ciao"}]}

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
+from gift.answer_rules import hendrycks_last_boxed
 from gift.data.registry import DatasetSpec
 from gift.rewards import extract_boxed, normalize_number
 
@@ -83,7 +84,12 @@ def map_row(spec: DatasetSpec, row: dict) -> dict:
         return {"prompt": _user(_with_suffix(row["question"], spec.prompt_suffix)), "ground_truth": truth,
                 "reward": spec.reward, "reference": reference}
     if name == "math":
-        truth = extract_boxed(str(row["solution"]))
+        # verl's preprocessing takes the ground truth with the MATH rule's own box reader (its reward's
+        # answers are compared against exactly that string); the general reader covers what it cannot read
+        solution = str(row["solution"])
+        truth = hendrycks_last_boxed(solution)
+        if not truth or not truth.strip():
+            truth = extract_boxed(solution)
         if truth is None:
             raise ValueError("solution has no \\boxed{}")
         return {"prompt": _user(_with_suffix(row["problem"], spec.prompt_suffix)), "ground_truth": truth,
