@@ -256,6 +256,15 @@ def test_cpu_config_jobs_hold_no_gpu_and_run_as_before():
     assert sorted(r for t in trained for r in t) == sorted(yaml_runs(CONFIG_DIR / "smoke.yaml"))
 
 
+def test_prepared_data_carries_the_configs_reward():
+    # the RLVR evaluations score each example with the reward it names: the config's, passed at preparation
+    cfg = yaml.safe_load((CONFIG_DIR / "smoke.yaml").read_text())
+    prepared = {m[1]: m[2] for j in dry_run_jobs(CONFIG_DIR / "smoke.yaml") if j["rule"] == "prepare_data"
+                for m in [re.search(r"--dataset (\S+) .*--reward (\S+)", j["shell"])]}
+    assert prepared == {name: d["reward"] for name, d in cfg["datasets"].items()}
+    assert prepared["aime2024"] == "dapo" and prepared["math"] == "math"
+
+
 def yaml_runs(path: Path) -> list[str]:
     from gift import grid as G
 
