@@ -151,7 +151,7 @@ def math_rule_score(completion: str, ground_truth: str) -> tuple[float, bool]:
 
 # ---- the Minerva rule of DAPO/AIME (verl math_dapo.py) ------------------------------------------------
 
-DAPO_TAIL_CHARS = 300  # verl: "the longest answer in MATH-500 has 159 characters"
+DAPO_TAIL_CHARS = 300  # the final answer sits at the end; MATH-500's longest answer has 159 characters
 # 'Answer', any case, optional spaces (newlines too), a colon, optional spaces, then the rest of that line
 _ANSWER_LINE = re.compile(r"answer\s*:\s*([^\n]+)", re.IGNORECASE)
 _NO_ANSWER = "[INVALID]"  # what the rule compares when there is no Answer line; no ground truth equals it
