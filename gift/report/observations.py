@@ -3,6 +3,7 @@ statistics, each as an observation with its standard error (`gift.report.stats.O
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Callable, Sequence
 
@@ -90,10 +91,59 @@ def max_grad_norm(run: Run) -> float:
     return float(v) if isinstance(v, int | float) and not isinstance(v, bool) else DEFAULT_MAX_GRAD_NORM
 
 
+def implicit_reference(run: Run) -> str | None:
+    """What a GIFT run measures rhat against ('rollout' or 'reference'); None for other methods."""
+    if run.method != "gift":
+        return None
+    ref = run.variant.get("implicit_reference") or (run.entry.get("method_args") or {}).get("implicit_reference")
+    if ref is None:
+        from gift.methods import get_method
+
+        ref = get_method("gift").defaults.get("implicit_reference")
+    return str(ref)
+
+
+def updates_per_rollout_batch(run: Run) -> int:
+    """Optimizer updates per rollout batch: the run's manifest (batch.updates_per_rollout_batch), else its
+    method_args (steps_per_generation / gradient_accumulation_steps), else 1."""
+    if run.path is not None and (run.path / "manifest.json").exists():
+        try:
+            batch = json.loads((run.path / "manifest.json").read_text(encoding="utf-8")).get("batch") or {}
+        except (OSError, ValueError):
+            batch = {}
+        u = batch.get("updates_per_rollout_batch")
+        if isinstance(u, int | float) and u >= 1:
+            return int(round(u))
+    args = run.entry.get("method_args") or {}
+    spg, acc = args.get("steps_per_generation"), args.get("gradient_accumulation_steps") or 1
+    if isinstance(spg, int) and isinstance(acc, int) and spg >= acc >= 1:
+        return spg // acc
+    return 1
+
+
+def constructed_clip_steps(run: Run, steps: np.ndarray) -> np.ndarray:
+    """True at the updates where GIFT's implicit reward is 0 by construction, so that its gradient is ~1/eps and
+    clipping acts by design: against the rollout policy, the first update of each rollout batch (steps 1, 1+u,
+    1+2u, ...); against pi_ref, the first update; none for other methods."""
+    ref = implicit_reference(run)
+    if ref is None:
+        return np.zeros(steps.shape, dtype=bool)
+    if ref == "rollout":
+        u = updates_per_rollout_batch(run)
+        return (np.round(steps).astype(int) - 1) % u == 0
+    return steps == steps.min() if steps.size else np.zeros(0, dtype=bool)
+
+
+def _grad_norms(run: Run) -> np.ndarray:
+    steps, g = run.series("grad_norm")
+    return g[~constructed_clip_steps(run, steps)]
+
+
 def clip_fraction_obs(run: Run) -> Obs | None:
-    """Share of logged optimizer steps (percent) whose gradient norm exceeded max_grad_norm, so that clipping
-    acted; its standard error treats the steps as independent draws."""
-    _, g = run.series("grad_norm")
+    """Share of a run's optimizer updates (percent) whose gradient norm exceeded max_grad_norm, so that clipping
+    acted, leaving out the updates clipped by construction (constructed_clip_steps); its standard error treats
+    the updates as independent draws."""
+    g = _grad_norms(run)
     if not g.size:
         return None
     f = float(np.mean(g > max_grad_norm(run)))
@@ -101,18 +151,28 @@ def clip_fraction_obs(run: Run) -> Obs | None:
 
 
 def grad_spread_obs(run: Run) -> Obs | None:
-    """Spread of a run's gradient norm: the interquartile range of log10(grad_norm) over its steps.
+    """Spread of a run's gradient norm: the interquartile range of log10(grad_norm) over its updates (those clipped
+    by construction left out).
 
-    Quartiles, so that one spike (GIFT's first step, counted by the clip fraction) does not set the spread;
-    the standard error is the normal-theory 1.166 × IQR / sqrt(steps).
+    Quartiles, so that one spike does not set the spread; the standard error is the normal-theory
+    1.166 × IQR / sqrt(updates).
     """
-    _, g = run.series("grad_norm")
+    g = _grad_norms(run)
     g = g[g > 0]
     if len(g) < 4:
         return None
     q1, q3 = np.quantile(np.log10(g), [0.25, 0.75])
     iqr = float(q3 - q1)
     return Obs(iqr, 1.166 * iqr / math.sqrt(len(g)))
+
+
+def drawdown_obs(run: Run, key: str = "eval_pass@1") -> Obs | None:
+    """How far a run's eval curve ends below its peak: max over its points minus its final value (points)."""
+    _, vals = run.series(key)
+    if vals.size < 2:
+        return None
+    final = float(_tail(vals).mean())
+    return Obs(max(float(vals.max()) - final, 0.0))
 
 
 def _obs(runs: Sequence[Run], f: Callable[[Run], Obs | None]) -> list[Obs]:

@@ -131,68 +131,166 @@ def spearman(x: Sequence[float], y: Sequence[float]) -> float | None:
 # ------------------------------------------------------------------------------------------- intervals
 
 CONFIDENCE = 0.95
-N_BOOTSTRAP = 4000
+ALPHA = 1.0 - CONFIDENCE
+POWER = 0.8
 
 INTERVAL_METHOD = (
-    f"Each interval is a {CONFIDENCE:.0%} percentile interval of a two-level (hierarchical) bootstrap with "
-    f"{N_BOOTSTRAP} resamples. Level 1, seeds: every compared group (a method, or a method at one N) draws "
-    "its runs with replacement, their deviations from the group mean scaled by sqrt(n/(n-1)) so that the "
-    "resampled mean has the unbiased seed variance s²/n. Level 2, evaluation sampling: each drawn run's "
-    "value is perturbed by a normal draw with that run's own standard error, the normal form of resampling "
-    "its eval items. The eval logs of a run store pass@1 and its standard error over the eval items (each "
-    "item's pass rate is the mean over its k samples); a tail of several eval points takes the mean of their "
-    "standard errors (they share the items, so they are treated as perfectly correlated, the wider bound); "
-    "where no standard error was logged, the binomial bound sqrt(p(100-p)/n) over the n eval items is used. "
-    "A training-time metric (train pass@1, response length, reward, gradient norm) gets as its standard "
-    "error the spread of its tail points over sqrt(their count). With one seed only the second level "
-    "remains; with one seed and no standard error there is no noise estimate and the verdict is "
-    "inconclusive. The observed seed spread already holds some evaluation noise, so adding it again makes "
-    "the interval wider, not narrower: a verdict that excludes 0 is not an optimistic one. With three "
-    "seeds a bootstrap knows the seed spread only roughly; the intervals are a measure of the noise, not "
-    "exact 95% coverage.")
+    f"Each interval is a {CONFIDENCE:.0%} Welch t-interval of a linear contrast of seed means (e.g. GIFT − GRPO): "
+    "the runs of each compared group (a method, or a method at one N) are its seeds, each run one value; the "
+    "contrast's variance is the sum of each group's s²/n (sample variance over its seeds, ddof 1) times its "
+    "weight squared, and the degrees of freedom are Welch–Satterthwaite's, from the seeds alone. A run's value "
+    "already holds its evaluation noise (the sampled answers and, for a curve's tail, its eval points), so the "
+    "seed spread measures both; both methods are scored on the same eval items, so the items' difficulty is "
+    "common to every run and drops out of the difference. The interval's coverage is measured, not assumed: "
+    "`gift report calibrate` runs null simulations through this code (the measured rates are printed below). "
+    "A compared group with fewer than 2 seeds has no seed spread: the setting gets no verdict ('1 seed: no "
+    "verdict') and shows an evaluation-only interval, labelled so, which holds the evaluation sampling alone: "
+    "paired by item when both runs logged per-item results (eval_items.jsonl), else from each run's logged "
+    "standard error; it says nothing of the seed-to-seed spread and decides nothing.")
+
+SEEDS = "seeds"
+EVAL_ONLY = "evaluation only"
 
 
 @dataclass(frozen=True)
 class Obs:
-    """One run's value of a statistic and its within-run standard error (None: unknown)."""
+    """One run's value of a statistic, its within-run standard error (None: unknown) and, when the run logged
+    them, its per-item scores ({item id: score}, in the value's unit) for pairing runs item by item."""
 
     value: float
     se: float | None = None
+    items: dict | None = None
 
 
-def hierarchical_bootstrap(groups: dict[str, Sequence[Obs]], statistic, n_boot: int = N_BOOTSTRAP,
-                           seed: int = 0) -> np.ndarray | None:
-    """Bootstrap draws of `statistic` over resampled group means (see INTERVAL_METHOD).
+@dataclass(frozen=True)
+class Interval:
+    """A contrast's estimate, its interval, standard error, degrees of freedom and two-sided p-value.
 
-    `statistic` maps {group: array of n_boot resampled means} to an array of n_boot values. Returns
-    None when a group is empty, or holds one run without a standard error (no noise estimate).
+    `kind` is SEEDS (a Welch interval over seeds: it can decide) or EVAL_ONLY (evaluation sampling alone:
+    shown, never decisive).
     """
-    rng = np.random.default_rng(seed)
-    means: dict[str, np.ndarray] = {}
-    for name in sorted(groups):
-        obs = [o for o in groups[name] if o.value is not None and math.isfinite(o.value)]
-        n = len(obs)
-        if n == 0 or (n == 1 and obs[0].se is None):
-            return None
-        v = np.array([o.value for o in obs], dtype=float)
-        se = np.array([0.0 if o.se is None or not math.isfinite(o.se) else o.se for o in obs], dtype=float)
-        idx = rng.integers(0, n, size=(n_boot, n))
-        centre = v.mean()
-        scale = math.sqrt(n / (n - 1)) if n > 1 else 0.0
-        drawn = centre + scale * (v[idx] - centre) + se[idx] * rng.standard_normal((n_boot, n))
-        means[name] = drawn.mean(axis=1)
-    return np.asarray(statistic(means), dtype=float)
+
+    estimate: float
+    lo: float
+    hi: float
+    se: float
+    df: float
+    p: float
+    kind: str
 
 
-def percentile_interval(draws: np.ndarray | None, level: float = CONFIDENCE) -> tuple[float, float] | None:
-    """The central `level` percentile interval of bootstrap draws (None for None)."""
-    if draws is None:
+def _finite(obs: Sequence[Obs]) -> list[Obs]:
+    return [o for o in obs if o.value is not None and math.isfinite(o.value)]
+
+
+def welch_df(variances: Sequence[float], counts: Sequence[int]) -> float:
+    """Welch–Satterthwaite degrees of freedom of a sum of independent terms with variances (already divided by
+    their counts) and sample counts: (Σ v)² / Σ v²/(n−1)."""
+    num = sum(variances) ** 2
+    den = sum(v * v / (n - 1) for v, n in zip(variances, counts, strict=True))
+    return math.inf if den == 0 else num / den
+
+
+def t_quantile(q: float, df: float) -> float:
+    """The q-quantile of Student's t with `df` degrees of freedom (the normal's for infinite df)."""
+    from scipy.special import ndtri, stdtrit
+
+    return float(ndtri(q) if math.isinf(df) else stdtrit(df, q))
+
+
+def t_two_sided_p(x: float, df: float) -> float:
+    """P(|T| >= |x|) for Student's t with `df` degrees of freedom (the normal's for infinite df)."""
+    from scipy.special import ndtr, stdtr
+
+    return float(2.0 * (ndtr(-abs(x)) if math.isinf(df) else stdtr(df, -abs(x))))
+
+
+def _t_interval(estimate: float, se: float, df: float, kind: str, level: float) -> Interval:
+    if se == 0:
+        p = 1.0 if estimate == 0 else 0.0
+        return Interval(estimate, estimate, estimate, 0.0, df, p, kind)
+    q = t_quantile(0.5 + level / 2, df)
+    return Interval(estimate, estimate - q * se, estimate + q * se, se, df, t_two_sided_p(estimate / se, df), kind)
+
+
+def contrast_interval(groups: dict[str, Sequence[Obs]], weights: dict[str, float],
+                      level: float = CONFIDENCE) -> Interval | None:
+    """Σ weights[g] × mean(group g) with its interval (see INTERVAL_METHOD); None with no noise estimate.
+
+    Every group with at least 2 seeds: a Welch interval (kind SEEDS). Otherwise the evaluation-only interval
+    (kind EVAL_ONLY): per item, the same contrast of the runs' item scores, when every run logged the same
+    items; else from the runs' standard errors; None when a run has neither.
+    """
+    obs = {g: _finite(groups[g]) for g in weights}
+    if any(not o for o in obs.values()):
         return None
-    a = (1.0 - level) / 2.0
-    lo, hi = np.quantile(draws, [a, 1.0 - a])
-    return float(lo), float(hi)
+    estimate = float(sum(w * np.mean([o.value for o in obs[g]]) for g, w in weights.items()))
+    if all(len(o) >= 2 for o in obs.values()):
+        terms = [w * w * float(np.var([o.value for o in obs[g]], ddof=1)) / len(obs[g]) for g, w in weights.items()]
+        counts = [len(obs[g]) for g in weights]
+        return _t_interval(estimate, math.sqrt(sum(terms)), welch_df(terms, counts), SEEDS, level)
+    paired = paired_item_se(obs, weights)
+    if paired is not None:
+        return _t_interval(estimate, paired[0], paired[1] - 1, EVAL_ONLY, level)
+    if any(o.se is None or not math.isfinite(o.se) for os_ in obs.values() for o in os_):
+        return None
+    var = sum(w * w * float(np.mean([o.se ** 2 for o in obs[g]])) / len(obs[g]) for g, w in weights.items())
+    return _t_interval(estimate, math.sqrt(var), math.inf, EVAL_ONLY, level)
 
 
-def group_means(groups: dict[str, Sequence[Obs]]) -> dict[str, np.ndarray]:
-    """The observed mean of each group, as one-element arrays (the point estimate of a statistic)."""
-    return {k: np.array([float(np.mean([o.value for o in v]))]) for k, v in groups.items() if v}
+def paired_item_se(obs: dict[str, Sequence[Obs]], weights: dict[str, float]) -> tuple[float, int] | None:
+    """Standard error of a contrast over the eval items every run scored (and that count), taking each item's
+    contrast so that the items' difficulty cancels; None unless every run logged items and they overlap."""
+    if any(o.items is None for os_ in obs.values() for o in os_):
+        return None
+    common = set.intersection(*(set(o.items) for os_ in obs.values() for o in os_))
+    if len(common) < 2:
+        return None
+    ids = sorted(common, key=str)
+    d = np.zeros(len(ids))
+    for g, w in weights.items():
+        d += w * np.mean([[o.items[i] for i in ids] for o in obs[g]], axis=0)
+    return float(np.std(d, ddof=1) / math.sqrt(len(ids))), len(ids)
+
+
+def holm(pvalues: Sequence[float]) -> list[float]:
+    """Holm's step-down adjusted p-values (each capped at 1): the family-wise error rate of 'adjusted p < α'
+    stays at α over the whole family, whatever the dependence between the tests."""
+    m = len(pvalues)
+    order = sorted(range(m), key=lambda i: pvalues[i])
+    adjusted = [1.0] * m
+    running = 0.0
+    for rank, i in enumerate(order):
+        running = max(running, min(1.0, (m - rank) * pvalues[i]))
+        adjusted[i] = running
+    return adjusted
+
+
+def detectable_difference(iv: Interval, alpha: float = ALPHA, power: float = POWER) -> float | None:
+    """The smallest true difference this interval would call decisive with probability `power`:
+    (t_{1−α/2} + t_{power}) × SE at its degrees of freedom (the usual normal-shift approximation of the
+    noncentral t); None for an evaluation-only interval, which never decides."""
+    if iv.kind != SEEDS or not math.isfinite(iv.se):
+        return None
+    return (t_quantile(1 - alpha / 2, iv.df) + t_quantile(power, iv.df)) * iv.se
+
+
+def seeds_needed(iv: Interval, counts: Sequence[int], alpha: float = ALPHA, power: float = POWER,
+                 limit: int = 1000) -> int | None:
+    """Seeds per group at which the observed difference would be detected with probability `power`, if the
+    per-seed spread stayed as measured (the same count added to every group); None beyond `limit` or when the
+    interval has no seed spread."""
+    if iv.kind != SEEDS or iv.estimate == 0:
+        return None
+    n0 = min(counts)
+    for n in range(max(2, n0), limit + 1):
+        se = iv.se * math.sqrt(n0 / n)  # each group's s²/n shrinks with its count
+        df = iv.df * (n - 1) / max(n0 - 1, 1)
+        if (t_quantile(1 - alpha / 2, df) + t_quantile(power, df)) * se <= abs(iv.estimate):
+            return n
+    return None
+
+
+def group_means(groups: dict[str, Sequence[Obs]]) -> dict[str, float]:
+    """The observed mean of each non-empty group (the point estimates a statistic is built from)."""
+    return {k: float(np.mean([o.value for o in v])) for k, v in groups.items() if v}

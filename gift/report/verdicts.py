@@ -1,43 +1,64 @@
-"""Verdicts with their uncertainty: a statistic's bootstrap interval, the setting and aggregation rules, and the
+"""Verdicts with their uncertainty: a statistic's interval, the setting and aggregation rules, and the
 pairing of GIFT and GRPO runs by setting that most claims compare.
 
-A statistic's positive sign is the paper's direction. Its interval comes from a hierarchical bootstrap over
-seeds and evaluation sampling (`gift.report.stats.INTERVAL_METHOD`); a setting is `supported` when the
-interval lies above 0, `contradicted` when it lies below 0 and `inconclusive` when it holds 0.
+A statistic's positive sign is the paper's direction. It is a linear contrast of seed means with a Welch
+t-interval over seeds (`gift.report.stats.INTERVAL_METHOD`). A claim's settings form one family: a setting
+decides when its Holm-adjusted p-value is below 5%, so that the chance of any decisive setting when nothing
+is there stays at 5% however many settings a config has (AGGREGATION_RULE).
 """
 
 from __future__ import annotations
 
-import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-
-import numpy as np
 
 from gift.report.inputs import Run
 from gift.report.labels import setting_label
 from gift.report.observations import _group, _obs
-from gift.report.stats import TAIL_FRACTION, Obs, group_means, hierarchical_bootstrap, percentile_interval
+from gift.report.stats import (
+    ALPHA,
+    SEEDS,
+    TAIL_FRACTION,
+    Interval,
+    Obs,
+    contrast_interval,
+    detectable_difference,
+    group_means,
+    holm,
+    seeds_needed,
+)
 
 SUPPORTED = "supported"
 CONTRADICTED = "contradicted"
 INCONCLUSIVE = "inconclusive"
+NO_VERDICT = "no verdict"
 NOT_MEASURED = "not measured"
-VERDICTS = (SUPPORTED, CONTRADICTED, INCONCLUSIVE, NOT_MEASURED)
+VERDICTS = (SUPPORTED, CONTRADICTED, INCONCLUSIVE, NO_VERDICT, NOT_MEASURED)
+COUNTED = (SUPPORTED, CONTRADICTED, INCONCLUSIVE, NO_VERDICT)
 
 RLVR_FIGURES = ("fig3", "fig4", "fig5")
 
-SETTING_RULE = (f"A setting is {SUPPORTED} when the 95% interval of its statistic lies entirely on the paper's "
-                f"side of 0, {CONTRADICTED} when it lies entirely on the other side, {INCONCLUSIVE} when it "
-                f"holds 0 (the difference is inside the noise) or there is no noise estimate.")
+SETTING_RULE = (f"A setting's statistic gets a Welch t-interval over seeds and a two-sided p-value. With fewer "
+                f"than 2 seeds in a compared group there is no seed spread to judge against: {NO_VERDICT} "
+                f"('1 seed: no verdict'), whatever its evaluation-only interval shows. Otherwise the setting is "
+                f"{SUPPORTED} when its Holm-adjusted p-value (next rule) is below {ALPHA:.0%} and the estimate is "
+                f"on the paper's side of 0, {CONTRADICTED} when it is below {ALPHA:.0%} on the other side, "
+                f"{INCONCLUSIVE} otherwise. A setting tested by several statistics at once (\"higher in training, "
+                f"lower in evaluation\") supports the claim when every part does (its p-value is the largest of "
+                f"the parts': an intersection-union test) and contradicts it when a part goes the other way (the "
+                f"smallest p-value of those parts times the number of parts: Bonferroni).")
 
-AGGREGATION_RULE = (f"A claim tested in several settings (backbone · dataset) is {SUPPORTED} when at least one "
-                    f"setting supports it and none contradicts it, {CONTRADICTED} when at least one setting "
-                    f"contradicts it and none supports it, {INCONCLUSIVE} otherwise (no decisive setting, or "
-                    f"settings that disagree), and {NOT_MEASURED} when no setting had the runs it needs. A claim "
-                    f"the paper states as holding everywhere (\"consistently\") is {SUPPORTED} only when every "
-                    f"setting supports it and {CONTRADICTED} as soon as one contradicts it. The counts over "
-                    f"settings are shown beside each verdict.")
+AGGREGATION_RULE = (f"Stated before any run: a claim's settings (backbone · dataset) are one family, and their "
+                    f"p-values are adjusted by Holm's step-down method, which keeps the chance that any setting is "
+                    f"decisive when no setting has an effect at {ALPHA:.0%}. The claim is {SUPPORTED} when at least "
+                    f"one setting supports it and none contradicts it, {CONTRADICTED} when at least one contradicts "
+                    f"it and none supports it, {INCONCLUSIVE} otherwise (no decisive setting, or decisive settings "
+                    f"that disagree), {NO_VERDICT} when no setting has 2 seeds per compared group, and "
+                    f"{NOT_MEASURED} when no setting had the runs it needs. A claim the paper states as holding "
+                    f"everywhere (\"consistently\") is {SUPPORTED} only when every setting supports it at "
+                    f"{ALPHA:.0%} unadjusted (an intersection-union test needs no adjustment) and {CONTRADICTED} "
+                    f"as soon as one contradicts it after Holm's adjustment. The counts over settings are shown "
+                    f"beside each verdict.")
 
 TAIL_TEXT = (f"A run's final value of a metric is the mean of its last {TAIL_FRACTION:.0%} of logged points "
              f"(at least the last one); its initial value, the mean of its first {TAIL_FRACTION:.0%}.")
@@ -54,76 +75,150 @@ class ClaimResult:
     quote: str | None = None
     verdict: str = NOT_MEASURED
     measured: str = "no runs with the metrics this rule needs"
-    counts: dict = field(default_factory=lambda: {SUPPORTED: 0, CONTRADICTED: 0, INCONCLUSIVE: 0})
+    counts: dict = field(default_factory=lambda: {v: 0 for v in COUNTED})
     details: list[dict] = field(default_factory=list)
+    every: bool = False
+    # {setting: Assessment} of the single-statistic settings (the Answer section reads them); not serialised
+    assessments: dict = field(default_factory=dict)
 
 
 @dataclass
 class Assessment:
-    """A statistic's point estimate, its 95% interval (None: no noise estimate) and the setting's verdict."""
+    """A statistic's point estimate, its interval (None: no noise estimate), its p-value and direction, and the
+    setting's verdict before the family's adjustment."""
 
     estimate: float
-    interval: tuple[float, float] | None
+    interval: Interval | None
     verdict: str
+    p: float | None = None
+    counts: tuple[int, ...] = ()
+
+    @property
+    def decisive_possible(self) -> bool:
+        """True when the statistic has a seed interval (so that a verdict can be given)."""
+        return self.p is not None
 
     def text(self, unit: str = "", d: int = 2) -> str:
-        """'+3.10 [0.52, 5.71] points'."""
-        iv = "no interval" if self.interval is None else f"[{self.interval[0]:+.{d}f}, {self.interval[1]:+.{d}f}]"
-        return f"{self.estimate:+.{d}f} {iv}{(' ' + unit) if unit else ''}"
+        """'+3.10 [+0.52, +5.71] points', with the evaluation-only label where that is all there is."""
+        return f"{self.estimate:+.{d}f} {interval_text(self, d)}{(' ' + unit) if unit else ''}"
+
+    @property
+    def detectable(self) -> float | None:
+        """The smallest difference this setting detects with 80% power (None: no seed interval)."""
+        return None if self.interval is None else detectable_difference(self.interval)
+
+    @property
+    def seeds_for_power(self) -> int | None:
+        """Seeds per group at which the observed difference would be detected with 80% power."""
+        return None if self.interval is None or not self.counts else seeds_needed(self.interval, self.counts)
 
 
-def judge(interval: tuple[float, float] | None) -> str:
-    """The setting rule (SETTING_RULE) for a statistic whose positive sign is the paper's direction."""
-    if interval is None:
-        return INCONCLUSIVE
-    lo, hi = interval
-    if lo > 0:
-        return SUPPORTED
-    if hi < 0:
-        return CONTRADICTED
+def interval_text(t: Assessment, d: int = 2) -> str:
+    iv = t.interval
+    if iv is None:
+        return "no interval"
+    body = f"[{iv.lo:+.{d}f}, {iv.hi:+.{d}f}]"
+    if iv.kind != SEEDS:
+        return f"{body} (evaluation only)"
+    return body
+
+
+def judge(iv: Interval | None, alpha: float = ALPHA) -> str:
+    """The unadjusted setting rule (SETTING_RULE): decisive at `alpha` on the estimate's side."""
+    if iv is None or iv.kind != SEEDS:
+        return NO_VERDICT
+    if iv.p < alpha:
+        return SUPPORTED if iv.estimate > 0 else CONTRADICTED
     return INCONCLUSIVE
 
 
-def assess(groups: dict[str, Sequence[Obs]], statistic: Callable[[dict[str, np.ndarray]], np.ndarray],
-                   key: str = "") -> Assessment:
-    """Point estimate (on the observed group means), bootstrap interval and verdict of a statistic."""
-    estimate = float(np.asarray(statistic(group_means(groups)), dtype=float).ravel()[0])
-    # a seed per setting and statistic: the report is reproducible and settings do not share draws
-    draws = hierarchical_bootstrap(groups, statistic, seed=zlib.crc32(key.encode()))
-    interval = percentile_interval(draws)
-    return Assessment(estimate, interval, judge(interval))
+def assess(groups: dict[str, Sequence[Obs]], weights: dict[str, float], key: str = "") -> Assessment:
+    """Estimate, interval and unadjusted verdict of the contrast Σ weights[g] × mean(group g)."""
+    iv = contrast_interval(groups, weights)
+    counts = tuple(len(groups[g]) for g in weights)
+    if iv is None:
+        means = group_means(groups)
+        est = sum(w * means[g] for g, w in weights.items())
+        return Assessment(est, None, NO_VERDICT, None, counts)
+    return Assessment(iv.estimate, iv, judge(iv), iv.p if iv.kind == SEEDS else None, counts)
 
 
-def both(a: Assessment, b: Assessment) -> str:
-    """A two-part claim: supported when both parts are, contradicted when either part is."""
-    if CONTRADICTED in (a.verdict, b.verdict):
-        return CONTRADICTED
-    if a.verdict == b.verdict == SUPPORTED:
-        return SUPPORTED
-    return INCONCLUSIVE
+def all_parts(parts: Sequence[Assessment]) -> Assessment:
+    """A setting tested by several statistics (SETTING_RULE): its p-value and direction.
+
+    Every part on the paper's side: p = the largest part p (intersection-union). Some part on the other side:
+    p = that side's smallest p times the number of parts (Bonferroni), direction against the paper.
+    """
+    if any(not a.decisive_possible for a in parts):
+        return Assessment(0.0, None, NO_VERDICT)
+    against = [a for a in parts if a.estimate <= 0]
+    if not against:
+        p = max(a.p for a in parts)
+        return Assessment(1.0, None, SUPPORTED if p < ALPHA else INCONCLUSIVE, p)
+    p = min(1.0, len(parts) * min(a.p for a in against))
+    return Assessment(-1.0, None, CONTRADICTED if p < ALPHA else INCONCLUSIVE, p)
 
 
-def verdict_of(verdicts: Sequence[str], every: bool = False) -> str:
-    """The aggregation rule over settings (see AGGREGATION_RULE); `every` for claims stated as consistent."""
-    vs = [v for v in verdicts if v != NOT_MEASURED]
-    if not vs:
-        return NOT_MEASURED
-    sup, con = vs.count(SUPPORTED), vs.count(CONTRADICTED)
+def both(a: Assessment, b: Assessment) -> Assessment:
+    """A two-part setting (all_parts of two)."""
+    return all_parts([a, b])
+
+
+def family_verdicts(rows: Sequence[tuple[float, float | None]], every: bool = False,
+                    alpha: float = ALPHA) -> tuple[list[str], list[float | None], str]:
+    """The aggregation rule (AGGREGATION_RULE) over a claim's settings.
+
+    `rows`: (estimate sign or value, p-value or None for no verdict). Returns each setting's verdict after Holm's
+    adjustment, the adjusted p-values and the claim's verdict.
+    """
+    if not rows:
+        return [], [], NOT_MEASURED
+    idx = [i for i, (_, p) in enumerate(rows) if p is not None]
+    adjusted: list[float | None] = [None] * len(rows)
+    for i, q in zip(idx, holm([rows[i][1] for i in idx]), strict=True):
+        adjusted[i] = q
+    verdicts = []
+    for (est, _), q in zip(rows, adjusted, strict=True):
+        if q is None:
+            verdicts.append(NO_VERDICT)
+        elif q < alpha:
+            verdicts.append(SUPPORTED if est > 0 else CONTRADICTED)
+        else:
+            verdicts.append(INCONCLUSIVE)
+    if not idx:
+        return verdicts, adjusted, NO_VERDICT
+    sup, con = verdicts.count(SUPPORTED), verdicts.count(CONTRADICTED)
     if every:
-        return CONTRADICTED if con else SUPPORTED if sup == len(vs) else INCONCLUSIVE
-    if sup and not con:
-        return SUPPORTED
-    if con and not sup:
-        return CONTRADICTED
-    return INCONCLUSIVE
+        if con:
+            claim = CONTRADICTED
+        elif all(p is not None and p < alpha and est > 0 for est, p in rows):
+            claim = SUPPORTED
+            verdicts = [SUPPORTED] * len(rows)
+        else:
+            claim = INCONCLUSIVE
+    elif sup and not con:
+        claim = SUPPORTED
+    elif con and not sup:
+        claim = CONTRADICTED
+    else:
+        claim = INCONCLUSIVE
+    return verdicts, adjusted, claim
 
 
 def finish_claim(res: ClaimResult, every: bool = False) -> ClaimResult:
-    verdicts = [d["verdict"] for d in res.details]
-    res.counts = {v: verdicts.count(v) for v in (SUPPORTED, CONTRADICTED, INCONCLUSIVE)}
-    res.verdict = verdict_of(verdicts, every=every)
+    """Apply the family rule to the settings in `res.details` (each with '_estimate' and '_p')."""
+    res.every = every
+    rows = [(d.pop("_estimate"), d.pop("_p")) for d in res.details]
+    for d in res.details:
+        if "_assessment" in d:
+            res.assessments[d["setting"]] = d.pop("_assessment")
+    verdicts, adjusted, res.verdict = family_verdicts(rows, every=every)
+    for d, v, q in zip(res.details, verdicts, adjusted, strict=True):
+        d["Holm p"] = q
+        d["verdict"] = v
+    res.counts = {v: verdicts.count(v) for v in COUNTED}
     if res.details:
-        counts = ", ".join(f"{n} {v}" for v, n in res.counts.items())
+        counts = ", ".join(f"{n} {v}" for v, n in res.counts.items() if n)
         per = "; ".join(f"{d['setting']}: {d['measured']} ({d['verdict']})" for d in res.details
                         if d.get("measured"))
         res.measured = per or f"settings: {counts}"
@@ -178,25 +273,32 @@ def gift_minus_grpo(res: ClaimResult, settings: dict[str, dict[str, list[Run]]],
             continue
         t = assess(groups, difference(), f"{res.cid} {setting}")
         gm = group_means(groups)
-        res.details.append(setting_row(setting, t, unit, GIFT=gm["gift"][0], GRPO=gm["grpo"][0], **extra,
+        res.details.append(setting_row(setting, t, unit, GIFT=gm["gift"], GRPO=gm["grpo"], **extra,
                                        **seed_counts(by_m)))
     return finish_claim(res)
 
 
-def difference(a: str = "gift", b: str = "grpo") -> Callable[[dict[str, np.ndarray]], np.ndarray]:
-    return lambda m: m[a] - m[b]
+def difference(a: str = "gift", b: str = "grpo") -> dict[str, float]:
+    """The contrast mean(a) − mean(b)."""
+    return {a: 1.0, b: -1.0}
 
 
 def interval_cell(t: Assessment) -> str:
-    return "—" if t.interval is None else f"[{t.interval[0]:+.2f}, {t.interval[1]:+.2f}]"
+    return "—" if t.interval is None else interval_text(t)
 
 
-def setting_row(setting: str, t: Assessment, unit: str, verdict: str | None = None, **extra) -> dict:
-    return {"setting": setting, "difference": t.estimate, "95% interval": interval_cell(t), **extra,
-            "verdict": verdict or t.verdict, "measured": t.text(unit)}
+def setting_row(setting: str, t: Assessment, unit: str, **extra) -> dict:
+    """A setting's row: its estimate, interval, detectable difference and (internal) estimate and p-value,
+    which finish_claim turns into the Holm-adjusted verdict."""
+    return {"setting": setting, "difference": t.estimate, "95% interval": interval_cell(t),
+            "p": t.p, **extra, "detectable (80% power)": t.detectable,
+            "measured": t.text(unit), "_estimate": t.estimate, "_p": t.p, "_assessment": t}
+
+
+def part_row(setting: str, verdict: Assessment, **extra) -> dict:
+    """A setting tested by several statistics (all_parts): its combined p-value and direction."""
+    return {"setting": setting, **extra, "p": verdict.p, "_estimate": verdict.estimate, "_p": verdict.p}
 
 
 def seed_counts(by_m: dict[str, list[Run]]) -> dict:
     return {f"{m.upper()} seeds": len(rs) for m, rs in sorted(by_m.items())}
-
-
