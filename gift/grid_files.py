@@ -133,7 +133,8 @@ def _model_fields(grid: Grid, model: Model) -> dict:
 
 def write_grid_json(grid: Grid, path: str | Path) -> None:
     """Write GRID.json (see docs/interfaces.md) atomically."""
-    write_json(path, {"config": grid.name, "results": grid.results, "runs": grid_entries(grid)})
+    write_json(path, {"config": grid.name, "size": grid.config.get("size"), "results": grid.results,
+                      "runs": grid_entries(grid)})
 
 
 def resolved_runs(grid: Grid, world_size: int) -> list[dict]:

@@ -161,14 +161,20 @@ def synthetic_results(root: str | os.PathLike, seeds: Sequence[int] = (0, 1), gi
                     prefix = "tiny" if fig == "fig3" else backbone
                     figs = ["fig3", "fig_correlation"] if fig == "fig3" else ["fig4"]
                     add_run(f"{prefix}-{dataset}-{method}-s{seed}", figs, backbone, dataset, method, {}, seed, rows)
-    # Figure 5: GIFT's responses grow (or shrink).
-    for method in ("gift", "grpo"):
-        for seed in seeds:
-            grow = 3.0 * sign if method == "gift" else 0.5
-            rows = curve_metrics(steps, 5, lambda s: saturating(s, 5, 30, 0.1), lambda s: saturating(s, 2, 20, 0.1),
-                                 length=lambda s, g=grow: 200.0 + g * s, seed=seed)
-            add_run(f"tiny-dapo-{method}-s{seed}", ["fig5"], "tiny", "dapo_math", method, {}, seed, rows,
-                    eval_dataset="aime2024")
+    # Figure 5: GIFT's responses grow (or shrink). Two backbones as in the paper: on the Qwen3 one GIFT and GRPO
+    # end level; on the other (the Qwen2.5-32B role), with `larger_backbone`, GIFT ends ahead (or behind).
+    fig5 = (("tiny", "tiny (Qwen3 role)", 0.0),) + ((("tiny32", "tiny32", 6.0),) if larger_backbone else ())
+    for backbone, blabel, gap in fig5:
+        for method in ("gift", "grpo"):
+            for seed in seeds:
+                grow = 3.0 * sign if method == "gift" else 0.5
+                top = 20.0 + (sign * gap if method == "gift" else 0.0)
+                rows = curve_metrics(steps, 5, lambda s: saturating(s, 5, 30, 0.1),
+                                     lambda s, t=top: saturating(s, 2, t, 0.1),
+                                     length=lambda s, g=grow: 200.0 + g * s, seed=seed, noise=0.3 if gap else 0.0)
+                add_run(f"{backbone}-dapo-{method}-s{seed}", ["fig5"], backbone, "dapo_math", method, {}, seed, rows,
+                        eval_dataset="aime2024")
+                grid[-1]["backbone_label"] = blabel
     # Figure 6 and Tables 2-3: RLHF runs whose final models are evaluated.
     t2 = ("truthfulqa", "bbq", "mbpp", "arc_challenge", "winogender", "gpqa", "musr")
     base_score = {"base": 40.0, "grpo": 45.0, "gift": 45.0 + 5.0 * sign}

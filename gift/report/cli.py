@@ -8,7 +8,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from gift.io import write_json, write_text
+from gift.io import read_json, write_json, write_text
 from gift.report import provenance as prov
 from gift.report.inputs import (
     Run,
@@ -156,12 +156,18 @@ def _missing_entries(runs: Sequence[Run], grid: list[dict], eval_paths: Sequence
     return out
 
 
+def _claim_record(c) -> dict:
+    """A claim as JSON: its fields without the in-memory assessments (their numbers are in `details`)."""
+    import dataclasses
+
+    return {f.name: getattr(c, f.name) for f in dataclasses.fields(c) if f.name != "assessments"}
+
+
 def report_main(argv: Sequence[str] | None = None) -> int:
     """`tables/report.py --config-name NAME --grid GRID.json --runs ... --evals ... --figures PNG ... --out REPORT.md`.
 
     Writes REPORT.md, REPORT.rst (the claims for the Snakemake HTML report) and REPORT.claims.json.
     """
-    import dataclasses
 
     from gift.report.claims import ROLLOUT_PIVOT, evaluate_claims
     from gift.report.report import claims_rst, report_markdown
@@ -178,6 +184,8 @@ def report_main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--benchmarks-csv", help="also write every benchmarked job to this CSV")
     parser.add_argument("--tables", nargs="*", default=["table1", "table2", "table3"],
                         help="the paper's tables the config reproduces (its report.tables; default all three)")
+    parser.add_argument("--calibration-sims", type=int, default=2000,
+                        help="null simulations per seed count for the calibration the report prints (0: none)")
     parser.add_argument("--rollout-pivot", type=int, default=ROLLOUT_PIVOT,
                         help="N beyond which the paper says more rollouts gain little (default %(default)s)")
     args = parser.parse_args(argv)
@@ -210,18 +218,25 @@ def report_main(argv: Sequence[str] | None = None) -> int:
         if args.benchmarks_csv:
             write_text(args.benchmarks_csv, slowest_jobs_csv(jobs))
     out = Path(args.out)
+    doc = read_json(args.grid)
+    meta = doc if isinstance(doc, dict) else {}
+    from gift.report.report import measure_calibration
+
+    calibration = [] if args.calibration_sims == 0 else measure_calibration(claims, args.calibration_sims)
     md = report_markdown(args.config_name, claims, tables, runs, _missing_entries(runs, grid, args.evals),
                          out.parent, figures=args.figures, table1_md=t1,
                          n_eval_files=sum(Path(p).exists() for p in args.evals),
-                         extra_md=sweep_markdown(sweeps, at_picks) if sweeps else "", slowest_jobs_md=slowest)
+                         extra_md=sweep_markdown(sweeps, at_picks) if sweeps else "", slowest_jobs_md=slowest,
+                         smoke=meta.get("size") == "smoke", calibration=calibration, results=meta.get("results"))
     write_text(out, md)
     write_text(out.with_suffix(".rst"), claims_rst(claims, args.config_name))
     record = prov.header(args.config_name, "report", "REPORT", list(args.runs) + list(args.evals))
-    record["claims"] = [dataclasses.asdict(c) for c in claims]
+    record["claims"] = [_claim_record(c) for c in claims]
+    record["calibration"] = calibration
     if sweeps:
         record["sweeps"] = sweep_summary(sweeps)
-        record["claims_at_selected"] = [dataclasses.asdict(c) for c in at_picks["selected"]]
-        record["claims_at_unswept"] = [dataclasses.asdict(c) for c in at_picks["unswept"]]
+        record["claims_at_selected"] = [_claim_record(c) for c in at_picks["selected"]]
+        record["claims_at_unswept"] = [_claim_record(c) for c in at_picks["unswept"]]
     write_json(out.with_suffix(".claims.json"), record)
     log.info("report: %s", ", ".join(f"{c.cid} {c.verdict}" for c in claims))
     return 0

@@ -14,10 +14,25 @@ from gift.report.inputs import Run
 from gift.report.stats import INTERVAL_METHOD
 from gift.report.table_render import table_markdown
 from gift.report.tables import ReproducedTable
-from gift.report.verdicts import AGGREGATION_RULE, SETTING_RULE, TAIL_TEXT, VERDICTS, ClaimResult
+from gift.report.verdicts import (
+    AGGREGATION_RULE,
+    COUNTED,
+    NO_VERDICT,
+    NOT_MEASURED,
+    SETTING_RULE,
+    TAIL_TEXT,
+    ClaimResult,
+)
 
 VERDICT_MARK = {"supported": "**supported**", "contradicted": "**contradicted**", "inconclusive": "inconclusive",
-                "not measured": "*not measured*"}
+                "no verdict": "no verdict", "not measured": "*not measured*"}
+
+SMOKE_WARNING = ("> **This is a smoke-sized config: it checks the plumbing, not the claims.** Its models are tiny, "
+                 "its data synthetic and its runs a few steps long; the verdicts below show that every rule runs, "
+                 "not what GIFT does.")
+
+# The claim whose settings answer "does GIFT beat GRPO?": the final eval pass@1 (C7).
+ANSWER_CLAIM = "C7"
 
 
 def _md(s: str) -> str:
@@ -39,13 +54,21 @@ def _fmt(v: object) -> str:
 
 
 def _counts(c: ClaimResult) -> str:
-    if c.verdict == "not measured":
+    if c.verdict == NOT_MEASURED:
         return "—"
-    return ", ".join(f"{n} {v}" for v, n in c.counts.items())
+    return ", ".join(f"{n} {v}" for v, n in c.counts.items() if n) or "—"
 
 
-def claims_markdown(claims: Sequence[ClaimResult]) -> str:
-    """The claims table and, under it, the paper's words and rule of every claim and its per-setting numbers."""
+def _visible(d: dict) -> list[str]:
+    return [k for k in d if k != "measured" and not k.startswith("_")]
+
+
+def claims_markdown(claims: Sequence[ClaimResult], calibration_md: str = "") -> str:
+    """The claims table and, under it, the paper's words and rule of every claim and its per-setting numbers.
+
+    Claims the config cannot measure are left out here (the report lists them once, at its end).
+    """
+    claims = [c for c in claims if c.verdict != NOT_MEASURED]
     out = ["| | Claim of the paper | Where the paper shows it | What the runs measured | Settings | Verdict |",
            "| --- | --- | --- | --- | --- | --- |"]
     for c in claims:
@@ -53,6 +76,8 @@ def claims_markdown(claims: Sequence[ClaimResult]) -> str:
                    f"{VERDICT_MARK[c.verdict]} |")
     out += ["", "### Rules", "", f"- {TAIL_TEXT}", f"- {SETTING_RULE}", f"- {AGGREGATION_RULE}",
             f"- Intervals: {INTERVAL_METHOD}", ""]
+    if calibration_md:
+        out += [calibration_md, ""]
     for c in claims:
         words = (f"The paper: {c.quote}. " if c.quote
                  else "No sentence of the paper is quoted for this claim; the rule reads the figure. ")
@@ -64,12 +89,92 @@ def claims_markdown(claims: Sequence[ClaimResult]) -> str:
         if not c.details:
             out += [f"No setting had what the rule needs ({c.measured}).", ""]
             continue
-        keys = [k for k in dict.fromkeys(k for d in c.details for k in d) if k != "measured"]
+        keys = list(dict.fromkeys(k for d in c.details for k in _visible(d)))
         out.append("| " + " | ".join(_md(k) for k in keys) + " |")
         out.append("|" + " --- |" * len(keys))
         for d in c.details:
             out.append("| " + " | ".join(_md(_fmt(d.get(k))) for k in keys) + " |")
         out.append("")
+    return "\n".join(out) + "\n"
+
+
+def _answer_line(setting: str, t, d: dict) -> str:
+    """One setting of the answer: GIFT − GRPO with its interval and verdict, the seeds, what would decide it."""
+    seeds = " vs ".join(str(n) for n in t.counts) if t.counts else "?"
+    verdict = d.get("verdict", NO_VERDICT)
+    head = f"- **{_md(setting)}** ({seeds} seeds, GIFT vs GRPO): GIFT − GRPO {t.text('points')}: {VERDICT_MARK[verdict]}"
+    if t.interval is None or t.p is None:
+        return (f"{head}. 1 seed: no verdict; at least 2 seeds per method give the seed spread a verdict needs "
+                "(3 or more for a useful interval).")
+    if verdict in ("supported", "contradicted"):
+        return f"{head} (Holm-adjusted p = {d.get('Holm p'):.3g})."
+    mdd = t.detectable
+    more = t.seeds_for_power
+    need = (f"the observed {t.estimate:+.2f} would be detected with 80% power at about {more} seeds per method"
+            if more else "the observed difference is too small to detect with any practical number of seeds")
+    return (f"{head}. Decisive at this noise for a true difference of about ±{mdd:.2f} points or more (80% power); "
+            f"{need}.")
+
+
+def answer_markdown(claims: Sequence[ClaimResult], smoke: bool = False) -> str:
+    """The Answer section: per measured setting, GIFT − GRPO of the final eval pass@1 with its verdict."""
+    out = ["## Answer", ""]
+    if smoke:
+        out += [SMOKE_WARNING, ""]
+    c = next((c for c in claims if c.cid == ANSWER_CLAIM), None)
+    if c is None or not c.details:
+        out += ["Does GIFT beat GRPO? No setting of this config has finished GIFT and GRPO runs to compare yet.", ""]
+        return "\n".join(out) + "\n"
+    out += [f"Does GIFT beat GRPO? GIFT − GRPO of the final eval pass@1 per setting ({c.cid}), with its 95% interval "
+            f"over seeds; a claim's settings are judged together (Holm). Claim verdict: {VERDICT_MARK[c.verdict]}.", ""]
+    for d in c.details:
+        t = c.assessments.get(d["setting"])
+        if t is not None:
+            out.append(_answer_line(d["setting"], t, d))
+    return "\n".join(out) + "\n"
+
+
+def calibration_markdown(rows: Sequence[dict]) -> str:
+    """The calibration the report measured at its own seed counts (gift.report.calibrate)."""
+    if not rows:
+        return ""
+    out = ["### Calibration of the verdict rule, measured", "",
+           "Null simulations through this report's code (`gift report calibrate`): two methods with no true "
+           "difference, at the seed counts and family sizes of this report's settings, evaluation noise 0.3 × the "
+           "seed spread. Nominal false-decisive rate: 5%.", "",
+           "| seeds per method | settings in the family | simulated claims | decisive with no effect | Monte Carlo SE |",
+           "| --- | --- | --- | --- | --- |"]
+    for r in rows:
+        out.append(f"| {r['seeds']} | {r['settings']} | {r['sims']} | {r['false_decisive_rate']:.1%} | "
+                   f"{r['false_decisive_mc_se']:.1%} |")
+    return "\n".join(out) + "\n"
+
+
+def measure_calibration(claims: Sequence[ClaimResult], sims: int = 2000) -> list[dict]:
+    """Calibrate the rule at each (seeds, settings) pair the claims' settings use."""
+    from gift.report.calibrate import calibrate
+
+    pairs = set()
+    for c in claims:
+        counts = [min(t.counts) for t in c.assessments.values() if t.counts]
+        if counts:
+            pairs.add((min(counts), len(c.details)))
+    return [calibrate(k, sims, eval_se=0.3, settings=m) for k, m in sorted(pairs)]
+
+
+def runs_markdown(runs: Sequence[Run], out_dir: Path, results: str | None = None) -> str:
+    """Each run's status and links to its log, metrics and run config."""
+    out = ["| run | status | log | metrics | config |", "| --- | --- | --- | --- | --- |"]
+    for r in sorted(runs, key=lambda r: r.run_id):
+        run_dir = Path(r.path or r.entry.get("run_dir") or "")
+        status = "done" if r.done else "running or stopped" if r.has_metrics else "not run"
+
+        def link(p: Path, text: str) -> str:
+            return f"[{text}]({_rel(p, out_dir)})" if p.exists() else "—"
+
+        config = Path(results) / "run_configs" / f"{r.run_id}.yaml" if results else Path("/nonexistent")
+        out.append(f"| {_md(r.run_id)} | {status} | {link(run_dir / 'train.log', 'train.log')} | "
+                   f"{link(run_dir / 'metrics.jsonl', 'metrics.jsonl')} | {link(config, 'run config')} |")
     return "\n".join(out) + "\n"
 
 
@@ -95,19 +200,23 @@ def _rel(path: str | os.PathLike, start: Path) -> str:
 def report_markdown(config_name: str, claims: Sequence[ClaimResult], tables: Sequence[ReproducedTable],
                     runs: Sequence[Run], missing: Sequence[dict], out_dir: Path,
                     figures: Sequence[str | os.PathLike] = (), table1_md: str | None = None,
-                    n_eval_files: int = 0, extra_md: str = "", slowest_jobs_md: str | None = None) -> str:
+                    n_eval_files: int = 0, extra_md: str = "", slowest_jobs_md: str | None = None,
+                    smoke: bool = False, calibration: Sequence[dict] = (), results: str | None = None) -> str:
     """The whole REPORT.md; figure paths are linked relative to `out_dir` (where REPORT.md is written).
 
+    It opens with the Answer (and, for a smoke-sized config, the warning that it checks the plumbing);
     `extra_md` (the sweeps' section) follows the claims; `slowest_jobs_md` (the jobs' benchmarks) ends it.
     """
     now = _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     n_ok = sum(r.has_metrics for r in runs)
-    counts = {v: sum(c.verdict == v for c in claims) for v in VERDICTS}
+    measured = [c for c in claims if c.verdict != NOT_MEASURED]
+    counts = {v: sum(c.verdict == v for c in measured) for v in COUNTED}
     out = [f"# GIFT reproduction report: config `{config_name}`", "",
            f"Generated {now} at commit `{git_commit() or 'unknown'}` from {n_ok} of {len(runs)} training runs "
-           f"with metrics and {n_eval_files} evaluation result files. Verdicts: "
-           + ", ".join(f"{n} {v}" for v, n in counts.items()) + ".", "",
-           "## The paper's claims beside the measurements", "", claims_markdown(claims)]
+           f"with metrics and {n_eval_files} evaluation result files. Verdicts of the {len(measured)} claims this "
+           f"config measured: " + (", ".join(f"{n} {v}" for v, n in counts.items() if n) or "none") + ".", "",
+           answer_markdown(claims, smoke=smoke),
+           "## The paper's claims beside the measurements", "", claims_markdown(claims, calibration_markdown(calibration))]
     if extra_md:
         out += [extra_md]
     if tables:
@@ -132,6 +241,12 @@ def report_markdown(config_name: str, claims: Sequence[ClaimResult], tables: Seq
         out += [f"- {e.get('run_id') or e.get('model_id')}: {e.get('what', 'no metrics')}" for e in missing]
     else:
         out.append("Every run and evaluation of the grid has a result.")
+    out += ["", "## Runs", "", runs_markdown([r for r in runs if r.run_id], out_dir, results)]
+    unmeasured = [c for c in claims if c.verdict == NOT_MEASURED]
+    if unmeasured:
+        out += ["## Claims this config cannot measure", "",
+                "Listed once, out of the counts above: the config has no runs of the kind these rules need.", ""]
+        out += [f"- {c.cid} ({_md(c.claim)}; {_md(c.paper)}): {_md(c.measured)}" for c in unmeasured]
     if slowest_jobs_md:
         out += ["", "## Slowest jobs", "", "From the jobs' benchmark files, for those that finished before this report.",
                 "", slowest_jobs_md]

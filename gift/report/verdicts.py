@@ -143,20 +143,22 @@ def assess(groups: dict[str, Sequence[Obs]], weights: dict[str, float], key: str
     return Assessment(iv.estimate, iv, judge(iv), iv.p if iv.kind == SEEDS else None, counts)
 
 
-def all_parts(parts: Sequence[Assessment]) -> Assessment:
+def all_parts(parts: Sequence[Assessment], guards: Sequence[Assessment] = ()) -> Assessment:
     """A setting tested by several statistics (SETTING_RULE): its p-value and direction.
 
-    Every part on the paper's side: p = the largest part p (intersection-union). Some part on the other side:
-    p = that side's smallest p times the number of parts (Bonferroni), direction against the paper.
+    `parts` must each be on the paper's side to support the claim; `guards` must only not go against it.
+    Every part on the paper's side: p = the largest part p (intersection-union). A part or guard on the other
+    side: p = that side's smallest p times the number of statistics (Bonferroni), direction against the paper.
     """
-    if any(not a.decisive_possible for a in parts):
+    tested = list(parts) + list(guards)
+    if any(not a.decisive_possible for a in tested):
         return Assessment(0.0, None, NO_VERDICT)
-    against = [a for a in parts if a.estimate <= 0]
-    if not against:
-        p = max(a.p for a in parts)
-        return Assessment(1.0, None, SUPPORTED if p < ALPHA else INCONCLUSIVE, p)
-    p = min(1.0, len(parts) * min(a.p for a in against))
-    return Assessment(-1.0, None, CONTRADICTED if p < ALPHA else INCONCLUSIVE, p)
+    against = [a for a in parts if a.estimate <= 0] + [a for a in guards if a.estimate < 0]
+    p_against = min(1.0, len(tested) * min(a.p for a in against)) if against else 1.0
+    if p_against < ALPHA or any(a.estimate <= 0 for a in parts):
+        return Assessment(-1.0, None, CONTRADICTED if p_against < ALPHA else INCONCLUSIVE, p_against)
+    p = max(a.p for a in parts)
+    return Assessment(1.0, None, SUPPORTED if p < ALPHA else INCONCLUSIVE, p)
 
 
 def both(a: Assessment, b: Assessment) -> Assessment:
