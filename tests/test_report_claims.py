@@ -426,8 +426,15 @@ def test_final_evaluations_are_attached_to_their_runs_from_the_eval_files(tmp_pa
         path.write_text(json.dumps({"model": model, "eval": "rlvr", "metrics": {
             "pass@1": {"value": value, "stderr": 1.25, "n": 1319, "metric": "pass@1"}}}))
         files.append(path)
+    # per-item records beside gift-gsm8k-0's result (eval_items.jsonl): id, samples, correct
+    items = files[0].with_name("rlvr_gsm8k.eval_items.jsonl")
+    items.write_text("".join(json.dumps({"id": f"q{i}", "samples": 4, "correct": i % 5}) + "\n" for i in range(4)))
     assert attach_final_evals(runs, load_eval_results(files)[0]) == 2
-    assert runs[0].final_eval == {"value": 71.25, "stderr": 1.25, "n": 1319, "path": str(files[0])}
+    assert runs[0].final_eval == {"value": 71.25, "stderr": 1.25, "n": 1319, "path": str(files[0]),
+                                  "items": {"q0": 0.0, "q1": 25.0, "q2": 50.0, "q3": 75.0}}
+    items.write_text('{"id": "q0", "samples": 4}\n')
+    with pytest.raises(ValueError, match=r"rlvr_gsm8k.eval_items.jsonl: line 1: needs numeric"):
+        attach_final_evals(runs, load_eval_results(files)[0])
     assert runs[1].final_eval is None
     assert runs[2].final_eval["value"] == 33.5
 
@@ -449,3 +456,20 @@ def test_the_report_shows_only_the_tables_its_config_reproduces(tmp_path):
     assert report_main([*common, "--tables", "table3", "--out", str(tmp_path / "t3.md")]) == 0
     t3 = (tmp_path / "t3.md").read_text(encoding="utf-8")
     assert "## Table 3: the paper's numbers" in t3 and "### Table 2:" not in t3 and "Table 1:" not in t3
+
+
+def test_one_seed_settings_show_the_item_paired_evaluation_interval_and_no_verdict():
+    # one final model per method scored on the same 200 items: the items' difficulty is shared, so the paired
+    # interval is much narrower than the unpaired one; either way one seed gives no verdict
+    rng = np.random.default_rng(3)
+    difficulty = rng.uniform(0, 100, 200)
+    gift, grpo = _seeded("gift", "fig3", [50]), _seeded("grpo", "fig3", [40])
+    for run, shift in ((gift[0], 5.0), (grpo[0], 0.0)):
+        items = {f"q{i}": float(np.clip(d + shift + rng.normal(0, 5), 0, 100)) for i, d in enumerate(difficulty)}
+        run.final_eval = {"value": float(np.mean(list(items.values()))), "stderr": 2.0, "n": 200, "items": items}
+    r = C.claim_higher_final_pass(gift + grpo)
+    assert r.verdict == V.NO_VERDICT and r.counts[V.NO_VERDICT] == 1
+    d = np.array([gift[0].final_eval["items"][k] - grpo[0].final_eval["items"][k] for k in gift[0].final_eval["items"]])
+    half = sps.t.ppf(0.975, 199) * d.std(ddof=1) / math.sqrt(200)
+    assert r.details[0]["95% interval"] == f"[{d.mean() - half:+.2f}, {d.mean() + half:+.2f}] (evaluation only)"
+    assert half < 0.5 * sps.norm.ppf(0.975) * math.sqrt(2 * 2.0 ** 2)

@@ -103,6 +103,12 @@ def test_cli_writes_the_eval_result_json_and_samples(tiny_model_dir, synthetic_d
     assert len(samples) == 3 and all(len(s["completions"]) == 2 for s in samples)
     # The percent in the JSON is the mean of the kept samples' rewards.
     assert m["value"] == pytest.approx(100 * np.mean([np.mean(s["rewards"]) for s in samples]))
+    # Per-item records beside the result, for comparing two models item by item: id, samples, correct.
+    items = read_jsonl(out.with_name("rlvr_aime2024.eval_items.jsonl"))
+    assert result["details"]["items_file"] == "rlvr_aime2024.eval_items.jsonl"
+    assert [(i["id"], i["samples"], i["correct"]) for i in items] == [
+        (s["id"], len(s["completions"]), sum(s["rewards"])) for s in samples]
+    assert m["value"] == pytest.approx(100 * np.mean([i["correct"] / i["samples"] for i in items]))
 
 
 def test_cli_bad_input_is_a_clear_error(tmp_path, capsys, tiny_model_dir):

@@ -95,6 +95,18 @@ def evaluate_pass_at_1(model: Any, tokenizer: Any, examples: list[dict], k: int 
     return result
 
 
+def item_records(samples: list[dict]) -> list[dict]:
+    """One record per eval item (eval_items.jsonl): its id, samples drawn and how many were correct, so that two
+    models' results can be compared item by item."""
+    return [{"id": s.get("id") if s.get("id") is not None else i, "samples": len(s["rewards"]),
+             "correct": float(sum(s["rewards"]))} for i, s in enumerate(samples)]
+
+
+def items_path(out: Path) -> Path:
+    """Where the per-item records of the result file `out` go: beside it, `<stem>.eval_items.jsonl`."""
+    return out.with_name(out.stem + ".eval_items.jsonl")
+
+
 def _pct(x: float | None) -> float | None:
     return None if x is None else round(100.0 * x, 4)
 
@@ -153,11 +165,13 @@ def cli(argv: list[str]) -> int:
                     "top_p": args.top_p, "max_new_tokens": args.max_new_tokens, "seed": args.seed,
                     "unparsed": res["unparsed"], "errors": res["errors"],
                     "greedy_unparsed": res.get("greedy_unparsed"), "samples_file": samples_path.name,
+                    "items_file": items_path(out).name,
                     "wall_s": round(time.time() - t0, 2)},
         "provenance": {"created": datetime.now(UTC).isoformat(timespec="seconds"),
                        "git_commit": git_commit(), "versions": package_versions(), "argv": ["gift", "eval", "rlvr", *argv]},
     }
     write_jsonl(samples_path, res["samples"])
+    write_jsonl(items_path(out), item_records(res["samples"]))
     write_json(out, result)
     g = f", greedy {metrics['pass@1_greedy']['value']:.1f}%" if "pass@1_greedy" in metrics else ""
     print(f"{dataset}: pass@1 {metrics['pass@1']['value']:.1f}% (k={args.k}, n={res['n']}){g}, "

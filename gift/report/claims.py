@@ -394,9 +394,10 @@ def _table_claim(res: ClaimResult, rt: ReproducedTable | None, grid: Sequence[di
             not_rlhf.append(label)
             continue
         by_backbone.setdefault(backbone, {})[method] = label
+    notes = []
     if not_rlhf:
-        res.measured = (f"the config's {', '.join(not_rlhf)} models are RLVR-trained, not the paper's RLHF models: "
-                        "their rows are shown in the table, not judged")
+        notes.append(f"the config's {', '.join(not_rlhf)} models are RLVR-trained, not the paper's RLHF models: "
+                     "their rows are shown in the table, not judged")
     for backbone, rows in by_backbone.items():
         if "gift" not in rows or "grpo" not in rows:
             continue
@@ -413,11 +414,14 @@ def _table_claim(res: ClaimResult, rt: ReproducedTable | None, grid: Sequence[di
                               **{"paper rows": g.section == PAPER_SECTION})
             row["measured"] = ""
             if exception and g.section == PAPER_SECTION and (prefix, col.key) == exception:
-                res.measured = (f"{row['setting']}: {t.text('points')} (the paper's named exception: shown, "
-                                "not counted)")
+                notes.append(f"{row['setting']}: {t.text('points')} (the paper's named exception: shown, "
+                             "not counted)")
                 continue
             res.details.append(row)
-    return finish_claim(res, every=True)
+    finish_claim(res, every=True)
+    if notes:
+        res.measured = "; ".join(([res.measured] if res.details else []) + notes)
+    return res
 
 
 def claim_beats_grpo_on_table2(tables: Sequence[ReproducedTable], grid: Sequence[dict]) -> ClaimResult:

@@ -275,5 +275,35 @@ def attach_final_evals(runs: Iterable[Run], results: Iterable[EvalResult]) -> in
             continue
         run.final_eval = {"value": float(metric["value"]), "stderr": metric.get("stderr"),
                           "n": metric.get("n"), "path": str(res.path)}
+        items = read_eval_items(res.path)
+        if items is not None:
+            run.final_eval["items"] = items
         n += 1
     return n
+
+
+def read_eval_items(result_path: str | os.PathLike) -> dict | None:
+    """{item id: pass rate in percent} from the per-item records beside an RLVR result
+    (`<stem>.eval_items.jsonl`: id, samples, correct); None when there are none.
+
+    Raises ValueError naming the file and line for a record without a numeric samples/correct.
+    """
+    from gift.evals.rlvr import items_path
+
+    path = items_path(Path(result_path))
+    if not path.exists():
+        return None
+    out = {}
+    with open(path, encoding="utf-8") as f:
+        for i, line in enumerate(f, start=1):
+            if not line.strip():
+                continue
+            try:
+                rec = json.loads(line)
+            except json.JSONDecodeError as err:
+                raise ValueError(f"{path}: line {i}: not JSON ({err.msg})") from None
+            k, c = (rec.get("samples"), rec.get("correct")) if isinstance(rec, dict) else (None, None)
+            if not isinstance(k, int | float) or not isinstance(c, int | float) or k <= 0:
+                raise ValueError(f"{path}: line {i}: needs numeric 'samples' (> 0) and 'correct'")
+            out[str(rec.get("id"))] = 100.0 * float(c) / float(k)
+    return out

@@ -61,7 +61,7 @@ def final_eval_obs(run: Run) -> Obs | None:
     sampling standard error); None when the run has none."""
     if not run.final_eval:
         return None
-    return Obs(float(run.final_eval["value"]), run.final_eval.get("stderr"))
+    return Obs(float(run.final_eval["value"]), run.final_eval.get("stderr"), run.final_eval.get("items"))
 
 
 def tail_obs(run: Run, key: str, fraction: float = TAIL_FRACTION) -> Obs | None:
