@@ -25,6 +25,8 @@ COMMANDS: list[tuple[tuple[str, ...], str, str]] = [
     (("gpus", "run"), "gift.gpus:cli", "run a command on free GPUs of this machine (one job per GPU)"),
     (("config", "check"), "gift.grid:cli_check", "check a workflow config as the workflow does (schema, names, args)"),
     (("estimate",), "gift.estimate:cli", "GPU-hours the paper grid needs, with every assumption"),
+    (("report",), "gift.report.partial:cli", "REPORT.md and the figures from whatever runs have finished"),
+    (("report", "calibrate"), "gift.report.calibrate:cli", "the verdict rule's false-decisive rate and power, simulated"),
     (("fetch",), "gift.fetch:cli", "download every model, dataset and evaluator file a config needs, pinned"),
     (("doctor",), "gift.doctor:cli", "preflight of a config on this machine: GPUs, packages, keys, hub, disk"),
     (("bench", "step-time"), "gift.bench:cli_step_time", "GIFT/GRPO time per update: paired ratios, two scenarios"),

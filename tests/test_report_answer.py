@@ -197,3 +197,33 @@ def test_calibrate_command_ends_with_json_and_fails_above_its_threshold(capsys):
     assert calibrate_cli(["--seeds", "3", "--sims", "300", "--fail-above", "-1"]) == 1
     with pytest.raises(ValueError, match="--seeds"):
         calibrate(0, 10)
+
+
+def test_gift_report_builds_the_report_and_figures_from_what_has_finished(tmp_path, monkeypatch, capsys):
+    from pathlib import Path
+
+    from gift.cli import main
+    from gift.grid import expand, load_config
+    from tests.report_fixtures import curve_metrics, saturating, write_run_dir
+
+    config = Path(__file__).resolve().parents[1] / "config" / "smoke.yaml"
+    grid = expand(load_config(config))
+    monkeypatch.chdir(tmp_path)
+    fig3 = [r for r in grid.runs.values() if "fig3" in r.figures and r.method in ("gift", "grpo")]
+    finished = {r.run_id for r in fig3[:2]}
+    for r in fig3[:2]:
+        write_run_dir(grid.run_dir(r.run_id), curve_metrics(20, 5, lambda s: saturating(s, 10, 40, 0.2),
+                                                            lambda s: saturating(s, 10, 30, 0.2)), seed=0)
+    assert main(["report", "--config", str(config), "--calibration-sims", "0"]) == 0
+    assert f"2 of {len(grid.runs)} runs with metrics" in capsys.readouterr().out
+    out = tmp_path / grid.results / "partial"
+    md = (out / "REPORT.md").read_text(encoding="utf-8")
+    assert "checks the plumbing, not the claims" in md
+    assert f"from 2 of {len(grid.runs)} training runs with metrics" in md
+    missing = md.split("## Not run")[1]
+    for rid in grid.runs:
+        assert (f"- {rid}: no metrics.jsonl" in missing) == (rid not in finished)
+    for name in grid.figures():
+        assert (out / "figures" / f"{name}.png").exists()
+    assert not (tmp_path / grid.results / "REPORT.md").exists()  # the workflow's own output is left alone
+    assert main(["report", "--config", str(tmp_path / "none.yaml")]) == 2
