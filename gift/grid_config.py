@@ -179,3 +179,12 @@ def _check_sweep(config: dict, ename: str, exp: dict) -> None:
     if exp.get("evaluate") or exp.get("tables"):
         raise ConfigError(f"{where}: a sweep's runs are compared in its figure and claims only; give the "
                           "experiment no `evaluate` or `tables`")
+    pick = (sweep.get("select") or {}).get("seeds")
+    if pick is not None:
+        seeds = exp.get("seeds", config["seeds"])
+        unknown = [x for x in pick if x not in seeds]
+        if unknown:
+            raise ConfigError(f"{where}.select.seeds: {unknown} are not seeds of the experiment ({seeds})")
+        if set(pick) == set(seeds):
+            raise ConfigError(f"{where}.select.seeds: every seed picks the value, so none is left to confirm the "
+                              f"picks; leave at least one of {seeds} out (or drop select.seeds)")

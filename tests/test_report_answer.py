@@ -227,3 +227,22 @@ def test_gift_report_builds_the_report_and_figures_from_what_has_finished(tmp_pa
         assert (out / "figures" / f"{name}.png").exists()
     assert not (tmp_path / grid.results / "REPORT.md").exists()  # the workflow's own output is left alone
     assert main(["report", "--config", str(tmp_path / "none.yaml")]) == 2
+
+
+def test_paper_config_keeps_one_seed_and_its_overlay_adds_two_keeping_seed_0s_runs():
+    from pathlib import Path
+
+    import yaml
+
+    from gift.grid import expand, load_config, validate
+
+    root = Path(__file__).resolve().parents[1] / "config"
+    paper = load_config(root / "paper.yaml")
+    assert paper["seeds"] == [0]
+    overlay = yaml.safe_load((root / "paper_seeds3.yaml").read_text(encoding="utf-8"))
+    assert set(overlay) == {"seeds"}  # Snakemake's merge of a second --configfile changes nothing else
+    merged = {**paper, **overlay}
+    validate(merged)
+    one, three = expand(paper), expand(merged)
+    assert len(three.runs) == 3 * len(one.runs)
+    assert set(one.runs) <= set(three.runs)

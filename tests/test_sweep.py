@@ -38,8 +38,8 @@ def test_tiny_sweep_expands_to_every_point_of_every_method_with_every_seed(sweep
     assert set(arms) == {"gift-rollout", "gift-reference", "grpo"}
     for arm, by_value in arms.items():
         assert sorted(by_value) == VALUES, arm  # >= 5 log-spaced values, the same for every method
-        assert all(sorted(s) == [0, 1, 2] for s in by_value.values()), arm
-    assert len(grid.runs) == 3 * 5 * 3
+        assert all(sorted(s) == [0, 1, 2, 3, 4] for s in by_value.values()), arm
+    assert len(grid.runs) == 3 * 5 * 5
     run = grid.runs["tiny-a-gsm8k-gift-rollout-lr3e-05-s1"]
     assert run.method_args["learning_rate"] == 3e-5 and run.method_args["implicit_reference"] == "rollout"
     assert run.sweep["default"] == 3e-4  # the unswept rate of the config, kept for the comparison
@@ -49,7 +49,9 @@ def test_tiny_sweep_expands_to_every_point_of_every_method_with_every_seed(sweep
     assert rc["selection_data"] == "results/tiny_sweep/data/gsm8k/selection.jsonl"
     assert rc["eval_data"] == "results/tiny_sweep/data/gsm8k/test.jsonl"
     entry = next(e for e in G.grid_entries(grid) if e["run_id"] == run.run_id)
-    assert entry["sweep"]["select"] == {"metric": "selection_pass@1", "last": pytest.approx(1 / 3), "by": "mean"}
+    # seeds 0-2 pick the rates, seeds 3 and 4 confirm them
+    assert entry["sweep"]["select"] == {"metric": "selection_pass@1", "last": pytest.approx(1 / 3), "by": "mean",
+                                        "seeds": [0, 1, 2]}
     from gift.train import RunConfig
 
     RunConfig.from_dict(copy.deepcopy(rc), source=run.run_id)
@@ -82,7 +84,7 @@ def test_unequal_budgets_and_missing_selection_splits_are_config_errors(sweep_co
         G.validate(cfg)
     # per-method values with equal counts are fine (each method's own range)
     ok = G.expand(_sweep_cfg(sweep_config, values={"gift": [1e-4, 3e-4, 1e-3], "grpo": [3e-5, 1e-4, 3e-4]}))
-    assert len(ok.runs) == 3 * 3 * 3
+    assert len(ok.runs) == 3 * 3 * 5
 
 
 def test_a_sweep_of_beta_or_n_expands_the_same_way(sweep_config):
@@ -120,7 +122,7 @@ TRAP = [30.0, 60.0, 90.0, 90.0, 20.0, 20.0, 20.0]
 
 
 def synthetic_sweep(root: Path, sel_best: dict[str, float], eval_gap: float = 10.0, seeds=(0, 1, 2),
-                    trap: dict[str, float] | None = None) -> tuple[Path, dict[str, Path]]:
+                    trap: dict[str, float] | None = None, select_seeds=None) -> tuple[Path, dict[str, Path]]:
     """Runs of a sweep whose selection-split curves peak at `sel_best[arm]` (a bell in log10 of the value).
 
     At the selected values GIFT's eval pass@1 beats GRPO's by `eval_gap` points. `trap[arm]` is a value whose
@@ -150,7 +152,8 @@ def synthetic_sweep(root: Path, sel_best: dict[str, float], eval_gap: float = 10
                              "method": method, "variant": {"learning_rate": v}, "seed": seed,
                              "sweep": {"experiment": "sweep_lr", "arg": "learning_rate", "value": v,
                                        "default": defaults[arm], "arm": arm,
-                                       "select": {"metric": "selection_pass@1", "last": 1 / 3, "by": "mean"}},
+                                       "select": {"metric": "selection_pass@1", "last": 1 / 3, "by": "mean",
+                                                  **({"seeds": select_seeds} if select_seeds else {})}},
                              "model_id": None, "evals": {}})
     write_json(root / "grid.json", {"config": "synthetic", "runs": grid})
     return root / "grid.json", dirs
@@ -239,3 +242,48 @@ def test_sweep_figure_axes_are_log_scaled_and_labelled(tmp_path):
     assert ax.get_xlabel() == "learning_rate (log scale)" and ax.get_ylabel() == "final eval pass@1 (%)"
     assert [t.get_text() for t in ax.get_legend().get_texts()] == ["GIFT (rollout)", "GRPO"]
     assert "Sweep of learning_rate" in res.fig.get_suptitle()
+
+
+def test_picks_are_made_on_the_picking_seeds_and_confirmed_on_the_others(tmp_path):
+    best = {"gift-rollout": 1e-4, "grpo": 3e-5}
+    grid_path, dirs = synthetic_sweep(tmp_path, best, seeds=(0, 1, 2, 3, 4), select_seeds=[0, 1, 2])
+    # seeds 3 and 4 score 99 on the selection split at GRPO's 1e-5: counted, they would move its pick there
+    for seed in (3, 4):
+        d = dirs[f"grpo-1e-05-s{seed}"]
+        rows = [json.loads(x) for x in (d / "metrics.jsonl").read_text().splitlines()]
+        write_run_dir(d, [{**r, "selection_pass@1": 99.0} for r in rows], config={"method": "grpo"}, seed=seed)
+    runs = _runs(grid_path, dirs)
+    (s,) = SW.sweep_settings(runs)
+    assert {a: sel.selected for a, sel in s.arms.items()} == best
+    assert s.arms["grpo"].scores[3e-5][1] == 3  # three picking seeds per value
+    assert not any("winner's curse" in f for f in s.flags)
+    at = SW.sweep_claims([s])
+    (row,) = at[SW.SELECTED][1].details
+    assert row["setting"].endswith("(confirmed on seeds 3, 4)")
+    assert row["GIFT seeds"] == row["GRPO seeds"] == 2
+    # the unswept comparison keeps every seed
+    assert at[SW.UNSWEPT][1].details[0]["GIFT seeds"] == 5
+
+
+def test_picks_judged_on_their_own_runs_and_picks_at_the_edge_are_flagged(tmp_path):
+    grid_path, dirs = synthetic_sweep(tmp_path, {"gift-rollout": 1e-3, "grpo": 1e-5})
+    (s,) = SW.sweep_settings(_runs(grid_path, dirs))
+    assert s.arms["gift-rollout"].edge and s.arms["grpo"].edge
+    assert any("GIFT (rollout): the pick learning_rate=0.001 is the largest swept value" in f for f in s.flags)
+    assert any("GRPO: the pick learning_rate=1e-05 is the smallest swept value" in f for f in s.flags)
+    assert any("winner's curse" in f for f in s.flags)
+    (inner,) = SW.sweep_settings(_runs(*synthetic_sweep(tmp_path / "inner", {"gift-rollout": 1e-4, "grpo": 3e-5})))
+    assert not any(a.edge for a in inner.arms.values())
+    md = SW.sweep_markdown([s], SW.sweep_claims([s]))
+    assert "the best value may lie beyond the range" in md
+
+
+def test_selection_seeds_must_leave_seeds_to_confirm(sweep_config):
+    cfg = copy.deepcopy(sweep_config)
+    sweep = cfg["experiments"]["sweep_lr"]["sweep"]
+    sweep.setdefault("select", {})["seeds"] = list(cfg["experiments"]["sweep_lr"].get("seeds", cfg["seeds"]))
+    with pytest.raises(G.ConfigError, match="none is left to confirm"):
+        G.expand(cfg)
+    sweep["select"]["seeds"] = [0, 99]
+    with pytest.raises(G.ConfigError, match=r"select.seeds: \[99\] are not seeds"):
+        G.expand(cfg)

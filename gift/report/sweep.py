@@ -5,6 +5,12 @@ the same seeds. The selection rule is the config's (`sweep.select`, default: the
 of each run's mean `selection_pass@1` over its last third of training). The claims are then judged on
 the eval split, which the choice never saw, at each method's selected value, and beside that at the
 values the config uses without a sweep (the unswept comparison).
+
+A value picked as the best of several is, on the runs that picked it, better than it truly is (the winner's
+curse): the runs' seed luck is shared by the selection and the eval split. With `select.seeds`, only those
+seeds pick, and the claims at the picks are judged on the experiment's other seeds; without it, the report
+says that the picks are judged on the runs that chose them. A pick at either end of the swept values is
+flagged: the best value may lie beyond the range.
 """
 
 from __future__ import annotations
@@ -33,6 +39,8 @@ class ArmSelection:
     scores: dict[float, tuple[float | None, int]] = field(default_factory=dict)
     """value -> (mean selection score over seeds, seeds with a score)."""
     selected: float | None = None
+    edge: bool = False
+    """True when the pick is the smallest or the largest swept value."""
 
 
 @dataclass
@@ -46,6 +54,17 @@ class SweepSetting:
     runs: dict[str, dict[float, list[Run]]]
     arms: dict[str, ArmSelection] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
+    flags: list[str] = field(default_factory=list)
+
+    @property
+    def pick_seeds(self) -> set | None:
+        """The seeds that pick the values (None: every seed)."""
+        seeds = self.select.get("seeds")
+        return None if not seeds else set(seeds)
+
+    def picks(self, r: Run) -> bool:
+        """True for a run whose seed takes part in the selection."""
+        return self.pick_seeds is None or r.seed in self.pick_seeds
 
 
 def arm_label(arm: str) -> str:
@@ -87,15 +106,24 @@ def _select(s: SweepSetting) -> None:
     for arm, by_value in s.runs.items():
         sel = s.arms[arm]
         for value in sorted(by_value):
-            scores = [x for x in (selection_score(r, s.select) for r in by_value[value] if r.has_metrics)
-                      if x is not None]
+            scores = [x for x in (selection_score(r, s.select) for r in by_value[value]
+                                  if r.has_metrics and s.picks(r)) if x is not None]
             m, _, n = mean_sd(scores)
             sel.scores[value] = (m, n)
         scored = [(v, m) for v, (m, _) in sel.scores.items() if m is not None]
         if scored:
             sel.selected = max(scored, key=lambda vm: vm[1])[0]
+            sel.edge = len(sel.scores) > 1 and sel.selected in (min(sel.scores), max(sel.scores))
+            if sel.edge:
+                where = "smallest" if sel.selected == min(sel.scores) else "largest"
+                s.flags.append(f"{arm_label(arm)}: the pick {s.arg}={_fmt_value(sel.selected)} is the {where} "
+                               "swept value; the best value may lie beyond the range")
         budgets[arm] = (sum(1 for _, (m, _) in sel.scores.items() if m is not None),
                         sorted({n for _, (_, n) in sel.scores.items()}), len(sel.scores))
+    if s.pick_seeds is None:
+        s.flags.append("every seed took part in picking the values, and the claims at the picks are judged on the "
+                       "same runs: their advantage there is optimistic (the winner's curse); `select.seeds` leaves "
+                       "seeds out of the choice to confirm the picks")
     if len({repr(b[:2]) for b in budgets.values()}) > 1:
         s.problems.append("unequal tuning budgets in the results (some runs have no metrics yet): "
                           + "; ".join(f"{arm_label(a)} {b[0]} of {b[2]} values scored, seeds per value "
@@ -131,7 +159,13 @@ def comparisons(s: SweepSetting, which: str) -> list[tuple[str, list[Run]]]:
                 continue
             label = (f"{s.setting}: {arm_label(g)} at {s.arg}={_fmt_value(vals[g])} vs {arm_label(r)} at "
                      f"{_fmt_value(vals[r])}")
-            out.append((label, _relabel(s.runs[g][vals[g]], label) + _relabel(s.runs[r][vals[r]], label)))
+            g_runs, r_runs = s.runs[g][vals[g]], s.runs[r][vals[r]]
+            if which == SELECTED and s.pick_seeds is not None:
+                # confirmed on the seeds that did not pick
+                g_runs, r_runs = [x for x in g_runs if not s.picks(x)], [x for x in r_runs if not s.picks(x)]
+                confirm = sorted({x.seed for x in g_runs + r_runs}, key=str)
+                label += f" (confirmed on seed{'s' if len(confirm) != 1 else ''} {', '.join(map(str, confirm))})"
+            out.append((label, _relabel(g_runs, label) + _relabel(r_runs, label)))
     return out
 
 
@@ -184,8 +218,12 @@ def sweep_markdown(settings: Sequence[SweepSetting], claims: dict[str, list[Clai
             out.append(f"| {arm_label(arm)} | " + " | ".join(cells) + f" | {_fmt_value(sel.selected)} | "
                        f"{_fmt_value(sel.default)} |")
         out.append("")
-        if s.problems:
-            out += [f"- {p}" for p in s.problems] + [""]
+        pick = ("seeds " + ", ".join(map(str, sorted(s.pick_seeds))) + " picked the values; the claims at the picks "
+                "are judged on the others") if s.pick_seeds else ""
+        if pick:
+            out += [pick, ""]
+        if s.problems or s.flags:
+            out += [f"- {p}" for p in s.problems + s.flags] + [""]
     out += ["### Claims at the selected values, beside the unswept comparison", "",
             "| | Claim | At the selected values | Verdict | At the unswept values | Verdict |",
             "| --- | --- | --- | --- | --- | --- |"]
@@ -266,8 +304,8 @@ def sweep_figure(runs: Sequence[Run], config_name: str):
 def sweep_summary(settings: Sequence[SweepSetting]) -> list[dict]:
     """The selections as records (for REPORT.claims.json)."""
     return [{"experiment": s.experiment, "setting": s.setting, "arg": s.arg, "select": s.select,
-             "problems": s.problems,
-             "arms": {a: {"selected": sel.selected, "unswept": sel.default,
+             "problems": s.problems, "flags": s.flags,
+             "arms": {a: {"selected": sel.selected, "unswept": sel.default, "edge": sel.edge,
                           "scores": {_fmt_value(v): {"mean": m, "seeds": n} for v, (m, n) in sel.scores.items()}}
                       for a, sel in s.arms.items()}} for s in settings]
 
