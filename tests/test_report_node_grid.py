@@ -67,5 +67,18 @@ def test_node_grid_yields_its_figures_tables_and_report(tmp_path):
                         "--evals", *map(str, evals), "--figures", *figs, "--out", str(out)]) == 0
     md = out.read_text(encoding="utf-8")
     assert "![fig_sweep](figures/fig_sweep.png)" in md and "![fig3](figures/fig3.png)" in md
-    claims = {c["cid"]: c["verdict"] for c in json.loads(out.with_suffix(".claims.json").read_text())["claims"]}
+    doc = json.loads(out.with_suffix(".claims.json").read_text())
+    claims = {c["cid"]: c["verdict"] for c in doc["claims"]}
     assert claims["C1"] in ("supported", "contradicted", "inconclusive")
+    # Tables 2 and 3 hold RLVR-trained 1.5B models: captions say so, and the RLHF claims are not judged on them
+    assert "smoke/tiny" not in md
+    assert ("beside this config's Qwen2.5-1.5B-Instruct models (DAPO, GIFT, GRPO trained with RLVR on math; the "
+            "untrained model)") in md
+    for cid in ("C6a", "C6b"):
+        measured = next(c["measured"] for c in doc["claims"] if c["cid"] == cid)
+        assert claims[cid] == "not measured" and "RLVR-trained, not the paper's RLHF models" in measured
+    answer = md[md.index("## Answer"):md.index("## The paper's claims")]
+    # the sweep's picks stand in the answer, beside the rate the 200-step main runs use
+    for arm in ("GIFT", "GRPO", "DAPO"):
+        assert f"Sweep Qwen2.5-1.5B-Instruct · gsm8k: {arm} picked learning_rate=" in answer
+    assert "judged on the seeds that chose them" in answer

@@ -81,4 +81,5 @@ def test_smoke_grid_yields_every_figure_and_table(smoke):
     assert "![fig3](figures/fig3.png)" in md
     claims = {c["cid"]: c["verdict"] for c in json.loads(out.with_suffix(".claims.json").read_text())["claims"]}
     assert claims["C3b"] == "not measured"  # the smoke sweep has N = 2 and 4 only
-    assert claims["C1"] in ("supported", "contradicted", "inconclusive")
+    # the smoke config has one seed per method: its claims run through every rule and decide nothing
+    assert claims["C1"] == "no verdict"

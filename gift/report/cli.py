@@ -199,7 +199,7 @@ def report_main(argv: Sequence[str] | None = None) -> int:
     tables = build_tables([t for t in ("table2", "table3") if t in args.tables], grid, loaded_evals,
                           args.config_name, args.paper_values, args.tolerance, args.length_tolerance)
     claims = evaluate_claims(runs, tables, grid, rollout_pivot=args.rollout_pivot)
-    from gift.report.sweep import sweep_claims, sweep_markdown, sweep_settings, sweep_summary
+    from gift.report.sweep import sweep_answer, sweep_claims, sweep_markdown, sweep_settings, sweep_summary
 
     sweeps = sweep_settings(runs)
     at_picks = sweep_claims(sweeps) if sweeps else {}
@@ -227,7 +227,8 @@ def report_main(argv: Sequence[str] | None = None) -> int:
                          out.parent, figures=args.figures, table1_md=t1,
                          n_eval_files=sum(Path(p).exists() for p in args.evals),
                          extra_md=sweep_markdown(sweeps, at_picks) if sweeps else "", slowest_jobs_md=slowest,
-                         smoke=meta.get("size") == "smoke", calibration=calibration, results=meta.get("results"))
+                         smoke=meta.get("size") == "smoke", calibration=calibration, results=meta.get("results"),
+                         sweep_answer_md=sweep_answer(sweeps) if sweeps else "")
     write_text(out, md)
     write_text(out.with_suffix(".rst"), claims_rst(claims, args.config_name))
     record = prov.header(args.config_name, "report", "REPORT", list(args.runs) + list(args.evals))

@@ -116,14 +116,17 @@ def _answer_line(setting: str, t, d: dict) -> str:
             f"{need}.")
 
 
-def answer_markdown(claims: Sequence[ClaimResult], smoke: bool = False) -> str:
-    """The Answer section: per measured setting, GIFT − GRPO of the final eval pass@1 with its verdict."""
+def answer_markdown(claims: Sequence[ClaimResult], smoke: bool = False, sweep_md: str = "") -> str:
+    """The Answer section: per measured setting, GIFT − GRPO of the final eval pass@1 with its verdict, and the
+    sweeps' picks beside the values the main runs use."""
     out = ["## Answer", ""]
     if smoke:
         out += [SMOKE_WARNING, ""]
     c = next((c for c in claims if c.cid == ANSWER_CLAIM), None)
     if c is None or not c.details:
         out += ["Does GIFT beat GRPO? No setting of this config has finished GIFT and GRPO runs to compare yet.", ""]
+        if sweep_md:
+            out += [sweep_md, ""]
         return "\n".join(out) + "\n"
     out += [f"Does GIFT beat GRPO? GIFT − GRPO of the final eval pass@1 per setting ({c.cid}), with its 95% interval "
             f"over seeds; a claim's settings are judged together (Holm). Claim verdict: {VERDICT_MARK[c.verdict]}.", ""]
@@ -131,6 +134,8 @@ def answer_markdown(claims: Sequence[ClaimResult], smoke: bool = False) -> str:
         t = c.assessments.get(d["setting"])
         if t is not None:
             out.append(_answer_line(d["setting"], t, d))
+    if sweep_md:
+        out += ["", "Learning rates and other swept values (section Sweeps):", "", sweep_md]
     return "\n".join(out) + "\n"
 
 
@@ -201,7 +206,8 @@ def report_markdown(config_name: str, claims: Sequence[ClaimResult], tables: Seq
                     runs: Sequence[Run], missing: Sequence[dict], out_dir: Path,
                     figures: Sequence[str | os.PathLike] = (), table1_md: str | None = None,
                     n_eval_files: int = 0, extra_md: str = "", slowest_jobs_md: str | None = None,
-                    smoke: bool = False, calibration: Sequence[dict] = (), results: str | None = None) -> str:
+                    smoke: bool = False, calibration: Sequence[dict] = (), results: str | None = None,
+                    sweep_answer_md: str = "") -> str:
     """The whole REPORT.md; figure paths are linked relative to `out_dir` (where REPORT.md is written).
 
     It opens with the Answer (and, for a smoke-sized config, the warning that it checks the plumbing);
@@ -215,7 +221,7 @@ def report_markdown(config_name: str, claims: Sequence[ClaimResult], tables: Seq
            f"Generated {now} at commit `{git_commit() or 'unknown'}` from {n_ok} of {len(runs)} training runs "
            f"with metrics and {n_eval_files} evaluation result files. Verdicts of the {len(measured)} claims this "
            f"config measured: " + (", ".join(f"{n} {v}" for v, n in counts.items() if n) or "none") + ".", "",
-           answer_markdown(claims, smoke=smoke),
+           answer_markdown(claims, smoke=smoke, sweep_md=sweep_answer_md),
            "## The paper's claims beside the measurements", "", claims_markdown(claims, calibration_markdown(calibration))]
     if extra_md:
         out += [extra_md]
@@ -223,7 +229,7 @@ def report_markdown(config_name: str, claims: Sequence[ClaimResult], tables: Seq
         names = " and ".join(rt.table.name.replace("table", "") for rt in tables)
         out += [f"## Table{'s' if len(tables) > 1 else ''} {names}: the paper's numbers beside the reproduced ones", ""]
     for rt in tables:
-        out += [f"### {rt.table.title}", "", table_markdown(rt)]
+        out += [f"### {rt.title}", "", table_markdown(rt)]
     if table1_md:
         out += ["## Table 1: the methods compared", "", table1_md]
     if figures:

@@ -309,3 +309,21 @@ def sweep_summary(settings: Sequence[SweepSetting]) -> list[dict]:
                           "scores": {_fmt_value(v): {"mean": m, "seeds": n} for v, (m, n) in sel.scores.items()}}
                       for a, sel in s.arms.items()}} for s in settings]
 
+
+
+def sweep_answer(settings: Sequence[SweepSetting]) -> str:
+    """Lines for REPORT.md's answer: each method's picked value beside the value its unswept runs use, and the
+    flags (picks at the edge of the range, picks judged on the seeds that chose them)."""
+    out = []
+    for s in settings:
+        for arm, sel in s.arms.items():
+            if sel.selected is None:
+                continue
+            same = sel.default is not None and float(sel.default) == float(sel.selected)
+            use = ("the unswept runs use it too" if same else
+                   f"the unswept runs (the config's main runs) use {_fmt_value(sel.default)}, not the pick")
+            edge = "; at the edge of the swept range" if sel.edge else ""
+            out.append(f"- Sweep {s.setting}: {arm_label(arm)} picked {s.arg}={_fmt_value(sel.selected)}; {use}{edge}.")
+        if s.pick_seeds is None:
+            out.append(f"- Sweep {s.setting}: the picks were judged on the seeds that chose them (optimistic).")
+    return "\n".join(out)

@@ -84,12 +84,12 @@ def reproduced_str(cell: Cell, pm: str = "±") -> str:
 
 def table_caption(rt: ReproducedTable) -> str:
     """The caption stating what each cell shows and the tolerance."""
-    return (f"{rt.table.title}, config '{rt.config_name}'. Each cell: the paper's value · the reproduced "
+    return (f"{rt.title}, config '{rt.config_name}'. Each cell: the paper's value · the reproduced "
             f"mean ± sample sd over seeds (n models) · Δ = reproduced − paper · ✓ if |Δ| is within the "
             f"tolerance, ✗ if not. Tolerance: ±{rt.tolerance_points:g} points for percentages, "
             f"±{rt.tolerance_length_rel * 100:g}% of the paper's value for lengths (characters). "
             f"'{NOT_RUN}' marks a result the run did not produce (never 0). Rows labelled "
-            f"'{OTHER_SECTION}' are smoke/tiny models with no row in the paper and are never compared with it.")
+            f"'{OTHER_SECTION}' are this config's {rt.other_rows}: no row of the paper, never compared with it.")
 
 
 def table_csv(rt: ReproducedTable) -> str:
@@ -150,7 +150,7 @@ def table_markdown(rt: ReproducedTable) -> str:
         out.append(f"| {md_escape(info.label)} | " + " | ".join(
             md_escape(_md_cell(rt.cell(info.label, c.key))) for c in rt.table.columns) + " |")
     others = rt.rows_in(OTHER_SECTION)
-    out += ["", "*Rows with no paper counterpart (smoke/tiny models; cell: reproduced only)*", ""]
+    out += ["", f"*Rows with no paper counterpart ({md_escape(rt.other_rows)}; cell: reproduced only)*", ""]
     if others:
         out += [head, rule]
         for info in others:
@@ -197,7 +197,7 @@ def table_latex(rt: ReproducedTable) -> str:
     others = rt.rows_in(OTHER_SECTION)
     if others:
         out.append("")
-        out += block(others, f"{rt.table.title}: rows with no paper counterpart (smoke/tiny models), "
+        out += block(others, f"{rt.table.title}: rows with no paper counterpart ({rt.other_rows}), "
                              f"config '{rt.config_name}'; reproduced mean ± sd over seeds (n).", "-other")
     return "\n".join(out) + "\n"
 

@@ -87,6 +87,14 @@ class ReproducedTable:
     inputs: list[str]
     absent_files: list[str]
     judging: list[dict] = field(default_factory=list)  # per row and judged evaluation: judge, prompts, LC
+    other_rows: str = ""  # what the rows with no paper counterpart are, from their grid entries
+
+    @property
+    def title(self) -> str:
+        """The paper's title, naming this config's own rows where it has any (they are not the paper's models)."""
+        if not self.rows_in(OTHER_SECTION):
+            return self.table.title
+        return f"{self.table.title} (the paper's rows), beside this config's {self.other_rows}"
 
     def cell(self, row: str, column: str) -> Cell:
         """The cell of a row label and a column key."""
@@ -134,7 +142,37 @@ def build_reproduced_table(table: PaperTable, grid: list[dict], evals: Sequence[
     return ReproducedTable(table=table, config_name=config_name, tolerance_points=tolerance_points,
                            tolerance_length_rel=tolerance_length_rel, rows=row_list, cells=cells,
                            inputs=[str(e.path) for e in evals], absent_files=list(absent_files),
-                           judging=judging_records(row_list, evals, col_keys))
+                           judging=judging_records(row_list, evals, col_keys),
+                           other_rows=describe_models(grid, [m for r in row_list if r.section == OTHER_SECTION
+                                                             for m in r.model_ids]))
+
+
+def describe_models(grid: list[dict], model_ids: Sequence[str]) -> str:
+    """'Qwen2.5-1.5B-Instruct models: GIFT, GRPO trained with RLVR on math; the untrained model', from the grid
+    entries of the models (how each was trained: RLVR when its run has an eval dataset, RLHF otherwise)."""
+    from gift.methods import display_name
+
+    by_id = {e["model_id"]: e for e in grid if e.get("model_id")}
+    per_backbone: dict[str, dict[str, list[str]]] = {}
+    for mid in model_ids:
+        e = by_id.get(mid)
+        if e is None:
+            continue
+        backbone = str(e.get("backbone_label") or e.get("backbone") or "")
+        if not e.get("run_id") or e.get("method") == "base":
+            kind = "the untrained model"
+        else:
+            how = "RLVR" if e.get("eval_dataset") else "RLHF"
+            kind = f"trained with {how} on {e.get('dataset')}"
+        methods = per_backbone.setdefault(backbone, {}).setdefault(kind, [])
+        name = display_name(str(e.get("method"))) if e.get("method") not in (None, "base") else ""
+        if name and name not in methods:
+            methods.append(name)
+    parts = []
+    for backbone, kinds in per_backbone.items():
+        descr = "; ".join((f"{', '.join(ms)} {k}" if ms else k) for k, ms in kinds.items())
+        parts.append(f"{backbone} models ({descr})" if backbone else descr)
+    return "; ".join(parts) or "models with no row in the paper"
 
 
 def _table_rows(table: PaperTable, grid: list[dict],
