@@ -1,9 +1,9 @@
 """The paper's claims beside what the runs measured: per setting a difference with a 95% interval, a verdict.
 
 Each rule turns the paper's sentence into a statistic whose positive sign is the paper's direction
-(e.g. GIFT − GRPO final eval pass@1). Its interval comes from a hierarchical bootstrap over seeds and
-evaluation sampling (`gift.report.stats.INTERVAL_METHOD`); a setting is `supported` when the interval
-lies above 0, `contradicted` when it lies below 0 and `inconclusive` when it holds 0 (`gift.report.verdicts`).
+(e.g. GIFT − GRPO final eval pass@1): a linear contrast of seed means with a Welch t-interval over seeds
+(`gift.report.stats.INTERVAL_METHOD`). A claim's settings are judged together, Holm's adjustment keeping the
+family's false-decisive rate at 5% (`gift.report.verdicts`).
 """
 
 from __future__ import annotations
