@@ -246,3 +246,28 @@ def test_paper_config_keeps_one_seed_and_its_overlay_adds_two_keeping_seed_0s_ru
     one, three = expand(paper), expand(merged)
     assert len(three.runs) == 3 * len(one.runs)
     assert set(one.runs) <= set(three.runs)
+
+
+def test_detectable_difference_has_80_percent_power_in_an_independent_simulation():
+    from gift.report.stats import Obs as O
+    from gift.report.stats import contrast_interval, detectable_difference, seeds_needed
+
+    # 3 seeds per method with seed sd 1 (the observed spread set exactly to it)
+    vals = [-1.0, 0.0, 1.0]
+    iv = contrast_interval({"a": [O(v) for v in vals], "b": [O(v) for v in vals]}, V.difference("a", "b"))
+    mdd = detectable_difference(iv)
+    rng = np.random.default_rng(21)
+    hits = [sps.ttest_ind(mdd + rng.standard_normal(3), rng.standard_normal(3), equal_var=False) for _ in range(4000)]
+    power = np.mean([h.pvalue < 0.05 and h.statistic > 0 for h in hits])
+    assert power == pytest.approx(0.8, abs=0.03)
+    # in a family of 4 settings the level per setting is 5% / 4: a larger difference is needed
+    assert detectable_difference(iv, 0.05 / 4) > 1.2 * mdd
+    # seeds for an observed difference of one seed sd: scipy's power at that count is >= 80%, below it < 80%
+    one = contrast_interval({"a": [O(v + 1.0) for v in vals], "b": [O(v) for v in vals]}, V.difference("a", "b"))
+    n = seeds_needed(one)
+
+    def scipy_power(k: int) -> float:
+        r = [sps.ttest_ind(1.0 + rng.standard_normal(k), rng.standard_normal(k), equal_var=False)
+             for _ in range(3000)]
+        return float(np.mean([h.pvalue < 0.05 and h.statistic > 0 for h in r]))
+    assert scipy_power(n) >= 0.77 and scipy_power(n - 2) < 0.8

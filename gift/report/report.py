@@ -98,7 +98,7 @@ def claims_markdown(claims: Sequence[ClaimResult], calibration_md: str = "") -> 
     return "\n".join(out) + "\n"
 
 
-def _answer_line(setting: str, t, d: dict) -> str:
+def _answer_line(setting: str, t, d: dict, family: int = 1) -> str:
     """One setting of the answer: GIFT − GRPO with its interval and verdict, the seeds, what would decide it."""
     seeds = " vs ".join(str(n) for n in t.counts) if t.counts else "?"
     verdict = d.get("verdict", NO_VERDICT)
@@ -108,12 +108,13 @@ def _answer_line(setting: str, t, d: dict) -> str:
                 "(3 or more for a useful interval).")
     if verdict in ("supported", "contradicted"):
         return f"{head} (Holm-adjusted p = {d.get('Holm p'):.3g})."
-    mdd = t.detectable
-    more = t.seeds_for_power
+    mdd = d.get("detectable (80% power)")
+    more = t.seeds_for_power(family)
     need = (f"the observed {t.estimate:+.2f} would be detected with 80% power at about {more} seeds per method"
-            if more else "the observed difference is too small to detect with any practical number of seeds")
-    return (f"{head}. Decisive at this noise for a true difference of about ±{mdd:.2f} points or more (80% power); "
-            f"{need}.")
+            if more else "the observed difference would not be detected with 200 seeds per method or fewer")
+    mdd_text = "" if mdd is None else (f"Decisive at this seed spread, with 80% power, for a true difference of "
+                                       f"{mdd:.2f} points or more; ")
+    return f"{head}. {mdd_text}{need}."
 
 
 def answer_markdown(claims: Sequence[ClaimResult], smoke: bool = False, sweep_md: str = "") -> str:
@@ -130,10 +131,11 @@ def answer_markdown(claims: Sequence[ClaimResult], smoke: bool = False, sweep_md
         return "\n".join(out) + "\n"
     out += [f"Does GIFT beat GRPO? GIFT − GRPO of the final eval pass@1 per setting ({c.cid}), with its 95% interval "
             f"over seeds; a claim's settings are judged together (Holm). Claim verdict: {VERDICT_MARK[c.verdict]}.", ""]
+    family = sum(d.get("Holm p") is not None for d in c.details)
     for d in c.details:
         t = c.assessments.get(d["setting"])
         if t is not None:
-            out.append(_answer_line(d["setting"], t, d))
+            out.append(_answer_line(d["setting"], t, d, family))
     if sweep_md:
         out += ["", "Learning rates and other swept values (section Sweeps):", "", sweep_md]
     return "\n".join(out) + "\n"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -177,6 +178,8 @@ class Interval:
     df: float
     p: float
     kind: str
+    terms: tuple[float, ...] = ()  # each group's weight² × s² / n (SEEDS)
+    counts: tuple[int, ...] = ()  # each group's seeds (SEEDS)
 
 
 def _finite(obs: Sequence[Obs]) -> list[Obs]:
@@ -228,7 +231,8 @@ def contrast_interval(groups: dict[str, Sequence[Obs]], weights: dict[str, float
     if all(len(o) >= 2 for o in obs.values()):
         terms = [w * w * float(np.var([o.value for o in obs[g]], ddof=1)) / len(obs[g]) for g, w in weights.items()]
         counts = [len(obs[g]) for g in weights]
-        return _t_interval(estimate, math.sqrt(sum(terms)), welch_df(terms, counts), SEEDS, level)
+        iv = _t_interval(estimate, math.sqrt(sum(terms)), welch_df(terms, counts), SEEDS, level)
+        return dataclasses.replace(iv, terms=tuple(terms), counts=tuple(counts))
     paired = paired_item_se(obs, weights)
     if paired is not None:
         return _t_interval(estimate, paired[0], paired[1] - 1, EVAL_ONLY, level)
@@ -266,29 +270,75 @@ def holm(pvalues: Sequence[float]) -> list[float]:
     return adjusted
 
 
+POWER_SIMS = 4000
+
+
+def welch_power(terms: Sequence[float], counts: Sequence[int], effect: float, alpha: float = ALPHA,
+                sims: int = POWER_SIMS, seed: int = 0) -> float:
+    """Simulated chance that the Welch test of a contrast is decisive on the paper's side at `alpha` when the true
+    contrast is `effect` and each group's true s²/n (times its weight²) is `terms`: each simulated setting
+    draws the group means and the groups' sample variances (scaled χ² with n − 1 degrees of freedom), as the
+    seeds of a rerun would, and goes through the same interval (estimated df included)."""
+    from scipy.special import stdtr
+
+    rng = np.random.default_rng(seed)
+    v = np.asarray(terms, dtype=float)
+    n = np.asarray(counts, dtype=float)
+    est = effect + (np.sqrt(v) * rng.standard_normal((sims, v.size))).sum(axis=1)
+    vhat = v * rng.chisquare(n - 1, size=(sims, v.size)) / (n - 1)
+    var = vhat.sum(axis=1)
+    df = var ** 2 / (vhat ** 2 / (n - 1)).sum(axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        p = 2.0 * stdtr(df, -np.abs(est) / np.sqrt(var))
+    return float(np.mean((p < alpha) & (est > 0)))
+
+
 def detectable_difference(iv: Interval, alpha: float = ALPHA, power: float = POWER) -> float | None:
-    """The smallest true difference this interval would call decisive with probability `power`:
-    (t_{1−α/2} + t_{power}) × SE at its degrees of freedom (the usual normal-shift approximation of the
-    noncentral t); None for an evaluation-only interval, which never decides."""
-    if iv.kind != SEEDS or not math.isfinite(iv.se):
-        return None
-    return (t_quantile(1 - alpha / 2, iv.df) + t_quantile(power, iv.df)) * iv.se
+    """The smallest true difference this setting would call decisive with probability `power` at `alpha`, if each
+    group's seed spread is what was measured (welch_power, by bisection); None for an evaluation-only interval,
+    which never decides. `alpha` is the family's level for this setting (5% / settings is Holm's first step)."""
+    if iv.kind != SEEDS or not iv.terms or iv.se == 0:
+        return None if iv.kind != SEEDS else 0.0
+    lo, hi = 0.0, iv.se
+    while welch_power(iv.terms, iv.counts, hi, alpha) < power:
+        lo, hi = hi, 2 * hi
+        if hi > 1e6 * iv.se:
+            return None
+    for _ in range(30):
+        mid = (lo + hi) / 2
+        lo, hi = (mid, hi) if welch_power(iv.terms, iv.counts, mid, alpha) < power else (lo, mid)
+        if hi - lo < 1e-3 * iv.se:
+            break
+    return hi
 
 
-def seeds_needed(iv: Interval, counts: Sequence[int], alpha: float = ALPHA, power: float = POWER,
-                 limit: int = 1000) -> int | None:
-    """Seeds per group at which the observed difference would be detected with probability `power`, if the
-    per-seed spread stayed as measured (the same count added to every group); None beyond `limit` or when the
-    interval has no seed spread."""
-    if iv.kind != SEEDS or iv.estimate == 0:
+def seeds_needed(iv: Interval, alpha: float = ALPHA, power: float = POWER, limit: int = 200) -> int | None:
+    """Seeds per group at which the observed difference would be decisive with probability `power`, if every
+    group's seed spread stayed as measured (welch_power with each group at n seeds); None beyond `limit` or
+    without a seed interval."""
+    if iv.kind != SEEDS or not iv.terms or iv.estimate == 0:
         return None
-    n0 = min(counts)
-    for n in range(max(2, n0), limit + 1):
-        se = iv.se * math.sqrt(n0 / n)  # each group's s²/n shrinks with its count
-        df = iv.df * (n - 1) / max(n0 - 1, 1)
-        if (t_quantile(1 - alpha / 2, df) + t_quantile(power, df)) * se <= abs(iv.estimate):
-            return n
-    return None
+    per_seed = [t * c for t, c in zip(iv.terms, iv.counts, strict=True)]  # weight² × s², one seed's share
+
+    def ok(n: int) -> bool:
+        return welch_power([x / n for x in per_seed], [n] * len(per_seed), abs(iv.estimate), alpha) >= power
+    lo = max(2, min(iv.counts))
+    if ok(lo):
+        return lo
+    hi = lo
+    while not ok(hi):
+        lo, hi = hi, hi * 2
+        if hi > limit:
+            return None if not ok(limit) else _first(ok, lo, limit)
+    return _first(ok, lo, hi)
+
+
+def _first(ok, lo: int, hi: int) -> int:
+    """The smallest n in (lo, hi] with ok(n), given ok(hi) and not ok(lo)."""
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        lo, hi = (lo, mid) if ok(mid) else (mid, hi)
+    return hi
 
 
 def group_means(groups: dict[str, Sequence[Obs]]) -> dict[str, float]:

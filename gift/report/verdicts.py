@@ -102,15 +102,14 @@ class Assessment:
         """'+3.10 [+0.52, +5.71] points', with the evaluation-only label where that is all there is."""
         return f"{self.estimate:+.{d}f} {interval_text(self, d)}{(' ' + unit) if unit else ''}"
 
-    @property
-    def detectable(self) -> float | None:
-        """The smallest difference this setting detects with 80% power (None: no seed interval)."""
-        return None if self.interval is None else detectable_difference(self.interval)
+    def detectable(self, settings: int = 1) -> float | None:
+        """The smallest difference this setting detects with 80% power in a family of `settings` (None: no seed
+        interval)."""
+        return None if self.interval is None else detectable_difference(self.interval, ALPHA / max(settings, 1))
 
-    @property
-    def seeds_for_power(self) -> int | None:
+    def seeds_for_power(self, settings: int = 1) -> int | None:
         """Seeds per group at which the observed difference would be detected with 80% power."""
-        return None if self.interval is None or not self.counts else seeds_needed(self.interval, self.counts)
+        return None if self.interval is None else seeds_needed(self.interval, ALPHA / max(settings, 1))
 
 
 def interval_text(t: Assessment, d: int = 2) -> str:
@@ -215,9 +214,14 @@ def finish_claim(res: ClaimResult, every: bool = False) -> ClaimResult:
         if "_assessment" in d:
             res.assessments[d["setting"]] = d.pop("_assessment")
     verdicts, adjusted, res.verdict = family_verdicts(rows, every=every)
+    family = sum(p is not None for _, p in rows)
     for d, v, q in zip(res.details, verdicts, adjusted, strict=True):
         d["Holm p"] = q
         d["verdict"] = v
+        t = res.assessments.get(d["setting"])
+        if "detectable (80% power)" in d and t is not None:
+            # at the level Holm's first step asks of a setting in this family: 5% / settings
+            d["detectable (80% power)"] = t.detectable(family)
     res.counts = {v: verdicts.count(v) for v in COUNTED}
     if res.details:
         counts = ", ".join(f"{n} {v}" for v, n in res.counts.items() if n)
@@ -293,7 +297,7 @@ def setting_row(setting: str, t: Assessment, unit: str, **extra) -> dict:
     """A setting's row: its estimate, interval, detectable difference and (internal) estimate and p-value,
     which finish_claim turns into the Holm-adjusted verdict."""
     return {"setting": setting, "difference": t.estimate, "95% interval": interval_cell(t),
-            "p": t.p, **extra, "detectable (80% power)": t.detectable,
+            "p": t.p, **extra, "detectable (80% power)": None,
             "measured": t.text(unit), "_estimate": t.estimate, "_p": t.p, "_assessment": t}
 
 
