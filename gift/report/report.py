@@ -75,7 +75,11 @@ def claims_markdown(claims: Sequence[ClaimResult], calibration_md: str = "") -> 
         out.append(f"| {c.cid} | {_md(c.claim)} | {_md(c.paper)} | {_md(c.measured)} | {_counts(c)} | "
                    f"{VERDICT_MARK[c.verdict]} |")
     out += ["", "### Rules", "", f"- {TAIL_TEXT}", f"- {SETTING_RULE}", f"- {AGGREGATION_RULE}",
-            f"- Intervals: {INTERVAL_METHOD}", ""]
+            f"- Intervals: {INTERVAL_METHOD}",
+            "- Detectable (80% power): the smallest true difference that a rerun with the same seeds, at the seed "
+            "spread measured here, would call decisive 80% of the time, at the level Holm's first step asks of a "
+            "setting in its family (5% / settings); simulated through the Welch test, estimated spread included.",
+            ""]
     if calibration_md:
         out += [calibration_md, ""]
     for c in claims:
