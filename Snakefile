@@ -8,7 +8,7 @@
 
 import sys
 
-from snakemake.utils import min_version, validate
+from snakemake.utils import min_version
 
 min_version("9.0")
 
@@ -25,8 +25,16 @@ sys.path.insert(0, workflow.basedir)
 
 from gift import grid as gift_grid  # noqa: E402
 
-# The schema ships inside the package (gift/assets/schemas/), so an installed gift validates with its own copy.
-validate(config, str(gift_grid.SCHEMA_PATH))
+# `--config key=VALUE` values arrive untyped inside lists and maps (`seeds=[0]` gives ['0']): read them as YAML.
+gift_grid.apply_typed_overrides(config, dict(workflow.config_settings.config or {}))
+
+# The schema ships inside the package (gift/assets/schemas/), so an installed gift validates with its own copy;
+# gift.grid's check names each bad key path in one line (no schema dump).
+try:
+    gift_grid.validate(config)
+except gift_grid.ConfigError as err:
+    print(f"invalid config: {err}", file=sys.stderr)
+    sys.exit(1)
 
 
 include: "workflows/common.smk"

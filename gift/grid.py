@@ -14,9 +14,10 @@ import copy
 import json
 from collections.abc import Iterator
 
-from gift.grid_config import (  # noqa: F401 (SCHEMA_PATH, load_config, validate: read through gift.grid too)
+from gift.grid_config import (  # noqa: F401 (SCHEMA_PATH, load_config, validate, apply_typed_overrides: read through gift.grid too)
     SCHEMA_PATH,
     ConfigError,
+    apply_typed_overrides,
     check_references,
     load_config,
     sweep_values,
@@ -126,9 +127,23 @@ def expand(config: dict) -> Grid:
             _add_base_models(config, exp, models)
     grid = Grid(name=config["name"], config=config, runs=runs, models=models)
     _check_gpus(config, grid.backbones_used())
+    _check_run_configs(grid)
     _check_runs_per_job(config, grid)
     _check_evals_per_job(config)
     return grid
+
+
+def _check_run_configs(grid: Grid) -> None:
+    """Every run's resolved run config through the checks `gift train` makes (types, bounds, choices), so that a
+    setting `gift train` would refuse stops the dry run instead of a training job."""
+    from gift.errors import UserError
+    from gift.run_config import RunConfig
+
+    for run_id in grid.runs:
+        try:
+            RunConfig.from_dict(run_config(grid, run_id), source=f"run {run_id} (from training, methods and the experiment)")
+        except UserError as err:
+            raise ConfigError(str(err)) from None
 
 
 def _check_runs_per_job(config: dict, grid: Grid) -> None:
