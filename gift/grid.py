@@ -34,7 +34,7 @@ from gift.grid_files import (  # noqa: F401 (the workflow reads them as gift.gri
     write_grid_json,
     write_run_config,
 )
-from gift.grid_resources import CPU_JOB, _check_gpus, job_gpus, job_resources  # noqa: F401 (read as gift.grid.*)
+from gift.grid_resources import CPU_JOB, _check_gpus, job_gpus, job_resources, unfilled_placeholders  # noqa: F401 (read as gift.grid.*)
 from gift.grid_runs import (  # noqa: F401 (EVAL_KINDS, RLVR_PREFIX, skipped_evals: read through gift.grid too)
     EVAL_KINDS,
     RLVR_PREFIX,
