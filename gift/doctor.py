@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from gift import grid as gift_grid
+from gift.cli_help import HelpFormatter
 
 
 @dataclass
@@ -266,7 +267,7 @@ def format_table(rows: list[Check]) -> str:
 
 def cli(argv: list[str], probes: Probes | None = None) -> int:
     """Entry point of `gift doctor`."""
-    parser = argparse.ArgumentParser(prog="gift doctor", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(formatter_class=HelpFormatter, prog="gift doctor", description=__doc__.splitlines()[0])
     parser.add_argument("--config", required=True, help="a workflow config, e.g. config/paper.yaml")
     parser.add_argument("--out", help="also write the table to this file")
     args = parser.parse_args(argv)

@@ -25,6 +25,7 @@ from dataclasses import asdict, dataclass
 from gift import grid as gift_grid
 from gift.batching import BatchError
 from gift.batching import resolve as resolve_batch
+from gift.cli_help import HelpFormatter
 
 PHASES = ("train", "reference", "generation", "eval", "reward_model")
 CHECKPOINT_BYTES_PER_PARAM = 14  # bf16 weights 2 + fp32 master weights 4 + Adam m and v 8
@@ -283,8 +284,8 @@ def format_table(rows: list[RunEstimate]) -> str:
 
 def cli(argv: list[str]) -> int:
     """Entry point of `gift estimate`."""
-    parser = argparse.ArgumentParser(prog="gift estimate", description=__doc__.splitlines()[0])
-    parser.add_argument("--config", default="config/paper.yaml", help="a workflow config (default %(default)s)")
+    parser = argparse.ArgumentParser(formatter_class=HelpFormatter, prog="gift estimate", description=__doc__.splitlines()[0])
+    parser.add_argument("--config", required=True, help="a workflow config, e.g. config/node.yaml or config/paper.yaml")
     parser.add_argument("--json", action="store_true", help="print the per-run numbers as JSON instead")
     args = parser.parse_args(argv)
     try:

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from gift import grid as gift_grid
+from gift.cli_help import HelpFormatter
 from gift.io import write_json
 
 OFFLINE_VARIABLES = ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "TRANSFORMERS_OFFLINE")
@@ -257,7 +258,7 @@ def default_report(config: dict, complete: bool) -> str:
 
 def cli(argv: list[str]) -> int:
     """Entry point of `gift fetch`."""
-    parser = argparse.ArgumentParser(prog="gift fetch", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(formatter_class=HelpFormatter, prog="gift fetch", description=__doc__.splitlines()[0])
     parser.add_argument("--config", required=True, help="a workflow config, e.g. config/paper.yaml")
     parser.add_argument("--report", help="where to write the JSON report (default: results/<name>/fetch.json when "
                         "every item was fetched, the workflow's mark that its fetch step is done; otherwise "

@@ -14,6 +14,7 @@ import copy
 import json
 from collections.abc import Iterator
 
+from gift.cli_help import HelpFormatter
 from gift.grid_config import (  # noqa: F401 (SCHEMA_PATH, load_config, validate, apply_typed_overrides: read through gift.grid too)
     SCHEMA_PATH,
     ConfigError,
@@ -295,7 +296,7 @@ def cli(argv: list[str]) -> int:
     import argparse
     import sys
 
-    parser = argparse.ArgumentParser(prog="gift grid", description=cli.__doc__)
+    parser = argparse.ArgumentParser(formatter_class=HelpFormatter, prog="gift grid", description=cli.__doc__)
     parser.add_argument("--config", required=True, help="a workflow config (config/*.yaml)")
     parser.add_argument("--json", action="store_true", help="print every run's resolved run config as JSON")
     parser.add_argument("--world-size", type=int, default=None,
@@ -331,12 +332,18 @@ def cli(argv: list[str]) -> int:
 
 
 def cli_check(argv: list[str]) -> int:
-    """`gift config check CONFIG`: the checks the workflow makes when it builds its DAG, without Snakemake."""
+    """`gift config check --config CONFIG`: the checks the workflow makes when it builds its DAG, without
+    Snakemake."""
     import argparse
 
-    parser = argparse.ArgumentParser(prog="gift config check", description=cli_check.__doc__)
-    parser.add_argument("config", help="a workflow config YAML (e.g. config/tiny.yaml)")
+    parser = argparse.ArgumentParser(formatter_class=HelpFormatter, prog="gift config check", description=cli_check.__doc__)
+    parser.add_argument("--config", dest="config_opt", metavar="CONFIG",
+                        help="a workflow config YAML (e.g. config/tiny.yaml)")
+    parser.add_argument("config", nargs="?", help="the same, as a positional argument (kept for older scripts)")
     ns = parser.parse_args(argv)
+    if (ns.config is None) == (ns.config_opt is None):
+        parser.error("name one workflow config: --config CONFIG")
+    ns.config = ns.config or ns.config_opt
     config = load_config(ns.config)
     try:
         validate(config)

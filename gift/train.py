@@ -22,6 +22,7 @@ from typing import Any
 import yaml
 
 from gift.batching import BatchError, launch_world_size, resolve
+from gift.cli_help import HelpFormatter
 from gift.dist import init_distributed
 from gift.errors import UserError
 from gift.io import read_jsonl, read_yaml
@@ -359,7 +360,7 @@ def _summary(cfg: RunConfig, run_dir: Path) -> str:
 
 
 def cli(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="gift train", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(formatter_class=HelpFormatter, prog="gift train", description=__doc__.splitlines()[0])
     parser.add_argument("--config", required=True, action="append",
                         help="run config YAML (fields: see gift.train.RunConfig); given several times, the runs are "
                              "trained in turn in this process (one interpreter start-up), a failed run not "
