@@ -1,7 +1,7 @@
 """GIFT reproduction suite: data -> tiny or hub models -> training grid -> evaluations -> figures, tables, report.
 
-    snakemake --cores all                                  # config/smoke.yaml: every rule, minutes on a CPU
-    snakemake --cores all --configfile config/tiny.yaml    # the paper's claims at tiny scale, 20-25 minutes
+    snakemake --cores all                                  # config/smoke.yaml: every rule, on a CPU
+    snakemake --cores all --configfile config/tiny.yaml    # the paper's claims at tiny scale (times: docs/timings.md)
     snakemake --workflow-profile profiles/slurm --configfile config/paper.yaml   # the paper, on a GPU cluster
     snakemake --report report.html [--configfile ...]      # HTML report with the figures and tables
 """

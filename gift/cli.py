@@ -25,6 +25,7 @@ COMMANDS: list[tuple[tuple[str, ...], str, str]] = [
     (("gpus", "run"), "gift.gpus:cli", "run a command on free GPUs of this machine (one job per GPU)"),
     (("config", "check"), "gift.grid:cli_check", "check a workflow config as the workflow does (schema, names, args)"),
     (("estimate",), "gift.estimate:cli", "GPU-hours the paper grid needs, with every assumption"),
+    (("timings",), "gift.timings:cli", "measured times of the workflows run here, from their benchmark files"),
     (("fetch",), "gift.fetch:cli", "download every model, dataset and evaluator file a config needs, pinned"),
     (("doctor",), "gift.doctor:cli", "preflight of a config on this machine: GPUs, packages, keys, hub, disk"),
     (("bench", "step-time"), "gift.bench:cli_step_time", "GIFT/GRPO time per update: paired ratios, two scenarios"),
