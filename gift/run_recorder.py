@@ -118,7 +118,7 @@ class RunRecorder(TrainerCallback):
         row.update(self.pending_eval)
         self.pending_eval = {}
         self._write(row)
-        self.logger.info("%s: %s", progress(state.global_step, state.max_steps, self.clock),
+        self.logger.info("%s: %s", progress(state.global_step, getattr(state, "max_steps", 0), self.clock),
                          ", ".join(f"{k}={v:.4g}" for k, v in row.items() if isinstance(v, float)))
         every = getattr(self.cfg, "log_samples_every", 0)
         if every and state.global_step % every == 0:
