@@ -1,14 +1,14 @@
 """GIFT reproduction suite: data -> tiny or hub models -> training grid -> evaluations -> figures, tables, report.
 
-    snakemake --cores all                                  # config/smoke.yaml: every rule, minutes on a CPU
-    snakemake --cores all --configfile config/tiny.yaml    # the paper's claims at tiny scale, 20-25 minutes
+    snakemake --cores all                                  # config/smoke.yaml: every rule, on a CPU
+    snakemake --cores all --configfile config/tiny.yaml    # the paper's claims at tiny scale (times: docs/timings.md)
     snakemake --workflow-profile profiles/slurm --configfile config/paper.yaml   # the paper, on a GPU cluster
     snakemake --report report.html [--configfile ...]      # HTML report with the figures and tables
 """
 
 import sys
 
-from snakemake.utils import min_version, validate
+from snakemake.utils import min_version
 
 min_version("9.0")
 
@@ -25,8 +25,16 @@ sys.path.insert(0, workflow.basedir)
 
 from gift import grid as gift_grid  # noqa: E402
 
-# The schema ships inside the package (gift/assets/schemas/), so an installed gift validates with its own copy.
-validate(config, str(gift_grid.SCHEMA_PATH))
+# `--config key=VALUE` values arrive untyped inside lists and maps (`seeds=[0]` gives ['0']): read them as YAML.
+gift_grid.apply_typed_overrides(config, dict(workflow.config_settings.config or {}))
+
+# The schema ships inside the package (gift/assets/schemas/), so an installed gift validates with its own copy;
+# gift.grid's check names each bad key path in one line (no schema dump).
+try:
+    gift_grid.validate(config)
+except gift_grid.ConfigError as err:
+    print(f"invalid config: {err}", file=sys.stderr)
+    sys.exit(1)
 
 
 include: "workflows/common.smk"

@@ -25,6 +25,7 @@ import time
 from pathlib import Path
 
 from gift.charpolicy import build_char_policy
+from gift.cli_help import HelpFormatter
 
 SCENARIOS = (("one update per rollout batch", 1), ("paper structure, 4 updates per rollout batch", 4))
 
@@ -95,7 +96,7 @@ def _pin_threads(threads: int, cpus: list[int] | None) -> None:
 
 
 def cli_step_time(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="gift bench step-time", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(formatter_class=HelpFormatter, prog="gift bench step-time", description=__doc__.splitlines()[0])
     parser.add_argument("--pairs", type=int, default=4, help="ABBA blocks (paired ratios) per scenario")
     parser.add_argument("--cycles", type=int, default=3, help="timed rollout-batch cycles per run (after warm-up)")
     parser.add_argument("--warmup", type=int, default=1, help="untimed rollout-batch cycles at the start of each run")
@@ -109,7 +110,7 @@ def cli_step_time(argv: list[str]) -> int:
                         help="pin the process to these CPU cores (default: as the OS schedules)")
     parser.add_argument("--clock", choices=("cpu", "wall"), default="cpu",
                         help="time steps by the process's CPU time (robust on a shared machine) or by the wall clock")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=int, default=0, help="seed of the tiny policy and the prompts")
     ns = parser.parse_args(argv)
     if ns.pairs < 1 or ns.cycles < 1 or ns.warmup < 0 or ns.threads < 1:
         parser.error("--pairs, --cycles and --threads must be >= 1, --warmup >= 0")

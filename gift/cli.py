@@ -27,6 +27,7 @@ COMMANDS: list[tuple[tuple[str, ...], str, str]] = [
     (("estimate",), "gift.estimate:cli", "GPU-hours the paper grid needs, with every assumption"),
     (("report",), "gift.report.partial:cli", "REPORT.md and the figures from whatever runs have finished"),
     (("report", "calibrate"), "gift.report.calibrate:cli", "the verdict rule's false-decisive rate and power, simulated"),
+    (("timings",), "gift.timings:cli", "measured times of the workflows run here, from their benchmark files"),
     (("fetch",), "gift.fetch:cli", "download every model, dataset and evaluator file a config needs, pinned"),
     (("doctor",), "gift.doctor:cli", "preflight of a config on this machine: GPUs, packages, keys, hub, disk"),
     (("bench", "step-time"), "gift.bench:cli_step_time", "GIFT/GRPO time per update: paired ratios, two scenarios"),
@@ -34,13 +35,22 @@ COMMANDS: list[tuple[tuple[str, ...], str, str]] = [
 ]
 
 
-def _usage() -> str:
-    lines = ["usage: gift [--debug] COMMAND [ARGS...]", "", "commands:"]
+def _usage(group: tuple[str, ...] = ()) -> str:
+    """The list of commands (those of one group, e.g. `data`, when given)."""
+    prefix = " ".join(group) + " " if group else ""
+    lines = [f"usage: gift [--debug] {prefix}COMMAND [ARGS...]", "", f"commands{' of gift ' + prefix.strip() if group else ''}:"]
     for words, _, help_text in COMMANDS:
-        lines.append(f"  {' '.join(words):<24} {help_text}")
-    lines += ["", "--debug: print the traceback of an error (otherwise only its message; the traceback is",
-              f"logged to {error_log_path()})"]
+        if words[: len(group)] == group:
+            lines.append(f"  {' '.join(words):<24} {help_text}")
+    lines += ["", "gift COMMAND --help (or gift help COMMAND) describes a command and its options.",
+              "--debug (anywhere before a `--`): print the traceback of an error (otherwise only its message; the",
+              f"traceback is logged to {error_log_path()}).  gift --version: the installed version."]
     return "\n".join(lines)
+
+
+def _groups() -> set[tuple[str, ...]]:
+    """The command groups: the first words of the commands that have more than one word (data, build, eval...)."""
+    return {words[:1] for words, _, _ in COMMANDS if len(words) > 1}
 
 
 def error_log_path() -> Path:
@@ -84,10 +94,24 @@ def _log_traceback(prog: str, argv: list[str]) -> Path | None:
     return path
 
 
+def _quiet_closed_pipe() -> int:
+    """The reader of stdout went away (`gift grid ... | head -1`): stop without a message, as a shell tool does."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # the interpreter's final flush must not raise again
+    except OSError:
+        pass
+    return 141  # 128 + SIGPIPE, what a tool killed by the closed pipe reports
+
+
 def _run(prog: str, func, argv: list[str], debug: bool) -> int:
     """Run one subcommand; a user error becomes one message on stderr and exit status 2."""
     try:
-        return int(func(argv) or 0)
+        code = int(func(argv) or 0)
+        sys.stdout.flush()
+        return code
+    except BrokenPipeError:
+        return _quiet_closed_pipe()
     except KeyboardInterrupt:
         print(f"{prog}: interrupted", file=sys.stderr)
         return 130
@@ -107,12 +131,24 @@ def _run(prog: str, func, argv: list[str], debug: bool) -> int:
         return 2
 
 
+def _strip_debug(argv: list[str]) -> tuple[list[str], bool]:
+    """`--debug` wherever it stands before a `--` (what follows `--` is another program's, e.g. `gift gpus run`)."""
+    end = argv.index("--") if "--" in argv else len(argv)
+    head = [a for a in argv[:end] if a != "--debug"]
+    return head + argv[end:], len(head) < end
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    debug = os.environ.get("GIFT_DEBUG", "") not in ("", "0")
-    while argv and argv[0] == "--debug":  # only before the command: what follows belongs to the command
-        debug = True
-        argv = argv[1:]
+    argv, debug_flag = _strip_debug(argv)
+    debug = debug_flag or os.environ.get("GIFT_DEBUG", "") not in ("", "0")
+    if argv[:1] in (["--version"], ["-V"], ["version"]):
+        from gift import __version__
+
+        print(f"gift {__version__}")
+        return 0
+    if argv[:1] == ["help"]:  # `gift help [COMMAND...]`: the same as `gift [COMMAND...] --help`
+        argv = [*argv[1:], "--help"]
     if not argv or argv[0] in {"-h", "--help"}:
         print(_usage())
         return 0
@@ -121,7 +157,11 @@ def main(argv: list[str] | None = None) -> int:
             module_name, func_name = target.split(":")
             func = getattr(importlib.import_module(module_name), func_name)
             return _run(f"gift {' '.join(words)}", func, argv[len(words):], debug)
-    print(f"gift: unknown command {' '.join(argv[:2])!r}\n\n{_usage()}", file=sys.stderr)
+    if tuple(argv[:1]) in _groups() and (len(argv) == 1 or argv[1] in {"-h", "--help"}):
+        print(_usage(tuple(argv[:1])))
+        return 0
+    group = tuple(argv[:1]) if tuple(argv[:1]) in _groups() else ()
+    print(f"gift: unknown command {' '.join(argv[:2])!r}\n\n{_usage(group)}", file=sys.stderr)
     return 2
 
 

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from gift import grid as gift_grid
+from gift.cli_help import HelpFormatter
 
 
 @dataclass
@@ -32,6 +33,8 @@ class Check:
     ok: bool
     detail: str
     fix: str = ""
+    # the jobs that need this check: "" for every compute job, else e.g. "alpaca_eval" (its evaluations alone)
+    only_for: str = ""
 
 
 @dataclass
@@ -151,7 +154,8 @@ def run_checks(config: dict, probes: Probes | None = None, results_dir: str | Pa
         need_n = max((gift_grid.job_resources(grid, r.backbone, "train")["gpu"] for r in grid.runs.values()), default=0)
         if len(gpus) < need_n:
             rows.append(Check("gpu", "count", False, f"{len(gpus)} GPU(s) visible, the training runs need {need_n}",
-                              "run doctor on a node of the training partition (srun --gpus=8 gift doctor ...)"))
+                              "run doctor where the training jobs run, e.g. on a node of the training partition: "
+                              f"srun --nodes=1 --gpus={need_n} gift doctor --config CONFIG"))
         else:
             rows.append(Check("gpu", "count", True, f"{len(gpus)} x {gpus[0][0]}" if gpus else "none needed"))
         if gpus:
@@ -174,15 +178,8 @@ def run_checks(config: dict, probes: Probes | None = None, results_dir: str | Pa
                           "" if ok else f"pip install '{text}'" + (" (the gpu extra: pip install -e '.[gpu]')"
                                                                     if gpu_config else "")))
 
-    # judges: API key and model
-    for kind in ("alpaca_eval", "arena_hard"):
-        judge = (config.get("evaluation") or {}).get(kind, {}).get("judge")
-        used = any(kind in m.evals for m in grid.models.values())
-        if judge and used and str(judge).startswith("api:"):
-            why = p.judge(str(judge))
-            rows.append(Check("judge", f"{kind}: {judge}", why is None, why or "key set, the server lists the model",
-                              "" if why is None else "set the API key variable (OPENAI_API_KEY), or name an "
-                              f"available judge in evaluation.{kind}.judge"))
+    # judges: API key and model (needed by the judge evaluations alone)
+    rows += judge_checks(config, grid, p)
 
     # hub access (gated items included)
     for need in fetch.needs(config):
@@ -224,6 +221,33 @@ def run_checks(config: dict, probes: Probes | None = None, results_dir: str | Pa
     return rows
 
 
+def judge_checks(config: dict, grid: Any, probes: Probes, kinds: tuple[str, ...] = ("alpaca_eval", "arena_hard"),
+                 ) -> list[Check]:
+    """The API judges' key and model, a row per judge evaluation kind the grid runs; each row concerns that
+    kind's evaluations alone (training and the other evaluations never wait for a judge)."""
+    rows = []
+    for kind in kinds:
+        judge = (config.get("evaluation") or {}).get(kind, {}).get("judge")
+        used = any(kind in m.evals for m in grid.models.values())
+        if judge and used and str(judge).startswith("api:"):
+            why = probes.judge(str(judge))
+            rows.append(Check("judge", f"{kind}: {judge}", why is None, why or "key set, the server lists the model",
+                              "" if why is None else judge_fix(kind), only_for=kind))
+    return rows
+
+
+def judge_fix(kind: str) -> str:
+    """How to let a judge evaluation run, or leave it out."""
+    return (f"only the {kind} evaluations need it: set the API key (export OPENAI_API_KEY=...) where the workflow "
+            f"runs, or name another judge in evaluation.{kind}.judge, or drop evaluation.{kind} from the config "
+            f"to skip {kind}")
+
+
+def blocking(rows: list[Check]) -> list[Check]:
+    """The failed checks every compute job waits for (a judge's concern only its own evaluations)."""
+    return [r for r in rows if not r.ok and not r.only_for]
+
+
 def format_table(rows: list[Check]) -> str:
     width = max([len(r.item) for r in rows] + [4])
     lines = [f"{'':8} {'area':<8} {'item':<{width}}  detail", "-" * (width + 40)]
@@ -233,12 +257,17 @@ def format_table(rows: list[Check]) -> str:
             lines.append(f"{'':8} {'':8} {'':<{width}}  fix: {r.fix}")
     bad = sum(not r.ok for r in rows)
     lines.append(f"{len(rows) - bad} of {len(rows)} checks ok" + (f"; {bad} missing" if bad else ""))
+    judges = sorted({r.only_for for r in rows if not r.ok and r.only_for})
+    if judges:
+        lines.append(("training and the other evaluations: ready" if not blocking(rows) else
+                      "training waits for the other missing checks")
+                     + f"; {', '.join(judges)}: not ready (those evaluations alone fail until it is fixed)")
     return "\n".join(lines)
 
 
 def cli(argv: list[str], probes: Probes | None = None) -> int:
     """Entry point of `gift doctor`."""
-    parser = argparse.ArgumentParser(prog="gift doctor", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(formatter_class=HelpFormatter, prog="gift doctor", description=__doc__.splitlines()[0])
     parser.add_argument("--config", required=True, help="a workflow config, e.g. config/paper.yaml")
     parser.add_argument("--out", help="also write the table to this file")
     args = parser.parse_args(argv)
@@ -258,13 +287,26 @@ def cli(argv: list[str], probes: Probes | None = None) -> int:
     return 0 if all(r.ok for r in rows) else 1
 
 
-def rule_doctor(config: dict, output: str, log: str) -> None:
-    """The workflow's doctor rule: the table in the log, and `output` only when every check is ok."""
-    rows = run_checks(config)
+def rule_doctor(config: dict, output: str, log: str, probes: Probes | None = None) -> None:
+    """The workflow's doctor rule: the table in the log, and `output` when every check the compute jobs need is
+    ok (a judge's key or model is checked again by rule judge, which only that judge's evaluations wait for)."""
+    rows = run_checks(config, probes)
     table = format_table(rows)
     Path(log).parent.mkdir(parents=True, exist_ok=True)
     Path(log).write_text(f"{table}\n", encoding="utf-8")
-    bad = sum(not r.ok for r in rows)
+    bad = len(blocking(rows))
     if bad:
         raise ValueError(f"gift doctor: {bad} check(s) failed; see {log}")
     Path(output).write_text(f"{table}\n", encoding="utf-8")
+
+
+def rule_judge(config: dict, kind: str, output: str, log: str, probes: Probes | None = None) -> None:
+    """The workflow's judge rule: `output` when the judge of `kind` answers; else one message that says how to
+    add the key or drop the section. Only the evaluations of `kind` wait for it."""
+    rows = judge_checks(config, gift_grid.expand(config), probes or default_probes(), kinds=(kind,))
+    Path(log).parent.mkdir(parents=True, exist_ok=True)
+    Path(log).write_text(f"{format_table(rows) if rows else 'no API judge'}\n", encoding="utf-8")
+    bad = [r for r in rows if not r.ok]
+    if bad:
+        raise ValueError(f"judge of {kind} ({bad[0].item.split(': ', 1)[1]}): {bad[0].detail}; {bad[0].fix}")
+    Path(output).write_text(f"{format_table(rows) if rows else 'no API judge'}\n", encoding="utf-8")

@@ -25,6 +25,7 @@ from dataclasses import asdict, dataclass
 from gift import grid as gift_grid
 from gift.batching import BatchError
 from gift.batching import resolve as resolve_batch
+from gift.cli_help import HelpFormatter
 
 PHASES = ("train", "reference", "generation", "eval", "reward_model")
 CHECKPOINT_BYTES_PER_PARAM = 14  # bf16 weights 2 + fp32 master weights 4 + Adam m and v 8
@@ -229,7 +230,8 @@ def assumptions(config: dict) -> list[str]:
     est = config["estimate"]
     mfu = est["mfu"]
     lines = [
-        f"GPU: {est['gpu']}, peak {est['peak_tflops']} TFLOP/s per GPU; {est.get('num_processes', 1)} GPUs per run",
+        f"GPU: {est['gpu']}, peak {est['peak_tflops']} TFLOP/s per GPU; {_count(est.get('num_processes', 1), 'GPU')} "
+        "per run",
         f"MFU: training {mfu['train']:.0%}, reference/old-policy log-probs and reward model {mfu['reference']:.0%}, "
         f"generation and evals {mfu['generation']:.0%}",
         "FLOPs: training 6*P*D (fwd+bwd), 8*P*D with gradient checkpointing (the run's "
@@ -260,6 +262,64 @@ def assumptions(config: dict) -> list[str]:
     return lines
 
 
+def _count(n: int, unit: str) -> str:
+    """`1 GPU`, `8 GPUs`."""
+    return f"{n} {unit}{'' if n == 1 else 's'}"
+
+
+def hours(x: float) -> str:
+    """GPU-hours with the digits that matter at their size: 0.18, 4.8, 23.0, 1,550."""
+    if x < 10:
+        return f"{x:.2f}"
+    if x < 100:
+        return f"{x:.1f}"
+    return f"{x:,.0f}"
+
+
+def _duration(h: float) -> str:
+    """`3.1 hours`, `45 minutes`, `65 days (1,550 hours)`."""
+    if h < 1:
+        return f"{h * 60:.0f} minutes"
+    if h < 72:
+        return f"{h:.1f} hours"
+    return f"{h / 24:,.0f} days ({h:,.0f} hours)"
+
+
+def wall_hours(rows: list[RunEstimate], gpus: int) -> float:
+    """Wall time of the runs on `gpus` GPUs, each run holding its num_processes of them: longest runs first, each
+    to the GPUs that free up first (the runs do not wait for each other; jobs start as GPUs free up)."""
+    import heapq
+
+    per_run = max((r.num_processes for r in rows), default=1)
+    slots = [0.0] * max(gpus // per_run, 1)  # when each group of per_run GPUs is next free
+    for r in sorted(rows, key=lambda r: -r.total_gpu_hours / r.num_processes):
+        heapq.heapreplace(slots, slots[0] + r.total_gpu_hours / r.num_processes)
+    return max(slots, default=0.0)
+
+
+def summary(config: dict, rows: list[RunEstimate]) -> list[str]:
+    """The total, the wall time on the config's GPUs (and on one GPU where a run needs one), disk, the longest
+    run."""
+    total = sum(r.total_gpu_hours for r in rows)
+    nproc = max((r.num_processes for r in rows), default=1)
+    node = int((config.get("cluster") or {}).get("gpus_per_node") or nproc)
+    lines = [f"Total: {hours(total)} GPU-hours for {_count(len(rows), 'training run')}"
+             + (f" ({total / 24:,.1f} GPU-days)" if total >= 48 else "")]
+    lines.append(f"Wall time on one node of {_count(node, 'GPU')} (cluster.gpus_per_node), "
+                 f"{_count(nproc, 'GPU')} per run, {node // nproc} at once: about "
+                 f"{_duration(wall_hours(rows, node))}")
+    if nproc == 1 and node > 1:
+        lines.append(f"Wall time on one GPU, one run after another: about {_duration(total)}")
+    disk = sum(sum(r.disk_gb.values()) for r in rows)
+    lines.append(f"Disk: {disk / 1000:,.1f} TB of checkpoints and final models if every run keeps them "
+                 f"({sum(r.disk_gb['final'] for r in rows) / 1000:,.1f} TB of final models)")
+    longest = max(rows, key=lambda r: r.total_gpu_hours / r.num_processes, default=None)
+    if longest:
+        lines.append(f"Longest run: {longest.run_id}, {_duration(longest.total_gpu_hours / longest.num_processes)} "
+                     f"on {_count(longest.num_processes, 'GPU')}")
+    return lines
+
+
 def format_table(rows: list[RunEstimate]) -> str:
     """A fixed-width table of the runs and the total."""
     head = (f"{'run':<52} {'P(B)':>5} {'steps':>6} {'rollouts':>10} {'tokens(B)':>9} {'passes':>6} "
@@ -269,27 +329,33 @@ def format_table(rows: list[RunEstimate]) -> str:
         g = r.gpu_hours
         passes = f"{r.passes['reference']}r+{r.passes['old_policy']}o"
         lines.append(f"{r.run_id:<52} {r.params_b:>5.1f} {r.steps:>6d} {r.rollouts:>10.3g} {r.train_tokens / 1e9:>9.2f} "
-                     f"{passes:>6} {g['train']:>8.0f} {g['reference']:>8.0f} {g['generation']:>8.0f} {g['eval']:>7.0f} "
-                     f"{g['reward_model']:>7.0f} {r.total_gpu_hours:>9.0f} {sum(r.disk_gb.values()):>8.0f}")
+                     f"{passes:>6} {hours(g['train']):>8} {hours(g['reference']):>8} {hours(g['generation']):>8} "
+                     f"{hours(g['eval']):>7} {hours(g['reward_model']):>7} {hours(r.total_gpu_hours):>9} "
+                     f"{sum(r.disk_gb.values()):>8.0f}")
     total = {p: sum(r.gpu_hours[p] for r in rows) for p in PHASES}
     lines.append("-" * len(head))
     lines.append(f"{'total (' + str(len(rows)) + ' runs)':<52} {'':>5} {'':>6} {'':>10} "
-                 f"{sum(r.train_tokens for r in rows) / 1e9:>9.1f} {'':>6} {total['train']:>8.0f} "
-                 f"{total['reference']:>8.0f} {total['generation']:>8.0f} {total['eval']:>7.0f} "
-                 f"{total['reward_model']:>7.0f} {sum(total.values()):>9.0f} "
+                 f"{sum(r.train_tokens for r in rows) / 1e9:>9.1f} {'':>6} {hours(total['train']):>8} "
+                 f"{hours(total['reference']):>8} {hours(total['generation']):>8} {hours(total['eval']):>7} "
+                 f"{hours(total['reward_model']):>7} {hours(sum(total.values())):>9} "
                  f"{sum(sum(r.disk_gb.values()) for r in rows):>8.0f}")
     return "\n".join(lines)
 
 
 def cli(argv: list[str]) -> int:
     """Entry point of `gift estimate`."""
-    parser = argparse.ArgumentParser(prog="gift estimate", description=__doc__.splitlines()[0])
-    parser.add_argument("--config", default="config/paper.yaml", help="a workflow config (default %(default)s)")
+    parser = argparse.ArgumentParser(formatter_class=HelpFormatter, prog="gift estimate", description=__doc__.splitlines()[0])
+    parser.add_argument("--config", required=True, help="a workflow config, e.g. config/node.yaml or config/paper.yaml")
     parser.add_argument("--json", action="store_true", help="print the per-run numbers as JSON instead")
     args = parser.parse_args(argv)
     try:
         config = gift_grid.load_config(args.config)
         gift_grid.validate(config)
+        if config.get("device") != "gpu" and not config.get("estimate"):
+            # a CPU config's cost is minutes of CPU, measured rather than estimated
+            print(f"{args.config}: a CPU config (device: cpu): it runs on this machine's cores, no GPU-hours to "
+                  "estimate; measured wall and CPU times of the CPU configs are in docs/timings.md")
+            return 0
         grid = gift_grid.expand(config)
         rows = estimate(grid)
     except (gift_grid.ConfigError, OSError) as err:
@@ -305,15 +371,6 @@ def cli(argv: list[str]) -> int:
     print("\nGPU-hours per run (train = fwd+bwd, ref = extra log-prob passes, gen = rollouts, eval = periodic "
           "evals, rm = reward model):\n")
     print(format_table(rows))
-    total = sum(r.total_gpu_hours for r in rows)
-    nproc = rows[0].num_processes if rows else 1
-    print(f"\nTotal: {total:,.0f} GPU-hours ({total / 24:,.0f} GPU-days); "
-          f"{total / nproc:,.0f} hours of {nproc}-GPU nodes")
-    disk = sum(sum(r.disk_gb.values()) for r in rows)
-    longest = max(rows, key=lambda r: r.total_gpu_hours / r.num_processes) if rows else None
-    print(f"Disk: {disk / 1000:,.1f} TB of checkpoints and final models if every run keeps them "
-          f"({sum(r.disk_gb['final'] for r in rows) / 1000:,.1f} TB of final models)")
-    if longest:
-        print(f"Longest run: {longest.run_id}, {longest.total_gpu_hours / longest.num_processes:,.0f} h on "
-              f"{longest.num_processes} GPUs")
+    print()
+    print("\n".join(summary(config, rows)))
     return 0

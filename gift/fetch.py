@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from gift import grid as gift_grid
+from gift.cli_help import HelpFormatter
 from gift.io import write_json
 
 OFFLINE_VARIABLES = ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "TRANSFORMERS_OFFLINE")
@@ -241,11 +242,27 @@ def write_report(outcomes: list[Outcome], path: str | Path) -> None:
                       "missing": sum(not o.ok for o in outcomes)})
 
 
+def default_report(config: dict, complete: bool) -> str:
+    """Where `gift fetch` writes its report: the workflow's fetch output only when every item was fetched.
+
+    A report of missing items at that path would mark the workflow's fetch step done (Snakemake reruns a job
+    only when its output is missing), so it goes beside it, and a complete report left by an earlier fetch
+    that no longer holds is removed.
+    """
+    done = Path(f"results/{config['name']}/fetch.json")
+    if complete:
+        return str(done)
+    done.unlink(missing_ok=True)
+    return str(done.with_name("fetch-missing.json"))
+
+
 def cli(argv: list[str]) -> int:
     """Entry point of `gift fetch`."""
-    parser = argparse.ArgumentParser(prog="gift fetch", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(formatter_class=HelpFormatter, prog="gift fetch", description=__doc__.splitlines()[0])
     parser.add_argument("--config", required=True, help="a workflow config, e.g. config/paper.yaml")
-    parser.add_argument("--report", help="where to write the JSON report (default results/<name>/fetch.json)")
+    parser.add_argument("--report", help="where to write the JSON report (default: results/<name>/fetch.json when "
+                        "every item was fetched, the workflow's mark that its fetch step is done; otherwise "
+                        "results/<name>/fetch-missing.json, so that the workflow's fetch step runs again)")
     parser.add_argument("--list", action="store_true", help="list what the config needs and fetch nothing")
     args = parser.parse_args(argv)
     try:
@@ -264,7 +281,7 @@ def cli(argv: list[str]) -> int:
         print(f"{args.config}: nothing to fetch (built models and synthetic data)")
         return 0
     outcomes = fetch(config)
-    report = args.report or f"results/{config['name']}/fetch.json"
+    report = args.report or default_report(config, all(o.ok for o in outcomes))
     write_report(outcomes, report)
     print(format_report(outcomes))
     print(f"report: {report}")
@@ -280,5 +297,6 @@ def rule_fetch(config: dict, output: str, log: str, work_dir: str) -> None:
     print(report)
     missing = sum(not o.ok for o in outcomes)
     if missing:
+        write_report(outcomes, Path(output).with_name("fetch-missing.json"))
         raise ValueError(f"gift fetch: {missing} item(s) missing; see {log}")
     write_report(outcomes, output)

@@ -74,9 +74,11 @@ def run_memory(grid: gift_grid.Grid, run_id: str, gpu_gb: float | None = None) -
     params = float(_need(bspec, "params_b", where)) * GB
     arch = _need(bspec, "arch", where)
     args = resolved_method_args(run.method, run.method_args)
-    acc = accelerate_settings(_need(bspec, "accelerate", where))
+    # a backbone trained without `accelerate launch` is one process on one GPU, nothing sharded or offloaded
+    acc = (accelerate_settings(bspec["accelerate"]) if bspec.get("accelerate") else
+           {"num_processes": 1, "kind": "one process", "offload_optimizer": False, "offload_params": False})
     n = acc["num_processes"]
-    lines = [f"{run_id}: {params / GB:.1f}B parameters on {n} GPUs of {gpu_gb:g} GB ({acc['kind']})"]
+    lines = [f"{run_id}: {params / GB:.1f}B parameters on {n} GPU{'s' if n > 1 else ''} of {gpu_gb:g} GB ({acc['kind']})"]
     problems: list[str] = []
 
     state = 4 * params / n

@@ -27,6 +27,8 @@ import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 
+from gift.cli_help import HelpFormatter
+
 POLL_SECONDS = 2.0
 
 
@@ -125,7 +127,7 @@ def run(command: list[str], n: int, env: Mapping[str, str] | None = None, lock_d
 def cli(argv: list[str]) -> int:
     """`gift gpus run [--gpus K] [--lock-dir DIR] -- COMMAND...`"""
     options, command = (argv[: argv.index("--")], argv[argv.index("--") + 1:]) if "--" in argv else (argv, [])
-    parser = argparse.ArgumentParser(prog="gift gpus run", description=__doc__.split("\n\n")[0],
+    parser = argparse.ArgumentParser(formatter_class=HelpFormatter, prog="gift gpus run", description=__doc__.split("\n\n")[0],
                                      usage="gift gpus run [--gpus K] [--lock-dir DIR] -- COMMAND [ARGS...]")
     parser.add_argument("--gpus", type=int, default=1, help="devices the command needs (0: run it as is)")
     parser.add_argument("--lock-dir", type=Path, default=None, help="where the per-device lock files live")

@@ -14,9 +14,11 @@ import copy
 import json
 from collections.abc import Iterator
 
-from gift.grid_config import (  # noqa: F401 (SCHEMA_PATH, load_config, validate: read through gift.grid too)
+from gift.cli_help import HelpFormatter
+from gift.grid_config import (  # noqa: F401 (SCHEMA_PATH, load_config, validate, apply_typed_overrides: read through gift.grid too)
     SCHEMA_PATH,
     ConfigError,
+    apply_typed_overrides,
     check_references,
     load_config,
     sweep_values,
@@ -33,7 +35,7 @@ from gift.grid_files import (  # noqa: F401 (the workflow reads them as gift.gri
     write_grid_json,
     write_run_config,
 )
-from gift.grid_resources import CPU_JOB, _check_gpus, job_gpus, job_resources  # noqa: F401 (read as gift.grid.*)
+from gift.grid_resources import CPU_JOB, _check_gpus, job_gpus, job_resources, unfilled_placeholders  # noqa: F401 (read as gift.grid.*)
 from gift.grid_runs import (  # noqa: F401 (EVAL_KINDS, RLVR_PREFIX, skipped_evals: read through gift.grid too)
     EVAL_KINDS,
     RLVR_PREFIX,
@@ -126,9 +128,23 @@ def expand(config: dict) -> Grid:
             _add_base_models(config, exp, models)
     grid = Grid(name=config["name"], config=config, runs=runs, models=models)
     _check_gpus(config, grid.backbones_used())
+    _check_run_configs(grid)
     _check_runs_per_job(config, grid)
     _check_evals_per_job(config)
     return grid
+
+
+def _check_run_configs(grid: Grid) -> None:
+    """Every run's resolved run config through the checks `gift train` makes (types, bounds, choices), so that a
+    setting `gift train` would refuse stops the dry run instead of a training job."""
+    from gift.errors import UserError
+    from gift.run_config import RunConfig
+
+    for run_id in grid.runs:
+        try:
+            RunConfig.from_dict(run_config(grid, run_id), source=f"run {run_id} (from training, methods and the experiment)")
+        except UserError as err:
+            raise ConfigError(str(err)) from None
 
 
 def _check_runs_per_job(config: dict, grid: Grid) -> None:
@@ -280,7 +296,7 @@ def cli(argv: list[str]) -> int:
     import argparse
     import sys
 
-    parser = argparse.ArgumentParser(prog="gift grid", description=cli.__doc__)
+    parser = argparse.ArgumentParser(formatter_class=HelpFormatter, prog="gift grid", description=cli.__doc__)
     parser.add_argument("--config", required=True, help="a workflow config (config/*.yaml)")
     parser.add_argument("--json", action="store_true", help="print every run's resolved run config as JSON")
     parser.add_argument("--world-size", type=int, default=None,
@@ -316,12 +332,18 @@ def cli(argv: list[str]) -> int:
 
 
 def cli_check(argv: list[str]) -> int:
-    """`gift config check CONFIG`: the checks the workflow makes when it builds its DAG, without Snakemake."""
+    """`gift config check --config CONFIG`: the checks the workflow makes when it builds its DAG, without
+    Snakemake."""
     import argparse
 
-    parser = argparse.ArgumentParser(prog="gift config check", description=cli_check.__doc__)
-    parser.add_argument("config", help="a workflow config YAML (e.g. config/tiny.yaml)")
+    parser = argparse.ArgumentParser(formatter_class=HelpFormatter, prog="gift config check", description=cli_check.__doc__)
+    parser.add_argument("--config", dest="config_opt", metavar="CONFIG",
+                        help="a workflow config YAML (e.g. config/tiny.yaml)")
+    parser.add_argument("config", nargs="?", help="the same, as a positional argument (kept for older scripts)")
     ns = parser.parse_args(argv)
+    if (ns.config is None) == (ns.config_opt is None):
+        parser.error("name one workflow config: --config CONFIG")
+    ns.config = ns.config or ns.config_opt
     config = load_config(ns.config)
     try:
         validate(config)

@@ -30,6 +30,36 @@ def load_config(path: str | Path) -> dict:
     return cfg
 
 
+def _typed(value: object) -> object:
+    """A value as a YAML config file would hold it: strings read again as YAML scalars, inside lists and maps."""
+    if isinstance(value, dict):
+        return {k: _typed(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_typed(v) for v in value]
+    if isinstance(value, str):
+        try:
+            parsed = yaml.safe_load(value)
+        except yaml.YAMLError:
+            return value
+        # only scalars: a string that reads as a list or a map was meant as a string
+        return parsed if isinstance(parsed, int | float | bool) or parsed is None else value
+    return value
+
+
+def apply_typed_overrides(config: dict, overrides: dict) -> None:
+    """Give the values of Snakemake's `--config` their YAML types in `config`, where they were merged.
+
+    Snakemake reads `--config key=VALUE` with YAML's base loader, so every value inside a list or a map
+    arrives as a string (`seeds=[0]` gives ['0'], `training={max_steps: 20}` gives {'max_steps': '20'}); each
+    overridden leaf is read again as a YAML scalar, the way the same value in a config file is read.
+    """
+    for key, value in overrides.items():
+        if isinstance(value, dict) and isinstance(config.get(key), dict):
+            apply_typed_overrides(config[key], value)
+        elif key in config:
+            config[key] = _typed(value)
+
+
 def validate(config: dict, schema_path: str | Path = SCHEMA_PATH) -> None:
     """Check `config` against the workflow's JSON schema; a ConfigError names the key path and the reason."""
     import jsonschema

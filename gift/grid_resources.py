@@ -80,3 +80,10 @@ def job_resources(grid: Grid, backbone: str, kind: str) -> dict:
             return {**row[kind], "nodes": 1}
     raise ConfigError(f"cluster.resources: no row covers backbones.{backbone} ({params}B parameters); add one with "
                       f"max_params_b >= {params}")
+
+
+def unfilled_placeholders(default_resources: list[str] | None) -> list[str]:
+    """The `name=<PLACEHOLDER>` entries of a profile's default resources (e.g. the Slurm profile's partition)."""
+    import re
+
+    return [arg for arg in default_resources or [] if re.search(r"=\s*['\"]?<[A-Z_]+>", arg)]

@@ -21,7 +21,8 @@ def rlvr_eval_name(dataset: str) -> str:
 # Keys of the trainer's run config that come from the `training` sections (the rest is derived).
 TRAINING_KEYS = ("max_steps", "num_train_epochs", "eval_every", "eval_limit", "save_every", "save_total_limit",
                  "max_prompt_length", "train_limit", "eval_k", "eval_temperature", "eval_max_new_tokens", "eval_greedy",
-                 "rollout_batch_prompts", "optimizer_batch_prompts", "micro_batch_prompts")
+                 "rollout_batch_prompts", "optimizer_batch_prompts", "micro_batch_prompts", "report_to",
+                 "log_samples_every")
 
 
 def method_defaults(method: str) -> dict:

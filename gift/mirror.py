@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 
 from gift import grid as gift_grid
+from gift.cli_help import HelpFormatter
 
 ARCHITECTURES = ("LlamaForCausalLM", "Qwen2ForCausalLM", "Qwen3ForCausalLM", "LlamaForSequenceClassification")
 DEFAULT_SIZE = {"hidden": 32, "layers": 2, "heads": 2, "kv_heads": 1, "max_positions": 1024}
@@ -108,7 +109,7 @@ def build_mirror(config: dict, hf_home: str | Path, seed: int = 0) -> list[str]:
 
 def cli(argv: list[str]) -> int:
     """Entry point of `gift build mirror`."""
-    parser = argparse.ArgumentParser(prog="gift build mirror", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(formatter_class=HelpFormatter, prog="gift build mirror", description=__doc__.splitlines()[0])
     parser.add_argument("--config", required=True, help="a workflow config with a `mirror` section")
     parser.add_argument("--out", required=True, help="the HF_HOME to fill (its hub/ cache)")
     args = parser.parse_args(argv)

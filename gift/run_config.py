@@ -16,6 +16,8 @@ from gift.io import read_yaml
 from gift.rewards import REWARD_KINDS
 
 ROLLOUT_BACKENDS = ("auto", "hf", "vllm")
+# Experiment trackers a run reports to through transformers' `report_to` (the last three installed separately).
+TRACKERS = ("none", "tensorboard", "wandb", "trackio")
 
 
 @dataclass
@@ -64,6 +66,13 @@ class RunConfig:
     eval_chunk_rows: int = field(default=256, metadata={
         "help": "periodic eval through transformers: at most this many sequences per generate call (the sampled "
                 "pass@1's eval_k per prompt, then the greedy one's); vLLM ignores it"})
+    report_to: str = field(default="none", metadata={
+        "help": "experiment tracking (transformers' report_to): none, tensorboard (event files under the run "
+                "directory's tensorboard/), wandb or trackio, or several joined by commas; the tracker's package "
+                "must be installed"})
+    log_samples_every: int = field(default=0, metadata={
+        "help": "every K optimizer steps, two of the latest rollout completions with their rewards in train.log "
+                "and samples.jsonl (0: never)"})
     rollout_backend: str = field(default="auto", metadata={
         "help": "who generates the rollouts: `vllm` (TRL's colocated vLLM), `hf` (transformers generate), or "
                 "`auto`: vLLM when it is installed and a GPU is present, else hf. method_args.use_vllm wins."})
@@ -153,6 +162,15 @@ class RunConfig:
         for name in ("save_every", "eval_k", "rollout_chunk_rows", "eval_chunk_rows"):
             if getattr(self, name) < 1:
                 raise bad(name, f"must be >= 1, got {getattr(self, name)}")
+        trackers = [t.strip() for t in self.report_to.split(",")]
+        if any(t not in TRACKERS for t in trackers) or ("none" in trackers and len(trackers) > 1):
+            raise bad("report_to", f"must be one of {', '.join(TRACKERS)} (or several of the last three joined by "
+                      f"commas), got {self.report_to!r}")
+        if "report_to" in self.method_args:
+            raise bad("method_args.report_to", "is set by the run config's report_to field (training.report_to in "
+                      "a workflow config); move it there")
+        if self.log_samples_every < 0:
+            raise bad("log_samples_every", f"must be >= 0 (0: never), got {self.log_samples_every}")
         if self.eval_every < 0:
             raise bad("eval_every", f"must be >= 0 (0: never), got {self.eval_every}")
         if not 0 <= self.seed < 2**32:

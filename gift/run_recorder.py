@@ -46,6 +46,38 @@ def truncate_metrics(path: Path, last_step: int) -> None:
     write_text(path, "".join(json.dumps(r) + "\n" for r in rows))
 
 
+def _text(value: Any) -> Any:
+    """A chat message list as its text (the messages' contents joined); other values as they are."""
+    if isinstance(value, list) and all(isinstance(m, dict) and "content" in m for m in value):
+        return "\n".join(str(m["content"]) for m in value)
+    return value
+
+
+def _one_line(text: Any, limit: int = 300) -> str:
+    text = " ".join(str(text).split())
+    return text if len(text) <= limit else text[:limit] + " ..."
+
+
+def _duration(seconds: float) -> str:
+    minutes = int(round(seconds / 60))
+    if seconds < 60:
+        return f"{seconds:.0f} s"
+    return f"{minutes // 60} h {minutes % 60:02d} min" if minutes >= 60 else f"{minutes} min"
+
+
+def progress(step: int, total: int, clock: tuple[float, int] | None, now: float | None = None) -> str:
+    """`step 12/200 (6%), 41.2 s/step, 2 h 09 min left`: the rate over the steps this process has trained (a
+    resumed run counts from where it resumed), periodic evals included."""
+    text = f"step {step}/{total} ({100 * step / total:.0f}%)" if total and total > 0 else f"step {step}"
+    if clock is None or step <= clock[1]:
+        return text
+    rate = ((time.perf_counter() if now is None else now) - clock[0]) / (step - clock[1])
+    text += f", {rate:.3g} s/step"
+    if total and total > step:
+        text += f", {_duration(rate * (total - step))} left"
+    return text
+
+
 class RunRecorder(TrainerCallback):
     """Writes one metrics.jsonl row per optimizer step and runs the periodic held-out pass@1."""
 
@@ -57,6 +89,7 @@ class RunRecorder(TrainerCallback):
         self.max_new_tokens, self.reward_funcs, self.logger = max_new_tokens, reward_funcs, logger
         self.pending_eval: dict[str, Any] = {}
         self.last_counts: tuple[int, ...] = (0, 0, 0, 0)
+        self.clock: tuple[float, int] | None = None  # (time, step) where this process started counting
 
     # ---- the callbacks ----------------------------------------------------------------------------
 
@@ -67,6 +100,7 @@ class RunRecorder(TrainerCallback):
             row = {"step": 0, "epoch": 0.0, **self._evaluate(model, 0)}
             if state.is_world_process_zero:
                 self._write(row)
+        self.clock = (time.perf_counter(), state.global_step)
 
     def on_step_end(self, args, state, control, model=None, **kw):
         if self._evaluates() and state.global_step % self.cfg.eval_every == 0:
@@ -84,8 +118,29 @@ class RunRecorder(TrainerCallback):
         row.update(self.pending_eval)
         self.pending_eval = {}
         self._write(row)
-        self.logger.info("step %d: %s", state.global_step,
+        self.logger.info("%s: %s", progress(state.global_step, getattr(state, "max_steps", 0), self.clock),
                          ", ".join(f"{k}={v:.4g}" for k, v in row.items() if isinstance(v, float)))
+        every = getattr(self.cfg, "log_samples_every", 0)
+        if every and state.global_step % every == 0:
+            self._log_samples(state.global_step)
+
+    def _log_samples(self, step: int, n: int = 2) -> None:
+        """Two of the latest rollout completions with their rewards: in train.log and in samples.jsonl."""
+        logs = getattr(self.trainer, "_logs", None)  # TRL's GRPOTrainer keeps the last rollout batch here
+        if not logs or not logs.get("completion"):
+            return
+        prompts, completions = list(logs["prompt"]), list(logs["completion"])
+        rewards = {name: list(values) for name, values in logs.get("rewards", {}).items()}
+        rows = []
+        for i in range(min(n, len(completions))):
+            row = {"step": step, "prompt": _text(prompts[i]) if i < len(prompts) else None,
+                   "completion": _text(completions[i]),
+                   "rewards": {name: values[i] for name, values in rewards.items() if i < len(values)}}
+            rows.append(row)
+            self.logger.info("step %d: sample %d, rewards %s\n  prompt: %s\n  completion: %s", step, i + 1,
+                             row["rewards"], _one_line(row["prompt"]), _one_line(row["completion"]))
+        with open(self.metrics_path.parent / "samples.jsonl", "a", encoding="utf-8") as f:
+            f.writelines(json.dumps(r, default=str) + "\n" for r in rows)
 
     # ---- the steps ---------------------------------------------------------------------------------
 

@@ -17,6 +17,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from gift.cli_help import HelpFormatter
+
 
 def programs(n: int, seed: int = 0) -> list[str]:
     """`n` small programs: reference solutions of synthetic MBPP problems followed by their asserts."""
@@ -85,7 +87,7 @@ def cli_bench(argv: list[str]) -> int:
     """``gift bench sandbox``: print the overhead table (and write it as JSON with --out)."""
     from gift import sandbox
 
-    p = argparse.ArgumentParser(prog="gift bench sandbox", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(formatter_class=HelpFormatter, prog="gift bench sandbox", description=__doc__.splitlines()[0])
     p.add_argument("--n", type=int, default=974, help="programs in the batch (MBPP's full set has 974)")
     p.add_argument("--modes", help="comma-separated modes (default: every mode this host offers)")
     p.add_argument("--python", default=sys.executable, help="the interpreter the programs run with")

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from gift.cli_help import HelpFormatter
 from gift.io import read_jsonl
 
 # Qwen's chat format, shared by every tiny tokenizer (gift.charpolicy too).
@@ -214,12 +215,12 @@ def _cached_build(kind: str, data: list[str], out: str, settings: dict, use_cach
 
 def build_parser(prog: str, description: str | None) -> argparse.ArgumentParser:
     """The options every `gift build tiny-*` command takes: data, output, seed, size, step budget, cache."""
-    parser = argparse.ArgumentParser(prog=prog, description=description)
+    parser = argparse.ArgumentParser(formatter_class=HelpFormatter, prog=prog, description=description)
     parser.add_argument("--data", nargs="+", required=True, help="prepared dataset directories")
-    parser.add_argument("--out", required=True)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--size", default="smoke", choices=sorted(SIZES))
-    parser.add_argument("--max-steps", type=int)
+    parser.add_argument("--out", required=True, help="the model directory to write (from_pretrained layout)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the initialisation and the data order")
+    parser.add_argument("--size", default="smoke", choices=sorted(SIZES), help="model and training budget")
+    parser.add_argument("--max-steps", type=int, help="training steps of the build (default: the size's)")
     parser.add_argument("--no-cache", action="store_true",
                         help="build even if the model cache (GIFT_MODEL_CACHE, see gift.modelcache) holds this build")
     return parser

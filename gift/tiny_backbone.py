@@ -262,8 +262,10 @@ def _save_policy(model: Any, tokenizer: Any, out: Path, max_new_tokens: int) -> 
 def cli_backbone(argv: list[str]) -> int:
     """Entry point of `gift build tiny-backbone`."""
     parser = build_parser("gift build tiny-backbone", build_backbone.__doc__)
-    parser.add_argument("--target-low", type=float, default=0.1)
-    parser.add_argument("--target-high", type=float, default=0.6)
+    parser.add_argument("--target-low", type=float, default=0.1,
+                        help="lower end of the warm start's pass@1 band (a fraction)")
+    parser.add_argument("--target-high", type=float, default=0.6,
+                        help="upper end of the band: the warm start stops once inside it")
     args = parser.parse_args(argv)
     settings = {"size": args.size, "seed": args.seed, "max_steps": args.max_steps, "target_low": args.target_low,
                 "target_high": args.target_high}

@@ -22,6 +22,7 @@ from typing import Any
 import yaml
 
 from gift.batching import BatchError, launch_world_size, resolve
+from gift.cli_help import HelpFormatter
 from gift.dist import init_distributed
 from gift.errors import UserError
 from gift.io import read_jsonl, read_yaml
@@ -184,7 +185,7 @@ def _trainer_args(cfg: RunConfig, spec, method_kwargs: dict, checkpoints: Path, 
         "save_strategy": "steps",
         "save_steps": cfg.save_every,
         "save_total_limit": cfg.save_total_limit,
-        "report_to": "none",
+        "report_to": _trackers(cfg, checkpoints.parent),
         "log_completions": False,
     }
     if cfg.num_train_epochs:
@@ -203,6 +204,23 @@ def _trainer_args(cfg: RunConfig, spec, method_kwargs: dict, checkpoints: Path, 
         return spec.load("config")(**args_kwargs)
     except (ValueError, TypeError) as err:
         raise UserError(f"run {cfg.run_id}: method_args do not make a valid {spec.config_class} ({err})") from None
+
+
+# The package each tracker needs (transformers' integrations import it when the run starts).
+TRACKER_PACKAGES = {"tensorboard": ("tensorboard", "tensorboardX"), "wandb": ("wandb",), "trackio": ("trackio",)}
+
+
+def _trackers(cfg: RunConfig, run_dir: Path) -> list[str]:
+    """transformers' `report_to` from the run config; a tracker whose package is missing is an error, not a
+    silent skip. TensorBoard writes under the run directory (tensorboard/), beside the metrics."""
+    names = [t.strip() for t in cfg.report_to.split(",") if t.strip() != "none"]
+    for name in names:
+        if not any(importlib.util.find_spec(m) for m in TRACKER_PACKAGES[name]):
+            raise UserError(f"run {cfg.run_id}: report_to {name!r} needs the {TRACKER_PACKAGES[name][0]} package: "
+                            f"pip install {TRACKER_PACKAGES[name][0]} (or set report_to: none)")
+    if "tensorboard" in names:
+        os.environ["TENSORBOARD_LOGGING_DIR"] = str(run_dir / "tensorboard")
+    return names or ["none"]
 
 
 def _load_tokenizer(model_path: str):
@@ -342,7 +360,7 @@ def _summary(cfg: RunConfig, run_dir: Path) -> str:
 
 
 def cli(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="gift train", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(formatter_class=HelpFormatter, prog="gift train", description=__doc__.splitlines()[0])
     parser.add_argument("--config", required=True, action="append",
                         help="run config YAML (fields: see gift.train.RunConfig); given several times, the runs are "
                              "trained in turn in this process (one interpreter start-up), a failed run not "

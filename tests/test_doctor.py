@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -88,3 +89,97 @@ def test_too_little_disk_for_the_checkpoints(paper):
     rows = D.run_checks(paper, _good_probes(free_gb=lambda path: 2_000.0))
     disk = [r for r in rows if r.area == "disk"]
     assert not disk[0].ok and "GB free; checkpoints and final models" in disk[0].detail
+
+
+# ---- scope: a judge's key is the judge evaluations' concern alone; fix lines follow the config -----------
+
+NODE = ROOT / "config" / "node.yaml"
+
+
+def _no_key(spec: str) -> str:
+    return "JudgeError: judge api:gpt-4.1 needs an API key: set OPENAI_API_KEY"
+
+
+def test_a_missing_judge_key_fails_the_judge_evaluations_alone(tmp_path):
+    node = G.load_config(NODE)
+    probes = _good_probes(gpus=lambda: [("NVIDIA H100 80GB HBM3", 85.0)], judge=_no_key)
+    rows = D.run_checks(node, probes)
+    judges = [r for r in rows if r.area == "judge"]
+    assert {r.only_for for r in judges} == {"alpaca_eval", "arena_hard"} and not any(r.ok for r in judges)
+    assert not D.blocking(rows), D.format_table(rows)
+    assert "training and the other evaluations: ready; alpaca_eval, arena_hard: not ready" in D.format_table(rows)
+    D.rule_doctor(node, str(tmp_path / "doctor.txt"), str(tmp_path / "doctor.log"), probes)
+    assert (tmp_path / "doctor.txt").exists(), "the training runs' preflight passes without the key"
+    with pytest.raises(ValueError, match=r"OPENAI_API_KEY.*drop evaluation\.alpaca_eval from the config"):
+        D.rule_judge(node, "alpaca_eval", str(tmp_path / "judge.txt"), str(tmp_path / "judge.log"), probes)
+    assert not (tmp_path / "judge.txt").exists()
+    D.rule_judge(node, "arena_hard", str(tmp_path / "judge.txt"), str(tmp_path / "judge.log"), _good_probes())
+    assert (tmp_path / "judge.txt").exists()
+
+
+def test_a_failed_gpu_check_still_blocks_the_training_runs(tmp_path):
+    node = G.load_config(NODE)
+    probes = _good_probes(gpus=lambda: [])
+    with pytest.raises(ValueError, match="1 check"):
+        D.rule_doctor(node, str(tmp_path / "doctor.txt"), str(tmp_path / "doctor.log"), probes)
+
+
+@pytest.mark.parametrize(("config", "gpus"), [(NODE, 1), (PAPER, 8)])
+def test_the_gpu_fix_line_asks_for_the_configs_gpus(config, gpus):
+    rows = D.run_checks(G.load_config(config), _good_probes(gpus=lambda: []))
+    count = next(r for r in rows if r.item == "count")
+    assert not count.ok and f"srun --nodes=1 --gpus={gpus} gift doctor" in count.fix
+
+
+def _dry_run_jobs(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
+    for scripts in ("figures", "tables"):  # the rules' scripts, by paths relative to the working directory
+        if not (tmp_path / scripts).exists():
+            (tmp_path / scripts).symlink_to(ROOT / scripts)
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "HF_HOME": str(tmp_path / "hf")}
+    return subprocess.run([sys.executable, "-m", "snakemake", "-n", "--snakefile", str(ROOT / "Snakefile"),
+                           "--directory", str(tmp_path), "--configfile", str(NODE), *args],
+                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+
+
+def _rule_inputs(dry_run_output: str, rule: str) -> list[str]:
+    blocks = dry_run_output.split("\nrule ")
+    return [line.split("input:", 1)[1] for b in blocks if b.startswith(rule + ":")
+            for line in b.splitlines() if line.strip().startswith("input:")]
+
+
+def test_the_training_jobs_wait_for_the_doctor_and_only_judge_evaluations_for_the_judge(tmp_path):
+    proc = _dry_run_jobs(tmp_path)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    train = _rule_inputs(proc.stdout, "train")
+    assert len(train) == 51 and all("doctor.txt" in i and "judge-" not in i for i in train)
+    for rule, kind in (("eval_alpaca", "alpaca_eval"), ("eval_arena_hard", "arena_hard")):
+        assert all(f"judge-{kind}.txt" in i for i in _rule_inputs(proc.stdout, rule)), rule
+    assert all("judge-" not in i for i in _rule_inputs(proc.stdout, "eval_rlvr") + _rule_inputs(proc.stdout,
+                                                                                                 "eval_lm_eval"))
+    assert re.search(r"^judge\s+2$", proc.stdout, re.M)
+
+
+def test_the_slurm_profile_gives_node_jobs_the_configs_resources_and_refuses_a_placeholder(tmp_path):
+    refused = _dry_run_jobs(tmp_path, "--workflow-profile", str(ROOT / "profiles" / "slurm"))
+    assert refused.returncode != 0
+    assert "slurm_partition=<PARTITION>" in refused.stderr and "fill it in the profile" in refused.stderr
+    proc = _dry_run_jobs(tmp_path, "--workflow-profile", str(ROOT / "profiles" / "slurm"), "--default-resources",
+                         "slurm_partition=gpu", "slurm_account=lab")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    blocks = [b for b in proc.stdout.split("\nrule ") if b.startswith("train:")]
+    assert len(blocks) == 51
+    node = G.load_config(NODE)
+    from gift import gpu_memory
+
+    plan = gpu_memory.run_memory(G.expand(node), next(iter(G.expand(node).runs)))
+    for b in blocks:
+        res = dict(kv.split("=", 1) for kv in b.split("resources:", 1)[1].splitlines()[0].strip().split(", "))
+        assert res["nodes"] == "1" and res["gpu"] == "1" and res["slurm_partition"] == "gpu"
+        # host memory holds at least the run's GPU training state when a checkpoint is staged
+        assert int(res["mem_mb"]) >= 1000 * plan.resident_gb and int(res["cpus_per_task"]) > 1
+
+
+def test_placeholders_are_found_in_default_resources():
+    assert G.unfilled_placeholders(["slurm_partition=<PARTITION>", "mem_mb=8000", "slurm_account='<ACCOUNT>'"]) == [
+        "slurm_partition=<PARTITION>", "slurm_account='<ACCOUNT>'"]
+    assert G.unfilled_placeholders(["slurm_partition=gpu"]) == [] and G.unfilled_placeholders(None) == []

@@ -166,3 +166,40 @@ def test_node_config_fits_24_gpu_hours_and_its_grpo_run_matches_a_hand_computati
     assert rows["qwen2.5-1.5b-instruct-gsm8k-grpo-s0"].total_gpu_hours == pytest.approx(hours, rel=1e-9)
     # sweep points train 60 steps
     assert rows["qwen2.5-1.5b-instruct-gsm8k-dapo-lr3e-07-s2"].steps == 60
+
+
+def test_node_estimate_prints_fractional_hours_and_wall_time_on_its_gpus(capsys):
+    node = Path(__file__).resolve().parent.parent / "config" / "node.yaml"
+    assert E.cli(["--config", str(node)]) == 0
+    out = capsys.readouterr().out
+    rows = E.estimate(G.expand(G.load_config(node)))
+    total = sum(r.total_gpu_hours for r in rows)
+    assert f"Total: {total:.1f} GPU-hours for 51 training runs" in out
+    assert "GPU-days" not in out and "1 GPUs" not in out
+    # a sweep run's hours are a fraction of one, printed as such
+    sweep = next(r for r in rows if "-lr" in r.run_id)
+    line = next(line for line in out.splitlines() if line.startswith(sweep.run_id + " "))
+    assert f"{sweep.total_gpu_hours:.2f}" in line.split()[-2] and 0 < sweep.total_gpu_hours < 1
+    # on one GPU the runs follow each other; on the node's 8 GPUs, at least the total over 8 and the longest run
+    assert f"Wall time on one GPU, one run after another: about {total:.1f} hours" in out
+    wall = E.wall_hours(rows, 8)
+    assert max(total / 8, max(r.total_gpu_hours for r in rows)) <= wall <= total / 8 + max(
+        r.total_gpu_hours for r in rows)
+    assert f"on one node of 8 GPUs (cluster.gpus_per_node), 1 GPU per run, 8 at once: about {wall:.1f} hours" in out
+
+
+def test_wall_time_packs_runs_onto_free_gpus():
+    rows = [E.RunEstimate(run_id=f"r{i}", params_b=1.0, num_processes=1, prompts_per_step=1, steps=1, rollouts=1,
+                          tokens_per_rollout=1, train_tokens=1, flops={}, gpu_hours={"train": h}, passes={},
+                          disk_gb={}) for i, h in enumerate((3.0, 2.0, 2.0, 1.0))]
+    # by hand, 2 GPUs, longest first: GPU a 3, GPU b 2 + 2 = 4, then 1 to a: 4 -> wall 4
+    assert E.wall_hours(rows, 2) == pytest.approx(4.0)
+    assert E.wall_hours(rows, 1) == pytest.approx(8.0)
+
+
+def test_cpu_configs_are_answered_in_one_line(capsys):
+    for name in ("smoke", "tiny"):
+        path = Path(__file__).resolve().parent.parent / "config" / f"{name}.yaml"
+        assert E.cli(["--config", str(path)]) == 0
+        out = capsys.readouterr().out.strip()
+        assert len(out.splitlines()) == 1 and "CPU config" in out and "docs/timings.md" in out

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -164,3 +165,27 @@ def test_a_gated_item_says_how_to_get_access(name):
     need = F.Need("model", "llama", "meta-llama/Llama-3.2-3B-Instruct", "abc")
     err = type(name, (Exception,), {})("Access to model meta-llama/Llama-3.2-3B-Instruct is restricted")
     assert "request access at https://huggingface.co/meta-llama/Llama-3.2-3B-Instruct" in F._fix(need, err)
+
+
+def test_a_failed_fetch_leaves_the_workflows_fetch_step_to_run(tmp_path):
+    """The fetch rule's output is results/<name>/fetch.json: a failed `gift fetch` must not write it (nor leave an
+    earlier one), or Snakemake would take the step as done and never schedule it again."""
+    node = ROOT / "config" / "node.yaml"
+    env = {**ENV, "HF_HOME": str(tmp_path / "hf")}
+    done = tmp_path / "results" / "node" / "fetch.json"
+    done.parent.mkdir(parents=True)
+    done.write_text("{}")  # a report of an earlier, complete fetch
+    proc = subprocess.run([sys.executable, "-m", "gift.cli", "fetch", "--config", str(node)],
+                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "report: results/node/fetch-missing.json" in proc.stdout
+    assert not done.exists()
+    assert json.loads(done.with_name("fetch-missing.json").read_text())["missing"] > 0
+    for scripts in ("figures", "tables"):  # the rules' scripts, by paths relative to the working directory
+        (tmp_path / scripts).symlink_to(ROOT / scripts)
+    dry = subprocess.run([sys.executable, "-m", "snakemake", "-n", "--snakefile", str(ROOT / "Snakefile"),
+                          "--directory", str(tmp_path), "--configfile", str(node)],
+                         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert dry.returncode == 0, dry.stderr[-2000:]
+    assert re.search(r"^fetch\s+1$", dry.stdout, re.M), dry.stdout[:2000]
+    assert "missing metadata" not in dry.stdout + dry.stderr

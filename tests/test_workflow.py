@@ -97,6 +97,9 @@ def expected_counts_from_config(cfg: dict) -> dict[str, int]:
         # the download step for hub models and data, the preflight on GPU configs
         "fetch": int(any(b.get("hub") and not b.get("build") for b in cfg["backbones"].values())),
         "doctor": int(cfg.get("device") == "gpu"),
+        # an API judge's check, which only that judge's evaluations wait for
+        "judge": sum(bool(evaluated[k]) and str(cfg["evaluation"].get(k, {}).get("judge", "")).startswith("api:")
+                     for k in ("alpaca_eval", "arena_hard")),
     }
     return {k: v for k, v in counts.items() if v}
 
@@ -116,7 +119,7 @@ def test_smoke_dag_runs_every_rule():
     rules = snakemake("--list-rules", "--nolock").stdout.split()
     # the download step, the local hub mirror and the GPU preflight run only for configs with hub items or
     # GPUs (the paper DAG and the rehearsal run them)
-    preflight = {"fetch", "build_mirror", "doctor"}
+    preflight = {"fetch", "build_mirror", "doctor", "judge"}
     assert set(rules) - preflight == set(counts), (set(rules) - preflight) ^ set(counts)
     cfg = yaml.safe_load((CONFIG_DIR / "smoke.yaml").read_text())
     assert counts["train"] == expected_counts_from_config(cfg)["train"]
@@ -144,7 +147,7 @@ def test_bad_config_fails_before_any_job_with_key_path_and_reason(tmp_path):
     proc = snakemake("--cores", "1", "--nolock", "--configfile", str(bad))
     out = proc.stdout + proc.stderr
     assert proc.returncode != 0
-    assert "'two' is not of type 'integer'" in out and "['training']['max_steps']" in out
+    assert "training.max_steps: 'two' is not of type 'integer'" in out
     assert not (ROOT / "results" / "bad-config-test").exists()
 
 

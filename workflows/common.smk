@@ -15,6 +15,15 @@ MIRROR_HOME = os.path.abspath(config["mirror"]["hf_home"]) if config.get("mirror
 if MIRROR_HOME:
     os.environ.update({"HF_HOME": MIRROR_HOME})
 
+# A profile still holding a placeholder (profiles/slurm: <PARTITION>, <ACCOUNT>) would submit jobs that Slurm
+# rejects one by one: stop before the first.
+_UNFILLED = gift_grid.unfilled_placeholders(getattr(workflow.resource_settings.default_resources, "args", None))
+if _UNFILLED:
+    print(f"invalid profile: default-resources {', '.join(_UNFILLED)} is a placeholder: fill it in the profile "
+          "(profiles/slurm/config.yaml: your partition and account; delete slurm_account where the cluster has "
+          "none) or pass --default-resources slurm_partition=NAME", file=sys.stderr)
+    sys.exit(1)
+
 try:
     GRID = gift_grid.expand(config)
 except gift_grid.ConfigError as err:
@@ -273,9 +282,12 @@ def eval_argv(model_id, eval_name):
 
 
 def judge_inputs(kind):
+    """What a judge evaluation waits for: its reward model, or an API judge's check (rule judge)."""
     judge = str(config["evaluation"].get(kind, {}).get("judge", ""))
     if judge.startswith("reward-model:"):
         return reward_model_inputs(judge.split(":", 1)[1])
+    if judge.startswith("api:"):
+        return [f"{RESULTS}/judge-{kind}.txt"]
     return []
 
 

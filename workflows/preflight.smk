@@ -50,3 +50,19 @@ rule doctor:
         nodes=1,
     run:
         gift_doctor.rule_doctor(config, output[0], log[0])
+
+
+# Where the judge evaluations run: an API judge's key and model. Only that judge's evaluations wait for it, so a
+# missing key fails them alone (the profiles keep going with the other jobs) and no training run waits for it.
+rule judge:
+    output:
+        f"{RESULTS}/judge-{{kind}}.txt",
+    log:
+        f"{LOGS}/judge-{{kind}}.log",
+    benchmark:
+        f"{BENCH}/judge-{{kind}}.tsv"
+    wildcard_constraints:
+        kind="alpaca_eval|arena_hard",
+    localrule: True
+    run:
+        gift_doctor.rule_judge(config, wildcards.kind, output[0], log[0])

@@ -7,6 +7,7 @@ import sys
 import time
 from pathlib import Path
 
+from gift.cli_help import HelpFormatter
 from gift.data.loading import DataSourceError, load_hub, load_local
 from gift.data.mapping import SchemaError, check_columns, map_rows
 from gift.data.registry import REGISTRY, get_spec
@@ -116,9 +117,10 @@ def _parse_limits(items: list[str]) -> dict[str, int]:
 
 def cli(argv: list[str]) -> int:
     """Entry point of `gift data prepare`."""
-    parser = argparse.ArgumentParser(prog="gift data prepare", description=__doc__)
-    parser.add_argument("--dataset", required=True, choices=sorted(REGISTRY))
-    parser.add_argument("--source", required=True, choices=SOURCES)
+    parser = argparse.ArgumentParser(formatter_class=HelpFormatter, prog="gift data prepare", description=__doc__)
+    parser.add_argument("--dataset", required=True, choices=sorted(REGISTRY), help="which dataset (gift.data.registry)")
+    parser.add_argument("--source", required=True, choices=SOURCES,
+                        help="hub (the pinned hub dataset), local (a copy at --path) or synthetic (a twin in its schema)")
     parser.add_argument("--path", help="local copy: a directory with one file per split, or one file")
     parser.add_argument("--out", required=True, help="output directory (gets <split>.jsonl and summary.json)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the synthetic twin")

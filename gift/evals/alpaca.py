@@ -31,6 +31,7 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+from gift.cli_help import MODEL_HELP, HelpFormatter
 from gift.io import file_logger, git_commit, package_versions, read_json, read_jsonl, write_json, write_jsonl
 
 log = logging.getLogger(__name__)
@@ -298,8 +299,8 @@ def cli(argv: list[str]) -> int:
     """Entry point of `gift eval alpaca`."""
     from gift.evals.judges import add_judged_generation_args
 
-    p = argparse.ArgumentParser(prog="gift eval alpaca", description=__doc__.splitlines()[0])
-    p.add_argument("--model", required=True, help="from_pretrained directory of the model to evaluate")
+    p = argparse.ArgumentParser(formatter_class=HelpFormatter, prog="gift eval alpaca", description=__doc__.splitlines()[0])
+    p.add_argument("--model", required=True, help=MODEL_HELP)
     p.add_argument("--model-id", help="name of the model in the results (default: the directory name)")
     p.add_argument("--instructions", required=True,
                    help="alpaca_eval.json / .jsonl (instruction, output, generator, dataset) or synthetic:N[:SEED]")

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from gift.assets import asset_path
+from gift.cli_help import MODEL_HELP, HelpFormatter
 from gift.evals.arena_hard_official import ARENA_HARD_COMMIT, ARENA_HARD_REPO, load_judge_prompts, prompts_hash
 from gift.evals.arena_hard_scoring import (
     CATEGORIES,
@@ -198,8 +199,8 @@ def _token_counter(tokenizer_path: str) -> Callable[[str], int]:
 
 def cli(argv: list[str]) -> int:
     """Entry point of `gift eval arena-hard`."""
-    p = argparse.ArgumentParser(prog="gift eval arena-hard", description=__doc__.splitlines()[0])
-    p.add_argument("--model", required=True, help="from_pretrained directory of the model to evaluate")
+    p = argparse.ArgumentParser(formatter_class=HelpFormatter, prog="gift eval arena-hard", description=__doc__.splitlines()[0])
+    p.add_argument("--model", required=True, help=MODEL_HELP)
     p.add_argument("--model-id", help="name of the model in the results (default: the directory name)")
     p.add_argument("--questions", required=True,
                    help="question.jsonl (arena-hard v2 schema), or synthetic:N_HARD:N_CREATIVE[:SEED]")
@@ -217,7 +218,7 @@ def cli(argv: list[str]) -> int:
     p.add_argument("--out", required=True, help="result JSON (answers and judgments are written beside it)")
     p.add_argument("--tokenizer", help="tokenizer for token counts (default: the judged model's own)")
     add_judged_generation_args(p, max_new_tokens=4096, limit_help="first N questions of each category")
-    p.add_argument("--bootstrap", type=int, default=100)
+    p.add_argument("--bootstrap", type=int, default=100, help="bootstrap rounds of the score's interval")
     p.add_argument("--tie-margin", type=float, default=0.1, help="reward-model judge: |score diff| below is a tie")
     p.add_argument("--strong-margin", type=float, default=1.0, help="reward-model judge: |score diff| above is strong")
     args = p.parse_args(argv)

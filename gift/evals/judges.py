@@ -145,11 +145,11 @@ def add_judged_generation_args(parser, max_new_tokens: int, limit_help: str) -> 
     parser.add_argument("--api-key-env", default="OPENAI_API_KEY", help="environment variable holding the API key")
     parser.add_argument("--cache", help="judgment cache (JSONL; default beside --out)")
     parser.add_argument("--limit", type=int, help=limit_help)
-    parser.add_argument("--max-new-tokens", type=int, default=max_new_tokens)
+    parser.add_argument("--max-new-tokens", type=int, default=max_new_tokens, help="longest answer generated (tokens)")
     parser.add_argument("--temperature", type=float, default=0.0, help="0 means greedy decoding")
-    parser.add_argument("--batch-size", type=int, default=16)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--no-progress", action="store_true")
+    parser.add_argument("--batch-size", type=int, default=16, help="prompts per generate call")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the answers' sampling")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar (logs, batch jobs)")
 
 
 __all__ = ["API_JUDGES", "OPENAI_BASE_URL", "VERDICTS", "VERDICT_PATTERN", "ApiAlpacaJudge", "ApiArenaJudge",

@@ -32,6 +32,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from gift.cli_help import MODEL_HELP, HelpFormatter
 from gift.evals.lm_eval_tasks import (
     SANDBOX_STATUS,
     TABLE2_TASKS,
@@ -269,20 +270,21 @@ def _batch(text: str) -> int | str:
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="gift eval lm-eval", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(formatter_class=HelpFormatter, prog="gift eval lm-eval", description=__doc__.splitlines()[0])
     p.add_argument("--materialise-twins", "--materialize-twins", metavar="DIR", type=Path,
                    help="write the synthetic data and twin YAMLs to DIR and exit")
     p.add_argument("--seed", type=int, default=0, help="seed of the synthetic data (with --materialise-twins) "
                    "and of lm-eval's samplers")
     p.add_argument("--n", type=int, default=20, help="rows per twin task (largest GPQA/MuSR subset)")
-    p.add_argument("--model", type=Path, help="a from_pretrained model directory")
+    p.add_argument("--model", type=Path, help=MODEL_HELP)
     p.add_argument("--model-id", help="the model's name in results (default: the directory name)")
     p.add_argument("--tasks", default="paper", help="'paper' or 'twins:DIR'")
     p.add_argument("--out", type=Path, help="the eval-result JSON to write (results/.../evals/<model_id>/lm_eval.json)")
-    p.add_argument("--batch-size", type=_batch, default=8)
+    p.add_argument("--batch-size", type=_batch, default=8, help="requests per forward pass (lm-eval's batch size)")
     p.add_argument("--limit", type=_limit, help="documents per task (an int) or fraction (< 1)")
-    p.add_argument("--device", default="cpu")
-    p.add_argument("--backend", default="auto", choices=("auto", "hf", "vllm"))
+    p.add_argument("--device", default="cpu", help="torch device of the transformers backend (cpu, cuda)")
+    p.add_argument("--backend", default="auto", choices=("auto", "hf", "vllm"),
+                   help="hf (transformers), vllm, or auto: vLLM when it is installed and --device is a GPU")
     p.add_argument("--apply-chat-template", action="store_true", help="wrap prompts in the model's chat template")
     p.add_argument("--online", action="store_true", help="allow hub downloads (paper tasks only)")
     return p

@@ -25,6 +25,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+from gift.cli_help import HelpFormatter
 from gift.errors import UserError
 from gift.grid_evals import EVAL_COMMANDS, argv_digest
 from gift.io import read_json, write_json
@@ -141,7 +142,7 @@ def run_job(job_path: str | Path, *, echo=print) -> int:
 
 
 def cli(argv: list[str]) -> int:
-    p = argparse.ArgumentParser(prog="gift eval many", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(formatter_class=HelpFormatter, prog="gift eval many", description=__doc__.splitlines()[0])
     p.add_argument("--job", required=True, type=Path, help="an eval job file (results/<cfg>/eval_jobs/<job>.json)")
     args = p.parse_args(argv)
     return run_job(args.job, echo=lambda line: print(line, flush=True))

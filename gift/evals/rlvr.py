@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from gift.cli_help import MODEL_HELP, HelpFormatter
 from gift.generation import generate
 from gift.rewards import VERIFIABLE_KINDS, score_verifiable
 from gift.verify import VerifyTimeout
@@ -115,17 +116,17 @@ def cli(argv: list[str]) -> int:
     """Entry point of `gift eval rlvr`."""
     from gift.io import git_commit, package_versions, read_jsonl, write_json, write_jsonl
 
-    parser = argparse.ArgumentParser(prog="gift eval rlvr", description=__doc__)
-    parser.add_argument("--model", required=True, help="a from_pretrained directory")
+    parser = argparse.ArgumentParser(formatter_class=HelpFormatter, prog="gift eval rlvr", description=__doc__)
+    parser.add_argument("--model", required=True, help=MODEL_HELP)
     parser.add_argument("--data", required=True, help="a prepared split, e.g. results/<cfg>/data/gsm8k/test.jsonl")
     parser.add_argument("--out", required=True, help="results/<cfg>/evals/<model_id>/rlvr_<dataset>.json")
     parser.add_argument("--model-id", help="name in the results (default: the --out file's directory name)")
     parser.add_argument("--k", type=int, default=4, help="samples per problem for pass@1")
-    parser.add_argument("--temperature", type=float, default=1.0)
-    parser.add_argument("--top-p", type=float, default=1.0)
-    parser.add_argument("--max-new-tokens", type=int, default=1024)
-    parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--temperature", type=float, default=1.0, help="sampling temperature of the sampled pass@1")
+    parser.add_argument("--top-p", type=float, default=1.0, help="nucleus sampling threshold")
+    parser.add_argument("--max-new-tokens", type=int, default=1024, help="longest answer generated (tokens)")
+    parser.add_argument("--batch-size", type=int, default=32, help="sequences per generate call")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the sampling")
     parser.add_argument("--limit", type=int, help="evaluate the first N examples only")
     parser.add_argument("--no-greedy", action="store_true", help="skip greedy pass@1")
     args = parser.parse_args(argv)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import textwrap
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import matplotlib
@@ -18,8 +18,6 @@ from gift.io import atomic_path, write_json, write_text  # noqa: E402
 from gift.report import provenance as prov  # noqa: E402
 from gift.report.inputs import Run  # noqa: E402
 from gift.report.labels import (  # noqa: E402
-    METHOD_COLORS,
-    PALETTE,
     aggregation_label,
     implicit_reference_label,
     method_name,
@@ -27,6 +25,7 @@ from gift.report.labels import (  # noqa: E402
     setting_label,
 )
 from gift.report.stats import final_value, mean_sd, seed_band  # noqa: E402
+from gift.report.style import method_style, other_style  # noqa: E402
 
 NOT_RUN = "not run"
 LINESTYLES = ("-", "--", "-.", ":")
@@ -68,13 +67,15 @@ class CurveFigureSpec:
     overlay: bool = False
     overlay_title: str = ""
     overlay_ylabel: str = ""
-    color: Callable[[str, Run], str | None] = field(default=lambda label, r: METHOD_COLORS.get(r.method))
+    # series are methods (or a method's variants): each in its method's colour and line style (gift.report.style);
+    # otherwise (settings, choices) in the colours no method uses
+    by_method: bool = True
 
 
 FIGURES: dict[str, CurveFigureSpec] = {
     "fig2b": CurveFigureSpec(
         "fig2b", "Figure 2b · implicit reward aggregation: kl_sum vs kl_average (GIFT)", (EVAL, TRAIN),
-        series=aggregation_label, first_letter="b", color=lambda label, r: None, overlay=True,
+        series=aggregation_label, first_letter="b", by_method=False, overlay=True,
         overlay_title="eval (solid) and train (dashed) pass@1", overlay_ylabel="pass@1 (%)",
         caption="GIFT with the implicit reward summed over response tokens (kl_sum, the paper's choice) "
                 "against its mean (kl_average)."),
@@ -83,9 +84,8 @@ FIGURES: dict[str, CurveFigureSpec] = {
         caption="Train and eval pass@1 against training step for GIFT and GRPO on GSM8K and MATH "
                 "(paper: deepseek-llm-7b-chat)."),
     "reference": CurveFigureSpec(
-        "reference", "Ablation · GIFT's implicit reward against the sampling policy or π_ref (Figure 3's GSM8K "
-        "setting)", (TRAIN, EVAL), series=implicit_reference_label,
-        color=lambda label, r: METHOD_COLORS.get(r.method) if label == "GRPO" or "sampling" in label else None,
+        "reference", "Ablation · GIFT's implicit reward against the sampling policy or π_ref", (TRAIN, EVAL),
+        series=implicit_reference_label,
         caption="GIFT with rhat = log π_θ/π_old against the policy that sampled the rollout batch (the author's "
                 "code: 0 at the first of the updates per rollout batch) and against the fixed reference π_ref "
                 "(the paper's formula), beside GRPO. Not a figure of the paper."),
@@ -103,7 +103,7 @@ FIGURES: dict[str, CurveFigureSpec] = {
                 "(paper: Qwen2.5-7B/32B-Instruct on Infinity-Instruct)."),
     "correlation": CurveFigureSpec(
         "correlation", "GIFT's implicit reward against the explicit reward over training", (CORR, BETA),
-        series=setting_label, rows=None, keep=lambda r: r.method == "gift", color=lambda label, r: None,
+        series=setting_label, rows=None, keep=lambda r: r.method == "gift", by_method=False,
         caption="Within-group Pearson correlation between GIFT's implicit reward (log π/π_ref) and the explicit "
                 "reward, and the implied β(x) = σ_φ(x)/σ̂_θ(x) (explicit over implicit reward std, paper v5), "
                 "mean over the groups of a step. A figure the paper does not have."),
@@ -145,16 +145,19 @@ def _style_axes(ax) -> None:
     ax.spines[["top", "right"]].set_visible(False)
 
 
-def _colors_for(labels: list[str], spec: CurveFigureSpec, runs_by_label: dict[str, list[Run]]) -> dict[str, str]:
-    colors, k = {}, 0
-    for label in labels:
-        c = spec.color(label, runs_by_label[label][0])
-        if c is None or c in colors.values():
-            while PALETTE[k % len(PALETTE)] in colors.values() and k < 2 * len(PALETTE):
-                k += 1
-            c = PALETTE[k % len(PALETTE)]
-        colors[label] = c
-    return colors
+def _styles_for(labels: list[str], spec: CurveFigureSpec, runs_by_label: dict[str, list[Run]]) -> dict[str, tuple]:
+    """(colour, line style, marker) of each series: its method's (a method's later variants keep the colour with a
+    style of their own), or for series that are not methods the next colour no method uses."""
+    styles: dict[str, tuple] = {}
+    seen: dict[str, int] = {}
+    for i, label in enumerate(labels):
+        if spec.by_method:
+            method = runs_by_label[label][0].method
+            styles[label] = method_style(method, seen.get(method, 0))
+            seen[method] = seen.get(method, 0) + 1
+        else:
+            styles[label] = other_style(i)
+    return styles
 
 
 def curve_figure(spec: CurveFigureSpec, runs: Sequence[Run], config_name: str) -> FigureResult:
@@ -167,7 +170,7 @@ def curve_figure(spec: CurveFigureSpec, runs: Sequence[Run], config_name: str) -
     record = prov.header(config_name, "figure", spec.fid, [str(r.path) for r in runs if r.path])
     record["panels"] = []
     labels = _series_labels(spec, runs)
-    colors = _colors_for(labels, spec, {lab: [r for r in runs if spec.series(r) == lab] for lab in labels})
+    colors = _styles_for(labels, spec, {lab: [r for r in runs if spec.series(r) == lab] for lab in labels})
     panel = 0
     for ri, row_key in enumerate(row_keys):
         row_runs = [r for r in runs if _row_key(spec, r) == row_key]
@@ -234,7 +237,7 @@ def _draw_panel(ax, spec: CurveFigureSpec, letter: str, row_key: str, group: tup
 
 
 def _draw_series(ax, spec: CurveFigureSpec, lab: str, li: int, group: tuple[Metric, ...], series_runs: list[Run],
-                 color: str, records: list) -> int:
+                 look: tuple, records: list) -> int:
     """The curves of one series (one per metric of the panel); appends their records, returns how many were drawn."""
     drawn = 0
     for mi, metric in enumerate(group):
@@ -247,13 +250,15 @@ def _draw_series(ax, spec: CurveFigureSpec, lab: str, li: int, group: tuple[Metr
         if not with_data:
             continue
         band = seed_band([c for _, c in with_data])
-        # a distinct dash per series (or per metric when overlaid) keeps coinciding curves and
-        # grey-scale prints readable
-        style = LINESTYLES[(mi if spec.overlay else li) % len(LINESTYLES)]
+        # the series' own dash (or one per metric when overlaid) keeps coinciding curves and grey-scale prints
+        # readable
+        color, style, marker = look
+        if spec.overlay:
+            style = LINESTYLES[mi % len(LINESTYLES)]
         n_seeds = f"{len(with_data)} seed{'s' if len(with_data) != 1 else ''}"
         label = f"{lab}, {metric.name} ({n_seeds})" if spec.overlay else f"{lab} ({n_seeds})"
         ax.plot(band.steps, band.mean, color=color, linewidth=1.8 if mi == 0 else 1.3, linestyle=style,
-                marker="o" if band.steps.size <= 12 else None, markersize=3.5, label=label)
+                marker=marker if band.steps.size <= 12 else None, markersize=3.5, label=label)
         ok = ~np.isnan(band.sd)
         if ok.any():
             ax.fill_between(band.steps[ok], (band.mean - band.sd)[ok], (band.mean + band.sd)[ok],
@@ -311,7 +316,7 @@ def rollouts_figure(runs: Sequence[Run], config_name: str) -> FigureResult:
     all_n: set[int] = set()
     drawn = 0
     for si, setting in enumerate(settings):
-        color = PALETTE[si % len(PALETTE)]
+        color = other_style(si)[0]
         for metric, style in ((EVAL, "-"), (TRAIN, "--")):
             by_n: dict[int, list[float]] = {}
             sources: dict[int, list[str]] = {}

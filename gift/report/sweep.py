@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 
 from gift.report.claims import ClaimResult, claim_converges_faster, claim_higher_final_pass
 from gift.report.inputs import Run
-from gift.report.labels import METHOD_COLORS, PALETTE, method_name, setting_label
+from gift.report.labels import method_name, setting_label
 from gift.report.stats import final_value, mean_sd
 
 SELECTED = "selected"
@@ -238,9 +238,11 @@ def sweep_markdown(settings: Sequence[SweepSetting], claims: dict[str, list[Clai
 def sweep_figure(runs: Sequence[Run], config_name: str):
     """Final eval pass@1 (mean and 95% t interval over seeds) against the swept value, one line per method."""
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import NullLocator
 
     from gift.report import provenance as prov
-    from gift.report.figures import LINESTYLES, FigureResult, _not_run_text, _style_axes
+    from gift.report.figures import FigureResult, _not_run_text, _style_axes
+    from gift.report.style import method_style
 
     settings = sweep_settings(runs)
     n = max(1, len(settings))
@@ -254,7 +256,7 @@ def sweep_figure(runs: Sequence[Run], config_name: str):
             ax.set_title("no sweep runs", fontsize=10)
             continue
         rec = {"setting": s.setting, "experiment": s.experiment, "arg": s.arg, "series": []}
-        for i, (arm, by_value) in enumerate(s.runs.items()):
+        for arm, by_value in s.runs.items():
             xs, ms, hs, pts = [], [], [], []
             for v in sorted(by_value):
                 finals = [f for f in (final_value(r.series("eval_pass@1")[1]) for r in by_value[v] if r.has_metrics)
@@ -269,16 +271,20 @@ def sweep_figure(runs: Sequence[Run], config_name: str):
             rec["series"].append({"arm": arm, "selected": s.arms[arm].selected, "points": pts})
             if not xs:
                 continue
-            # colour by method, line style by variant: GIFT's two references are both GIFT
-            color = METHOD_COLORS.get(arm.split("-")[0]) or PALETTE[i % len(PALETTE)]
-            style = LINESTYLES[sorted(a for a in s.runs if a.split("-")[0] == arm.split("-")[0]).index(arm)
-                               % len(LINESTYLES)]
-            ax.errorbar(xs, ms, yerr=hs, color=color, linestyle=style, marker="o", markersize=4, capsize=3,
+            # the method's colour and line style (gift.report.style); its other variants (GIFT's two references)
+            # keep the colour with a style of their own
+            method = arm.split("-")[0]
+            color, style, marker = method_style(method, [a for a in s.runs if a.split("-")[0] == method].index(arm))
+            ax.errorbar(xs, ms, yerr=hs, color=color, linestyle=style, marker=marker, markersize=4, capsize=3,
                         linewidth=1.6, label=arm_label(arm))
             sel = s.arms[arm].selected
             if sel in xs:
                 ax.plot([sel], [ms[xs.index(sel)]], marker="*", markersize=14, color=color, linestyle="none")
         ax.set_xscale("log")
+        # a labelled tick at every swept value (a log axis labels only the powers of ten)
+        values = sorted({v for by_value in s.runs.values() for v in by_value})
+        ax.set_xticks(values, [_fmt_value(v) for v in values])
+        ax.xaxis.set_minor_locator(NullLocator())
         ax.set_xlabel(f"{s.arg} (log scale)")
         ax.set_ylabel("final eval pass@1 (%)")
         ax.set_title(s.setting, fontsize=10)
