@@ -152,14 +152,23 @@ def main(argv: list[str] | None = None) -> int:
     if not argv or argv[0] in {"-h", "--help"}:
         print(_usage())
         return 0
+    group_help = tuple(argv[:1]) in _groups() and (len(argv) == 1 or argv[1] in {"-h", "--help"})
+    if group_help:  # `gift report` is a group and a command too: list the group, then the command's own options
+        print(_usage(tuple(argv[:1])))
+        if len(argv) == 1 or not any(words == tuple(argv[:1]) for words, _, _ in COMMANDS):
+            return 0
+        print()
     for words, target, _ in sorted(COMMANDS, key=lambda c: -len(c[0])):
         if tuple(argv[: len(words)]) == words:
             module_name, func_name = target.split(":")
             func = getattr(importlib.import_module(module_name), func_name)
+            if group_help:
+                try:
+                    func(["--help"])
+                except SystemExit:
+                    pass
+                return 0
             return _run(f"gift {' '.join(words)}", func, argv[len(words):], debug)
-    if tuple(argv[:1]) in _groups() and (len(argv) == 1 or argv[1] in {"-h", "--help"}):
-        print(_usage(tuple(argv[:1])))
-        return 0
     group = tuple(argv[:1]) if tuple(argv[:1]) in _groups() else ()
     print(f"gift: unknown command {' '.join(argv[:2])!r}\n\n{_usage(group)}", file=sys.stderr)
     return 2

@@ -17,6 +17,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from gift.cli_help import HelpFormatter
 from gift.report.stats import Obs
 from gift.report.verdicts import CONTRADICTED, SUPPORTED, assess, difference, family_verdicts
 
@@ -79,7 +80,7 @@ def calibrate(seeds: int, sims: int, eval_se: float = 0.0, effect: float | None 
 def cli(argv: Sequence[str] | None = None) -> int:
     """Entry point of `gift report calibrate`."""
     parser = argparse.ArgumentParser(
-        prog="gift report calibrate", formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        prog="gift report calibrate", formatter_class=HelpFormatter,
         description="Null (and, with --effect, power) simulations of the report's verdict rule, through the "
                     "report's own code. Units: the seed-to-seed standard deviation of a run's value.")
     parser.add_argument("--seeds", type=int, required=True, help="seeds per method in each setting")

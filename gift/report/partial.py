@@ -14,6 +14,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from gift.cli_help import HelpFormatter
+
 log = logging.getLogger("gift.report")
 
 
@@ -25,7 +27,7 @@ def cli(argv: Sequence[str] | None = None) -> int:
     from gift.report.inputs import figure_id, load_grid, load_runs
 
     parser = argparse.ArgumentParser(
-        prog="gift report", formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        prog="gift report", formatter_class=HelpFormatter,
         description="REPORT.md and the figures from whatever has finished (missing runs and evaluations are "
                     "marked). `gift report calibrate --help`: the verdict rule's measured calibration.")
     parser.add_argument("--config", required=True, help="the workflow config, e.g. config/node.yaml")
