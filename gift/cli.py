@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import os
 import sys
@@ -163,10 +164,8 @@ def main(argv: list[str] | None = None) -> int:
             module_name, func_name = target.split(":")
             func = getattr(importlib.import_module(module_name), func_name)
             if group_help:
-                try:
+                with contextlib.suppress(SystemExit):
                     func(["--help"])
-                except SystemExit:
-                    pass
                 return 0
             return _run(f"gift {' '.join(words)}", func, argv[len(words):], debug)
     group = tuple(argv[:1]) if tuple(argv[:1]) in _groups() else ()
