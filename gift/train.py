@@ -229,6 +229,7 @@ def _train_in(cfg: RunConfig, spec, run_dir: Path, args, method_kwargs: dict, ba
               reward_funcs: list, train_rows: list[dict], eval_rows: list[dict],
               selection_rows: list[dict], tokenizer, logger) -> None:
     """The run itself, once every input has been checked and the run directory exists."""
+    import torch
     from datasets import Dataset
     from transformers import AutoModelForCausalLM, set_seed
 
@@ -242,12 +243,16 @@ def _train_in(cfg: RunConfig, spec, run_dir: Path, args, method_kwargs: dict, ba
     if state is not None and state.get("max_steps") and state["global_step"] >= state["max_steps"]:
         # Killed after the last step (while saving final/): the last checkpoint is the trained model.
         # Resuming the Trainer there would take one more step at learning rate 0.
+        # The trainer config exists, so under ZeRO-3 this load comes up partitioned; save_final gathers it.
         logger.info("the last checkpoint is the final step; saving final/ from it")
-        model = AutoModelForCausalLM.from_pretrained(resume, dtype=_dtype(method_kwargs))
-        save_final(run_dir, cfg, model, tokenizer, state["global_step"])
+        model = AutoModelForCausalLM.from_pretrained(resume, dtype=torch.float32)
+        save_final(run_dir, cfg, model, tokenizer, state["global_step"], dtype=_final_dtype(method_kwargs))
         return
 
-    model = AutoModelForCausalLM.from_pretrained(model_path, dtype=_dtype(method_kwargs))
+    # fp32 master weights whatever the precision: bf16/fp16 is the Trainer's autocast (as TRL loads a policy given
+    # by name). In one process nothing else upcasts: bf16 weights would round away Adam's updates of ~lr (1e-6),
+    # far below half a bf16 unit of a typical weight (~1e-4 at 0.02), and keep the moments in bf16.
+    model = AutoModelForCausalLM.from_pretrained(model_path, dtype=torch.float32)
     trainer_cls = spec.load("trainer")
     recorder = RunRecorder(cfg, run_dir / "metrics.jsonl", tokenizer, eval_rows, selection_rows,
                            cfg.eval_max_new_tokens or method_kwargs.get("max_completion_length") or 256,
@@ -272,7 +277,8 @@ def _train_in(cfg: RunConfig, spec, run_dir: Path, args, method_kwargs: dict, ba
     trainer.train(resume_from_checkpoint=str(resume) if resume else None)
     logger.info("training finished in %.1f s", time.perf_counter() - t0)
 
-    save_final(run_dir, cfg, None, tokenizer, trainer.state.global_step, trainer=trainer)
+    save_final(run_dir, cfg, None, tokenizer, trainer.state.global_step, trainer=trainer,
+               dtype=_final_dtype(method_kwargs))
 
 
 class RolloutBackendError(UserError, RuntimeError):
@@ -292,7 +298,8 @@ def _use_vllm(backend: str, cuda: bool) -> bool:
     return backend == "auto" and installed and cuda
 
 
-def _dtype(method_kwargs: dict[str, Any]):
+def _final_dtype(method_kwargs: dict[str, Any]):
+    """The dtype final/ is saved in: the training precision (the master weights stay in checkpoints/)."""
     import torch
 
     if method_kwargs.get("bf16"):
