@@ -266,7 +266,11 @@ def _train_in(cfg: RunConfig, spec, run_dir: Path, args, method_kwargs: dict, ba
         callbacks=[recorder],
     )
     recorder.trainer = trainer  # the periodic eval generates through the trainer (its engine, gathered weights)
-    if not args.use_vllm:
+    if args.use_vllm:
+        from gift.vllm_sync import sync_every_parameter
+
+        sync_every_parameter(trainer)
+    else:
         from gift.generation import bound_rollout_chunks
 
         bound_rollout_chunks(trainer, cfg.rollout_chunk_rows)
