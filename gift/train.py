@@ -75,8 +75,11 @@ def _build_reward_funcs(cfg: RunConfig, method_kwargs: dict[str, Any], reward_mo
     return funcs
 
 
-def train(config: RunConfig | dict | str | os.PathLike, on_config_change: str = "error") -> Path:
+def train(config: RunConfig | dict | str | os.PathLike, on_config_change: str = "error",
+          callbacks: list | None = None) -> Path:
     """Train one run; returns the run directory. Resumes from the last checkpoint if one exists.
+
+    `callbacks`: further transformers TrainerCallbacks (measurements of the run, e.g. the GPU check's).
 
     If the run directory holds a run made with a different config (run fields or method settings),
     `on_config_change` decides: "error" raises ConfigChangedError naming the changed fields; "restart"
@@ -110,7 +113,7 @@ def train(config: RunConfig | dict | str | os.PathLike, on_config_change: str = 
                     cfg.max_prompt_length)
     try:
         _train_in(cfg, spec, run_dir, args, method_kwargs, batch_plan, model_path, reward_funcs, train_rows,
-                  eval_rows, selection_rows, tokenizer, logger)
+                  eval_rows, selection_rows, tokenizer, logger, callbacks or [])
     except Exception:
         logger.exception("run %s failed", cfg.run_id)
         raise
@@ -227,7 +230,7 @@ def _drop_long_prompts(cfg: RunConfig, tokenizer, train_rows: list[dict]) -> lis
 
 def _train_in(cfg: RunConfig, spec, run_dir: Path, args, method_kwargs: dict, batch_plan: dict, model_path: str,
               reward_funcs: list, train_rows: list[dict], eval_rows: list[dict],
-              selection_rows: list[dict], tokenizer, logger) -> None:
+              selection_rows: list[dict], tokenizer, logger, callbacks: list) -> None:
     """The run itself, once every input has been checked and the run directory exists."""
     import torch
     from datasets import Dataset
@@ -263,7 +266,7 @@ def _train_in(cfg: RunConfig, spec, run_dir: Path, args, method_kwargs: dict, ba
         args=args,
         train_dataset=Dataset.from_list(train_rows),
         processing_class=tokenizer,
-        callbacks=[recorder],
+        callbacks=[recorder, *callbacks],
     )
     recorder.trainer = trainer  # the periodic eval generates through the trainer (its engine, gathered weights)
     if args.use_vllm:

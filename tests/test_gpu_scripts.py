@@ -46,3 +46,21 @@ def test_the_mbpp_twin_is_skipped_with_the_reason_where_the_sandbox_cannot_isola
     monkeypatch.delenv(sandbox.ON_MISSING_VARIABLE)
     monkeypatch.setattr(sandbox, "isolation_report", lambda: {"mode": "bwrap", "missing": []})
     skip_without_sandbox()
+
+
+def test_the_device_check_runs_on_a_cpu_up_to_its_cuda_calls(tmp_path):
+    import json
+    import math
+
+    env = {**os.environ, "OUT": str(tmp_path), "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run(["bash", str(ROOT / "tests/scripts/device_check.sh"), "--cpu", "--work", str(tmp_path / "w")],
+                          env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    result = json.loads((tmp_path / "device_check.json").read_text())
+    assert result["ok"] and result["device"] == "cpu" and result["steps"] == 2
+    for method in ("gift", "grpo"):
+        run = result["runs"][method]
+        assert run["steps"] == 2 and all(math.isfinite(v) for v in run["losses"])
+        assert run["param_dtypes"] == run["moment_dtypes"] == ["torch.float32"]
+        assert run["predicted_gb"] > 0 and run["s_per_update"] > 0
+    assert "GIFT/GRPO seconds per update" in proc.stdout
