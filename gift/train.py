@@ -249,7 +249,7 @@ def _train_in(cfg: RunConfig, spec, run_dir: Path, args, method_kwargs: dict, ba
         # The trainer config exists, so under ZeRO-3 this load comes up partitioned; save_final gathers it.
         logger.info("the last checkpoint is the final step; saving final/ from it")
         model = AutoModelForCausalLM.from_pretrained(resume, dtype=torch.float32)
-        save_final(run_dir, cfg, model, tokenizer, state["global_step"], dtype=_final_dtype(method_kwargs))
+        save_final(run_dir, cfg, model, tokenizer, state["global_step"], dtype=_final_dtype(args))
         return
 
     # fp32 master weights whatever the precision: bf16/fp16 is the Trainer's autocast (as TRL loads a policy given
@@ -285,7 +285,7 @@ def _train_in(cfg: RunConfig, spec, run_dir: Path, args, method_kwargs: dict, ba
     logger.info("training finished in %.1f s", time.perf_counter() - t0)
 
     save_final(run_dir, cfg, None, tokenizer, trainer.state.global_step, trainer=trainer,
-               dtype=_final_dtype(method_kwargs))
+               dtype=_final_dtype(args))
 
 
 class RolloutBackendError(UserError, RuntimeError):
@@ -305,13 +305,13 @@ def _use_vllm(backend: str, cuda: bool) -> bool:
     return backend == "auto" and installed and cuda
 
 
-def _final_dtype(method_kwargs: dict[str, Any]):
-    """The dtype final/ is saved in: the training precision (the master weights stay in checkpoints/)."""
+def _final_dtype(args):
+    """The dtype final/ is saved in: the trainer's autocast precision (the master weights stay in checkpoints/)."""
     import torch
 
-    if method_kwargs.get("bf16"):
+    if getattr(args, "bf16", False):
         return torch.bfloat16
-    if method_kwargs.get("fp16"):
+    if getattr(args, "fp16", False):
         return torch.float16
     return torch.float32
 

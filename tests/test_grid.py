@@ -212,6 +212,7 @@ def test_multi_gpu_training_without_a_launcher_is_a_config_error(configs):
     cfg = copy.deepcopy(configs["smoke"])
     cfg["device"] = "gpu"
     cfg["evals_per_job"] = 1  # grouped evaluations are for CPU configs
+    cfg["runs_per_job"] = 1  # and so are several runs per process
     b = next(iter(cfg["backbones"]))
     cfg["backbones"][b]["gpus"] = {"train": 2}
     with pytest.raises(G.ConfigError, match=rf"backbones\.{b}\.gpus\.train: 2 GPUs per training run need"):
