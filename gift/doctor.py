@@ -2,7 +2,8 @@
 
 One table, a row per check, ok or MISSING with the fix: GPUs and their memory against every run's memory
 arithmetic (gift.gpu_memory), installed package versions against the suite's pinned ranges (with the `gpu`
-extra for GPU configs), the judges' API key and model, hub access to every model and dataset (gated ones
+extra for GPU configs), a C++ compiler where DeepSpeed's CPU Adam (ZeRO-3 with the optimizer offloaded) builds
+its kernel at first use, the judges' API key and model, hub access to every model and dataset (gated ones
 included; a fetched copy in the cache counts), free disk against the checkpoints and outputs `gift
 estimate` counts, and the sandbox's isolation layers. Exit code 0 only when every row is ok.
 """
@@ -47,6 +48,7 @@ class Probes:
     judge: Callable[[str], str | None]  # a judge spec -> None (answers) or why not
     sandbox: Callable[[], dict]
     version: Callable[[str], str | None]
+    compiler: Callable[[], str | None] = lambda: _compiler()  # the C++ compiler found, or None
 
 
 def _gpus() -> list[tuple[str, float]]:
@@ -113,6 +115,11 @@ def _sandbox() -> dict:
         return {"mode": None, "layers": [], "missing": [f"any sandbox ({err})"]}
 
 
+def _compiler() -> str | None:
+    """The C++ compiler torch's extension builder would use ($CXX, else c++), or None."""
+    return shutil.which(os.environ.get("CXX") or "c++")
+
+
 def _version(name: str) -> str | None:
     try:
         return importlib.metadata.version(name)
@@ -177,6 +184,18 @@ def run_checks(config: dict, probes: Probes | None = None, results_dir: str | Pa
         rows.append(Check("package", req.name, ok, f"{have or 'not installed'} (needs {req.specifier or 'any'})",
                           "" if ok else f"pip install '{text}'" + (" (the gpu extra: pip install -e '.[gpu]')"
                                                                     if gpu_config else "")))
+
+    # DeepSpeedCPUAdam: the optimizer of ZeRO-3 with offload_optimizer_device: cpu, JIT-compiled on first use
+    offloading = sorted({b for b in grid.backbones_used() if (accel := config["backbones"][b].get("accelerate"))
+                         and _cpu_adam(accel)})
+    if gpu_config and offloading:
+        found = p.compiler()
+        rows.append(Check("compiler", "DeepSpeedCPUAdam", found is not None,
+                          f"{found} (builds DeepSpeed's CPU Adam at the first step of {', '.join(offloading)})"
+                          if found else f"no C++ compiler ($CXX or c++): the first step of {', '.join(offloading)} "
+                          "(ZeRO-3, optimizer on the CPU) compiles DeepSpeed's CPU Adam and would fail",
+                          "" if found else "install g++ on the training nodes (or load its module in the job), or "
+                          "prebuild the op: DS_BUILD_CPU_ADAM=1 pip install deepspeed"))
 
     # judges: API key and model (needed by the judge evaluations alone)
     rows += judge_checks(config, grid, p)
@@ -246,6 +265,17 @@ def judge_fix(kind: str) -> str:
 def blocking(rows: list[Check]) -> list[Check]:
     """The failed checks every compute job waits for (a judge's concern only its own evaluations)."""
     return [r for r in rows if not r.ok and not r.only_for]
+
+
+def _cpu_adam(accelerate_config: str) -> bool:
+    """Whether an accelerate config runs DeepSpeed with the optimizer on the CPU (DeepSpeedCPUAdam)."""
+    from gift import gpu_memory
+
+    try:
+        acc = gpu_memory.accelerate_settings(accelerate_config)
+    except OSError:
+        return False  # a missing file is the grid's error to report
+    return acc["kind"] == "DEEPSPEED" and acc["offload_optimizer"]
 
 
 def format_table(rows: list[Check]) -> str:

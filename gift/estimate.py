@@ -10,8 +10,8 @@ Per run, with P the policy's parameters and D the tokens a phase processes:
                          eval_every steps
   reward model  2 P_rm D (RLHF runs: one forward pass of the reward model per rollout)
 GPU-seconds of a phase = FLOPs / (peak FLOP/s x the phase's model FLOPs utilisation).
-Disk per run: save_total_limit checkpoints of 14 bytes per parameter (bf16 weights + fp32 master weights and
-Adam's two moments) and a bf16 final model.
+Disk per run: save_total_limit checkpoints of 14 bytes per parameter (ZeRO-3: bf16 weights + fp32 master weights
+and Adam's two moments; one process or FSDP save fp32 weights and the moments, 12) and a bf16 final model.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from gift.batching import resolve as resolve_batch
 from gift.cli_help import HelpFormatter
 
 PHASES = ("train", "reference", "generation", "eval", "reward_model")
-CHECKPOINT_BYTES_PER_PARAM = 14  # bf16 weights 2 + fp32 master weights 4 + Adam m and v 8
+CHECKPOINT_BYTES_PER_PARAM = 14  # the largest layout, ZeRO-3's: bf16 weights 2 + fp32 master weights 4 + Adam m, v 8
 FINAL_BYTES_PER_PARAM = 2  # bf16 from_pretrained directory
 
 
@@ -250,8 +250,8 @@ def assumptions(config: dict) -> list[str]:
         f"rollouts by {est.get('rollout_backend', 'vllm' if config.get('device') == 'gpu' else 'hf')}; extra "
         "log-prob passes per rollout (reference model, sampling policy) follow the trainers' conditions "
         "(gift.estimate.logprob_passes), listed per run",
-        f"disk: save_total_limit checkpoints of {CHECKPOINT_BYTES_PER_PARAM} bytes/parameter (bf16 weights, fp32 "
-        f"master weights, Adam moments) + a {FINAL_BYTES_PER_PARAM} bytes/parameter final model per run, all kept",
+        f"disk: save_total_limit checkpoints of at most {CHECKPOINT_BYTES_PER_PARAM} bytes/parameter (ZeRO-3's bf16 "
+        f"weights, fp32 master weights, Adam moments) + a {FINAL_BYTES_PER_PARAM} bytes/parameter final model per run, all kept",
         "mean prompt tokens: " + ", ".join(f"{k} {v:g}" for k, v in est["prompt_tokens"].items()),
         "mean response tokens: " + ", ".join(f"{k} {v:g}" for k, v in est["completion_tokens"].items()),
     ]

@@ -1,9 +1,13 @@
 """Per-GPU memory of a run on its node while vLLM generates: the arithmetic behind each backbone's rollout engine.
 
-While the colocated vLLM engine generates, each GPU holds
-  training state   bf16 weights + bf16 gradients, sharded over the ranks (ZeRO-3, FSDP full shard), plus fp32
-                   master weights and Adam's two moments (12 bytes/parameter) unless they are offloaded to the CPU
-  reference model  bf16, sharded, when the trainer runs one (GIFT's implicit reward against pi_ref, a KL term)
+While the colocated vLLM engine generates, each GPU holds (see `training_bytes`)
+  training state   ZeRO-3: bf16 weights + bf16 gradients (4 bytes/parameter) with fp32 master weights and Adam's two
+                   moments (12) beside them; FSDP (accelerate upcasts to fp32 under mixed precision) and one process
+                   (`gift train` loads fp32, bf16 is autocast): fp32 weights + fp32 gradients (8) and the moments
+                   (8). Sharded over the ranks under ZeRO-3 and FSDP, whole on every rank otherwise; the optimizer
+                   part is 0 when offloaded to the CPU
+  reference model  when the trainer runs one (GIFT's implicit reward against pi_ref, a KL term): bf16 under
+                   ZeRO-3, the policy's fp32 otherwise (TRL builds it in the policy's dtype), sharded like the policy
   reward model     bf16, whole on every rank (RLHF runs)
   vLLM             vllm_gpu_memory_utilization x the GPU: bf16 weights / tensor parallel size, a fixed overhead
                    (CUDA graphs, sampler), and the KV cache in what is left.
@@ -23,7 +27,10 @@ import yaml
 from gift import grid as gift_grid
 
 GB = 1e9
-DEFAULTS = {"gpu_memory_gb": 80.0, "vllm_overhead_gb": 3.0, "min_kv_sequences": 32}
+# memory_margin_gb: what the arithmetic leaves free on each GPU during generation: the CUDA context and NCCL
+# buffers of each process (about 1-2 GB, outside both PyTorch's allocator and vLLM's share) and the caching
+# allocator's fragmentation.
+DEFAULTS = {"gpu_memory_gb": 80.0, "vllm_overhead_gb": 3.0, "min_kv_sequences": 32, "memory_margin_gb": 4.0}
 
 
 @dataclass
@@ -43,9 +50,10 @@ class MemoryPlan:
         return not self.problems
 
 
-def accelerate_settings(path: str | Path) -> dict:
-    """num_processes, the sharding kind and whether optimizer states / parameters live on the CPU."""
-    data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+def accelerate_settings(path: str | Path | None) -> dict:
+    """num_processes, the sharding kind and whether optimizer states / parameters live on the CPU (no accelerate
+    config: one process)."""
+    data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {} if path else {}
     ds = data.get("deepspeed_config") or {}
     fsdp = data.get("fsdp_config") or {}
     kind = data.get("distributed_type", "NO")
@@ -55,6 +63,16 @@ def accelerate_settings(path: str | Path) -> dict:
         "offload_optimizer": ds.get("offload_optimizer_device", "none") == "cpu" or bool(fsdp.get("fsdp_offload_params")),
         "offload_params": ds.get("offload_param_device", "none") == "cpu" or bool(fsdp.get("fsdp_offload_params")),
     }
+
+
+def training_bytes(acc: dict, reference: bool) -> dict[str, float]:
+    """Bytes per policy parameter on each GPU: the weights and gradients ("state"), the optimizer's fp32 tensors
+    ("optimizer") and the reference model ("reference"), for accelerate settings `acc` (see the module docstring)."""
+    zero3 = acc["kind"] == "DEEPSPEED"
+    shards = acc["num_processes"] if acc["kind"] in ("DEEPSPEED", "FSDP") else 1
+    state, optimizer, ref = (4.0, 12.0, 2.0) if zero3 else (8.0, 8.0, 4.0)
+    return {"state": state / shards, "optimizer": 0.0 if acc["offload_optimizer"] else optimizer / shards,
+            "reference": ref / shards if reference else 0.0, "shards": shards}
 
 
 def cluster_settings(config: dict) -> dict:
@@ -74,23 +92,22 @@ def run_memory(grid: gift_grid.Grid, run_id: str, gpu_gb: float | None = None) -
     params = float(_need(bspec, "params_b", where)) * GB
     arch = _need(bspec, "arch", where)
     args = resolved_method_args(run.method, run.method_args)
-    # a backbone trained without `accelerate launch` is one process on one GPU, nothing sharded or offloaded
-    acc = (accelerate_settings(bspec["accelerate"]) if bspec.get("accelerate") else
-           {"num_processes": 1, "kind": "one process", "offload_optimizer": False, "offload_params": False})
+    acc = accelerate_settings(bspec.get("accelerate"))
     n = acc["num_processes"]
     lines = [f"{run_id}: {params / GB:.1f}B parameters on {n} GPU{'s' if n > 1 else ''} of {gpu_gb:g} GB ({acc['kind']})"]
     problems: list[str] = []
 
-    state = 4 * params / n
-    optim = 0.0 if acc["offload_optimizer"] else 12 * params / n
-    ref = 2 * params / n if logprob_passes(run.method, args, True)["reference"] else 0.0
+    per_param = training_bytes(acc, logprob_passes(run.method, args, True)["reference"])
+    state, optim, ref = (per_param[k] * params for k in ("state", "optimizer", "reference"))
     rm = 0.0
     if run.reward_model:
         rm = 2 * float(_need(cfg["reward_models"][run.reward_model], "params_b",
                              f"reward_models.{run.reward_model}")) * GB
     resident = (state + optim + ref + rm) / GB
-    lines.append(f"  training state: 4 B x P / {n} = {state / GB:.1f} GB; optimizer "
-                 f"{'offloaded to CPU' if acc['offload_optimizer'] else f'12 B x P / {n} = {optim / GB:.1f} GB'}; "
+    k = per_param["shards"]
+    optim_text = ("offloaded to CPU" if acc["offload_optimizer"]
+                  else f"{per_param['optimizer'] * k:g} B x P / {k} = {optim / GB:.1f} GB")
+    lines.append(f"  training state: {per_param['state'] * k:g} B x P / {k} = {state / GB:.1f} GB; optimizer {optim_text}; "
                  f"reference model {ref / GB:.1f} GB; reward model {rm / GB:.1f} GB -> {resident:.1f} GB")
 
     mode = args.get("vllm_mode", "colocate")
@@ -117,10 +134,12 @@ def run_memory(grid: gift_grid.Grid, run_id: str, gpu_gb: float | None = None) -
         if n % tp:
             problems.append(f"vllm_tensor_parallel_size {tp} does not divide the {n} training processes")
         total = resident + budget
-        lines.append(f"  during generation: {resident:.1f} + {budget:.1f} = {total:.1f} GB of {gpu_gb:g}")
-        if total > gpu_gb:
+        margin = float(cl["memory_margin_gb"])
+        lines.append(f"  during generation: {resident:.1f} + {budget:.1f} = {total:.1f} GB of {gpu_gb:g} "
+                     f"(margin {margin:g} GB: {gpu_gb - total:.1f} GB free)")
+        if total + margin > gpu_gb:
             problems.append(f"training state ({resident:.1f} GB) and vLLM ({budget:.1f} GB) need {total:.1f} GB per GPU,"
-                            f" more than {gpu_gb:g}: lower vllm_gpu_memory_utilization with a larger tensor parallel "
+                            f" more than {gpu_gb:g} less a margin of {margin:g} GB: lower vllm_gpu_memory_utilization with a larger tensor parallel "
                             "size, offload the optimizer, or use vllm_mode: server")
         if not sleep and util > 0.3:
             problems.append("vLLM keeps its share while the policy trains: set vllm_enable_sleep_mode: true")

@@ -35,7 +35,15 @@ from gift.grid_files import (  # noqa: F401 (the workflow reads them as gift.gri
     write_grid_json,
     write_run_config,
 )
-from gift.grid_resources import CPU_JOB, _check_gpus, job_gpus, job_resources, unfilled_placeholders  # noqa: F401 (read as gift.grid.*)
+from gift.grid_resources import (  # noqa: F401 (read as gift.grid.*)
+    CPU_JOB,
+    _check_gpus,
+    job_gpus,
+    job_resources,
+    threads_per_process,
+    train_processes,
+    unfilled_placeholders,
+)
 from gift.grid_runs import (  # noqa: F401 (EVAL_KINDS, RLVR_PREFIX, skipped_evals: read through gift.grid too)
     EVAL_KINDS,
     RLVR_PREFIX,
@@ -148,9 +156,13 @@ def _check_run_configs(grid: Grid) -> None:
 
 
 def _check_runs_per_job(config: dict, grid: Grid) -> None:
-    """Several runs per process only where a process is one interpreter: not under `accelerate launch`."""
+    """Several runs per process only where a process is one interpreter: not under `accelerate launch`, and not
+    on a GPU config, where each run starts its own colocated vLLM engine that the process does not free."""
     if int(config.get("runs_per_job", 1)) == 1:
         return
+    if config.get("device") == "gpu":
+        raise ConfigError(f"runs_per_job: {config['runs_per_job']} on a gpu config: each run would start its own "
+                          "colocated vLLM engine in the one process; set runs_per_job: 1")
     for backbone in grid.backbones_used():
         if config["backbones"][backbone].get("accelerate"):
             raise ConfigError(f"runs_per_job: {config['runs_per_job']}, but backbones.{backbone} is trained under "

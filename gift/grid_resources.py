@@ -46,6 +46,22 @@ def job_gpus(config: dict, backbone: str, role: str) -> int:
     return 1
 
 
+def train_processes(config: dict, backbone: str) -> int:
+    """Processes of one training job on `backbone`: one per GPU the job holds under `accelerate launch` (the
+    accelerate config's num_processes on a CPU config), else one."""
+    spec = config["backbones"][backbone]
+    if not spec.get("accelerate"):
+        return 1
+    if config.get("device") == "gpu":
+        return job_gpus(config, backbone, "train")
+    return _accelerate_processes(spec["accelerate"], f"backbones.{backbone}.accelerate")
+
+
+def threads_per_process(threads: int, processes: int) -> int:
+    """OMP_NUM_THREADS of each process: the job's threads shared among its processes (at least one each)."""
+    return max(1, int(threads) // max(1, int(processes)))
+
+
 def _check_gpus(config: dict, backbones: list[str]) -> None:
     """On a GPU config a multi-GPU training run has a launcher."""
     if config.get("device") != "gpu":

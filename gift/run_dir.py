@@ -145,11 +145,14 @@ def close_run_log(logger: logging.Logger) -> None:
             handler.close()
 
 
-def save_final(run_dir: Path, cfg: RunConfig, model, tokenizer, step: int, trainer=None) -> None:
-    """final/ (one rename by rank 0: complete or absent), then DONE. Every rank takes part in saving through
-    the trainer (ZeRO-3 and FSDP gather the weights), into one path every rank knows: a per-process
-    temporary name would scatter the gathered weights."""
+def save_final(run_dir: Path, cfg: RunConfig, model, tokenizer, step: int, trainer=None, dtype=None) -> None:
+    """final/ (one rename by rank 0: complete or absent), then DONE. Every rank takes part in saving (ZeRO-3 and
+    FSDP gather the weights), into one path every rank knows: a per-process temporary name would scatter the
+    gathered weights. `dtype` (the training precision, e.g. bf16) is what final/ holds where the weights are
+    plain tensors: fp32 master weights are a training device, not part of the trained model."""
     import shutil
+
+    from gift.dist import full_state_dict
 
     main = is_main_process()
     tmp = run_dir / ".final.tmp"
@@ -157,9 +160,14 @@ def save_final(run_dir: Path, cfg: RunConfig, model, tokenizer, step: int, train
         shutil.rmtree(tmp, ignore_errors=True)
     wait_for_everyone()
     if trainer is not None:
+        if dtype is not None and not (trainer.is_deepspeed_enabled or trainer.is_fsdp_enabled):
+            trainer.model.to(dtype)  # training is over; a sharded model saves through its engine instead
         trainer.save_model(str(tmp))  # the Trainer writes on rank 0 only
-    elif main:
-        model.save_pretrained(str(tmp))
+    else:
+        # a model loaded outside any trainer: under ZeRO-3 each rank holds a partition, gathered here
+        state = full_state_dict(model, dtype)
+        if main:
+            model.save_pretrained(str(tmp), state_dict=state)
     wait_for_everyone()
     if main:
         tokenizer.save_pretrained(str(tmp))

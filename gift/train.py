@@ -76,8 +76,11 @@ def _build_reward_funcs(cfg: RunConfig, method_kwargs: dict[str, Any], reward_mo
     return funcs
 
 
-def train(config: RunConfig | dict | str | os.PathLike, on_config_change: str = "error") -> Path:
+def train(config: RunConfig | dict | str | os.PathLike, on_config_change: str = "error",
+          callbacks: list | None = None) -> Path:
     """Train one run; returns the run directory. Resumes from the last checkpoint if one exists.
+
+    `callbacks`: further transformers TrainerCallbacks (measurements of the run, e.g. the GPU check's).
 
     If the run directory holds a run made with a different config (run fields or method settings),
     `on_config_change` decides: "error" raises ConfigChangedError naming the changed fields; "restart"
@@ -111,7 +114,7 @@ def train(config: RunConfig | dict | str | os.PathLike, on_config_change: str = 
                     cfg.max_prompt_length)
     try:
         _train_in(cfg, spec, run_dir, args, method_kwargs, batch_plan, model_path, reward_funcs, train_rows,
-                  eval_rows, selection_rows, tokenizer, logger)
+                  eval_rows, selection_rows, tokenizer, logger, callbacks or [])
     except Exception:
         logger.exception("run %s failed", cfg.run_id)
         raise
@@ -245,8 +248,9 @@ def _drop_long_prompts(cfg: RunConfig, tokenizer, train_rows: list[dict]) -> lis
 
 def _train_in(cfg: RunConfig, spec, run_dir: Path, args, method_kwargs: dict, batch_plan: dict, model_path: str,
               reward_funcs: list, train_rows: list[dict], eval_rows: list[dict],
-              selection_rows: list[dict], tokenizer, logger) -> None:
+              selection_rows: list[dict], tokenizer, logger, callbacks: list) -> None:
     """The run itself, once every input has been checked and the run directory exists."""
+    import torch
     from datasets import Dataset
     from transformers import AutoModelForCausalLM, set_seed
 
@@ -260,12 +264,16 @@ def _train_in(cfg: RunConfig, spec, run_dir: Path, args, method_kwargs: dict, ba
     if state is not None and state.get("max_steps") and state["global_step"] >= state["max_steps"]:
         # Killed after the last step (while saving final/): the last checkpoint is the trained model.
         # Resuming the Trainer there would take one more step at learning rate 0.
+        # The trainer config exists, so under ZeRO-3 this load comes up partitioned; save_final gathers it.
         logger.info("the last checkpoint is the final step; saving final/ from it")
-        model = AutoModelForCausalLM.from_pretrained(resume, dtype=_dtype(method_kwargs))
-        save_final(run_dir, cfg, model, tokenizer, state["global_step"])
+        model = AutoModelForCausalLM.from_pretrained(resume, dtype=torch.float32)
+        save_final(run_dir, cfg, model, tokenizer, state["global_step"], dtype=_final_dtype(args))
         return
 
-    model = AutoModelForCausalLM.from_pretrained(model_path, dtype=_dtype(method_kwargs))
+    # fp32 master weights whatever the precision: bf16/fp16 is the Trainer's autocast (as TRL loads a policy given
+    # by name). In one process nothing else upcasts: bf16 weights would round away Adam's updates of ~lr (1e-6),
+    # far below half a bf16 unit of a typical weight (~1e-4 at 0.02), and keep the moments in bf16.
+    model = AutoModelForCausalLM.from_pretrained(model_path, dtype=torch.float32)
     trainer_cls = spec.load("trainer")
     recorder = RunRecorder(cfg, run_dir / "metrics.jsonl", tokenizer, eval_rows, selection_rows,
                            cfg.eval_max_new_tokens or method_kwargs.get("max_completion_length") or 256,
@@ -276,10 +284,14 @@ def _train_in(cfg: RunConfig, spec, run_dir: Path, args, method_kwargs: dict, ba
         args=args,
         train_dataset=Dataset.from_list(train_rows),
         processing_class=tokenizer,
-        callbacks=[recorder],
+        callbacks=[recorder, *callbacks],
     )
     recorder.trainer = trainer  # the periodic eval generates through the trainer (its engine, gathered weights)
-    if not args.use_vllm:
+    if args.use_vllm:
+        from gift.vllm_sync import sync_every_parameter
+
+        sync_every_parameter(trainer)
+    else:
         from gift.generation import bound_rollout_chunks
 
         bound_rollout_chunks(trainer, cfg.rollout_chunk_rows)
@@ -290,7 +302,8 @@ def _train_in(cfg: RunConfig, spec, run_dir: Path, args, method_kwargs: dict, ba
     trainer.train(resume_from_checkpoint=str(resume) if resume else None)
     logger.info("training finished in %.1f s", time.perf_counter() - t0)
 
-    save_final(run_dir, cfg, None, tokenizer, trainer.state.global_step, trainer=trainer)
+    save_final(run_dir, cfg, None, tokenizer, trainer.state.global_step, trainer=trainer,
+               dtype=_final_dtype(args))
 
 
 class RolloutBackendError(UserError, RuntimeError):
@@ -310,12 +323,13 @@ def _use_vllm(backend: str, cuda: bool) -> bool:
     return backend == "auto" and installed and cuda
 
 
-def _dtype(method_kwargs: dict[str, Any]):
+def _final_dtype(args):
+    """The dtype final/ is saved in: the trainer's autocast precision (the master weights stay in checkpoints/)."""
     import torch
 
-    if method_kwargs.get("bf16"):
+    if getattr(args, "bf16", False):
         return torch.bfloat16
-    if method_kwargs.get("fp16"):
+    if getattr(args, "fp16", False):
         return torch.float16
     return torch.float32
 

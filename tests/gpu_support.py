@@ -23,6 +23,18 @@ GPU_MARKS = [
 ]
 
 
+def skip_without_sandbox() -> None:
+    """Skip, saying why, where the sandbox for model-written code (MBPP) cannot isolate it here: unprivileged
+    containers often lack user namespaces. GIFT_SANDBOX_ON_MISSING=warn runs it with less isolation instead."""
+    import os
+
+    from gift.sandbox import ON_MISSING_VARIABLE, isolation_report, missing_isolation_message
+
+    report = isolation_report()
+    if report["missing"] and os.environ.get(ON_MISSING_VARIABLE) != "warn":
+        pytest.skip(f"MBPP's twin runs model-written code: {missing_isolation_message(report)}")
+
+
 def vllm_policy(out: Path) -> Path:
     """A random Qwen2 policy (the node backbone's architecture class): head dimension 64, bf16-friendly sizes."""
     from gift.charpolicy import build_char_policy

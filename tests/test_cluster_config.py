@@ -38,18 +38,18 @@ def test_every_paper_run_fits_its_gpus_while_vllm_generates(grid):
     for run_id in grid.runs:
         plan = M.run_memory(grid, run_id)
         assert plan.ok, "\n".join(plan.lines + plan.problems)
-        assert plan.resident_gb + plan.vllm_gb <= 80
+        assert plan.resident_gb + plan.vllm_gb <= 80 - 4, "the cluster's margin stays free"
 
 
 def test_the_32b_arithmetic_by_hand(grid):
     # Qwen2.5-32B-Instruct GRPO on GSM8K (KL against pi_ref): 32.8e9 parameters over 8 GPUs, optimizer on the CPU:
     #   training state 4 B x 32.8e9 / 8 = 16.4 GB, pi_ref bf16 / 8 = 8.2 GB -> 24.6 GB
-    #   vLLM 0.45 x 80 = 36 GB: weights 2 x 32.8e9 / 4 = 16.4 GB, overhead 3 -> KV 16.6 GB
+    #   vLLM 0.4 x 80 = 32 GB: weights 2 x 32.8e9 / 4 = 16.4 GB, overhead 3 -> KV 12.6 GB
     #   KV per token per GPU = 2 x 64 layers x 8 heads x 128 x 2 B / 4 = 65536 B; 2048 tokens per sequence
     plan = M.run_memory(grid, "qwen2.5-32b-instruct-gsm8k-grpo-s0")
     assert plan.resident_gb == pytest.approx(24.6)
-    assert plan.vllm_gb == pytest.approx(36.0)
-    assert plan.kv_sequences == pytest.approx(16.6e9 / (65536 * 2048))
+    assert plan.vllm_gb == pytest.approx(32.0)
+    assert plan.kv_sequences == pytest.approx(12.6e9 / (65536 * 2048))
 
 
 def test_trl_default_rollout_engine_cannot_hold_a_32b_model(paper):

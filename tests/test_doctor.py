@@ -22,7 +22,7 @@ def _good_probes(**over) -> D.Probes:
     probes = D.Probes(gpus=lambda: [("NVIDIA H100 80GB HBM3", 85.0)] * 8, free_gb=lambda path: 50_000.0,
                       hub_access=lambda need: None, judge=lambda spec: None,
                       sandbox=lambda: {"mode": "bwrap", "layers": ["netns", "pidns"], "missing": []},
-                      version=lambda name: versions.get(name) or D._version(name))
+                      version=lambda name: versions.get(name) or D._version(name), compiler=lambda: "/usr/bin/c++")
     for k, v in over.items():
         setattr(probes, k, v)
     return probes
@@ -61,7 +61,7 @@ def test_a_ready_node_passes_every_check(paper):
     rows = D.run_checks(paper, _good_probes())
     assert all(r.ok for r in rows), D.format_table(rows)
     areas = {r.area for r in rows}
-    assert areas == {"gpu", "package", "judge", "hub", "disk", "sandbox"}
+    assert areas == {"gpu", "package", "compiler", "judge", "hub", "disk", "sandbox"}
 
 
 def test_40gb_gpus_are_refused_for_the_32b_runs(paper):
@@ -183,3 +183,15 @@ def test_placeholders_are_found_in_default_resources():
     assert G.unfilled_placeholders(["slurm_partition=<PARTITION>", "mem_mb=8000", "slurm_account='<ACCOUNT>'"]) == [
         "slurm_partition=<PARTITION>", "slurm_account='<ACCOUNT>'"]
     assert G.unfilled_placeholders(["slurm_partition=gpu"]) == [] and G.unfilled_placeholders(None) == []
+
+
+def test_a_node_without_a_compiler_is_refused_for_the_cpu_adam_runs(paper):
+    # the 32B backbones train under ZeRO-3 with the optimizer on the CPU: DeepSpeedCPUAdam compiles at first use
+    rows = D.run_checks(paper, _good_probes(compiler=lambda: None))
+    row = next(r for r in rows if r.area == "compiler")
+    assert not row.ok and "g++" in row.fix and "DS_BUILD_CPU_ADAM=1" in row.fix
+    offloaded = {b for b in paper["backbones"] if paper["backbones"][b].get("accelerate", "").endswith("zero3_32b.yaml")}
+    assert offloaded and all(b in row.detail for b in offloaded)
+    assert "qwen2.5-7b-instruct" not in row.detail  # ZeRO-3 without offload keeps the fused GPU Adam
+    node = G.load_config(ROOT / "config" / "node.yaml")
+    assert not [r for r in D.run_checks(node, _good_probes(compiler=lambda: None)) if r.area == "compiler"]

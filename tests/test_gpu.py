@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from gift.io import read_jsonl
-from tests.gpu_support import GPU_MARKS, vllm_policy
+from tests.gpu_support import GPU_MARKS, skip_without_sandbox, vllm_policy
 from tests.policy_fixtures import write_addition_prompts
 
 pytestmark = GPU_MARKS
@@ -70,6 +70,7 @@ def test_vllm_evaluation_generation_matches_its_request(policy):
 def test_lm_eval_runs_on_the_vllm_backend(policy, tmp_path):
     from gift.evals.lm_eval_runner import TABLE2_TASKS, materialise_twins, run_lm_eval
 
+    skip_without_sandbox()
     twins = tmp_path / "twins"
     materialise_twins(twins, seed=0, n=4)
     record = run_lm_eval(policy, f"twins:{twins}", tmp_path / "lm_eval.json", device="cuda", backend="vllm",

@@ -212,6 +212,7 @@ def test_multi_gpu_training_without_a_launcher_is_a_config_error(configs):
     cfg = copy.deepcopy(configs["smoke"])
     cfg["device"] = "gpu"
     cfg["evals_per_job"] = 1  # grouped evaluations are for CPU configs
+    cfg["runs_per_job"] = 1  # and so are several runs per process
     b = next(iter(cfg["backbones"]))
     cfg["backbones"][b]["gpus"] = {"train": 2}
     with pytest.raises(G.ConfigError, match=rf"backbones\.{b}\.gpus\.train: 2 GPUs per training run need"):
@@ -378,3 +379,12 @@ def test_job_files_are_rewritten_only_when_their_content_changes(configs, tmp_pa
     assert yaml.safe_load(run_path.read_text())["max_steps"] == 61
     assert grid_evals.write_eval_job(changed, job_id, only_if_changed=True)
     assert "31" in json.loads(job_path.read_text())["evals"][1]["argv"]
+
+
+def test_several_runs_in_one_process_on_a_gpu_config_are_a_config_error():
+    # node.yaml trains without accelerate: each run of a shared process would start its own colocated vLLM engine
+    cfg = G.load_config(ROOT / "config" / "node.yaml")
+    assert G.expand(cfg).runs
+    cfg["runs_per_job"] = 2
+    with pytest.raises(G.ConfigError, match=r"runs_per_job: 2 on a gpu config: each run would start its own"):
+        G.expand(cfg)

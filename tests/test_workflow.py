@@ -398,3 +398,24 @@ def test_every_rule_declares_a_benchmark_file():
     assert len(rules) > 10 and {"eval_job", "eval_rlvr", "eval_lm_eval"} <= set(rules)
     missing = [name for name, body in rules.items() if name != "all" and not re.search(r"\n +benchmark:\n", body)]
     assert not missing, f"rules without a benchmark: {missing}"
+
+
+def test_a_training_jobs_threads_are_shared_by_its_ranks(tmp_path):
+    cfg = yaml.safe_load((CONFIG_DIR / "smoke.yaml").read_text())
+    cfg.update(device="gpu", runs_per_job=1, evals_per_job=1)
+    wide = next(iter(cfg["backbones"]))
+    accel = tmp_path / "accel.yaml"
+    accel.write_text("distributed_type: MULTI_GPU\nnum_processes: 8\n")
+    cfg["backbones"][wide].update({"accelerate": str(accel), "gpus": {"train": 8, "eval": 1}})
+    path = tmp_path / "gpu.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    # the Slurm profile's threads for a training job
+    jobs = [j for j in dry_run_jobs(path, "--resources", "gpu=8", "--cores", "64", "--set-threads", "train=64")
+            if j["rule"] == "train"]
+    omp = {("--num_processes 8" in j["shell"], re.search(r"OMP_NUM_THREADS=(\d+) ", j["shell"]).group(1))
+           for j in jobs}
+    assert omp == {(True, "8")}, "8 threads for each of the 8 ranks, not 64 each"
+    from gift import grid as G
+
+    node = G.load_config(CONFIG_DIR / "node.yaml")  # one process per run: it keeps the job's threads
+    assert {G.threads_per_process(64, G.train_processes(node, b)) for b in node["backbones"]} == {64}

@@ -213,6 +213,11 @@ def train_launcher(wildcards):
     return ""
 
 
+def train_omp_threads(wildcards, threads):
+    """OMP_NUM_THREADS of each process of a training job: the job's threads shared by its ranks."""
+    return gift_grid.threads_per_process(threads, gift_grid.train_processes(config, job_runs(wildcards)[0].backbone))
+
+
 def train_gpus(wildcards):
     """The `gpu` resource of a training job (0 on a CPU config)."""
     return gift_grid.job_gpus(config, job_runs(wildcards)[0].backbone, "train")

@@ -24,6 +24,7 @@ rule train:
         f"{BENCH}/train/{{job_id}}.tsv"
     params:
         launcher=train_launcher,
+        omp_threads=train_omp_threads,
         configs=train_configs,
         # The resolved run configs are a param, so that changing a hyperparameter in the config reruns the job
         # (and, through --restart, restarts only the runs whose settings changed).
@@ -43,4 +44,4 @@ rule train:
         # --restart: when Snakemake reruns a job because its run config changed, the old run directory is
         # set aside (results/<config>/runs/.replaced/) instead of being resumed with the new settings.
         # The log is appended to: a run resubmitted after its job's time limit keeps every attempt's log.
-        f'OMP_NUM_THREADS={{threads}} {GPUS_RUN}' '"$GIFT_PYTHON" {params.launcher}-m gift.cli train {params.configs} --restart >> {log} 2>&1 && touch {output}'
+        f'OMP_NUM_THREADS={{params.omp_threads}} {GPUS_RUN}' '"$GIFT_PYTHON" {params.launcher}-m gift.cli train {params.configs} --restart >> {log} 2>&1 && touch {output}'
