@@ -10,7 +10,8 @@ from gift.tiny import CHAT_TEMPLATE, EOS_TOKEN, PAD_TOKEN, SPECIAL_TOKENS
 
 def build_char_policy(out: str | Path, hidden: int = 32, layers: int = 2, heads: int = 2, kv_heads: int = 1,
                       seed: int = 0, max_positions: int = 1024, intermediate: int | None = None,
-                      vocab_size: int | None = None, dtype: str = "float32") -> Path:
+                      vocab_size: int | None = None, dtype: str = "float32",
+                      tie_word_embeddings: bool = True) -> Path:
     """Save a randomly initialised Qwen2ForCausalLM and its tokenizer (one token per printable character).
 
     `vocab_size` pads the vocabulary with filler tokens (`<unused_i>`) to a real model's size, so that the
@@ -33,6 +34,6 @@ def build_char_policy(out: str | Path, hidden: int = 32, layers: int = 2, heads:
     cfg = Qwen2Config(vocab_size=len(vocab), hidden_size=hidden, intermediate_size=intermediate or 2 * hidden,
                       num_hidden_layers=layers, num_attention_heads=heads, num_key_value_heads=kv_heads,
                       max_position_embeddings=max_positions, eos_token_id=vocab[EOS_TOKEN], pad_token_id=0,
-                      tie_word_embeddings=True)
+                      tie_word_embeddings=tie_word_embeddings)
     Qwen2ForCausalLM(cfg).to(getattr(torch, dtype)).save_pretrained(out)
     return out

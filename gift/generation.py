@@ -126,7 +126,8 @@ def generate(model: Any, tokenizer: Any, prompts: list[list[dict]], n: int = 1, 
 
 
 def _generate_hf(model: Any, tokenizer: Any, texts: list[str], n: int, temperature: float, top_p: float,
-                 max_new_tokens: int, batch_size: int, seed: int, greedy: bool, progress: bool) -> list[list[str]]:
+                 max_new_tokens: int, batch_size: int, seed: int, greedy: bool, progress: bool,
+                 overrides: dict[str, Any] | None = None) -> list[list[str]]:
     import torch
 
     copies = 1 if greedy else n
@@ -147,6 +148,7 @@ def _generate_hf(model: Any, tokenizer: Any, texts: list[str], n: int, temperatu
         if temperature <= 0:
             raise ValueError(f"temperature must be > 0 when sampling, got {temperature}; use greedy=True")
         gen_kwargs.update(do_sample=True, temperature=temperature, top_p=top_p, top_k=0)
+    gen_kwargs.update(overrides or {})
     try:
         with torch.random.fork_rng(devices=[]), torch.inference_mode():
             torch.manual_seed(seed)
@@ -214,35 +216,47 @@ def trainer_generate(trainer: Any, tokenizer: Any, prompts: list[list[dict]], n:
     local = mine + [prompts[-1]] * (share - len(mine))
     texts = _chat_texts(tokenizer, local)
     if getattr(trainer, "use_vllm", False):
-        out = _generate_trainer_vllm(trainer, tokenizer, texts, n, temperature, top_p, max_new_tokens, greedy)
+        out = _generate_trainer_vllm(trainer, tokenizer, texts, n, temperature, top_p, max_new_tokens, greedy,
+                                     seed + rank)
     else:
         from trl.models import unwrap_model_for_generation
 
         with (unwrap_model_for_generation(trainer.model_wrapped, acc,
                                           gather_deepspeed3_params=trainer.args.ds3_gather_for_generation) as model,
               trainer._dist.summon_full_params(trainer.model_wrapped, recurse=False)):
+            # generate() would otherwise take what these leave unset from the model's generation_config.json
+            # (a repetition penalty of 1.05 in Qwen2.5-Instruct's, applied to greedy decoding too), which the
+            # trainer's vLLM engine never reads
             out = _generate_hf(model, tokenizer, texts, n, temperature, top_p, max_new_tokens, batch_size,
-                               seed + rank, greedy, progress)
+                               seed + rank, greedy, progress,
+                               overrides={"top_k": None if greedy else 0, "min_p": None, "repetition_penalty": 1.0,
+                                          "no_repeat_ngram_size": 0})
     gathered = gather_object(out[:len(mine)]) if world > 1 else out[:len(mine)]
     return list(gathered)
 
 
 def _generate_trainer_vllm(trainer: Any, tokenizer: Any, texts: list[str], n: int, temperature: float, top_p: float,
-                           max_new_tokens: int, greedy: bool) -> list[list[str]]:
+                           max_new_tokens: int, greedy: bool, seed: int) -> list[list[str]]:
     engine = trainer.vllm_generation
     if trainer.state.global_step != trainer._last_loaded_step:
         engine.sync_weights()
         trainer._last_loaded_step = trainer.state.global_step
     copies = 1 if greedy else n
     ids = [tokenizer(t, add_special_tokens=False)["input_ids"] for t in texts]
-    rows = [row for row in ids for _ in range(copies)]  # TRL's layout: each prompt `copies` times in a row
-    saved = engine.temperature, engine.top_p, engine.max_completion_length
+    # One request per prompt with `copies` samples: vLLM seeds a request's samples seed, seed + 1, ..., where
+    # `copies` requests with one seed would all draw the same completion.
+    fields = ("temperature", "top_p", "top_k", "min_p", "repetition_penalty", "max_completion_length",
+              "generation_kwargs")
+    saved = {f: getattr(engine, f) for f in fields}
     engine.temperature, engine.top_p, engine.max_completion_length = (
         0.0 if greedy else temperature, top_p, max_new_tokens)
+    engine.top_k, engine.min_p, engine.repetition_penalty = 0, 0.0, 1.0
+    engine.generation_kwargs = {"n": copies, "seed": seed}
     try:
-        _, completion_ids, _, _ = engine.generate(prompts=rows, images=None, num_generations=copies)
+        _, completion_ids, _, _ = engine.generate(prompts=ids, images=None, num_generations=copies)
     finally:
-        engine.temperature, engine.top_p, engine.max_completion_length = saved
+        for f, value in saved.items():
+            setattr(engine, f, value)
     decoded = [tokenizer.decode(c, skip_special_tokens=True) for c in completion_ids]
     out = [decoded[i * copies:(i + 1) * copies] for i in range(len(texts))]
     return [o * n for o in out] if greedy else out

