@@ -176,6 +176,20 @@ def run_checks(config: dict, probes: Probes | None = None, results_dir: str | Pa
                               + "; ".join(f"{r}: {plan.problems[0]}" for r, plan in bad[:3]),
                               "" if not bad else "use 80 GB GPUs, or change the backbones' vllm_* settings"))
 
+    # every colocated vLLM engine within vLLM's scheduler rule, on the processes the batch sizes are derived for
+    world = int((config.get("estimate") or {}).get("num_processes") or 1)
+    engines = [r for r in gift_grid.resolved_runs(grid, world) if r.get("vllm")]
+    if engines:
+        refused = [r for r in engines if r["vllm"].get("problem")]
+        most = max(engines, key=lambda r: r["vllm"]["max_num_seqs"])
+        rows.append(Check("vllm", "scheduler budget", not refused,
+                          f"{len(engines)} run(s) roll out with vLLM on {world} process(es); largest max_num_seqs "
+                          f"{most['vllm']['max_num_seqs']} with max_num_batched_tokens "
+                          f"{most['vllm']['max_num_batched_tokens']} ({most['run_id']})" if not refused else
+                          f"{len(refused)} run(s) would not start their engine, e.g. {refused[0]['run_id']}: "
+                          f"{refused[0]['vllm']['problem']}",
+                          "" if not refused else "lower rollout_batch_prompts or the vLLM tensor parallel size"))
+
     # packages against the pinned ranges
     for text in requirements(gpu_config):
         req = Requirement(text)

@@ -94,8 +94,8 @@ def logprob_passes(method: str, args: dict, use_vllm: bool) -> dict[str, int]:
     accum = int(args.get("gradient_accumulation_steps") or 1)
     every = int(args.get("steps_per_generation") or accum) * int(args.get("num_iterations") or 1)
     old = 1 if accum % every != 0 or (use_vllm and args.get("vllm_importance_sampling_correction", True)) else 0
-    if method == "gft" and not (use_vllm and args.get("vllm_importance_sampling_correction", True)):
-        old = 0
+    if method == "gft":
+        old = 0  # its config keeps vLLM's importance-sampling correction off, and it skips the pass while training
     if method == "gift":
         # GIFTTrainer.needs_old_logps: only the rollout reference reads them, and only when the batch spans
         # several updates (its config keeps vLLM's importance-sampling correction off)

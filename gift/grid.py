@@ -340,6 +340,11 @@ def cli(argv: list[str]) -> int:
     if bad:
         print(f"gift grid: {len(bad)} of {len(runs)} runs cannot start on {world} process(es), e.g. {bad[0]['run_id']}: "
               f"{bad[0]['batch_error']}", file=sys.stderr)
+    refused = [r for r in runs if (r.get("vllm") or {}).get("problem")]
+    if refused:
+        print(f"gift grid: error: {ns.config}: {len(refused)} run(s) would not start their vLLM engine on {world} "
+              f"process(es), e.g. {refused[0]['run_id']}: {refused[0]['vllm']['problem']}", file=sys.stderr)
+        return 2
     return 1 if bad else 0
 
 

@@ -141,10 +141,12 @@ def resolved_runs(grid: Grid, world_size: int) -> list[dict]:
     """Every run with what `gift train` would run on `world_size` processes: the run config, the method's
     config fields after the registry defaults and every override, and the derived batch sizes.
 
-    A run whose global batch sizes cannot be met on `world_size` carries `batch_error` instead of `batch`.
+    A run whose global batch sizes cannot be met on `world_size` carries `batch_error` instead of `batch`. A run
+    that rolls out with vLLM carries `vllm`: the `max_num_seqs` and `max_num_batched_tokens` its engine gets.
     """
     from gift.batching import BatchError, resolve
     from gift.methods import method_config_kwargs
+    from gift.rollout_engine import rolls_out_with_vllm, run_engine_limits, scheduler_problem
 
     out = []
     for run in grid.runs.values():
@@ -160,6 +162,11 @@ def resolved_runs(grid: Grid, world_size: int) -> list[dict]:
                                         cfg.get("optimizer_batch_prompts"), cfg.get("micro_batch_prompts"),
                                         world_size)
             entry["batch"] = plan
+            if rolls_out_with_vllm(grid.config.get("device"), cfg.get("rollout_backend"), method_args):
+                # what its colocated engine is built with; `problem` when vLLM's scheduler would refuse it
+                limits = run_engine_limits(method_args)
+                problem = scheduler_problem(limits)
+                entry["vllm"] = {**limits, **({"problem": problem} if problem else {})}
         except BatchError as err:
             entry["batch"] = None
             entry["batch_error"] = str(err)

@@ -60,12 +60,24 @@ def sleep_mode_available() -> bool:
     return current_platform.is_sleep_mode_available()
 
 
-@contextlib.contextmanager
-def colocated_engine(max_num_batched_tokens: int) -> Iterator[None]:
-    """While a trainer is built: its colocated vLLM engine gets `max_num_batched_tokens`, and on a CPU keeps weights
-    that TRL's weight sync can write.
+def engine_context(args: Any) -> contextlib.AbstractContextManager:
+    """What a trainer with config `args` (a GRPOConfig) is built inside: for colocated vLLM rollouts, the suite's
+    engine settings (`colocated_engine`); otherwise nothing."""
+    if not (args.use_vllm and args.vllm_mode == "colocate"):
+        return contextlib.nullcontext()
+    limits = engine_limits(args.per_device_train_batch_size, args.vllm_tensor_parallel_size, args.steps_per_generation)
+    dtype = "bfloat16" if args.bf16 else "float16" if args.fp16 else "float32"
+    return colocated_engine(limits["max_num_batched_tokens"], dtype)
 
-    TRL passes no seam for the budget, so its module's `LLM` is wrapped for the duration (and restored).
+
+@contextlib.contextmanager
+def colocated_engine(max_num_batched_tokens: int, dtype: str) -> Iterator[None]:
+    """While a trainer is built: its colocated vLLM engine gets `max_num_batched_tokens`, computes in `dtype` (the
+    policy's compute dtype), and on a CPU keeps weights that TRL's weight sync can write.
+
+    TRL passes neither setting through, so its module's `LLM` is wrapped for the duration (and restored). Left to
+    itself vLLM would run a float32 policy in bfloat16 (its "auto" dtype downcasts float32 checkpoints), so the
+    rollouts would come from another model than the one trained on CPU.
     """
     import trl.generation.vllm_generation as trl_vllm
 
@@ -73,6 +85,7 @@ def colocated_engine(max_num_batched_tokens: int) -> Iterator[None]:
 
     def build(*args: Any, **kwargs: Any) -> Any:
         kwargs["max_num_batched_tokens"] = max_num_batched_tokens
+        kwargs["dtype"] = dtype
         return stock(*args, **kwargs)
 
     trl_vllm.LLM = build

@@ -259,6 +259,7 @@ def _train_in(cfg: RunConfig, spec, run_dir: Path, args, method_kwargs: dict, ba
     from datasets import Dataset
     from transformers import AutoModelForCausalLM, set_seed
 
+    from gift.rollout_engine import engine_context
     from gift.run_recorder import RunRecorder
 
     set_seed(cfg.seed)
@@ -283,7 +284,7 @@ def _train_in(cfg: RunConfig, spec, run_dir: Path, args, method_kwargs: dict, ba
     eval_new_tokens = cfg.eval_max_new_tokens or method_kwargs.get("max_completion_length") or 256
     recorder = RunRecorder(cfg, run_dir / "metrics.jsonl", tokenizer, eval_rows, selection_rows, eval_new_tokens,
                            reward_funcs, logger)
-    with _engine_context(args):
+    with engine_context(args):
         trainer = trainer_cls(
             model=model,
             reward_funcs=reward_funcs,
@@ -311,18 +312,6 @@ def _train_in(cfg: RunConfig, spec, run_dir: Path, args, method_kwargs: dict, ba
 
     save_final(run_dir, cfg, None, tokenizer, trainer.state.global_step, trainer=trainer,
                dtype=_final_dtype(args))
-
-
-def _engine_context(args):
-    """What building the trainer runs inside: for colocated vLLM rollouts, the suite's engine settings."""
-    import contextlib
-
-    if not (args.use_vllm and args.vllm_mode == "colocate"):
-        return contextlib.nullcontext()
-    from gift.rollout_engine import colocated_engine, engine_limits
-
-    limits = engine_limits(args.per_device_train_batch_size, args.vllm_tensor_parallel_size, args.steps_per_generation)
-    return colocated_engine(limits["max_num_batched_tokens"])
 
 
 def _record_engine(run_dir: Path, cfg: RunConfig, trainer, eval_new_tokens: int) -> None:

@@ -61,7 +61,7 @@ def test_a_ready_node_passes_every_check(paper):
     rows = D.run_checks(paper, _good_probes())
     assert all(r.ok for r in rows), D.format_table(rows)
     areas = {r.area for r in rows}
-    assert areas == {"gpu", "package", "compiler", "judge", "hub", "disk", "sandbox"}
+    assert areas == {"gpu", "vllm", "package", "compiler", "judge", "hub", "disk", "sandbox"}
 
 
 def test_40gb_gpus_are_refused_for_the_32b_runs(paper):

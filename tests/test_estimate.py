@@ -101,6 +101,8 @@ def test_the_final_models_rlvr_evaluation_is_counted_where_an_experiment_asks_fo
     ("grpo", {"gradient_accumulation_steps": 4}, False, (1, 0)),
     ("grpo", {"beta": 0.0, "gradient_accumulation_steps": 4, "steps_per_generation": 8}, False, (0, 1)),
     ("gft", {"gradient_accumulation_steps": 8, "steps_per_generation": 16}, False, (0, 0)),
+    # ... and with vLLM rollouts: GFT keeps TRL's importance-sampling correction (and its pass) off
+    ("gft", {"gradient_accumulation_steps": 8, "steps_per_generation": 16}, True, (0, 0)),
 ])
 def test_extra_passes_follow_the_trainers_conditions(method, args, use_vllm, want):
     full = E.resolved_method_args(method, args)

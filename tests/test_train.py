@@ -257,8 +257,11 @@ def test_rollout_backend_falls_back_to_transformers_without_vllm_or_a_gpu():
     assert _use_vllm("hf", cuda=True) is False
     assert _use_vllm("auto", cuda=False) is False
     assert _use_vllm("auto", cuda=True) is installed
-    with pytest.raises(RuntimeError, match="CUDA GPU" if installed else "vLLM is not installed"):
-        _use_vllm("vllm", cuda=False)
+    if installed:  # vLLM's CPU build rolls out on a CPU when asked for by name
+        assert _use_vllm("vllm", cuda=False) is True
+    else:
+        with pytest.raises(RuntimeError, match="vLLM is not installed"):
+            _use_vllm("vllm", cuda=False)
 
 
 def test_periodic_eval_generates_in_calls_of_at_most_eval_chunk_rows(policy_dir, prompts, tmp_path, monkeypatch):

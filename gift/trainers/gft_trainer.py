@@ -77,9 +77,17 @@ class GFTConfig(GRPOConfig):
     zscore_eps: float = field(
         default=1e-6, metadata={"help": "eps in (r - mean) / (std + eps) of the group advantage (unbiased std)."},
     )
+    vllm_importance_sampling_correction: bool = field(
+        default=False,
+        metadata={"help": "Off for GFT: its loss has no importance ratio, so TRL's correction would cost a forward "
+                  "pass of sampling-policy log-probs that nothing reads. True is an error."},
+    )
 
     def __post_init__(self):
         super().__post_init__()
+        if self.vllm_importance_sampling_correction:
+            raise ValueError("GFTConfig: vllm_importance_sampling_correction must be False: the GFT loss has no "
+                             "importance ratio to correct")
         for name in ("n_expert", "n_teacher", "n_sampled"):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 0:
