@@ -244,7 +244,7 @@ def test_every_rolling_out_method_trains_with_vllm_and_records_the_engine(name, 
 
         prepare("numina_distill", "synthetic", tmp_path / "data", limits={"train": 4})
         cfg.update(method="gft", train_data=str(tmp_path / "data" / "train.jsonl"), reward="math",
-                   max_prompt_length=180, eval_data=None,
+                   max_prompt_length=180, eval_data=str(tmp_path / "data" / "train.jsonl"),
                    method_args={**small, "n_expert": 1, "n_teacher": 1, "n_sampled": 2,
                                 "gradient_accumulation_steps": 1})
     else:
