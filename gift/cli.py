@@ -32,6 +32,8 @@ COMMANDS: list[tuple[tuple[str, ...], str, str]] = [
     (("fetch",), "gift.fetch:cli", "download every model, dataset and evaluator file a config needs, pinned"),
     (("doctor",), "gift.doctor:cli", "preflight of a config on this machine: GPUs, packages, keys, hub, disk"),
     (("bench", "step-time"), "gift.bench:cli_step_time", "GIFT/GRPO time per update: paired ratios, two scenarios"),
+    (("bench", "rollouts"), "gift.bench:cli_rollouts",
+     "rollout batch time: transformers generate against colocated vLLM (needs vLLM), paired, engine start apart"),
     (("bench", "sandbox"), "gift.sandbox_bench:cli_bench", "the sandbox's overhead per program against a plain subprocess"),
 ]
 
