@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 import statistics
 
-from gift.bench import cli_step_time
+from gift.bench import cli_rollouts, cli_step_time
 
 NUMBER = r"([0-9]+\.[0-9]+)"
 
@@ -46,3 +46,11 @@ def test_bench_prints_paired_ratios_and_ends_with_the_paper_structure_ratio(caps
     # the last number of the last line is the paper-structure ratio
     assert float(re.findall(r"[0-9.]+", out[-1])[-1]) == med
     assert out[-1].startswith("paper structure")
+
+
+def test_bench_rollouts_refuses_a_head_dim_vllms_cpu_attention_rejects(capsys):
+    import pytest
+
+    with pytest.raises(SystemExit) as exit_:
+        cli_rollouts(["--hidden", "96", "--heads", "4"])  # the tiny backbones' head dim 24
+    assert exit_.value.code == 2 and "head dim 96/4" in capsys.readouterr().err

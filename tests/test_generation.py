@@ -79,3 +79,36 @@ def test_missing_model_directory_is_a_clear_error(tmp_path, monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     with pytest.raises(FileNotFoundError, match="not a local directory"):
         load_model(tmp_path / "nope")
+
+
+def test_the_periodic_eval_ignores_the_models_generation_config_as_vllm_does(policy_dir, prompts, tmp_path):
+    """A checkpoint's generation_config.json (Qwen2.5-Instruct's carries repetition_penalty 1.05) must not reach the
+    in-training eval on the HF path: the trainer's vLLM engine never reads it."""
+    from datasets import Dataset
+    from transformers import AutoModelForCausalLM, AutoTokenizer, GenerationConfig
+    from trl import GRPOConfig, GRPOTrainer
+
+    from gift.generation import trainer_generate
+    from gift.io import read_jsonl
+
+    tok = AutoTokenizer.from_pretrained(policy_dir)
+    model = AutoModelForCausalLM.from_pretrained(policy_dir)
+    model.generation_config.repetition_penalty = 3.0  # strong enough to change a random model's greedy text
+    args = GRPOConfig(output_dir=str(tmp_path), num_generations=2, per_device_train_batch_size=2, max_steps=1,
+                      max_completion_length=8, report_to="none", use_cpu=True, bf16=False, save_strategy="no")
+    trainer = GRPOTrainer(model=model, reward_funcs=[lambda completions, **kw: [0.0] * len(completions)], args=args,
+                          train_dataset=Dataset.from_list(read_jsonl(prompts)), processing_class=tok)
+    chats = [r["prompt"] for r in read_jsonl(prompts)[:4]]
+    got = [c[0] for c in trainer_generate(trainer, tok, chats, greedy=True, max_new_tokens=16)]
+
+    plain = GenerationConfig(do_sample=False, max_new_tokens=16, repetition_penalty=1.0,
+                             pad_token_id=tok.pad_token_id, eos_token_id=tok.eos_token_id)
+    penalised = GenerationConfig(**{**plain.to_diff_dict(), "repetition_penalty": 3.0})
+    want, with_penalty = [], []
+    for chat in chats:
+        ids = tok.apply_chat_template(chat, add_generation_prompt=True, return_tensors="pt", return_dict=True)
+        for config, out in ((plain, want), (penalised, with_penalty)):
+            gen = trainer.model.generate(**ids, generation_config=config)
+            out.append(tok.decode(gen[0, ids["input_ids"].shape[1]:], skip_special_tokens=True))
+    assert want != with_penalty, "the penalty changes the greedy text, so the comparison can tell"
+    assert got == want

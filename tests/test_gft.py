@@ -252,6 +252,10 @@ def test_config_checks_and_registry_entry():
         GFTConfig(per_device_train_batch_size=8, beta=0.04, **common)
     with pytest.raises(ValueError, match="gft_tau"):
         GFTConfig(per_device_train_batch_size=8, gft_tau=0.0, **common)
+    # TRL's vLLM importance-sampling correction would cost a forward pass the loss never reads
+    assert GFTConfig(per_device_train_batch_size=8, **common).vllm_importance_sampling_correction is False
+    with pytest.raises(ValueError, match="importance_sampling_correction must be False"):
+        GFTConfig(per_device_train_batch_size=8, vllm_importance_sampling_correction=True, **common)
     with pytest.raises(ValueError, match="whole groups"):
         # TRL accepts this (one group per generation batch of 2 micro-batches), but each micro-batch splits it
         GFTConfig(per_device_train_batch_size=4, gradient_accumulation_steps=2, **common)

@@ -257,3 +257,19 @@ def test_every_rolling_out_method_trains_with_vllm_and_records_the_engine(name, 
     rows = [r for r in read_jsonl(run / "metrics.jsonl") if "loss" in r]
     assert [r["step"] for r in rows] == [1, 2] and all(torch.isfinite(torch.tensor(r["loss"])) for r in rows)
     assert (run / "DONE").exists()
+
+
+def test_the_periodic_eval_through_vllm_follows_its_seed_and_samples_distinct_copies(gift_vllm):
+    from gift.generation import trainer_generate
+
+    trainer = gift_vllm[0]
+    tok = trainer.processing_class
+    chats = [[{"role": "user", "content": f"{a}+{a}=? Answer as #### n"}] for a in (1, 2, 3)]
+
+    def sample(seed):
+        return trainer_generate(trainer, tok, chats, n=4, temperature=1.0, max_new_tokens=8, seed=seed)
+
+    first, again, other = sample(7), sample(7), sample(8)
+    assert first == again, "the same seed gives the same completions"
+    assert first != other
+    assert all(len(c) == 4 for c in first) and any(len(set(c)) > 1 for c in first), "copies of a prompt differ"
