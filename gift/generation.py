@@ -244,16 +244,20 @@ def _generate_trainer_vllm(trainer: Any, tokenizer: Any, texts: list[str], n: in
     copies = 1 if greedy else n
     ids = [tokenizer(t, add_special_tokens=False)["input_ids"] for t in texts]
     # One request per prompt with `copies` samples: vLLM seeds a request's samples seed, seed + 1, ..., where
-    # `copies` requests with one seed would all draw the same completion.
+    # `copies` requests with one seed would all draw the same completion. TRL splits a tensor-parallel group's
+    # outputs by prompt count, which holds only for one sample per request: there the copies are separate
+    # requests drawn from the engine's own generator (seeded when it was built), unseeded.
     fields = ("temperature", "top_p", "top_k", "min_p", "repetition_penalty", "max_completion_length",
               "generation_kwargs")
     saved = {f: getattr(engine, f) for f in fields}
     engine.temperature, engine.top_p, engine.max_completion_length = (
         0.0 if greedy else temperature, top_p, max_new_tokens)
     engine.top_k, engine.min_p, engine.repetition_penalty = 0, 0.0, 1.0
-    engine.generation_kwargs = {"n": copies, "seed": seed}
+    one_request = copies == 1 or engine.tensor_parallel_size == 1
+    engine.generation_kwargs = {"n": copies, "seed": seed} if one_request else {}
+    rows = ids if one_request else [row for row in ids for _ in range(copies)]
     try:
-        _, completion_ids, _, _ = engine.generate(prompts=ids, images=None, num_generations=copies)
+        _, completion_ids, _, _ = engine.generate(prompts=rows, images=None, num_generations=copies)
     finally:
         for f, value in saved.items():
             setattr(engine, f, value)

@@ -327,7 +327,8 @@ def _record_engine(run_dir: Path, cfg: RunConfig, trainer, eval_new_tokens: int)
     record["rollout_engine"] = "vllm" if getattr(trainer, "vllm_generation", None) is not None else "hf"
     record["sampling"] = {"rollouts": rollout_sampling(trainer.args),
                           "eval": {**eval_sampling(cfg.eval_temperature, eval_new_tokens),
-                                   "seed": "run seed + step (+ rank)"}}
+                                   "seed": "the run's seed + the step + the rank (vLLM with tensor parallelism and "
+                                           "several samples per prompt: the engine's own generator)"}}
     write_json(path, record)
 
 

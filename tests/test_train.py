@@ -54,6 +54,7 @@ def test_every_method_trains_on_cpu_and_writes_a_run_directory(policy_dir, promp
     assert man["seed"] == 0 and man["method"] == method
     assert man["versions"]["torch"] and man["versions"]["trl"] and "git_commit" in man
     assert man["config"]["method_config"]["num_generations"] == 4
+    assert man["rollout_engine"] == "hf" and man["sampling"]["eval"]["repetition_penalty"] == 1.0
     assert (run / "DONE").exists() and (run / "train.log").stat().st_size > 0
     AutoModelForCausalLM.from_pretrained(run / "final")
 
