@@ -229,7 +229,8 @@ def trainer_generate(trainer: Any, tokenizer: Any, prompts: list[list[dict]], n:
             # trainer's vLLM engine never reads
             out = _generate_hf(model, tokenizer, texts, n, temperature, top_p, max_new_tokens, batch_size,
                                seed + rank, greedy, progress,
-                               overrides={"top_k": None if greedy else 0, "min_p": None, "repetition_penalty": 1.0,
+                               overrides={"top_k": None if greedy else 0, "min_p": None if greedy else 0.0,
+                                          "repetition_penalty": 1.0,
                                           "no_repeat_ngram_size": 0})
     gathered = gather_object(out[:len(mine)]) if world > 1 else out[:len(mine)]
     return list(gathered)
