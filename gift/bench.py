@@ -209,8 +209,12 @@ def cli_rollouts(argv: list[str]) -> int:
     parser.add_argument("--pairs", type=int, default=6, help="paired measurements (HF/vLLM order alternates)")
     parser.add_argument("--batches-per-run", type=int, default=15,
                         help="rollout batches in one training run, for the totals (tiny: 60 steps / 4 per batch)")
+    parser.add_argument("--clock", choices=("wall", "cpu"), default="wall",
+                        help="the wall clock (what a run waits), or the process's CPU time over all its threads, "
+                             "vLLM's included (less moved by other processes on a shared machine)")
     parser.add_argument("--seed", type=int, default=0)
     ns = parser.parse_args(argv)
+    clock = time.process_time if ns.clock == "cpu" else time.perf_counter
     if min(ns.prompts, ns.num_generations, ns.completion_length, ns.pairs, ns.batches_per_run) < 1:
         parser.error("--prompts, --num-generations, --completion-length, --pairs and --batches-per-run must be >= 1")
     if ns.hidden % ns.heads or ns.hidden // ns.heads not in (32, 64):
@@ -240,33 +244,33 @@ def cli_rollouts(argv: list[str]) -> int:
         print(f"policy: Qwen2 hidden {ns.hidden} x {ns.layers} layers, head dim {ns.hidden // ns.heads}, "
               f"{sum(p.numel() for p in model.parameters()):,} parameters, float32; rollout batch {ns.prompts} prompts "
               f"x N={ns.num_generations} x {length} tokens, prompts ~{width} tokens; torch threads "
-              f"{torch.get_num_threads()}; wall clock", flush=True)
+              f"{torch.get_num_threads()}; {ns.clock} clock", flush=True)
 
-        t0 = time.perf_counter()
+        t0 = clock()
         llm = _colocated_llm(path, rows)
-        start_s = time.perf_counter() - t0
+        start_s = clock() - t0
         engine_model = llm.llm_engine.model_executor.driver_worker.model_runner.model
         params = SamplingParams(n=1, temperature=1.0, top_p=1.0, top_k=0, min_tokens=length, max_tokens=length)
         vllm_prompts = [{"prompt_token_ids": p} for p in prompts for _ in range(ns.num_generations)]
 
         def hf() -> float:
-            t = time.perf_counter()
+            t = clock()
             with torch.no_grad():
                 out = model.generate(input_ids=ids, attention_mask=mask, do_sample=True, temperature=1.0, top_p=1.0,
                                      top_k=0, max_new_tokens=length, min_new_tokens=length, pad_token_id=pad,
                                      repetition_penalty=1.0)
             assert out.shape == (rows, width + length)
-            return time.perf_counter() - t
+            return clock() - t
 
         def vllm() -> tuple[float, float]:
-            t = time.perf_counter()
+            t = clock()
             for name, p in model.named_parameters():  # TRL's sync before each rollout batch
                 engine_model.load_weights([(name, p.data)])
             llm.reset_prefix_cache()
-            synced = time.perf_counter()
+            synced = clock()
             outs = llm.generate(vllm_prompts, params, use_tqdm=False)
             assert all(len(o.outputs[0].token_ids) == length for o in outs)
-            return time.perf_counter() - t, synced - t
+            return clock() - t, synced - t
 
         hf(), vllm()  # warm-up
         hf_s, vllm_s, sync_s, ratios = [], [], [], []
