@@ -273,3 +273,23 @@ def test_the_periodic_eval_through_vllm_follows_its_seed_and_samples_distinct_co
     assert first == again, "the same seed gives the same completions"
     assert first != other
     assert all(len(c) == 4 for c in first) and any(len(set(c)) > 1 for c in first), "copies of a prompt differ"
+
+
+def test_sleep_mode_is_asked_for_only_where_vllms_platform_has_it(policy, prompts, tmp_path):
+    from vllm.config import ModelConfig
+    from vllm.platforms import current_platform
+
+    from gift.train import RunConfig, _method_settings, _trainer_args
+
+    cfg = RunConfig.from_dict({"run_id": "s", "method": "grpo", "model": str(policy), "train_data": str(prompts),
+                               "reward": "gsm8k", "output_dir": str(tmp_path), "max_steps": 1,
+                               "method_args": {"num_generations": 4, "per_device_train_batch_size": 4,
+                                               "vllm_enable_sleep_mode": True}})
+    spec, method_kwargs, _ = _method_settings(cfg)
+    args = _trainer_args(cfg, spec, method_kwargs, tmp_path / "checkpoints", use_vllm=True)
+    assert args.vllm_enable_sleep_mode is current_platform.is_sleep_mode_available()
+    if current_platform.is_cpu():
+        assert args.vllm_enable_sleep_mode is False
+        # what vLLM itself says to an engine asked for sleep mode here
+        with pytest.raises(ValueError, match="Sleep mode is not supported"):
+            ModelConfig(model=str(policy), enable_sleep_mode=True)
