@@ -12,7 +12,8 @@ from gift import grid as G
 from gift import rollout_engine as R
 
 ROOT = Path(__file__).resolve().parents[1]
-CONFIGS = sorted((ROOT / "config").glob("*.yaml"))
+# every full config (an overlay such as paper_seeds3.yaml adds seeds to one of them, not runs of another shape)
+CONFIGS = sorted(p for p in (ROOT / "config").glob("*.yaml") if "name" in G.load_config(p))
 
 
 def _runs(path: Path) -> list[dict]:
