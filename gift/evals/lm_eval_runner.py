@@ -250,6 +250,9 @@ def run_lm_eval(model_path: str | Path, tasks: str, out: str | Path, *, model_id
     args = lm_eval_model_args(model_path, backend, device, tensor_parallel_size=tensor_parallel_size,
                               model_args=model_args)
     if backend == "vllm":
+        from gift.generation import close_engines
+
+        close_engines()  # an engine left by an earlier evaluation in this process (gift eval many) frees its memory
         import_lm_eval_vllm()
     logger.info("lm-eval %s on %s: tasks %s (%s), backend %s, limit %s", lm_eval.__version__ if hasattr(
         lm_eval, "__version__") else "", model_path, tasks, names, backend, limit)
