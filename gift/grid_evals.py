@@ -11,6 +11,7 @@ import hashlib
 import json
 
 from gift.grid_files import model_path, model_source, reward_model_source, split_path
+from gift.grid_resources import job_gpus
 from gift.grid_runs import RLVR_PREFIX, Grid
 from gift.io import write_text_if_changed
 
@@ -84,6 +85,11 @@ def eval_argv(grid: Grid, model_id: str, eval_name: str) -> list[str]:
         if spec.get("batch_size"):
             argv += ["--batch-size", str(spec["batch_size"])]
         argv += ["--device", "cuda" if config["device"] == "gpu" else "cpu", "--out", out]
+        gpus = job_gpus(config, grid.models[model_id].backbone, "eval")
+        if gpus > 1:  # vLLM splits the model over the job's GPUs (lm-eval's own default is one)
+            argv += ["--tensor-parallel-size", str(gpus)]
+        if spec.get("model_args"):
+            argv += ["--model-args", json.dumps(spec["model_args"], sort_keys=True)]
     elif kind == "alpaca_eval":
         argv += ["--instructions", str(spec["instructions"]), "--judge", judge_arg(grid, kind), "--out", out,
                  *eval_options(grid, kind)]
@@ -94,6 +100,9 @@ def eval_argv(grid: Grid, model_id: str, eval_name: str) -> list[str]:
         argv += ["--judge", judge_arg(grid, kind), "--out", out, *eval_options(grid, kind)]
     else:  # pragma: no cover - EVAL_KINDS is closed
         raise ValueError(f"unknown eval {eval_name!r}")
+    backend = config["evaluation"].get("backend", "auto")
+    if backend != "auto":
+        argv += ["--backend", backend]
     return argv
 
 

@@ -44,3 +44,39 @@ def completion_token_logps(model, prompt_ids, prompt_mask, completion_ids, compl
     logits = model(input_ids=input_ids, attention_mask=attention, position_ids=position_ids).logits
     logits = logits[:, prompt_ids.shape[1] - 1 : -1].float()
     return torch.log_softmax(logits, -1).gather(-1, completion_ids.unsqueeze(-1)).squeeze(-1)
+
+
+BOS = "<s>"
+
+
+def build_bos_policy(out: Path, seed: int = 0, hidden: int = 64, heads: int = 2,
+                     generation_config: dict | None = None, init_std: float = 0.5) -> Path:
+    """A random character-level Qwen2 policy whose chat template begins with the BOS token and whose tokenizer
+    also prepends BOS when asked for special tokens (as Llama's and DeepSeek's do); head dim hidden / heads (vLLM's
+    CPU attention takes 32 and 64); weights drawn wide (`init_std`) so that greedy completions vary. `generation_config` is saved as the model's generation_config.json."""
+    import string
+
+    import torch
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors
+    from transformers import GenerationConfig, PreTrainedTokenizerFast, Qwen2Config, Qwen2ForCausalLM
+
+    from gift.tiny import CHAT_TEMPLATE, EOS_TOKEN, PAD_TOKEN, SPECIAL_TOKENS
+
+    vocab = {t: i for i, t in enumerate([BOS, *SPECIAL_TOKENS, *string.printable])}
+    tok = Tokenizer(models.WordLevel(vocab, unk_token=PAD_TOKEN))
+    tok.pre_tokenizer = pre_tokenizers.Split("", "isolated")
+    tok.decoder = decoders.Fuse()
+    tok.post_processor = processors.TemplateProcessing(single=f"{BOS} $A", special_tokens=[(BOS, vocab[BOS])])
+    fast = PreTrainedTokenizerFast(tokenizer_object=tok, bos_token=BOS, eos_token=EOS_TOKEN, pad_token=PAD_TOKEN)
+    fast.chat_template = "{{- bos_token }}" + CHAT_TEMPLATE
+    fast.save_pretrained(out)
+    torch.manual_seed(seed)
+    cfg = Qwen2Config(vocab_size=len(vocab), hidden_size=hidden, intermediate_size=2 * hidden, num_hidden_layers=2,
+                      num_attention_heads=heads, num_key_value_heads=1, max_position_embeddings=512,
+                      bos_token_id=vocab[BOS], eos_token_id=vocab[EOS_TOKEN], pad_token_id=vocab[PAD_TOKEN],
+                      tie_word_embeddings=True, initializer_range=init_std)
+    model = Qwen2ForCausalLM(cfg)
+    model.generation_config = GenerationConfig(**{"bos_token_id": vocab[BOS], "eos_token_id": vocab[EOS_TOKEN],
+                                                  **(generation_config or {})})
+    model.save_pretrained(out)
+    return out

@@ -112,3 +112,48 @@ def test_the_periodic_eval_ignores_the_models_generation_config_as_vllm_does(pol
             out.append(tok.decode(gen[0, ids["input_ids"].shape[1]:], skip_special_tokens=True))
     assert want != with_penalty, "the penalty changes the greedy text, so the comparison can tell"
     assert got == want
+
+
+# ---- one set of prompt ids and sampling parameters, whatever the model's generation_config.json says ----------
+
+def _argmax_decode(model, ids: list[int], steps: int, stop: set[int]) -> list[int]:
+    """Greedy decoding by hand from `ids`: no processors, no padding."""
+    x = torch.tensor([ids])
+    new: list[int] = []
+    with torch.no_grad():
+        for _ in range(steps):
+            nxt = int(model(input_ids=x).logits[0, -1].argmax())
+            if nxt in stop:
+                break
+            new.append(nxt)
+            x = torch.cat([x, torch.tensor([[nxt]])], dim=1)
+    return new
+
+
+def test_hf_greedy_ignores_the_generation_config_and_stops_at_its_eos_ids(tmp_path):
+    from transformers import AutoModelForCausalLM, AutoTokenizer, GenerationConfig
+
+    from gift.generation import chat_prompt_ids, sampling_settings
+    from tests.policy_fixtures import BOS, build_bos_policy
+
+    path = build_bos_policy(tmp_path / "m", hidden=32, generation_config={
+        "repetition_penalty": 1.3, "do_sample": True, "temperature": 0.7, "top_k": 5, "no_repeat_ngram_size": 2})
+    tok = AutoTokenizer.from_pretrained(path)
+    model = AutoModelForCausalLM.from_pretrained(path)
+    ids = chat_prompt_ids(tok, PROMPTS[:1])[0]
+    assert ids[0] == tok.convert_tokens_to_ids(BOS) and ids[1] != ids[0], "the template's BOS, and only one"
+    plain = _argmax_decode(model, ids, 12, {tok.eos_token_id})
+    assert len(plain) == 12 and len(set(plain)) < len(plain), "a repetition penalty would change this completion"
+    out = generate(str(path), None, PROMPTS[:1], max_new_tokens=12, greedy=True, progress=False, backend="hf")
+    assert out == [[tok.decode(plain, skip_special_tokens=True)]]
+
+    # An EOS id of generation_config.json (not the tokenizer's) ends the completion where it first appears.
+    cut = plain[5]
+    cfg = GenerationConfig.from_pretrained(path)
+    cfg.eos_token_id = [tok.eos_token_id, cut]
+    cfg.save_pretrained(path)
+    out = generate(str(path), None, PROMPTS[:1], max_new_tokens=12, greedy=True, progress=False, backend="hf")
+    assert out == [[tok.decode(plain[:plain.index(cut)], skip_special_tokens=True)]]
+    settings = sampling_settings(tok, str(path), n=4, temperature=0.9, max_new_tokens=12)
+    assert settings["stop_token_ids"] == [tok.eos_token_id, cut]
+    assert (settings["repetition_penalty"], settings["top_k"], settings["temperature"]) == (1.0, None, 0.9)

@@ -215,3 +215,46 @@ def test_mbpp_twin_scores_a_known_correct_program_100_and_a_wrong_one_0(run, cor
 def test_missing_model_directory_is_a_clear_error(tmp_path, run):
     with pytest.raises(FileNotFoundError, match="config.json"):
         runner.run_lm_eval(tmp_path, f"twins:{run['root'] / 'twins'}", tmp_path / "x" / "lm_eval.json")
+
+
+def test_a_32b_evaluation_splits_vllm_over_its_jobs_gpus_with_the_configs_model_args(monkeypatch):
+    """lm-eval's vLLM backend defaults to one GPU: a 32B model's eval job passes its GPUs as tensor parallelism."""
+    import copy
+
+    import torch
+
+    from gift import grid as G
+    from gift.grid_evals import eval_argv
+    from gift.grid_resources import job_gpus
+
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)  # the machine running the test has no GPUs
+    config = copy.deepcopy(G.load_config(Path(__file__).parents[1] / "config" / "paper.yaml"))
+    config["evaluation"]["lm_eval"]["model_args"] = {"max_model_len": 4096, "gpu_memory_utilization": 0.85}
+    grid = G.expand(config)
+    built = {}
+    for model_id, model in grid.models.items():
+        if "lm_eval" in model.evals:
+            argv = eval_argv(grid, model_id, "lm_eval")
+            args = runner._parser().parse_args(argv[1:])
+            built[model.backbone] = runner.lm_eval_model_args(
+                "m", "vllm", args.device, tensor_parallel_size=args.tensor_parallel_size, model_args=args.model_args)
+    assert {"qwen2.5-7b-instruct", "qwen2.5-32b-instruct"} <= set(built)
+    for backbone, args in built.items():
+        # independent of the argv: the Slurm resources of the backbone's eval job
+        assert args["tensor_parallel_size"] == job_gpus(config, backbone, "eval"), backbone
+        assert args["max_model_len"] == 4096 and args["gpu_memory_utilization"] == 0.85
+    assert built["qwen2.5-32b-instruct"]["tensor_parallel_size"] == 2
+
+
+def test_evaluation_backend_reaches_every_eval_command():
+    import copy
+
+    from gift import grid as G
+    from gift.grid_evals import eval_argv
+
+    config = copy.deepcopy(G.load_config(Path(__file__).parents[1] / "config" / "rehearsal.yaml"))
+    config["evaluation"]["backend"] = "vllm"
+    grid = G.expand(config)
+    argvs = [eval_argv(grid, m, e) for m, model in grid.models.items() for e in model.evals]
+    assert {a[0] for a in argvs} == {"rlvr", "lm-eval", "alpaca", "arena-hard"}
+    assert all(a[a.index("--backend") + 1] == "vllm" for a in argvs)

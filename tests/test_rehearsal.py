@@ -78,3 +78,15 @@ def test_every_rehearsal_training_job_is_a_two_rank_accelerate_launch():
     assert len(commands) == len(grid.runs) >= 6
     assert all("-m accelerate.commands.launch --config_file config/accelerate/cpu_2proc.yaml" in c for c in commands)
     assert "rule fetch:" in proc.stdout and "rule build_mirror:" in proc.stdout
+
+
+def test_the_vllm_rehearsal_runs_everything_through_vllm_on_head_dims_its_cpu_build_accepts():
+    """config/rehearsal_vllm.yaml (.ci/vllm-cpu): vLLM's CPU attention takes head dims 32 and 64, not 16 or 24."""
+    config = G.load_config(ROOT / "config" / "rehearsal_vllm.yaml")
+    G.expand(config)
+    size = config["mirror"]["size"]
+    assert size["hidden"] // size["heads"] in (32, 64) and size["hidden"] % size["heads"] == 0
+    assert config["evaluation"]["backend"] == "vllm"
+    assert config["training"]["method_args"]["use_vllm"] is True
+    assert {e for exp in config["experiments"].values() for e in exp.get("evaluate", [])} == {
+        "rlvr", "lm_eval", "alpaca_eval", "arena_hard"}

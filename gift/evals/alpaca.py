@@ -274,13 +274,13 @@ def evaluate(rows: Sequence[dict], model_outputs: Sequence[str], judge: Any, mod
     return {"metrics": metrics_out, "details": details, "annotations": table}
 
 
-def _load_generator(model_dir: str) -> Callable[[list[list[dict]], dict], list[str]]:
+def _load_generator(model_dir: str, backend: str = "auto") -> Callable[[list[list[dict]], dict], list[str]]:
     from gift.generation import make_generator
     from gift.hub import local_model
 
     # vLLM on the job's GPUs when installed, else the model on the GPU: never a 7B model on the CPU.
     # An untrained backbone comes as owner/name@revision: its directory in the hub cache (gift fetch).
-    return make_generator(local_model(model_dir))
+    return make_generator(local_model(model_dir), backend=backend)
 
 
 def make_judge(spec_text: str, cache_path: Path, api_key_env: str = "OPENAI_API_KEY") -> Any:
@@ -338,21 +338,24 @@ def run(args: argparse.Namespace, generator: Callable[[list[list[dict]], dict], 
     key = hashlib.sha256(json.dumps([args.model, args.instructions, args.limit, args.max_new_tokens,
                                      args.temperature, args.seed]).encode()).hexdigest()[:16]
     outputs = None
+    produced: dict = {}  # the engine and sampling parameters that produced the outputs
     if outputs_path.exists():
         saved = read_json(outputs_path)
         if isinstance(saved, dict) and saved.get("key") == key:
             outputs = [r["output"] for r in saved["rows"]]
+            produced = {"generation_engine": saved.get("generation_engine"), "sampling": saved.get("sampling")}
             log_.info("reusing %d saved outputs from %s", len(outputs), outputs_path)
     t_gen = time.time()
     if outputs is None:
-        gen = generator or _load_generator(args.model)
+        gen = generator or _load_generator(args.model, getattr(args, "backend", "auto"))
         kwargs = {"temperature": args.temperature or 1.0, "greedy": args.temperature == 0,
                   "max_new_tokens": args.max_new_tokens, "batch_size": args.batch_size, "seed": args.seed}
         outputs = gen([[{"role": "user", "content": r["instruction"]}] for r in rows], kwargs)
         if len(outputs) != len(rows):
             raise RuntimeError(f"generation returned {len(outputs)} outputs for {len(rows)} instructions")
         outputs = [o if isinstance(o, str) else "" for o in outputs]
-        write_json(outputs_path, {"key": key, "rows": [
+        produced = {"generation_engine": getattr(gen, "engine", None), "sampling": getattr(gen, "sampling", None)}
+        write_json(outputs_path, {"key": key, **produced, "rows": [
             {"instruction": r["instruction"], "output": o, "generator": model_id, "dataset": r["dataset"]}
             for r, o in zip(rows, outputs, strict=True)]})
     gen_s = time.time() - t_gen
@@ -372,6 +375,7 @@ def run(args: argparse.Namespace, generator: Callable[[list[list[dict]], dict], 
     details.update({"outputs": str(outputs_path), "annotations": str(ann_path), "instructions": args.instructions,
                     "generation": {"max_new_tokens": args.max_new_tokens, "temperature": args.temperature,
                                    "seed": args.seed},
+                    **produced,
                     "wall_s": {"generation": round(gen_s, 2), "judge_and_metrics": round(judge_s, 2),
                                "total": round(time.time() - t0, 2)}})
     if hasattr(judge, "client"):

@@ -265,7 +265,7 @@ def run(args: argparse.Namespace, generator: Callable[[list[list[dict]], dict], 
     log_.info("arena-hard: %d questions, model %s, judge %s", len(questions), model_id, judge.name)
 
     t_gen = time.time()
-    model_answers = _generate_answers(args, questions, model_id, generator, count_tokens, stem)
+    model_answers, produced = _generate_answers(args, questions, model_id, generator, count_tokens, stem)
     gen_s = time.time() - t_gen
 
     t_judge = time.time()
@@ -280,6 +280,7 @@ def run(args: argparse.Namespace, generator: Callable[[list[list[dict]], dict], 
     wall_s = {"generation": round(gen_s, 2), "judge_and_scoring": round(judge_s, 2),
               "total": round(time.time() - t0, 2)}
     doc = _result_doc(args, model_id, judge, baselines, tokenizer_name, scores, wall_s)
+    doc["details"].update(produced)
     write_json(out, doc)
     metrics = doc["metrics"]
     log_.info("hard prompts (style control) %s, creative writing %s, unparsed %d",
@@ -314,14 +315,15 @@ def _question_set(args: argparse.Namespace, stem: Path) -> tuple[list[dict], dic
 
 def _generate_answers(args: argparse.Namespace, questions: Sequence[dict], model_id: str,
                       generator: Callable[[list[list[dict]], dict], list[str]] | None,
-                      count_tokens: Callable[[str], int], stem: Path) -> dict[str, str]:
-    """{uid: the model's answer} of every question, also written beside the result in arena-hard's schema."""
+                      count_tokens: Callable[[str], int], stem: Path) -> tuple[dict[str, str], dict]:
+    """({uid: the model's answer} of every question, also written beside the result in arena-hard's schema;
+    the engine and sampling parameters that answered)."""
     gen = generator
     if gen is None:
         from gift.generation import make_generator
 
         # vLLM on the job's GPUs when installed, else the model on the GPU: never a 7B model on the CPU
-        gen = make_generator(args.model)
+        gen = make_generator(args.model, backend=getattr(args, "backend", "auto"))
 
     kwargs = {"temperature": args.temperature or 1.0, "greedy": args.temperature == 0,
               "max_new_tokens": args.max_new_tokens, "batch_size": args.batch_size, "seed": args.seed}
@@ -332,7 +334,7 @@ def _generate_answers(args: argparse.Namespace, questions: Sequence[dict], model
     write_jsonl(stem.parent / f"{stem.name}.answers.jsonl", (
         answer_row(q["uid"], model_id, q["prompt"], model_answers[q["uid"]],
                    answer_metadata(model_answers[q["uid"]], count_tokens)) for q in questions))
-    return model_answers
+    return model_answers, {"generation_engine": getattr(gen, "engine", None), "sampling": getattr(gen, "sampling", None)}
 
 
 def _result_doc(args: argparse.Namespace, model_id: str, judge: Any, baselines: dict[str, str], tokenizer_name: str,

