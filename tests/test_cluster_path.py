@@ -137,28 +137,32 @@ def test_periodic_eval_uses_the_trainers_vllm_engine_with_synced_weights(policy_
     trainer, tok = _tiny_trainer(policy_dir, prompts, tmp_path)
     log: list = []
 
-    class Engine:
+    class Engine:  # the attributes of TRL's VLLMGeneration that the periodic eval sets and restores
         temperature, top_p, max_completion_length = 1.0, 1.0, 8
+        top_k, min_p, repetition_penalty, tensor_parallel_size = -1, None, 1.1, 1
+        generation_kwargs: dict = {}
 
         def sync_weights(self):
             log.append("sync")
 
         def generate(self, prompts, images, num_generations):
-            log.append((self.temperature, self.max_completion_length, num_generations, len(prompts)))
-            assert prompts[0] == prompts[num_generations - 1], "each prompt num_generations times in a row"
+            # colocated TRL: one vLLM request per prompt row, `generation_kwargs["n"]` samples each, flattened
+            n = self.generation_kwargs.get("n", 1)
+            log.append((self.temperature, self.max_completion_length, n, len(prompts), self.generation_kwargs.get("seed")))
             ids = tok("ok", add_special_tokens=False)["input_ids"]
-            return prompts, [ids + [i] for i in range(len(prompts))], None, None
+            return prompts, [ids + [i] for i in range(len(prompts) * n)], None, None
 
     trainer.use_vllm = True
     trainer.vllm_generation = Engine()
     trainer._last_loaded_step = -1
-    out = trainer_generate(trainer, tok, _chat(3), n=4, temperature=0.7, max_new_tokens=32)
-    assert log == ["sync", (0.7, 32, 4, 12)]
+    out = trainer_generate(trainer, tok, _chat(3), n=4, temperature=0.7, max_new_tokens=32, seed=5)
+    assert log == ["sync", (0.7, 32, 4, 3, 5)], "one seeded request of 4 samples per prompt"
     assert len(out) == 3 and all(len(o) == 4 for o in out)
     trainer_generate(trainer, tok, _chat(2), n=4, greedy=True, max_new_tokens=32)
-    assert log[2] == (0.0, 32, 1, 2), "greedy: temperature 0, one sample; weights not re-synced at the same step"
+    assert log[2][:4] == (0.0, 32, 1, 2), "greedy: temperature 0, one sample; weights not re-synced at the same step"
     eng = trainer.vllm_generation
     assert (eng.temperature, eng.max_completion_length) == (1.0, 8), "the rollout settings are restored"
+    assert (eng.top_k, eng.min_p, eng.repetition_penalty, eng.generation_kwargs) == (-1, None, 1.1, {})
 
 
 def test_transformers_rollouts_generate_in_bounded_chunks_of_whole_groups(policy_dir, prompts, tmp_path):
