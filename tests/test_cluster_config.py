@@ -52,6 +52,18 @@ def test_the_32b_arithmetic_by_hand(grid):
     assert plan.kv_sequences == pytest.approx(12.6e9 / (65536 * 2048))
 
 
+def test_the_mixture_of_experts_plan_holds_every_expert_and_says_so(grid):
+    plan = M.run_memory(grid, "qwen3-30b-a3b-base-dapo_math-grpo-s0")
+    # all 30.5B parameters resident: 4 B x 30.5B / 8 = 15.25 GB + GRPO's sharded pi_ref 2 B x 30.5B / 8 = 7.6 GB;
+    # vLLM 0.5 x 80 = 40 GB with weights 61 GB / tensor parallel 8
+    assert plan.ok, plan.lines
+    assert plan.resident_gb == pytest.approx(4 * 30.5 / 8 + 2 * 30.5 / 8)
+    assert plan.vllm_gb == pytest.approx(40.0)
+    # KV: 2 x 48 layers x 4 heads x 128 x 2 B / 8 per token, sequences of 2048 + 8192 tokens
+    assert plan.kv_sequences == pytest.approx((40 - 61 / 8 - 3) * 1e9 / (2 * 48 * 4 * 128 * 2 / 8 * 10240))
+    assert any("mixture of experts: 3.3B of 30.5B active" in line for line in plan.lines)
+
+
 def test_trl_default_rollout_engine_cannot_hold_a_32b_model(paper):
     cfg = copy.deepcopy(paper)
     for name in ("qwen2.5-32b-instruct", "qwen2.5-32b", "qwen3-32b"):
