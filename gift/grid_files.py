@@ -179,5 +179,10 @@ def resolved_runs(grid: Grid, world_size: int) -> list[dict]:
             entry["batch_error"] = str(err)
         entry["method_args"] = method_args
         entry["run_config"] = cfg
+        if run.run_id in grid.models:
+            from gift.grid_evals import eval_argv
+
+            # the final model's evaluations, as the workflow runs them (`gift eval ...`)
+            entry["evals"] = {e: eval_argv(grid, run.run_id, e) for e in grid.models[run.run_id].evals}
         out.append(entry)
     return out

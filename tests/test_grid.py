@@ -98,6 +98,13 @@ def test_paper_runs_train_and_evaluate_as_the_author_did(paper):
         assert cfg["save_every"] == 20 and cfg["cadence_unit"] == "rollout_batch", entry["run_id"]
     assert paper.config["evaluation"]["rlvr"]["greedy"] is True
     assert paper.config["evaluation"]["rlvr"]["max_new_tokens"] is None
+    # the final RLVR evaluation as `gift grid --json` shows it: greedy (no --no-greedy) at the training length
+    entries = {e["run_id"]: e for e in resolved_runs(paper, world_size=8)}
+    for run_id, tokens in (("qwen3-30b-a3b-base-dapo_math-gift-s0", "8192"), ("qwen2.5-32b-dapo_math-grpo-s0", "4096"),
+                           ("deepseek-llm-7b-chat-math-gift-s0", "1024")):
+        argv = entries[run_id]["evals"][f"rlvr_{'aime2024' if 'dapo' in run_id else 'math'}"]
+        assert "--no-greedy" not in argv and argv[argv.index("--max-new-tokens") + 1] == tokens, argv
+        assert "--limit" not in argv
 
 
 def test_no_vllm_importance_sampling_correction_unless_a_config_asks(configs):
