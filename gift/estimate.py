@@ -39,7 +39,6 @@ class RunEstimate:
 
     run_id: str
     params_b: float
-    active_params_b: float  # per token: params_b, or a mixture of experts' active parameters
     num_processes: int
     prompts_per_step: float
     steps: int
@@ -50,6 +49,8 @@ class RunEstimate:
     gpu_hours: dict[str, float]
     passes: dict[str, int]
     disk_gb: dict[str, float]
+    # parameters a token passes through: a mixture of experts' active ones (None: all of params_b)
+    active_params_b: float | None = None
 
     @property
     def total_gpu_hours(self) -> float:
