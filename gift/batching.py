@@ -62,6 +62,14 @@ def derive(num_generations: int, rollout_batch_prompts: int, optimizer_batch_pro
             "steps_per_generation": accumulation * updates}
 
 
+def updates_per_rollout_batch(method_kwargs: dict[str, Any]) -> int:
+    """Optimizer updates per rollout batch (a verl trainer step) of resolved method kwargs: TRL's
+    steps_per_generation over gradient_accumulation_steps, at least 1."""
+    accumulation = int(method_kwargs.get("gradient_accumulation_steps") or 1)
+    steps = int(method_kwargs.get("steps_per_generation") or accumulation)
+    return max(1, steps // accumulation)
+
+
 def resolve(method_kwargs: dict[str, Any], rollout_batch_prompts: int | None, optimizer_batch_prompts: int | None,
             micro_batch_prompts: int | None, world_size: int) -> tuple[dict[str, Any], dict[str, Any]]:
     """(method kwargs with TRL's batch fields filled in, the batch plan the manifest records).

@@ -190,6 +190,17 @@ def run_checks(config: dict, probes: Probes | None = None, results_dir: str | Pa
                           f"{refused[0]['vllm']['problem']}",
                           "" if not refused else "lower rollout_batch_prompts or the vLLM tensor parallel size"))
 
+    # mixtures of experts: what each count means (gift estimate's FLOPs vs the memory plan and disk)
+    for name in grid.backbones_used():
+        spec = config["backbones"][name]
+        if spec.get("active_params_b"):
+            total, active = float(spec.get("params_b") or 0), float(spec["active_params_b"])
+            ok = 0 < active <= total
+            rows.append(Check("model", f"{name}: mixture of experts", ok,
+                              f"{active:g}B of {total:g}B parameters active per token: gift estimate's FLOPs count "
+                              f"{active:g}B, the memory plan, checkpoints and downloads {total:g}B",
+                              "" if ok else f"backbones.{name}.active_params_b must be in (0, params_b]"))
+
     # packages against the pinned ranges
     for text in requirements(gpu_config):
         req = Requirement(text)

@@ -1,17 +1,18 @@
 """GPU-hours and disk a config's grid needs, from token counts and model FLOPs, with every assumption printed.
 
-Per run, with P the policy's parameters and D the tokens a phase processes:
+Per run, with P the policy's parameters a token passes through (a mixture of experts' active parameters,
+`active_params_b`) and D the tokens a phase processes:
   training      6 P D    (forward + backward over prompt + response of every rollout), 8 P D with gradient
                          checkpointing (the forward pass runs again during the backward pass)
   reference     2 P D    per extra log-prob pass the trainer runs: the reference model's, the sampling
                          policy's (see `logprob_passes`: it follows the trainers' own conditions)
   generation    2 P D    (prefill + decode of every rollout)
   eval          2 P D    periodic evals: (eval_k samples + 1 greedy) per eval prompt, at step 0 and every
-                         eval_every steps
+                         eval_every updates or rollout batches (cadence_unit)
   reward model  2 P_rm D (RLHF runs: one forward pass of the reward model per rollout)
 GPU-seconds of a phase = FLOPs / (peak FLOP/s x the phase's model FLOPs utilisation).
-Disk per run: save_total_limit checkpoints of 14 bytes per parameter (ZeRO-3: bf16 weights + fp32 master weights
-and Adam's two moments; one process or FSDP save fp32 weights and the moments, 12) and a bf16 final model.
+Disk per run (all parameters, `params_b`): save_total_limit checkpoints of 14 bytes per parameter (ZeRO-3: bf16
+weights + fp32 master weights and Adam's two moments; one process or FSDP save fp32 weights and the moments, 12) and a bf16 final model.
 """
 
 from __future__ import annotations
@@ -48,6 +49,8 @@ class RunEstimate:
     gpu_hours: dict[str, float]
     passes: dict[str, int]
     disk_gb: dict[str, float]
+    # parameters a token passes through: a mixture of experts' active ones (None: all of params_b)
+    active_params_b: float | None = None
 
     @property
     def total_gpu_hours(self) -> float:
@@ -58,6 +61,17 @@ def _need(mapping: dict, key: str, where: str):
     if key not in mapping or mapping[key] is None:
         raise gift_grid.ConfigError(f"{where}.{key}: gift estimate needs it")
     return mapping[key]
+
+
+def active_params_b(spec: dict, where: str) -> float:
+    """Parameters a token passes through, in billions: `active_params_b` for a mixture of experts, else params_b."""
+    total = float(_need(spec, "params_b", where))
+    active = spec.get("active_params_b")
+    if active is None:
+        return total
+    if not 0 < float(active) <= total:
+        raise gift_grid.ConfigError(f"{where}.active_params_b: must be in (0, params_b = {total:g}], got {active}")
+    return float(active)
 
 
 def resolved_method_args(method: str, method_args: dict) -> dict:
@@ -119,27 +133,35 @@ def _eval_workload(cfg: dict, dataset: str, limit: int | None, cap: float | None
 
 
 def _periodic_eval_flops(cfg: dict, run: gift_grid.Run, params: float, steps: int,
-                         max_completion: int | None) -> float:
-    """The held-out pass@1 during training: at step 0 and every eval_every steps, eval_k sampled and (unless
-    eval_greedy is off) one greedy completion for each of the eval_limit first test problems."""
+                         max_completion: int | None, updates_per_batch: int = 1) -> float:
+    """The held-out pass@1 during training: at step 0 and every eval_every optimizer updates (or rollout batches
+    of `updates_per_batch` updates, `cadence_unit: rollout_batch`), eval_k sampled and (unless eval_greedy is
+    off) one greedy completion for each of the eval_limit first test problems."""
     if not run.eval_dataset or int(run.training.get("eval_every", 0)) <= 0:
         return 0.0
     size, tokens = _eval_workload(cfg, run.eval_dataset, run.training.get("eval_limit"),
                                   run.training.get("eval_max_new_tokens") or max_completion)
-    n_evals = steps // int(run.training["eval_every"]) + 1  # and step 0
+    every = int(run.training["eval_every"])
+    if run.training.get("cadence_unit", "update") == "rollout_batch":
+        every *= updates_per_batch
+    n_evals = steps // every + 1 + (1 if steps % every else 0)  # and step 0, and the last step
     samples = int(run.training.get("eval_k", 1)) + int(run.training.get("eval_greedy", True))  # sampled, greedy
     return 2 * params * n_evals * size * samples * tokens
 
 
 def _final_rlvr_flops(grid: gift_grid.Grid, run: gift_grid.Run, params: float) -> float:
-    """The evaluation of the run's final model on its eval dataset (`evaluate: [rlvr]`): k sampled and one
-    greedy completion per test problem (evaluation.rlvr's k, limit and max_new_tokens)."""
+    """The evaluation of the run's final model on its eval dataset (`evaluate: [rlvr]`): k sampled and (unless
+    evaluation.rlvr.greedy is off) one greedy completion per test problem, at evaluation.rlvr.max_new_tokens or
+    the run's training response length."""
+    from gift.grid_evals import rlvr_max_new_tokens
+
     model = grid.models.get(run.run_id)
     if not run.eval_dataset or model is None or gift_grid.rlvr_eval_name(run.eval_dataset) not in model.evals:
         return 0.0
     rlvr = (grid.config.get("evaluation") or {}).get("rlvr") or {}
-    size, tokens = _eval_workload(grid.config, run.eval_dataset, rlvr.get("limit"), rlvr.get("max_new_tokens"))
-    return 2 * params * size * (int(rlvr.get("k", 4)) + 1) * tokens
+    size, tokens = _eval_workload(grid.config, run.eval_dataset, rlvr.get("limit"),
+                                  rlvr_max_new_tokens(grid, run.run_id))
+    return 2 * params * size * (int(rlvr.get("k", 4)) + int(rlvr.get("greedy", True))) * tokens
 
 
 def estimate_run(grid: gift_grid.Grid, run_id: str) -> RunEstimate:
@@ -151,7 +173,9 @@ def estimate_run(grid: gift_grid.Grid, run_id: str) -> RunEstimate:
     run = grid.runs[run_id]
     args = resolved_method_args(run.method, run.method_args)
     use_vllm = est.get("rollout_backend", "vllm" if cfg.get("device") == "gpu" else "hf") == "vllm"
-    params = float(_need(cfg["backbones"][run.backbone], "params_b", f"backbones.{run.backbone}")) * 1e9
+    total_params = float(_need(cfg["backbones"][run.backbone], "params_b", f"backbones.{run.backbone}")) * 1e9
+    # FLOPs follow the parameters a token passes through: a mixture of experts' active ones (disk: all of them)
+    params = active_params_b(cfg["backbones"][run.backbone], f"backbones.{run.backbone}") * 1e9
     nproc = int(est.get("num_processes", 1))
     n = int(_need(args, "num_generations", f"run {run_id} method_args"))
     try:
@@ -199,7 +223,9 @@ def estimate_run(grid: gift_grid.Grid, run_id: str) -> RunEstimate:
     # GFT generates only its sampled members; the expert and teacher responses come from the data.
     sampled = float(args["n_sampled"]) / n if run.method == "gft" and args.get("n_sampled") else 1.0
     flops["generation"] = 2 * params * train_tokens * sampled
-    flops["eval"] = _periodic_eval_flops(cfg, run, params, steps, max_completion) + _final_rlvr_flops(grid, run, params)
+    updates_per_batch = int(plan["updates_per_rollout_batch"]) if float(plan["updates_per_rollout_batch"]).is_integer() else 1
+    flops["eval"] = (_periodic_eval_flops(cfg, run, params, steps, max_completion, updates_per_batch)
+                     + _final_rlvr_flops(grid, run, params))
     if run.reward_model:
         rm_params = float(_need(cfg["reward_models"][run.reward_model], "params_b",
                                 f"reward_models.{run.reward_model}")) * 1e9
@@ -211,11 +237,15 @@ def estimate_run(grid: gift_grid.Grid, run_id: str) -> RunEstimate:
                  "eval": mfu["generation"], "reward_model": mfu["reference"]}
     gpu_hours = {p: flops[p] / (peak * phase_mfu[p]) / 3600 for p in PHASES}
     kept = run.training.get("save_total_limit", 2) or 0
-    if steps < int(run.training.get("save_every") or 1):
+    save_every = int(run.training.get("save_every") or 1)
+    if run.training.get("cadence_unit", "update") == "rollout_batch":
+        save_every *= updates_per_batch
+    if steps < save_every:
         kept = 0
-    disk = {"checkpoints": kept * CHECKPOINT_BYTES_PER_PARAM * params / 1e9,
-            "final": FINAL_BYTES_PER_PARAM * params / 1e9}
-    return RunEstimate(run_id=run_id, params_b=params / 1e9, num_processes=nproc, prompts_per_step=prompts_per_step,
+    disk = {"checkpoints": kept * CHECKPOINT_BYTES_PER_PARAM * total_params / 1e9,
+            "final": FINAL_BYTES_PER_PARAM * total_params / 1e9}
+    return RunEstimate(run_id=run_id, params_b=total_params / 1e9, active_params_b=params / 1e9, num_processes=nproc,
+                       prompts_per_step=prompts_per_step,
                        steps=steps, rollouts=rollouts, tokens_per_rollout=tokens, train_tokens=train_tokens,
                        flops=flops, gpu_hours=gpu_hours, passes=passes, disk_gb=disk)
 
@@ -234,7 +264,8 @@ def assumptions(config: dict) -> list[str]:
         "per run",
         f"MFU: training {mfu['train']:.0%}, reference/old-policy log-probs and reward model {mfu['reference']:.0%}, "
         f"generation and evals {mfu['generation']:.0%}",
-        "FLOPs: training 6*P*D (fwd+bwd), 8*P*D with gradient checkpointing (the run's "
+        "FLOPs: P = the parameters a token passes through (a mixture of experts' active_params_b; memory and disk "
+        "count all params_b); training 6*P*D (fwd+bwd), 8*P*D with gradient checkpointing (the run's "
         "gradient_checkpointing), each extra log-prob pass 2*P*D, generation 2*P*D per token "
         "(prefill and decode alike), reward model 2*P_rm*D; attention's quadratic term is ignored",
         "D = rollouts x (mean prompt tokens + mean response tokens); mean response tokens capped at "
@@ -243,8 +274,10 @@ def assumptions(config: dict) -> list[str]:
         "optimizer_batch_prompts (or per_device_train_batch_size x gradient_accumulation_steps x GPUs / N)",
         "every group member is generated, except GFT's expert and teacher members (n_sampled of num_generations)",
         "periodic evals: eval_k sampled + 1 greedy completion per eval prompt (eval_limit of them), at step 0 "
-        "and every eval_every steps, plus the final model's RLVR evaluation (evaluation.rlvr: k sampled + 1 greedy "
-        "per test problem) where an experiment asks for it; the other post-training benchmarks (lm-eval, AlpacaEval, "
+        "and every eval_every updates or rollout batches (cadence_unit), plus the final model's RLVR evaluation "
+        "(evaluation.rlvr: k sampled + 1 greedy per test problem, at the training response length unless "
+        "max_new_tokens is set) where an experiment asks for it; the other post-training benchmarks (lm-eval, "
+        "AlpacaEval, "
         "Arena-Hard) "
         "and judge API calls are not included",
         f"rollouts by {est.get('rollout_backend', 'vllm' if config.get('device') == 'gpu' else 'hf')}; extra "

@@ -95,6 +95,10 @@ def run_memory(grid: gift_grid.Grid, run_id: str, gpu_gb: float | None = None) -
     acc = accelerate_settings(bspec.get("accelerate"))
     n = acc["num_processes"]
     lines = [f"{run_id}: {params / GB:.1f}B parameters on {n} GPU{'s' if n > 1 else ''} of {gpu_gb:g} GB ({acc['kind']})"]
+    if bspec.get("active_params_b"):
+        # every expert's weights are resident (training state, vLLM, KV of the attention layers alike)
+        lines.append(f"  mixture of experts: {float(bspec['active_params_b']):g}B of {params / GB:.1f}B active per "
+                     "token; memory counts all parameters")
     problems: list[str] = []
 
     per_param = training_bytes(acc, logprob_passes(run.method, args, True)["reference"])

@@ -190,7 +190,11 @@ def _cell_runs(config: dict, ename: str, exp: dict, backbone: str, data: dict,
         vargs = variant.get("args", {})
         _check_args(method, vargs, f"experiments.{ename}.variants[{variant['name']}].args")
         resolved = {**method_defaults(method), **base_args}
-        changed = any(resolved.get(k, object()) != v for k, v in vargs.items())
+        # a variant may change the batch structure too (e.g. one optimizer update per rollout batch)
+        vtraining = variant.get("training") or {}
+        changed = (any(resolved.get(k, object()) != v for k, v in vargs.items())
+                   or any(training.get(k) != v for k, v in vtraining.items()))
+        run_training = {**training, **vtraining}
         name = f"{backbone}-{dataset}-{method}" + (f"-{variant['name']}" if changed else "")
         for point, pargs, tag in _sweep_points(ename, exp, method, variant, resolved):
             method_args = _merge(base_args, pargs)
@@ -198,7 +202,7 @@ def _cell_runs(config: dict, ename: str, exp: dict, backbone: str, data: dict,
                 run_id = name + (f"-{tag}" if tag else "") + f"-s{seed}"
                 reward_model = exp.get("reward_model") if dspec.get("reward") == "reward_model" else None
                 run = Run(run_id=run_id, backbone=backbone, dataset=dataset, eval_dataset=eval_dataset,
-                          method=method, seed=seed, method_args=method_args, training=training,
+                          method=method, seed=seed, method_args=method_args, training=run_training,
                           reward=dspec["reward"], reward_model=reward_model,
                           selection_dataset=dataset if sweep else None, sweep=point)
                 vname = variant["name"] + (f"-{tag}" if tag else "")

@@ -68,6 +68,34 @@ def eval_options(grid: Grid, kind: str) -> list[str]:
     return out
 
 
+def rlvr_max_new_tokens(grid: Grid, model_id: str) -> int | None:
+    """The answer budget of a final RLVR evaluation: evaluation.rlvr.max_new_tokens, or (null) the training
+    response length of the run that made the model (verl validates at data.max_response_length)."""
+    spec = grid.config["evaluation"].get("rlvr") or {}
+    if spec.get("max_new_tokens") is not None:
+        return int(spec["max_new_tokens"])
+    run_id = grid.models[model_id].run_id
+    if run_id is None:
+        return None
+    from gift.grid_runs import method_defaults
+
+    run = grid.runs[run_id]
+    value = {**method_defaults(run.method), **run.method_args}.get("max_completion_length")
+    return int(value) if value else None
+
+
+def rlvr_protocol_options(grid: Grid, model_id: str) -> list[str]:
+    """`gift eval rlvr` flags that follow verl's validation: greedy unless evaluation.rlvr.greedy is false, at the
+    training response length unless evaluation.rlvr.max_new_tokens names one."""
+    spec = grid.config["evaluation"].get("rlvr") or {}
+    out = [] if spec.get("greedy", True) else ["--no-greedy"]
+    if spec.get("max_new_tokens") is None:
+        tokens = rlvr_max_new_tokens(grid, model_id)
+        if tokens:
+            out += ["--max-new-tokens", str(tokens)]
+    return out
+
+
 def eval_argv(grid: Grid, model_id: str, eval_name: str) -> list[str]:
     """The arguments after `gift eval` that evaluate one model on one eval and write `grid.eval_path`."""
     kind = eval_kind(eval_name)
@@ -77,7 +105,7 @@ def eval_argv(grid: Grid, model_id: str, eval_name: str) -> list[str]:
     argv = [EVAL_COMMANDS[kind], "--model", eval_model_arg(grid, model_id), "--model-id", model_id]
     if kind == "rlvr":
         argv += ["--data", split_path(grid, eval_name[len(RLVR_PREFIX):], "eval"), "--out", out,
-                 *eval_options(grid, kind)]
+                 *eval_options(grid, kind), *rlvr_protocol_options(grid, model_id)]
     elif kind == "lm_eval":
         argv += ["--tasks", lm_eval_tasks(grid)]
         if spec.get("limit"):

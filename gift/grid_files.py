@@ -110,6 +110,7 @@ def grid_entries(grid: Grid) -> list[dict]:
             "experiments": list(dict.fromkeys(m.experiment for m in run.memberships)),
             "seed": run.seed,
             "method_args": run.method_args,
+            "batch": {"updates_per_rollout_batch": _updates_per_rollout_batch(run.training)},
             "sweep": run.sweep,
             "model_id": None, "model_label": None, "paper_row": None, "tables": [], "evals": {},
         }
@@ -123,6 +124,12 @@ def grid_entries(grid: Grid) -> list[dict]:
                             "dataset": None, "method": "base", "variant": {}, "seed": None,
                             **_model_fields(grid, model)})
     return entries
+
+
+def _updates_per_rollout_batch(training: dict) -> int | None:
+    """Optimizer updates per rollout batch of a run's global batch sizes (None when it sets TRL's fields)."""
+    rollout, optimizer = training.get("rollout_batch_prompts"), training.get("optimizer_batch_prompts")
+    return rollout // optimizer if rollout and optimizer else None
 
 
 def _model_fields(grid: Grid, model: Model) -> dict:
@@ -172,5 +179,10 @@ def resolved_runs(grid: Grid, world_size: int) -> list[dict]:
             entry["batch_error"] = str(err)
         entry["method_args"] = method_args
         entry["run_config"] = cfg
+        if run.run_id in grid.models:
+            from gift.grid_evals import eval_argv
+
+            # the final model's evaluations, as the workflow runs them (`gift eval ...`)
+            entry["evals"] = {e: eval_argv(grid, run.run_id, e) for e in grid.models[run.run_id].evals}
         out.append(entry)
     return out

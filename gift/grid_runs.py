@@ -19,7 +19,8 @@ def rlvr_eval_name(dataset: str) -> str:
     return f"{RLVR_PREFIX}{dataset}"
 
 # Keys of the trainer's run config that come from the `training` sections (the rest is derived).
-TRAINING_KEYS = ("max_steps", "num_train_epochs", "eval_every", "eval_limit", "save_every", "save_total_limit",
+TRAINING_KEYS = ("max_steps", "num_train_epochs", "eval_every", "cadence_unit", "eval_limit", "save_every",
+                 "save_total_limit",
                  "max_prompt_length", "train_limit", "eval_k", "eval_temperature", "eval_max_new_tokens", "eval_greedy",
                  "rollout_batch_prompts", "optimizer_batch_prompts", "micro_batch_prompts", "report_to",
                  "log_samples_every")

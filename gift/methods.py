@@ -50,6 +50,10 @@ class MethodSpec:
 # Settings shared by the paper's runs (docs/experiments.md#common-settings): N = 16 rollouts,
 # 1024-token prompts and responses.
 _COMMON = {"num_generations": 16, "max_completion_length": 1024, "temperature": 1.0, "num_train_epochs": 15}
+# TRL turns on its vLLM importance-sampling correction by default (sequence_mask, cap 3.0); the author's verl
+# runs of GRPO, DAPO and GSPO have none, and GIFT's and GFT's losses never read it (docs/experiments.md).
+# A config turns it on with method_args.vllm_importance_sampling_correction: true.
+_NO_IS_CORRECTION = {"vllm_importance_sampling_correction": False}
 
 METHODS: dict[str, MethodSpec] = {
     "gift": MethodSpec(
@@ -73,7 +77,7 @@ METHODS: dict[str, MethodSpec] = {
         config_class="trl:GRPOConfig",
         trainer_class="trl:GRPOTrainer",
         defaults={**_COMMON, "learning_rate": 1e-6, "beta": 0.001, "epsilon": 0.2, "loss_type": "dapo",
-                  "scale_rewards": "group", "importance_sampling_level": "token"},
+                  "scale_rewards": "group", "importance_sampling_level": "token", **_NO_IS_CORRECTION},
         properties={"on_policy": True, "rl": True, "group_normalisation": True,
                     "data_type": "group of sampled responses with explicit rewards",
                     "loss": "clipped policy gradient on group-normalised advantages + KL"},
@@ -86,7 +90,8 @@ METHODS: dict[str, MethodSpec] = {
         config_class="gift.trainers:DAPOConfig",
         trainer_class="gift.trainers:DAPOTrainer",
         defaults={**_COMMON, "learning_rate": 1e-6, "beta": 0.0, "epsilon": 0.2, "epsilon_high": 0.28,
-                  "loss_type": "dapo", "scale_rewards": "group", "dynamic_sampling": True, "overlong_buffer": 0},
+                  "loss_type": "dapo", "scale_rewards": "group", "dynamic_sampling": True, "overlong_buffer": 0,
+                  **_NO_IS_CORRECTION},
         properties={"on_policy": True, "rl": True, "group_normalisation": True,
                     "data_type": "group of sampled responses with explicit rewards",
                     "loss": "clip-higher token-level policy gradient, no KL"},
@@ -98,7 +103,8 @@ METHODS: dict[str, MethodSpec] = {
         config_class="trl:GRPOConfig",
         trainer_class="trl:GRPOTrainer",
         defaults={**_COMMON, "learning_rate": 1e-6, "beta": 0.0, "epsilon": 3e-4, "epsilon_high": 4e-4,
-                  "loss_type": "grpo", "importance_sampling_level": "sequence", "scale_rewards": "group"},
+                  "loss_type": "grpo", "importance_sampling_level": "sequence", "scale_rewards": "group",
+                  **_NO_IS_CORRECTION},
         properties={"on_policy": True, "rl": True, "group_normalisation": True,
                     "data_type": "group of sampled responses with explicit rewards",
                     "loss": "sequence-level clipped policy gradient, no KL"},
@@ -112,7 +118,7 @@ METHODS: dict[str, MethodSpec] = {
         trainer_class="gift.trainers:GFTTrainer",
         defaults={"learning_rate": 1e-6, "num_generations": 8, "n_expert": 1, "n_teacher": 3, "n_sampled": 4,
                   "gft_tau": 0.5, "beta": 0.0, "max_completion_length": 2048, "temperature": 1.0,
-                  "num_train_epochs": 1, "zscore_eps": 1e-6, "fallback_to_sampling": False},
+                  "num_train_epochs": 1, "zscore_eps": 1e-6, "fallback_to_sampling": False, **_NO_IS_CORRECTION},
         # on_policy False: half of every group (expert and teacher members) is off-policy data.
         properties={"on_policy": False, "rl": True, "group_normalisation": True,
                     "data_type": "expert demonstration + teacher responses + sampled responses with verifiable rewards",

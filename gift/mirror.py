@@ -2,7 +2,8 @@
 
 Every hub model a config names becomes a small random model of the architecture class the config's
 `mirror.architectures` gives it (LlamaForCausalLM for DeepSeek-LLM-7B-Chat, Qwen2ForCausalLM for Qwen2.5,
-Qwen3ForCausalLM for Qwen3, LlamaForSequenceClassification for the Skywork reward model), saved as a
+Qwen3ForCausalLM for Qwen3, Qwen3MoeForCausalLM for Qwen3-30B-A3B, LlamaForSequenceClassification for the
+Skywork reward model), saved as a
 hub-format directory under the cache's snapshots at the config's revision. Every hub dataset becomes its
 synthetic twin's raw rows as parquet files in the hub repository's layout (a README with its configs). The
 jobs then load them exactly as they load the real ones: hub id + revision, through the hub cache, offline.
@@ -18,7 +19,8 @@ from pathlib import Path
 from gift import grid as gift_grid
 from gift.cli_help import HelpFormatter
 
-ARCHITECTURES = ("LlamaForCausalLM", "Qwen2ForCausalLM", "Qwen3ForCausalLM", "LlamaForSequenceClassification")
+ARCHITECTURES = ("LlamaForCausalLM", "Qwen2ForCausalLM", "Qwen3ForCausalLM", "Qwen3MoeForCausalLM",
+                 "LlamaForSequenceClassification")
 DEFAULT_SIZE = {"hidden": 32, "layers": 2, "heads": 2, "kv_heads": 1, "max_positions": 1024}
 
 
@@ -45,15 +47,18 @@ def _model(arch: str, vocab: int, eos: int, pad: int, size: dict):
 
     if arch not in ARCHITECTURES:
         raise gift_grid.ConfigError(f"mirror.architectures: {arch!r} is not one of {', '.join(ARCHITECTURES)}")
-    family = {"Llama": "LlamaConfig", "Qwen2": "Qwen2Config", "Qwen3": "Qwen3Config"}[
+    family = {"Llama": "LlamaConfig", "Qwen2": "Qwen2Config", "Qwen3": "Qwen3Config", "Qwen3Moe": "Qwen3MoeConfig"}[
         arch.removesuffix("ForCausalLM").removesuffix("ForSequenceClassification")]
     cfg_cls = getattr(transformers, family)
     kwargs = {"vocab_size": vocab, "hidden_size": size["hidden"], "intermediate_size": 2 * size["hidden"],
               "num_hidden_layers": size["layers"], "num_attention_heads": size["heads"],
               "num_key_value_heads": size["kv_heads"], "max_position_embeddings": size["max_positions"],
               "eos_token_id": eos, "pad_token_id": pad, "tie_word_embeddings": True}
-    if family == "Qwen3Config":
+    if family in ("Qwen3Config", "Qwen3MoeConfig"):
         kwargs["head_dim"] = size["hidden"] // size["heads"]
+    if family == "Qwen3MoeConfig":
+        # a mixture of experts in miniature: 4 experts, 2 routed per token
+        kwargs.update(num_experts=4, num_experts_per_tok=2, moe_intermediate_size=size["hidden"])
     if arch.endswith("ForSequenceClassification"):
         kwargs.update(num_labels=1, tie_word_embeddings=False)
     torch.manual_seed(0)

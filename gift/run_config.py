@@ -18,6 +18,9 @@ from gift.rewards import REWARD_KINDS
 ROLLOUT_BACKENDS = ("auto", "hf", "vllm")
 # Experiment trackers a run reports to through transformers' `report_to` (the last three installed separately).
 TRACKERS = ("none", "tensorboard", "wandb", "trackio")
+# What eval_every and save_every count: optimizer updates, or rollout batches (a verl trainer step, whose
+# test_freq and save_freq count them: updates_per_rollout_batch optimizer updates each).
+CADENCE_UNITS = ("update", "rollout_batch")
 
 
 @dataclass
@@ -44,14 +47,21 @@ class RunConfig:
     num_train_epochs: float | None = field(default=None, metadata={"help": "epochs over train_data (if max_steps<0)"})
     train_limit: int | None = field(default=None, metadata={"help": "use only the first N training examples"})
     max_prompt_length: int | None = field(default=None, metadata={"help": "drop prompts longer than this (tokens)"})
-    eval_every: int = field(default=0, metadata={"help": "pass@1 on eval_data every K optimizer steps (0: never)"})
+    eval_every: int = field(default=0, metadata={
+        "help": "pass@1 on eval_data every K optimizer updates or rollout batches (cadence_unit; 0: never)"})
+    cadence_unit: str = field(default="update", metadata={
+        "help": "what eval_every and save_every count: `update` (optimizer updates) or `rollout_batch` (rollout "
+                "batches, verl's trainer steps: each is updates_per_rollout_batch optimizer updates)"})
     eval_limit: int | None = field(default=None, metadata={"help": "evaluate on the first N eval examples"})
-    eval_k: int = field(default=1, metadata={"help": "samples per eval prompt for the sampled pass@1"})
+    eval_k: int = field(default=1, metadata={
+        "help": "samples per eval prompt at eval_temperature for the sampled mean@k and pass@k (0: none)"})
     eval_temperature: float = field(default=1.0, metadata={"help": "sampling temperature of the periodic eval"})
     eval_max_new_tokens: int | None = field(default=None, metadata={"help": "default: max_completion_length"})
     eval_greedy: bool = field(default=True, metadata={
-        "help": "also the greedy pass@1 at each periodic eval (one more completion per eval prompt)"})
-    save_every: int = field(default=50, metadata={"help": "checkpoint every K optimizer steps"})
+        "help": "greedy pass@1 at each periodic eval, one completion per prompt (verl's validation); it is then "
+                "eval_pass@1, the sampled mean@k a secondary metric; false: eval_pass@1 is the sampled mean@k"})
+    save_every: int = field(default=50, metadata={
+        "help": "checkpoint every K optimizer updates or rollout batches (cadence_unit)"})
     save_total_limit: int | None = field(default=2, metadata={"help": "checkpoints kept on disk"})
     rollout_batch_prompts: int | None = field(default=None, metadata={
         "help": "prompts per rollout batch, over all processes (the paper: 1024); with optimizer_batch_prompts, "
@@ -159,7 +169,7 @@ class RunConfig:
             value = getattr(self, name)
             if value is not None and value < 1:
                 raise bad(name, f"must be >= 1 (or left out), got {value}")
-        for name in ("save_every", "eval_k", "rollout_chunk_rows", "eval_chunk_rows"):
+        for name in ("save_every", "rollout_chunk_rows", "eval_chunk_rows"):
             if getattr(self, name) < 1:
                 raise bad(name, f"must be >= 1, got {getattr(self, name)}")
         trackers = [t.strip() for t in self.report_to.split(",")]
@@ -171,6 +181,13 @@ class RunConfig:
                       "a workflow config); move it there")
         if self.log_samples_every < 0:
             raise bad("log_samples_every", f"must be >= 0 (0: never), got {self.log_samples_every}")
+        if self.eval_k < 0:
+            raise bad("eval_k", f"must be >= 0 (0: no sampled eval), got {self.eval_k}")
+        if self.eval_k == 0 and not self.eval_greedy:
+            raise bad("eval_k", "is 0 and eval_greedy is false: the periodic eval would have nothing to measure")
+        if self.cadence_unit not in CADENCE_UNITS:
+            raise bad("cadence_unit", f"must be one of {', '.join(CADENCE_UNITS)}, got {self.cadence_unit!r}"
+                      f"{did_you_mean(self.cadence_unit, CADENCE_UNITS)}")
         if self.eval_every < 0:
             raise bad("eval_every", f"must be >= 0 (0: never), got {self.eval_every}")
         if not 0 <= self.seed < 2**32:

@@ -19,6 +19,7 @@ METRIC_NAMES = {
     "loss": "loss", "learning_rate": "learning_rate", "grad_norm": "grad_norm", "reward": "reward_mean",
     "reward_std": "reward_std", "completions/mean_length": "completion_length", "kl": "kl",
     "implicit_reward/mean": "implicit_reward_mean", "implicit_reward/std": "implicit_reward_std",
+    "implicit_reward/group_std": "implicit_reward_group_std",
     "implicit_explicit_corr": "implicit_explicit_corr", "implied_beta": "implied_beta",
     "step_time": "step_time_s", "entropy": "entropy", "frac_reward_zero_std": "frac_reward_zero_std",
     "completions/clipped_ratio": "truncated_frac", "dynamic_sampling/kept_fraction": "kept_group_frac",
@@ -78,13 +79,45 @@ def progress(step: int, total: int, clock: tuple[float, int] | None, now: float 
     return text
 
 
+def update_position(step: int, updates_per_rollout_batch: int) -> dict[str, int]:
+    """Where optimizer update `step` (1-based) falls: its rollout batch (1-based, verl's trainer step) and its
+    index within that batch (1..updates_per_rollout_batch)."""
+    u = max(1, int(updates_per_rollout_batch))
+    return {"rollout_batch": (step - 1) // u + 1, "update_in_batch": (step - 1) % u + 1}
+
+
+def eval_fields(res: dict[str, Any], k: int, prefix: str) -> dict[str, Any]:
+    """metrics.jsonl fields of one periodic eval, in percent: `<prefix>_pass@1` is the greedy pass@1 when it ran
+    (verl's validation), else the sampled mean@k; the sampled mean@k and pass@k are kept beside it."""
+    out: dict[str, Any] = {}
+    if "pass@1" in res:
+        out[f"{prefix}_mean@k"] = 100.0 * res["pass@1"]
+        out[f"{prefix}_mean@k_stderr"] = 100.0 * (res.get("pass@1_stderr") or 0.0)
+        out[f"{prefix}_pass@k"] = 100.0 * res["pass@k"]
+        out[f"{prefix}_k"] = k
+        out[f"{prefix}_temperature"] = res["temperature"]
+    if "pass@1_greedy" in res:
+        out[f"{prefix}_pass@1_greedy"] = 100.0 * res["pass@1_greedy"]
+        out[f"{prefix}_pass@1"] = out[f"{prefix}_pass@1_greedy"]
+        out[f"{prefix}_pass@1_stderr"] = 100.0 * (res.get("pass@1_greedy_stderr") or 0.0)
+    else:
+        out[f"{prefix}_pass@1"] = out[f"{prefix}_mean@k"]
+        out[f"{prefix}_pass@1_stderr"] = out[f"{prefix}_mean@k_stderr"]
+    return out
+
+
 class RunRecorder(TrainerCallback):
     """Writes one metrics.jsonl row per optimizer step and runs the periodic held-out pass@1."""
 
     def __init__(self, cfg: Any, metrics_path: Path, tokenizer: Any, eval_examples: list[dict],
                  selection_examples: list[dict] | None, max_new_tokens: int, reward_funcs: list,
-                 logger: logging.Logger) -> None:
+                 logger: logging.Logger, updates_per_rollout_batch: int = 1, eval_every_updates: int | None = None
+                 ) -> None:
         self.cfg, self.metrics_path, self.tokenizer = cfg, metrics_path, tokenizer
+        # a rollout batch feeds this many optimizer updates (verl's trainer step); the eval runs every
+        # eval_every_updates updates (eval_every in the run's cadence_unit)
+        self.updates = max(1, int(updates_per_rollout_batch))
+        self.eval_every_updates = cfg.eval_every if eval_every_updates is None else eval_every_updates
         self.eval_examples, self.selection_examples = eval_examples, selection_examples or []
         self.max_new_tokens, self.reward_funcs, self.logger = max_new_tokens, reward_funcs, logger
         self.pending_eval: dict[str, Any] = {}
@@ -97,21 +130,28 @@ class RunRecorder(TrainerCallback):
         # the starting point of the eval curve: the policy before its first update (not redone on resume).
         # Every rank evaluates (sharded models need all ranks in each forward pass); rank 0 writes.
         if self._evaluates() and state.global_step == 0:
-            row = {"step": 0, "epoch": 0.0, **self._evaluate(model, 0)}
+            row = {"step": 0, "epoch": 0.0, "rollout_batch": 0, **self._evaluate(model, 0)}
             if state.is_world_process_zero:
                 self._write(row)
         self.clock = (time.perf_counter(), state.global_step)
 
     def on_step_end(self, args, state, control, model=None, **kw):
-        if self._evaluates() and state.global_step % self.cfg.eval_every == 0:
+        # as verl's trainer: every eval_every (in updates here) and after the last update
+        last = bool(state.max_steps) and state.global_step >= state.max_steps
+        if self._evaluates() and (state.global_step % self.eval_every_updates == 0 or last):
             self.pending_eval = self._evaluate(model, state.global_step)
 
     def on_log(self, args, state, control, logs=None, **kw):
         # the end-of-training summary has train_loss instead of loss; only rank 0 writes
         if not logs or "loss" not in logs or not state.is_world_process_zero:
             return
-        row: dict[str, Any] = {"step": state.global_step, "epoch": state.epoch}
+        row: dict[str, Any] = {"step": state.global_step, "epoch": state.epoch,
+                               **update_position(state.global_step, self.updates)}
         row.update({name: float(logs[key]) for key, name in METRIC_NAMES.items() if logs.get(key) is not None})
+        max_norm = float(getattr(args, "max_grad_norm", 0.0) or 0.0)
+        if "grad_norm" in row:
+            # transformers logs the norm before clipping; the update was scaled down when it exceeds max_grad_norm
+            row["clipped"] = bool(max_norm > 0 and row["grad_norm"] > max_norm)
         row.update(self._reward_failure_fractions())
         if self.cfg.reward != "reward_model" and "reward_mean" in row:
             row["train_pass@1"] = 100.0 * row["reward_mean"]
@@ -164,24 +204,19 @@ class RunRecorder(TrainerCallback):
         t0 = time.perf_counter()
         was_training = model.training
         model.eval()
-        res = self._pass(model, step, self.eval_examples, greedy=self.cfg.eval_greedy)
-        out = {"eval_pass@1": 100.0 * res["pass@1"], "eval_pass@1_stderr": 100.0 * (res.get("pass@1_stderr") or 0.0),
-               "eval_n": res["n"]}
-        if self.cfg.eval_greedy:
-            out["eval_pass@1_greedy"] = 100.0 * res["pass@1_greedy"]
+        res = self._pass(model, step, self.eval_examples)
+        out = {**eval_fields(res, self.cfg.eval_k, "eval"), "eval_n": res["n"]}
         if self.selection_examples:
-            sel = self._pass(model, step, self.selection_examples, greedy=False)
-            out.update({"selection_pass@1": 100.0 * sel["pass@1"],
-                        "selection_pass@1_stderr": 100.0 * (sel.get("pass@1_stderr") or 0.0),
-                        "selection_n": sel["n"]})
+            sel = self._pass(model, step, self.selection_examples)
+            out.update({**eval_fields(sel, self.cfg.eval_k, "selection"), "selection_n": sel["n"]})
         model.train(was_training)
         out["eval_time_s"] = time.perf_counter() - t0
-        greedy = f" (greedy {out['eval_pass@1_greedy']:.2f}%)" if self.cfg.eval_greedy else ""
-        self.logger.info("step %d: eval pass@1 %.2f%%%s on %d prompts%s", step, out["eval_pass@1"], greedy, res["n"],
+        how = "greedy" if self.cfg.eval_greedy else f"mean@{self.cfg.eval_k}"
+        self.logger.info("step %d: eval pass@1 %.2f%% (%s) on %d prompts%s", step, out["eval_pass@1"], how, res["n"],
                          f"; selection pass@1 {out['selection_pass@1']:.2f}%" if self.selection_examples else "")
         return out
 
-    def _pass(self, model, step: int, examples: list[dict], greedy: bool) -> dict[str, Any]:
+    def _pass(self, model, step: int, examples: list[dict]) -> dict[str, Any]:
         from gift.evals.rlvr import evaluate_pass_at_1
 
         cfg = self.cfg
@@ -190,7 +225,7 @@ class RunRecorder(TrainerCallback):
             torch.manual_seed(cfg.seed * 100003 + step)
             return evaluate_pass_at_1(model, self.tokenizer, examples, k=cfg.eval_k,
                                       temperature=cfg.eval_temperature, max_new_tokens=self.max_new_tokens,
-                                      greedy=greedy, batch_size=cfg.eval_chunk_rows, seed=cfg.seed + step,
+                                      greedy=cfg.eval_greedy, batch_size=cfg.eval_chunk_rows, seed=cfg.seed + step,
                                       progress=False,
                                       generate_fn=self._generate)
 

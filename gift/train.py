@@ -21,7 +21,7 @@ from typing import Any
 
 import yaml
 
-from gift.batching import BatchError, launch_world_size, resolve
+from gift.batching import BatchError, launch_world_size, resolve, updates_per_rollout_batch
 from gift.cli_help import HelpFormatter
 from gift.dist import init_distributed
 from gift.errors import UserError
@@ -186,7 +186,7 @@ def _trainer_args(cfg: RunConfig, spec, method_kwargs: dict, checkpoints: Path, 
         "max_steps": cfg.max_steps,
         "logging_steps": 1,
         "save_strategy": "steps",
-        "save_steps": cfg.save_every,
+        "save_steps": cfg.save_every * _cadence_updates(cfg, method_kwargs),
         "save_total_limit": cfg.save_total_limit,
         "report_to": _trackers(cfg, checkpoints.parent),
         "log_completions": False,
@@ -229,6 +229,11 @@ def _trackers(cfg: RunConfig, run_dir: Path) -> list[str]:
     if "tensorboard" in names:
         os.environ["TENSORBOARD_LOGGING_DIR"] = str(run_dir / "tensorboard")
     return names or ["none"]
+
+
+def _cadence_updates(cfg: RunConfig, method_kwargs: dict) -> int:
+    """Optimizer updates per unit of eval_every and save_every: 1, or the updates of one rollout batch."""
+    return updates_per_rollout_batch(method_kwargs) if cfg.cadence_unit == "rollout_batch" else 1
 
 
 def _load_tokenizer(model_path: str):
@@ -294,6 +299,20 @@ def _train_in(cfg: RunConfig, spec, run_dir: Path, args, method_kwargs: dict, ba
             callbacks=[recorder, *callbacks],
         )
     _record_engine(run_dir, cfg, trainer, eval_new_tokens)
+
+
+    recorder = RunRecorder(cfg, run_dir / "metrics.jsonl", tokenizer, eval_rows, selection_rows,
+                           cfg.eval_max_new_tokens or method_kwargs.get("max_completion_length") or 256,
+                           reward_funcs, logger, updates_per_rollout_batch=updates_per_rollout_batch(method_kwargs),
+                           eval_every_updates=cfg.eval_every * _cadence_updates(cfg, method_kwargs))
+    trainer = trainer_cls(
+        model=model,
+        reward_funcs=reward_funcs,
+        args=args,
+        train_dataset=Dataset.from_list(train_rows),
+        processing_class=tokenizer,
+        callbacks=[recorder],
+    )
     recorder.trainer = trainer  # the periodic eval generates through the trainer (its engine, gathered weights)
     if args.use_vllm:
         from gift.vllm_sync import sync_every_parameter

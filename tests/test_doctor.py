@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import os
 import re
 import subprocess
@@ -61,7 +62,18 @@ def test_a_ready_node_passes_every_check(paper):
     rows = D.run_checks(paper, _good_probes())
     assert all(r.ok for r in rows), D.format_table(rows)
     areas = {r.area for r in rows}
-    assert areas == {"gpu", "vllm", "package", "compiler", "judge", "hub", "disk", "sandbox"}
+    assert areas == {"gpu", "vllm", "package", "compiler", "judge", "hub", "disk", "sandbox", "model"}
+
+
+def test_the_mixture_of_experts_backbone_states_its_active_and_total_parameters(paper):
+    rows = D.run_checks(paper, _good_probes())
+    (moe,) = [r for r in rows if r.area == "model"]
+    assert moe.item == "qwen3-30b-a3b-base: mixture of experts" and moe.ok
+    assert "3.3B of 30.5B parameters active per token" in moe.detail
+    bad = copy.deepcopy(paper)
+    bad["backbones"]["qwen3-30b-a3b-base"]["active_params_b"] = 40.0
+    with pytest.raises(G.ConfigError, match=r"backbones\.qwen3-30b-a3b-base\.active_params_b"):
+        D.run_checks(bad, _good_probes())
 
 
 def test_40gb_gpus_are_refused_for_the_32b_runs(paper):

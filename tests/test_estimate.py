@@ -44,23 +44,33 @@ def test_one_run_matches_a_hand_computation():
     assert est.train_tokens == 6.4e6
     # TRL's GRPOConfig checkpoints activations by default: train 8 x 7e9 x 6.4e6 = 3.584e17 FLOPs at
     #   1e15 x 0.5 -> 716.8 s
-    # reference: beta 0.001 -> the reference model's pass; vLLM rollouts (device gpu) with TRL's importance-
-    #   sampling correction -> the sampling policy's pass: 2 x 2 x 7e9 x 6.4e6 = 1.792e17 at 1e15 x 0.4 -> 448 s
+    # reference: beta 0.001 -> the reference model's pass; vLLM rollouts (device gpu) without TRL's importance-
+    #   sampling correction (off for every method unless a config asks) -> no sampling policy's pass:
+    #   2 x 7e9 x 6.4e6 = 8.96e16 at 1e15 x 0.4 -> 224 s
     # generation 2 x 7e9 x 6.4e6 = 8.96e16 at 1e15 x 0.1 -> 896 s
-    # eval at step 0 and every 10 steps: 125 // 10 + 1 = 13 evals x 100 prompts x (1 sampled + 1 greedy) x
-    #   400 tokens x 2 x 7e9 = 1.456e16 at 1e14 -> 145.6 s
-    assert est.passes == {"reference": 1, "old_policy": 1}
+    # eval at step 0, every 10 steps and after the last (125): 125 // 10 + 1 + 1 = 14 evals x 100 prompts x
+    #   (1 sampled + 1 greedy) x 400 tokens x 2 x 7e9 = 1.568e16 at 1e14 -> 156.8 s
+    assert est.passes == {"reference": 1, "old_policy": 0}
     assert est.flops["train"] == pytest.approx(3.584e17)
-    assert est.flops["reference"] == pytest.approx(1.792e17)
+    assert est.flops["reference"] == pytest.approx(8.96e16)
     assert est.flops["generation"] == pytest.approx(8.96e16)
-    assert est.flops["eval"] == pytest.approx(1.456e16)
+    assert est.flops["eval"] == pytest.approx(1.568e16)
     assert est.gpu_hours["train"] == pytest.approx(716.8 / 3600)
-    assert est.gpu_hours["reference"] == pytest.approx(448 / 3600)
+    assert est.gpu_hours["reference"] == pytest.approx(224 / 3600)
     assert est.gpu_hours["generation"] == pytest.approx(896 / 3600)
-    assert est.gpu_hours["eval"] == pytest.approx(145.6 / 3600)
-    assert est.total_gpu_hours == pytest.approx((716.8 + 448 + 896 + 145.6) / 3600)
+    assert est.gpu_hours["eval"] == pytest.approx(156.8 / 3600)
+    assert est.total_gpu_hours == pytest.approx((716.8 + 224 + 896 + 156.8) / 3600)
     # disk: 2 checkpoints x 14 bytes x 7e9 = 196 GB, final 2 x 7e9 = 14 GB
     assert est.disk_gb == pytest.approx({"checkpoints": 196.0, "final": 14.0})
+
+
+def test_a_config_that_turns_the_vllm_correction_on_pays_the_sampling_policy_pass():
+    cfg = copy.deepcopy(CONFIG)
+    cfg["methods"]["grpo"]["args"]["vllm_importance_sampling_correction"] = True
+    (est,) = E.estimate(G.expand(cfg))
+    # the sampling policy's log-probs on top of the reference model's: 2 passes x 8.96e16
+    assert est.passes == {"reference": 1, "old_policy": 1}
+    assert est.flops["reference"] == pytest.approx(2 * 8.96e16)
 
 
 def test_periodic_evals_without_the_greedy_pass_count_only_the_sampled_completions():
@@ -68,8 +78,37 @@ def test_periodic_evals_without_the_greedy_pass_count_only_the_sampled_completio
     cfg["training"]["eval_greedy"] = False
     G.validate(cfg)
     (est,) = E.estimate(G.expand(cfg))
-    # By hand: 13 evals x 100 prompts x 1 sampled completion x 400 tokens x 2 x 7e9 = 7.28e15 (half of 1.456e16)
-    assert est.flops["eval"] == pytest.approx(7.28e15)
+    # By hand: 14 evals x 100 prompts x 1 sampled completion x 400 tokens x 2 x 7e9 = 7.84e15 (half of 1.568e16)
+    assert est.flops["eval"] == pytest.approx(7.84e15)
+
+
+def test_periodic_evals_counted_in_rollout_batches():
+    cfg = copy.deepcopy(CONFIG)
+    # 16 prompts per update, 64 per rollout batch: 4 updates per batch; 2 epochs of 1000 prompts = 125 updates
+    cfg["training"].update(rollout_batch_prompts=64, optimizer_batch_prompts=16, cadence_unit="rollout_batch",
+                           eval_every=5, eval_greedy=True, eval_k=0)
+    for key in ("per_device_train_batch_size", "gradient_accumulation_steps"):
+        cfg["training"]["method_args"].pop(key)
+    G.validate(cfg)
+    (est,) = E.estimate(G.expand(cfg))
+    # By hand: every 5 batches = 20 updates: step 0, 20, .., 120 and the last (125) = 8 evals x 100 prompts x
+    #   1 greedy completion x 400 tokens x 2 x 7e9 = 4.48e15
+    assert est.steps == 125
+    assert est.flops["eval"] == pytest.approx(4.48e15)
+
+
+def test_a_mixture_of_experts_counts_its_active_parameters_for_flops_and_all_for_disk():
+    cfg = copy.deepcopy(CONFIG)
+    (dense,) = E.estimate(G.expand(cfg))
+    cfg["backbones"]["m7"]["active_params_b"] = 1.0
+    G.validate(cfg)
+    (moe,) = E.estimate(G.expand(cfg))
+    assert moe.params_b == 7.0 and moe.active_params_b == 1.0
+    assert moe.flops["train"] == pytest.approx(dense.flops["train"] / 7)
+    assert moe.disk_gb == pytest.approx(dense.disk_gb)  # checkpoints hold every expert
+    cfg["backbones"]["m7"]["active_params_b"] = 8.0
+    with pytest.raises(G.ConfigError, match=r"backbones\.m7\.active_params_b"):
+        E.estimate(G.expand(cfg))
 
 
 def test_the_final_models_rlvr_evaluation_is_counted_where_an_experiment_asks_for_it():
@@ -81,12 +120,18 @@ def test_the_final_models_rlvr_evaluation_is_counted_where_an_experiment_asks_fo
     G.validate(cfg)
     (est,) = E.estimate(G.expand(cfg))
     # By hand: all 200 test problems x (4 sampled + 1 greedy) x (100 + min(500, 350)) tokens x 2 x 7e9
-    #   = 200 x 5 x 450 x 1.4e10 = 6.3e15 FLOPs, on top of the periodic evals' 1.456e16
+    #   = 200 x 5 x 450 x 1.4e10 = 6.3e15 FLOPs, on top of the periodic evals' 1.568e16
     assert est.flops["eval"] - without.flops["eval"] == pytest.approx(6.3e15)
-    assert est.flops["eval"] == pytest.approx(1.456e16 + 6.3e15)
+    assert est.flops["eval"] == pytest.approx(1.568e16 + 6.3e15)
     cfg["evaluation"]["rlvr"]["limit"] = 50  # a bounded final evaluation: a quarter of that
     (bounded,) = E.estimate(G.expand(cfg))
     assert bounded.flops["eval"] - without.flops["eval"] == pytest.approx(6.3e15 / 4)
+    # verl's validation: greedy only, at the training response length (max_new_tokens null: 300 tokens)
+    cfg["evaluation"]["rlvr"] = {"k": 0, "greedy": True, "max_new_tokens": None, "limit": None}
+    G.validate(cfg)
+    (greedy,) = E.estimate(G.expand(cfg))
+    # 200 problems x 1 greedy answer x (100 + min(500, 300)) tokens x 2 x 7e9 = 1.12e15
+    assert greedy.flops["eval"] - without.flops["eval"] == pytest.approx(1.12e15)
 
 
 @pytest.mark.parametrize(("method", "args", "use_vllm", "want"), [
@@ -158,12 +203,13 @@ def test_node_config_fits_24_gpu_hours_and_its_grpo_run_matches_a_hand_computati
     assert sum(r.total_gpu_hours for r in rows.values()) <= 24.0
     # GSM8K GRPO, 200 steps x 32 prompts x N 8 on one H100; 130 + 250 tokens; MFU 0.25 training and log-probs,
     # 0.10 generation; training 8PD (gradient checkpointing on in node.yaml); GRPO's two extra log-prob passes;
-    # evals at step 0 and every 25 steps: 9 evals of 500 problems x (2 samples + 1 greedy); the final model's
-    # RLVR evaluation (the rlvr experiment's `evaluate`): the 500 test problems x (k 4 + 1 greedy).
+    # evals at step 0 and every 5 rollout batches of 4 updates: 11 evals of 500 problems x (2 samples + 1 greedy);
+    # the final model's RLVR evaluation (the rlvr experiment's `evaluate`): the 500 test problems x (k 4 + 1
+    # greedy) at the training length (512 tokens, above the mean response).
     p, d = 1.54e9, 200 * 32 * 8 * (130 + 250)
     peak = 989e12
     hours = (8 * p * d / (peak * 0.25) + 2 * 2 * p * d / (peak * 0.25) + 2 * p * d / (peak * 0.10)
-             + 2 * p * 9 * 500 * 3 * (130 + 250) / (peak * 0.10)
+             + 2 * p * 11 * 500 * 3 * (130 + 250) / (peak * 0.10)
              + 2 * p * 500 * 5 * (130 + 250) / (peak * 0.10)) / 3600
     assert rows["qwen2.5-1.5b-instruct-gsm8k-grpo-s0"].total_gpu_hours == pytest.approx(hours, rel=1e-9)
     # sweep points train 60 steps

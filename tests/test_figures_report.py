@@ -189,3 +189,87 @@ def test_reference_ablation_figure_tells_the_two_gift_runs_apart(tmp_path):
                         "GRPO": ["grpo"]}
     assert [p["metric"] for p in record["panels"]] == ["train_pass@1", "eval_pass@1"]
     assert Path(f"{out}.png").stat().st_size > 10_000
+
+
+def _update_rows(updates: int, n_batches: int, norm_first: float, spread_later: float, max_norm: float) -> list[dict]:
+    """metrics.jsonl rows of `n_batches` rollout batches of `updates` updates each: update 1 with no implicit-reward
+    spread and a large norm, the later ones with a spread and a unit norm."""
+    rows = []
+    for b in range(n_batches):
+        for i in range(1, updates + 1):
+            norm = norm_first if i == 1 else 2.0 + i
+            row = {"step": b * updates + i, "rollout_batch": b + 1, "update_in_batch": i, "grad_norm": norm,
+                   "clipped": bool(max_norm and norm > max_norm),
+                   "implicit_reward_group_std": 0.0 if i == 1 else spread_later * i}
+            if i > 1:
+                row["implicit_explicit_corr"] = 0.1 * i
+            rows.append(row)
+    return rows
+
+
+def test_first_update_figure_draws_each_diagnostic_by_index_within_the_rollout_batch(tmp_path):
+    entries, dirs = [], []
+    settings = {"clip": ({}, 4), "no_clip": ({"max_grad_norm": 0.0}, 4), "one_update": ({}, 1)}
+    for name, (args, updates) in settings.items():
+        for seed in (0, 1):
+            run_id = f"gsm8k-gift-{name}-s{seed}"
+            entries.append({"run_id": run_id, "method": "gift", "figure": ["fig_first_update"], "backbone": "tiny",
+                            "dataset": "gsm8k", "seed": seed, "method_args": args,
+                            "batch": {"updates_per_rollout_batch": updates}})
+            norm_first = 1e6 * (1 + seed)
+            dirs.append(str(write_run_dir(tmp_path / "runs" / run_id, _update_rows(
+                updates, 3, norm_first, 0.01 * (1 + seed), args.get("max_grad_norm", 1.0)), seed=seed)))
+    entries.append({"run_id": "gsm8k-grpo-s0", "method": "grpo", "figure": ["fig_first_update"], "backbone": "tiny",
+                    "dataset": "gsm8k", "seed": 0})
+    grid = tmp_path / "grid.json"
+    grid.write_text(json.dumps(entries))
+    out = tmp_path / "fig_first_update"
+    proc = subprocess.run([sys.executable, str(REPO / "figures" / "fig_first_update.py"), "--config-name", "tiny",
+                           "--grid", str(grid), "--runs", *dirs, "--out", str(out)],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert Path(f"{out}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and Path(f"{out}.pdf").stat().st_size > 0
+    record = json.loads(Path(f"{out}.provenance.json").read_text())
+    panels = {p["metric"]: {s["label"]: s for s in p["series"]} for p in record["panels"]}
+    assert list(panels) == ["grad_norm", "implicit_reward_group_std", "implicit_explicit_corr", "clipped"]
+    labels = {"clip at 1, 4 updates per rollout batch", "no clipping, 4 updates per rollout batch",
+              "clip at 1, 1 update per rollout batch"}
+    assert set(panels["grad_norm"]) == labels  # GRPO is not drawn: the diagnostics are GIFT's
+    norm = {p["index"]: p for p in panels["grad_norm"]["clip at 1, 4 updates per rollout batch"]["points"]}
+    # update 1: the seeds' means 1e6 and 2e6 -> 1.5e6 ± sd 7.07e5; update 3: 5 for both seeds
+    assert norm[1]["mean"] == pytest.approx(1.5e6) and norm[1]["sd"] == pytest.approx(np.std([1e6, 2e6], ddof=1))
+    assert norm[3]["mean"] == pytest.approx(5.0) and norm[3]["n"] == 2
+    spread = {p["index"]: p["mean"] for p in panels["implicit_reward_group_std"][
+        "clip at 1, 4 updates per rollout batch"]["points"]}
+    assert spread == pytest.approx({1: 0.0, 2: 0.03, 3: 0.045, 4: 0.06})
+    clipped = {label: {p["index"]: p["mean"] for p in s["points"]} for label, s in panels["clipped"].items()}
+    assert clipped["clip at 1, 4 updates per rollout batch"] == {1: 100.0, 2: 100.0, 3: 100.0, 4: 100.0}
+    assert clipped["no clipping, 4 updates per rollout batch"] == {1: 0.0, 2: 0.0, 3: 0.0, 4: 0.0}
+    assert clipped["clip at 1, 1 update per rollout batch"] == {1: 100.0}
+    assert "index within its rollout batch" in Path(f"{out}.rst").read_text()
+
+
+def test_figures_3_to_5_count_rollout_batches_on_the_x_axis(tmp_path):
+    """The paper's x axis: rollout batches (verl's trainer steps); a batch's updates are averaged into one point,
+    and rows written without `rollout_batch` get it from the grid entry's updates per rollout batch."""
+    entries = [{"run_id": f"{m}-s0", "method": m, "figure": ["fig3"], "backbone": "tiny", "dataset": "gsm8k",
+                "seed": 0, "batch": {"updates_per_rollout_batch": 4}} for m in ("gift", "grpo")]
+    grid = tmp_path / "grid.json"
+    grid.write_text(json.dumps(entries))
+    rows = [{"step": 0, "rollout_batch": 0, "eval_pass@1": 10.0}]
+    rows += [{"step": s, "rollout_batch": (s - 1) // 4 + 1, "update_in_batch": (s - 1) % 4 + 1,
+              "train_pass@1": float(s), **({"eval_pass@1": 20.0} if s == 8 else {})} for s in range(1, 9)]
+    older = [{k: v for k, v in r.items() if k not in ("rollout_batch", "update_in_batch")} for r in rows[1:]]
+    dirs = [str(write_run_dir(tmp_path / "runs" / "gift-s0", rows)),
+            str(write_run_dir(tmp_path / "runs" / "grpo-s0", older))]
+    runs = load_runs(dirs, load_grid(grid))
+    for run in runs:
+        x, train = run.series("train_pass@1", x="rollout_batch")
+        assert x.tolist() == [1.0, 2.0] and train.tolist() == [2.5, 6.5]  # means of updates 1-4 and 5-8
+    x, ev = runs[0].series("eval_pass@1", x="rollout_batch")
+    assert x.tolist() == [0.0, 2.0] and ev.tolist() == [10.0, 20.0]
+    out = tmp_path / "fig3"
+    assert figure_main(["--config-name", "t", "--grid", str(grid), "--runs", *dirs, "--out", str(out)], "fig3") == 0
+    record = json.loads(Path(f"{out}.provenance.json").read_text())
+    assert all(s["runs"][0]["points"] == 2 for p in record["panels"] if p["metric"] == "train_pass@1"
+               for s in p["series"])

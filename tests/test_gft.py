@@ -270,6 +270,12 @@ def test_config_checks_and_registry_entry():
     cfg = GFTConfig(per_device_train_batch_size=8, **{k: v for k, v in kwargs.items()}, **common)
     assert cfg.beta == 0.0 and cfg.max_completion_length == 2048 and cfg.num_train_epochs == 1
     assert spec.properties["rl"] is True and spec.properties["group_normalisation"] is True
+    # TRL's vLLM importance-sampling correction (an extra forward pass GFT's loss never reads): off by default,
+    # in the config class and in the registry, and a config may still turn it on
+    assert GFTConfig(per_device_train_batch_size=8, **common).vllm_importance_sampling_correction is False
+    assert kwargs["vllm_importance_sampling_correction"] is False
+    assert method_config_kwargs("gft", {"vllm_importance_sampling_correction": True})[
+        "vllm_importance_sampling_correction"] is True
 
 
 def test_gift_train_runs_gft_on_the_numina_distillation_twin(policy_dir, tmp_path):

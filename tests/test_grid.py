@@ -42,21 +42,113 @@ def test_fig2_n16_kl_sum_and_fig3_gsm8k_gift_are_one_run(paper):
     run = shared[0]
     assert run.variant["num_generations"] == 16 and run.variant["implicit_aggregation"] == "sum"
     # Fig 2a: N in {1, 2, 4, 8, 16, 32}; Fig 2b adds only kl_average; Fig 3 adds nothing for GIFT on GSM8K;
-    # the pi_ref ablation adds one run, and draws the shared run beside it.
+    # the pi_ref ablation adds one run, and draws the shared run beside it; the first-update ablations add two.
     assert sorted(r.method_args.get("num_generations", 16) for r in runs if "fig2a" in r.figures) == [1, 2, 4, 8, 16, 32]
-    assert len(runs) == 8
+    assert len(runs) == 10
     assert "fig_reference" in run.figures and run.method_args["implicit_reference"] == "rollout"
     ablation = [r for r in runs if r.method_args.get("implicit_reference") == "reference"]
     assert [r.figures for r in ablation] == [["fig_reference"]]
 
 
-def test_qwen25_32b_learning_rate_exceptions_only_on_dapo(paper):
+def test_figure5_follows_the_authors_scripts_and_keeps_the_papers_reading_as_variants(paper):
+    runs = {(r.backbone, r.method, r.run_id.endswith("-paper-s0")): r for r in paper.runs.values()
+            if r.dataset == "dapo_math"}
+
+    def settings(backbone, method, paper_variant=False):
+        run = runs[(backbone, method, paper_variant)]
+        args = {**G.method_defaults(method), **run.method_args}
+        return (args["learning_rate"], args["max_completion_length"], run.training["max_prompt_length"],
+                run.training["num_train_epochs"])
+
+    # examples/gift_trainer/Qwen3-32B/*.slurm: Qwen3-30B-A3B-Base, lr 3e-6, 2048 + 8192 tokens, 1 epoch
+    assert paper.config["backbones"]["qwen3-30b-a3b-base"]["hub"] == "Qwen/Qwen3-30B-A3B-Base"
+    for method in ("gift", "grpo"):
+        assert settings("qwen3-30b-a3b-base", method) == (pytest.approx(3e-6), 8192, 2048, 1)
+        # examples/gift_trainer/Qwen2.5-32B/*.slurm: lr 1e-6 for both, responses up to 4096 tokens
+        assert settings("qwen2.5-32b", method) == (pytest.approx(1e-6), 4096, 2048, 1)
+        # the named variant: the post-trained Qwen3-32B at the MoE scripts' settings
+        assert settings("qwen3-32b", method) == (pytest.approx(3e-6), 8192, 2048, 1)
+    # the paper's reading for Qwen2.5-32B: lower GRPO rate, a longer schedule
+    assert settings("qwen2.5-32b", "grpo", True) == (pytest.approx(3e-7), 4096, 2048, 2)
+    assert settings("qwen2.5-32b", "gift", True) == (pytest.approx(1e-6), 4096, 2048, 2)
+    # Figure 5 draws the scripts' backbones; the variants are trained and evaluated, drawn in no figure
+    fig5 = {r.backbone for r in paper.runs.values() if "fig5" in r.figures}
+    assert fig5 == {"qwen3-30b-a3b-base", "qwen2.5-32b"}
+    assert runs[("qwen3-32b", "gift", False)].figures == []
     lr = {(r.backbone, r.dataset, r.method): r.method_args["learning_rate"] for r in paper.runs.values()}
-    assert lr[("qwen2.5-32b", "dapo_math", "grpo")] == pytest.approx(3e-7)
-    assert lr[("qwen2.5-32b", "dapo_math", "gift")] == pytest.approx(1e-6)
-    assert lr[("qwen3-32b", "dapo_math", "grpo")] == pytest.approx(1e-6)
-    assert lr[("qwen3-32b", "dapo_math", "gift")] == pytest.approx(3e-6)
     assert lr[("qwen2.5-32b-instruct", "gsm8k", "gift")] == pytest.approx(3e-6)
+
+
+def test_paper_runs_train_and_evaluate_as_the_author_did(paper):
+    """The optimiser (verl's FSDP actor defaults), the evaluation protocol (verl's validation) and no vLLM
+    importance-sampling correction, as `gift grid --json` resolves them for every run."""
+    from gift.grid_files import resolved_runs
+
+    for entry in resolved_runs(paper, world_size=8):
+        args, cfg = entry["method_args"], entry["run_config"]
+        assert args["lr_scheduler_type"] == "constant" and args["warmup_steps"] == 0, entry["run_id"]
+        no_clip = entry["run_id"].endswith("-no_clip-s0")  # the first-update ablation without clipping
+        assert args["weight_decay"] == 0.01 and args["max_grad_norm"] == (0.0 if no_clip else 1.0), entry["run_id"]
+        assert args.get("vllm_importance_sampling_correction", False) is False, entry["run_id"]
+        if cfg.get("eval_every"):
+            # test_freq 5 (GFT's experiment: its own 20), counted in rollout batches as verl's trainer steps
+            want = 20 if entry["experiments"] == ["gft"] else 5
+            assert cfg["cadence_unit"] == "rollout_batch" and cfg["eval_every"] == want, entry["run_id"]
+            assert cfg["eval_greedy"] is True and cfg.get("eval_limit") is None, entry["run_id"]
+        assert cfg["save_every"] == 20 and cfg["cadence_unit"] == "rollout_batch", entry["run_id"]
+    assert paper.config["evaluation"]["rlvr"]["greedy"] is True
+    assert paper.config["evaluation"]["rlvr"]["max_new_tokens"] is None
+    # the final RLVR evaluation as `gift grid --json` shows it: greedy (no --no-greedy) at the training length
+    entries = {e["run_id"]: e for e in resolved_runs(paper, world_size=8)}
+    for run_id, tokens in (("qwen3-30b-a3b-base-dapo_math-gift-s0", "8192"), ("qwen2.5-32b-dapo_math-grpo-s0", "4096"),
+                           ("deepseek-llm-7b-chat-math-gift-s0", "1024")):
+        argv = entries[run_id]["evals"][f"rlvr_{'aime2024' if 'dapo' in run_id else 'math'}"]
+        assert "--no-greedy" not in argv and argv[argv.index("--max-new-tokens") + 1] == tokens, argv
+        assert "--limit" not in argv
+
+
+def test_no_vllm_importance_sampling_correction_unless_a_config_asks(configs):
+    """TRL turns the correction on by default; every method's resolved settings have it off, and a config's
+    method args turn it on for GRPO, DAPO, GSPO or GFT (GIFT's config refuses it: its loss has no ratio)."""
+    import dataclasses
+
+    from trl import GRPOConfig
+
+    from gift.grid_files import resolved_runs
+
+    trl_default = {f.name: f.default for f in dataclasses.fields(GRPOConfig)}["vllm_importance_sampling_correction"]
+    assert trl_default is True
+    cfg = copy.deepcopy(configs["node"])
+    cfg["methods"]["gspo"] = {"args": {}}
+    cfg["experiments"]["rlvr"]["methods"] = ["gift", "grpo", "dapo", "gspo"]
+    entries = resolved_runs(G.expand(cfg), world_size=1)
+    assert {e["method"] for e in entries} >= {"gift", "grpo", "dapo", "gspo"}
+    for entry in entries:
+        assert entry["method_args"].get("vllm_importance_sampling_correction", False) is False, entry["run_id"]
+    cfg["methods"]["grpo"]["args"]["vllm_importance_sampling_correction"] = True
+    turned_on = {e["method"]: e["method_args"] for e in resolved_runs(G.expand(cfg), world_size=1)}
+    assert turned_on["grpo"]["vllm_importance_sampling_correction"] is True
+    assert turned_on["dapo"]["vllm_importance_sampling_correction"] is False
+
+
+@pytest.mark.parametrize("name", ["tiny", "paper"])
+def test_first_update_ablations_are_runs_of_their_own_beside_the_fig3_run(configs, name):
+    """GIFT without clipping (max_grad_norm 0) and with one update per rollout batch (a variant's batch sizes);
+    the clipped 4-update run is Figure 3's own run, not a new one."""
+    grid = G.expand(configs[name])
+    runs = {r.run_id: r for r in grid.runs.values() if "first_update" in [m.experiment for m in r.memberships]}
+    by_variant = {next(m.variant_name for m in r.memberships if m.experiment == "first_update"): r
+                  for r in runs.values() if r.seed == 0}
+    assert set(by_variant) == {"clip", "no_clip", "one_update"}
+    clip, no_clip, one = by_variant["clip"], by_variant["no_clip"], by_variant["one_update"]
+    assert "fig3" in clip.figures and clip.training["rollout_batch_prompts"] == 4 * clip.training[
+        "optimizer_batch_prompts"]
+    assert no_clip.method_args["max_grad_norm"] == 0.0 and no_clip.training == clip.training
+    assert one.training["rollout_batch_prompts"] == one.training["optimizer_batch_prompts"]
+    assert one.training["optimizer_batch_prompts"] == clip.training["optimizer_batch_prompts"]
+    assert "fig_first_update" in grid.figures()
+    entry = next(e for e in G.grid_entries(grid) if e["run_id"] == one.run_id)
+    assert entry["batch"] == {"updates_per_rollout_batch": 1}
 
 
 def test_gft_tau_per_backbone(paper):
@@ -177,7 +269,7 @@ def test_grid_json_is_what_the_report_reads(configs, tmp_path):
     labelled = {e["model_label"] for e in entries if e.get("model_id")}
     assert {"7B-GIFT", "32B-Instruct"} <= labelled
     fig5 = [e for e in entries if e.get("run_id") and "fig5" in e["figure"]]
-    assert {e["panel"] for e in fig5} == {"qwen3-32b", "qwen2.5-32b"}
+    assert {e["panel"] for e in fig5} == {"qwen3-30b-a3b-base", "qwen2.5-32b"}
 
 
 # ---- GPUs per job and optional evaluation sections --------------------------------------------------
@@ -244,8 +336,8 @@ def test_tiny_trains_its_runs_nine_to_a_job_and_every_run_in_exactly_one_job(con
     jobs = grid.train_jobs
     members = [r for runs in jobs.values() for r in runs]
     assert sorted(members) == sorted(grid.runs), "every run in one job, none twice"
-    # 36 + 18 + 6 runs on tiny-a, tiny-b, tiny-c, and 6 + 6 with the reward model: 4 + 2 jobs of 9, 3 of 6
-    assert sorted(len(runs) for runs in jobs.values()) == [6, 6, 6] + [9] * 6
+    # 42 + 18 + 6 runs on tiny-a, tiny-b, tiny-c, and 6 + 6 with the reward model: 4 + 2 jobs of 9, 4 of 6
+    assert sorted(len(runs) for runs in jobs.values()) == [6, 6, 6, 6] + [9] * 6
     for job_id, runs in jobs.items():
         assert job_id == f"{runs[0]}+{len(runs) - 1}" and all(grid.train_job(r) == job_id for r in runs)
         assert grid.train_done(job_id) == f"results/tiny/train_jobs/{job_id}.done"

@@ -40,7 +40,8 @@ def node_rehearsal(node: dict, hf_home: str) -> dict:
         spec.pop("method_args", None)  # vLLM engine settings
     cfg["reward_models"] = {"judge": {"hub": JUDGE, "revision": "main"}}
     # The node's batch structure in miniature: 4 prompts per rollout batch, 1 per optimizer step (4 updates).
-    cfg["training"].update(max_steps=4, eval_every=2, eval_limit=4, eval_k=1, save_every=2, max_prompt_length=640,
+    cfg["training"].update(max_steps=4, cadence_unit="update", eval_every=2, eval_limit=4, eval_k=1, save_every=2,
+                           max_prompt_length=640,
                            rollout_batch_prompts=4, optimizer_batch_prompts=1, micro_batch_prompts=1)
     cfg["training"]["method_args"].update(num_generations=4, max_completion_length=12, bf16=False,
                                           gradient_checkpointing=False)

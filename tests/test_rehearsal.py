@@ -22,6 +22,7 @@ PAPER_CLASSES = {  # the paper's models and the classes their hub config.json fi
     "Qwen/Qwen2.5-7B-Instruct": "Qwen2ForCausalLM",
     "Qwen/Qwen2.5-32B-Instruct": "Qwen2ForCausalLM",
     "Qwen/Qwen3-32B": "Qwen3ForCausalLM",
+    "Qwen/Qwen3-30B-A3B-Base": "Qwen3MoeForCausalLM",
     "meta-llama/Llama-3.2-3B-Instruct": "LlamaForCausalLM",
     "Skywork/Skywork-Reward-V2-Llama-3.1-8B-40M": "LlamaForSequenceClassification",
 }

@@ -38,6 +38,7 @@ def test_pass_at_1_is_the_mean_over_samples_then_problems(monkeypatch):
     assert res["pass@1_stderr"] == pytest.approx(per_problem.std(ddof=1) / math.sqrt(3))
     assert res["pass@1_greedy"] == 1.0 and res["pass@1_greedy_stderr"] == 0.0
     assert res["n"] == 3 and res["k"] == 4 and res["unparsed"] == 1
+    assert res["pass@k"] == pytest.approx(2 / 3)  # a correct sample among the 4 for two of the three problems
     assert res["samples"][0]["rewards"] == [1.0, 1.0, 0.0, 0.0]
 
 
@@ -95,20 +96,52 @@ def test_cli_writes_the_eval_result_json_and_samples(tiny_model_dir, synthetic_d
     assert rc == 0
     result = json.loads(out.read_text())
     assert result["model"] == "tiny-s0" and result["eval"] == "rlvr"
-    assert set(result["metrics"]) == {"pass@1", "pass@1_greedy"}
+    assert set(result["metrics"]) == {"pass@1", "pass@1_greedy", "mean@k", "pass@k"}
     m = result["metrics"]["pass@1"]
     assert m["n"] == 3 and m["task"] == "aime2024" and 0.0 <= m["value"] <= 100.0
     assert {"created", "git_commit", "versions", "argv"} <= set(result["provenance"])
     samples = read_jsonl(out.with_name("rlvr_aime2024.samples.jsonl"))
     assert len(samples) == 3 and all(len(s["completions"]) == 2 for s in samples)
-    # The percent in the JSON is the mean of the kept samples' rewards.
-    assert m["value"] == pytest.approx(100 * np.mean([np.mean(s["rewards"]) for s in samples]))
-    # Per-item records beside the result, for comparing two models item by item: id, samples, correct.
+    # The headline pass@1 is verl's validation: the greedy answers' mean reward; mean@k the sampled ones'.
+    assert m["protocol"] == "greedy"
+    assert m["value"] == pytest.approx(100 * np.mean([s["greedy_reward"] for s in samples]))
+    assert result["metrics"]["mean@k"]["value"] == pytest.approx(100 * np.mean([np.mean(s["rewards"])
+                                                                               for s in samples]))
+    assert result["metrics"]["mean@k"]["metric"] == "mean@2" and result["metrics"]["mean@k"]["temperature"] == 1.0
+    # Per-item records beside the result, for comparing two models item by item: id, answers, correct (the
+    # headline's answers: the greedy one)
     items = read_jsonl(out.with_name("rlvr_aime2024.eval_items.jsonl"))
     assert result["details"]["items_file"] == "rlvr_aime2024.eval_items.jsonl"
-    assert [(i["id"], i["samples"], i["correct"]) for i in items] == [
-        (s["id"], len(s["completions"]), sum(s["rewards"])) for s in samples]
+    assert [(i["id"], i["samples"], i["correct"]) for i in items] == [(s["id"], 1, s["greedy_reward"]) for s in samples]
     assert m["value"] == pytest.approx(100 * np.mean([i["correct"] / i["samples"] for i in items]))
+
+
+def test_cli_without_greedy_reports_the_sampled_mean_as_pass_at_1(tiny_model_dir, synthetic_data, tmp_path):
+    out = tmp_path / "rlvr_gsm8k.json"
+    rc = rlvr.cli(["--model", str(tiny_model_dir), "--data", str(synthetic_data["gsm8k"] / "test.jsonl"),
+                   "--out", str(out), "--k", "2", "--max-new-tokens", "6", "--limit", "2", "--no-greedy"])
+    assert rc == 0
+    result = json.loads(out.read_text())
+    assert "pass@1_greedy" not in result["metrics"]
+    assert result["metrics"]["pass@1"]["protocol"] == "sampled mean@k"
+    assert result["metrics"]["pass@1"]["value"] == result["metrics"]["mean@k"]["value"]
+    samples = read_jsonl(out.with_name("rlvr_gsm8k.samples.jsonl"))
+    items = read_jsonl(out.with_name("rlvr_gsm8k.eval_items.jsonl"))
+    assert [(i["samples"], i["correct"]) for i in items] == [(2, sum(s["rewards"])) for s in samples]
+
+
+def test_greedy_only_evaluation_generates_no_samples(monkeypatch):
+    calls = []
+
+    def fake_generate(model, tok, prompts, n=1, greedy=False, **kw):
+        calls.append(greedy)
+        return [[f"#### {p[0]['content'][1:]}"] * n for p in prompts]
+
+    monkeypatch.setattr(rlvr, "generate", fake_generate)
+    res = evaluate_pass_at_1(None, None, _examples(), k=0, greedy=True, progress=False)
+    assert calls == [True] and res["pass@1_greedy"] == 1.0 and "pass@1" not in res
+    with pytest.raises(ValueError, match="k must be"):
+        evaluate_pass_at_1(None, None, _examples(), k=0, greedy=False, progress=False)
 
 
 def test_cli_bad_input_is_a_clear_error(tmp_path, capsys, tiny_model_dir):

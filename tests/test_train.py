@@ -487,3 +487,76 @@ def test_a_killed_job_of_two_runs_skips_the_finished_run_and_resumes_the_other(p
     assert [r["step"] for r in read_jsonl(second / "metrics.jsonl")] == [1, 2, 3, 4, 5, 6]
     assert "resuming from" in (second / "train.log").read_text()
     assert not (tmp_path / ".replaced").exists()
+
+
+def test_the_authors_schedule_and_cadence_in_rollout_batches(policy_dir, prompts, tmp_path):
+    """verl's actor optimiser (constant rate, weight decay 0.01) and its cadence: eval_every and save_every count
+    rollout batches (4 updates each here), the eval also runs after the last update, and every row says which
+    rollout batch and which update within it it is."""
+    import torch
+
+    args = {**SMALL_N, "lr_scheduler_type": "constant", "warmup_steps": 0, "weight_decay": 0.01}
+    run = train(_cfg(policy_dir, prompts, tmp_path / "verl", max_steps=10, method_args=args, cadence_unit="rollout_batch",
+                     eval_every=2, save_every=1, save_total_limit=None, eval_data=str(prompts), eval_limit=3,
+                     eval_k=2, **GLOBAL))
+    rows = read_jsonl(run / "metrics.jsonl")
+    steps = [r for r in rows if r["step"] > 0]
+    assert [r["learning_rate"] for r in steps] == [1e-3] * 10  # TRL's default would decay it linearly to 0
+    assert [r["update_in_batch"] for r in steps] == [1, 2, 3, 4, 1, 2, 3, 4, 1, 2]
+    assert [r["rollout_batch"] for r in steps] == [1, 1, 1, 1, 2, 2, 2, 2, 3, 3]
+    # evals: before training, after rollout batch 2 (update 8) and after the last update (10)
+    evals = [r for r in rows if "eval_pass@1" in r]
+    assert [r["step"] for r in evals] == [0, 8, 10]
+    for r in evals:  # the headline is greedy (verl's validation); the sampled mean@2 and pass@2 beside it
+        assert r["eval_pass@1"] == r["eval_pass@1_greedy"] and r["eval_k"] == 2 and r["eval_temperature"] == 1.0
+        assert 0 <= r["eval_mean@k"] <= r["eval_pass@k"] <= 100
+    # a checkpoint after every rollout batch (4 updates), and the last update's
+    assert sorted(p.name for p in (run / "checkpoints").glob("checkpoint-*")) == [
+        "checkpoint-10", "checkpoint-4", "checkpoint-8"]
+    groups = torch.load(run / "checkpoints" / "checkpoint-4" / "optimizer.pt", weights_only=False)["param_groups"]
+    assert {g["weight_decay"] for g in groups} == {0.01, 0.0}  # transformers exempts biases and norms
+
+
+def test_per_update_diagnostics_by_index_within_the_rollout_batch(policy_dir, prompts, tmp_path):
+    """GIFT against the sampling policy: at update 1 of each rollout batch the implicit reward is 0 (its group
+    spread too) and the detached z-score's gradient is 1/eps times a REINFORCE direction, far above the clip;
+    at updates 2-4 the spread is the policy's movement. Without clipping the same norms are logged, none clipped."""
+    from datasets import Dataset
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from gift.run_recorder import RunRecorder
+    from gift.trainers import GIFTConfig, GIFTTrainer
+    from tests.policy_fixtures import length_reward
+
+    def run(name, max_grad_norm):
+        out = tmp_path / name
+        out.mkdir()
+        cfg = RunConfig.from_dict(_cfg(policy_dir, prompts, out, max_steps=8))
+        args = GIFTConfig(output_dir=str(out / "ckpt"), num_generations=4, per_device_train_batch_size=4,
+                          gradient_accumulation_steps=1, steps_per_generation=4, max_completion_length=6, max_steps=8,
+                          learning_rate=5e-3, logging_steps=1, report_to="none", use_cpu=True, bf16=False,
+                          gradient_checkpointing=False, save_strategy="no", implicit_reference="rollout",
+                          max_grad_norm=max_grad_norm, seed=1)
+        recorder = RunRecorder(cfg, out / "metrics.jsonl", None, [], None, 6, [], __import__("logging").getLogger(),
+                               updates_per_rollout_batch=4)
+        trainer = GIFTTrainer(model=AutoModelForCausalLM.from_pretrained(policy_dir), reward_funcs=[length_reward],
+                              args=args, train_dataset=Dataset.from_list(read_jsonl(prompts)),
+                              processing_class=AutoTokenizer.from_pretrained(policy_dir), callbacks=[recorder])
+        trainer.train()
+        return read_jsonl(out / "metrics.jsonl")
+
+    rows = run("clip", 1.0)
+    assert [r["update_in_batch"] for r in rows] == [1, 2, 3, 4] * 2
+    first, later = [r for r in rows if r["update_in_batch"] == 1], [r for r in rows if r["update_in_batch"] > 1]
+    assert all(r["implicit_reward_group_std"] < 1e-6 for r in first), [r["implicit_reward_group_std"] for r in rows]
+    assert all(r["implicit_reward_group_std"] > 1e-4 for r in later)
+    assert all(r["grad_norm"] > 1e3 and r["clipped"] is True for r in first)  # 1/eps = 1e6 scale, then clipped
+    assert all(r["clipped"] == (r["grad_norm"] > 1.0) for r in rows)
+    # the correlation is logged where a group has a spread in both rewards: never at update 1, at some later one
+    assert not any("implicit_explicit_corr" in r for r in first)
+    corr = [r["implicit_explicit_corr"] for r in later if "implicit_explicit_corr" in r]
+    assert corr and all(-1.0 <= c <= 1.0 for c in corr)
+    unclipped = run("no-clip", 0.0)
+    assert [r["update_in_batch"] for r in unclipped] == [1, 2, 3, 4] * 2
+    assert not any(r["clipped"] for r in unclipped) and all(r["grad_norm"] > 0 for r in unclipped)
+    assert unclipped[0]["grad_norm"] == pytest.approx(rows[0]["grad_norm"], rel=1e-4)  # the same first update

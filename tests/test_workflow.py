@@ -60,7 +60,9 @@ def expected_counts_from_config(cfg: dict) -> dict[str, int]:
             for data in exp["data"]:
                 datasets.update(d for d in (data["train"], data.get("eval")) if d)
                 for method in exp["methods"]:
-                    for variant in exp.get("variants", [{"args": {}}]):
+                    # a variant may name the methods it is for (the others run without it) and its own batch sizes
+                    variants = [v for v in exp.get("variants", []) if method in v.get("methods", [method])]
+                    for variant in variants or [{"args": {}}]:
                         args = {**METHODS[method].defaults, **cfg["training"].get("method_args", {}),
                                 **cfg["methods"][method].get("args", {}),
                                 **cfg["backbones"][backbone].get("method_args", {}), **exp.get("method_args", {})}
@@ -72,7 +74,7 @@ def expected_counts_from_config(cfg: dict) -> dict[str, int]:
                         args.update(variant["args"])
                         for seed in exp.get("seeds", cfg["seeds"]):
                             key = json.dumps([backbone, data["train"], data.get("eval"), method, seed, args,
-                                              training], sort_keys=True)
+                                              {**training, **variant.get("training", {})}], sort_keys=True)
                             runs.setdefault(key, (backbone, exp.get("reward_model")))
                             for kind in exp.get("evaluate", []):
                                 evaluated[kind].add((backbone, key + (data.get("eval") or "") if kind == "rlvr" else key))
@@ -109,9 +111,10 @@ def test_paper_dag_jobs_per_rule_match_the_config():
     counts = dry_run(CONFIG_DIR / "paper.yaml")
     assert counts == expected_counts_from_config(cfg)
     # The paper's grid by hand: Fig 2a 6 + Fig 2b 1 + Fig 3 3 (GSM8K GIFT shared) + the pi_ref ablation 1
-    # + Fig 4 4 + Fig 5 4 + Fig 6 4 + GFT 4 backbones x 3 methods = 35 runs; 6 RLHF models (4 trained,
-    # 2 untrained) per Table 3 eval; the final models' RLVR evaluations: GFT's 12 + Figs 3, 4 and 5's 4 each.
-    assert counts["train"] == 35 and counts["eval_alpaca"] == 6 and counts["eval_rlvr"] == 12 + 3 * 4
+    # + the first-update ablations 2 (the clipped run is Fig 3's) + Fig 4 4 + Fig 5 4 + its two named variants
+    # 2 x 2 + Fig 6 4 + GFT 4 backbones x 3 methods = 41 runs; 6 RLHF models (4 trained, 2 untrained) per
+    # Table 3 eval; the final models' RLVR evaluations: GFT's 12 + Figs 3, 4 and 5's 4 each + the variants' 4.
+    assert counts["train"] == 41 and counts["eval_alpaca"] == 6 and counts["eval_rlvr"] == 12 + 3 * 4 + 4
 
 
 def test_smoke_dag_runs_every_rule():

@@ -1,4 +1,4 @@
-"""RLVR evaluation: pass@1 as the mean over k samples (with its stderr), and greedy pass@1."""
+"""RLVR evaluation: greedy pass@1 (verl's validation), and the sampled mean@k and pass@k at a stated temperature."""
 
 from __future__ import annotations
 
@@ -48,17 +48,19 @@ def evaluate_pass_at_1(model: Any, tokenizer: Any, examples: list[dict], k: int 
                        seed: int = 0, progress: bool = True, generate_fn: Any = None) -> dict:
     """pass@1 of `model` on prepared examples (each with `prompt`, `ground_truth`, `reward`).
 
-    Returns fractions in [0, 1]: `pass@1` (per example, the mean reward over `k` samples at
-    `temperature`; then the mean over examples) with `pass@1_stderr` (over examples), `n`, `k`;
-    `pass@1_greedy` and its stderr when `greedy`; `unparsed` and `errors` counts (a completion that
-    cannot be parsed scores 0); and `samples`, one record per example with its completions and rewards.
+    Returns fractions in [0, 1]: with `k` >= 1, `pass@1` (per example, the mean reward over `k` samples at
+    `temperature`, i.e. mean@k; then the mean over examples) with `pass@1_stderr` (over examples) and `pass@k`
+    (the share of examples with a correct sample among the k); `pass@1_greedy` and its stderr when `greedy`
+    (one greedy answer per example: verl's validation); `n`, `k`; `unparsed` and `errors` counts (a completion
+    that cannot be parsed scores 0); and `samples`, one record per example with its completions and rewards.
+    `k` = 0 skips the sampled answers (`greedy` must then be on).
     `generate_fn` (default `gift.generation.generate`) is called as generate_fn(model, tokenizer, prompts, ...).
     """
     generate_fn = generate_fn or generate
     if not examples:
         raise ValueError("no examples to evaluate")
-    if k < 1:
-        raise ValueError(f"k must be >= 1, got {k}")
+    if k < 0 or (k == 0 and not greedy):
+        raise ValueError(f"k must be >= 1 (or 0 with greedy), got {k}")
     for ex in examples:
         kind = ex.get("reward")
         if kind not in VERIFIABLE_KINDS:
@@ -67,21 +69,24 @@ def evaluate_pass_at_1(model: Any, tokenizer: Any, examples: list[dict], k: int 
         if ex.get("ground_truth") is None:
             raise ValueError(f"example {ex.get('id')!r}: missing ground_truth")
     prompts = [ex["prompt"] for ex in examples]
-    sampled = generate_fn(model, tokenizer, prompts, n=k, temperature=temperature, top_p=top_p,
-                       max_new_tokens=max_new_tokens, batch_size=batch_size, seed=seed, progress=progress)
     counts = {"unparsed": 0, "errors": 0}
-    samples, per_example = [], []
-    for ex, completions in zip(examples, sampled, strict=True):
-        rewards = [_score(ex["reward"], c, ex["ground_truth"], counts) for c in completions]
-        per_example.append(sum(rewards) / len(rewards))
-        samples.append({"id": ex.get("id"), "prompt": ex["prompt"], "ground_truth": ex["ground_truth"],
-                        "completions": completions, "rewards": rewards})
-    mean, stderr = _mean_stderr(per_example)
-    result: dict[str, Any] = {"pass@1": mean, "pass@1_stderr": stderr, "n": len(examples), "k": k,
-                              "temperature": temperature, "top_p": top_p, "max_new_tokens": max_new_tokens}
+    samples = [{"id": ex.get("id"), "prompt": ex["prompt"], "ground_truth": ex["ground_truth"]} for ex in examples]
+    result: dict[str, Any] = {"n": len(examples), "k": k, "temperature": temperature, "top_p": top_p,
+                              "max_new_tokens": max_new_tokens}
+    if k:
+        sampled = generate_fn(model, tokenizer, prompts, n=k, temperature=temperature, top_p=top_p,
+                              max_new_tokens=max_new_tokens, batch_size=batch_size, seed=seed, progress=progress)
+        per_example, any_correct = [], []
+        for ex, sample, completions in zip(examples, samples, sampled, strict=True):
+            rewards = [_score(ex["reward"], c, ex["ground_truth"], counts) for c in completions]
+            per_example.append(sum(rewards) / len(rewards))
+            any_correct.append(1.0 if max(rewards) >= 1.0 else 0.0)
+            sample.update(completions=completions, rewards=rewards)
+        mean, stderr = _mean_stderr(per_example)
+        result.update({"pass@1": mean, "pass@1_stderr": stderr, "pass@k": sum(any_correct) / len(any_correct)})
     if greedy:
         greedy_out = generate_fn(model, tokenizer, prompts, n=1, max_new_tokens=max_new_tokens, batch_size=batch_size,
-                              seed=seed, greedy=True, progress=progress)
+                                 seed=seed, greedy=True, progress=progress)
         greedy_counts = {"unparsed": 0, "errors": 0}
         greedy_rewards = []
         for ex, sample, (completion,) in zip(examples, samples, greedy_out, strict=True):
@@ -98,10 +103,15 @@ def evaluate_pass_at_1(model: Any, tokenizer: Any, examples: list[dict], k: int 
 
 
 def item_records(samples: list[dict]) -> list[dict]:
-    """One record per eval item (eval_items.jsonl): its id, samples drawn and how many were correct, so that two
-    models' results can be compared item by item."""
-    return [{"id": s.get("id") if s.get("id") is not None else i, "samples": len(s["rewards"]),
-             "correct": float(sum(s["rewards"]))} for i, s in enumerate(samples)]
+    """One record per eval item (eval_items.jsonl): its id, the answers behind the headline pass@1 (the greedy one
+    when greedy ran, else the k samples) and how many were correct, so that two models' results can be compared
+    item by item."""
+    out = []
+    for i, s in enumerate(samples):
+        answers = [s["greedy_reward"]] if "greedy_reward" in s else s["rewards"]
+        out.append({"id": s.get("id") if s.get("id") is not None else i, "samples": len(answers),
+                    "correct": float(sum(answers))})
+    return out
 
 
 def items_path(out: Path) -> Path:
@@ -135,8 +145,9 @@ def cli(argv: list[str]) -> int:
     parser.add_argument("--data", required=True, help="a prepared split, e.g. results/<cfg>/data/gsm8k/test.jsonl")
     parser.add_argument("--out", required=True, help="results/<cfg>/evals/<model_id>/rlvr_<dataset>.json")
     parser.add_argument("--model-id", help="name in the results (default: the --out file's directory name)")
-    parser.add_argument("--k", type=int, default=4, help="samples per problem for pass@1")
-    parser.add_argument("--temperature", type=float, default=1.0, help="sampling temperature of the sampled pass@1")
+    parser.add_argument("--k", type=int, default=4,
+                        help="samples per problem for the sampled mean@k and pass@k (0: greedy only)")
+    parser.add_argument("--temperature", type=float, default=1.0, help="sampling temperature of mean@k and pass@k")
     parser.add_argument("--top-p", type=float, default=1.0, help="nucleus sampling threshold")
     parser.add_argument("--max-new-tokens", type=int, default=1024, help="longest answer generated (tokens)")
     parser.add_argument("--batch-size", type=int, default=32, help="sequences per generate call")
@@ -173,11 +184,20 @@ def cli(argv: list[str]) -> int:
     dataset = examples[0].get("dataset") or Path(args.data).parent.name
     samples_path = out.with_name(out.stem + ".samples.jsonl")
     common = {"n": res["n"], "task": dataset}
-    metrics = {"pass@1": {"value": _pct(res["pass@1"]), "stderr": _pct(res["pass@1_stderr"]), **common,
-                          "metric": "pass@1", "k": args.k, "temperature": args.temperature}}
+    metrics: dict[str, dict] = {}
+    if "pass@1" in res:
+        metrics["mean@k"] = {"value": _pct(res["pass@1"]), "stderr": _pct(res["pass@1_stderr"]), **common,
+                             "metric": f"mean@{args.k}", "k": args.k, "temperature": args.temperature,
+                             "top_p": args.top_p}
+        metrics["pass@k"] = {"value": _pct(res["pass@k"]), "stderr": None, **common, "metric": f"pass@{args.k}",
+                             "k": args.k, "temperature": args.temperature, "top_p": args.top_p}
     if "pass@1_greedy" in res:
         metrics["pass@1_greedy"] = {"value": _pct(res["pass@1_greedy"]), "stderr": _pct(res["pass@1_greedy_stderr"]),
                                     **common, "metric": "pass@1_greedy"}
+    # The headline pass@1: one greedy answer per problem (verl's validation) when greedy ran, else mean@k.
+    headline = metrics.get("pass@1_greedy") or metrics["mean@k"]
+    metrics["pass@1"] = {**headline, "metric": "pass@1",
+                         "protocol": "greedy" if "pass@1_greedy" in metrics else "sampled mean@k"}
     result = {
         "model": args.model_id or out.parent.name, "model_path": str(Path(args.model).resolve()), "eval": "rlvr",
         "metrics": metrics,
@@ -194,6 +214,6 @@ def cli(argv: list[str]) -> int:
     write_jsonl(items_path(out), item_records(res["samples"]))
     write_json(out, result)
     g = f", greedy {metrics['pass@1_greedy']['value']:.1f}%" if "pass@1_greedy" in metrics else ""
-    print(f"{dataset}: pass@1 {metrics['pass@1']['value']:.1f}% (k={args.k}, n={res['n']}){g}, "
+    print(f"{dataset}: pass@1 {metrics['pass@1']['value']:.1f}% ({metrics['pass@1']['protocol']}, n={res['n']}){g}, "
           f"unparsed {res['unparsed']} -> {out}")
     return 0

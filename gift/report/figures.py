@@ -50,6 +50,8 @@ REWARD = Metric("reward_mean", "mean reward (RM score / √tokens)", "reward")
 CORR = Metric("implicit_explicit_corr", "within-group Pearson r (implicit, explicit reward)", "reward correlation")
 BETA = Metric("implied_beta", "implied β(x) = σ_φ(x) / σ̂_θ(x)", "implied β(x)")
 STEP_LABEL = "training step (optimizer steps)"
+# Figures 3-5 count rollout batches, as the paper's x axes (verl's trainer steps) do.
+BATCH_LABEL = "rollout batch (trainer step)"
 
 
 @dataclass
@@ -70,6 +72,9 @@ class CurveFigureSpec:
     # series are methods (or a method's variants): each in its method's colour and line style (gift.report.style);
     # otherwise (settings, choices) in the colours no method uses
     by_method: bool = True
+    # the x axis: a metrics.jsonl key (`step`: optimizer updates; `rollout_batch`: rollout batches) and its label
+    x: str = "step"
+    xlabel: str = STEP_LABEL
 
 
 FIGURES: dict[str, CurveFigureSpec] = {
@@ -80,9 +85,9 @@ FIGURES: dict[str, CurveFigureSpec] = {
         caption="GIFT with the implicit reward summed over response tokens (kl_sum, the paper's choice) "
                 "against its mean (kl_average)."),
     "fig3": CurveFigureSpec(
-        "fig3", "Figure 3 · RLVR: GIFT vs GRPO", (TRAIN, EVAL),
-        caption="Train and eval pass@1 against training step for GIFT and GRPO on GSM8K and MATH "
-                "(paper: deepseek-llm-7b-chat)."),
+        "fig3", "Figure 3 · RLVR: GIFT vs GRPO", (TRAIN, EVAL), x="rollout_batch", xlabel=BATCH_LABEL,
+        caption="Train and eval pass@1 against rollout batch (the paper's training step) for GIFT and GRPO on GSM8K "
+                "and MATH (paper: deepseek-llm-7b-chat); train pass@1 is the mean over the batch's updates."),
     "reference": CurveFigureSpec(
         "reference", "Ablation · GIFT's implicit reward against the sampling policy or π_ref", (TRAIN, EVAL),
         series=implicit_reference_label,
@@ -90,13 +95,14 @@ FIGURES: dict[str, CurveFigureSpec] = {
                 "code: 0 at the first of the updates per rollout batch) and against the fixed reference π_ref "
                 "(the paper's formula), beside GRPO. Not a figure of the paper."),
     "fig4": CurveFigureSpec(
-        "fig4", "Figure 4 · RLVR: GIFT vs GRPO", (TRAIN, EVAL),
-        caption="Train and eval pass@1 against training step for GIFT and GRPO on GSM8K and MATH "
-                "(paper: Qwen2.5-32B-Instruct)."),
+        "fig4", "Figure 4 · RLVR: GIFT vs GRPO", (TRAIN, EVAL), x="rollout_batch", xlabel=BATCH_LABEL,
+        caption="Train and eval pass@1 against rollout batch (the paper's training step) for GIFT and GRPO on GSM8K "
+                "and MATH (paper: Qwen2.5-32B-Instruct); train pass@1 is the mean over the batch's updates."),
     "fig5": CurveFigureSpec(
         "fig5", "Figure 5 · hard RLVR (DAPO-Math train, AIME 2024 eval): GIFT vs GRPO", (TRAIN, EVAL, LENGTH),
-        caption="Train pass@1, eval pass@1 (AIME 2024) and response length against training step "
-                "(paper: Qwen3-32B and Qwen2.5-32B base models); panels c and f: response length."),
+        x="rollout_batch", xlabel=BATCH_LABEL,
+        caption="Train pass@1, eval pass@1 (AIME 2024) and response length against rollout batch (the paper's "
+                "training step) (paper: Qwen3-32B and Qwen2.5-32B base models); panels c and f: response length."),
     "fig6": CurveFigureSpec(
         "fig6", "Figure 6 · RLHF: GIFT vs GRPO reward curves", (REWARD,),
         caption="Mean explicit reward (reward-model score divided by √response tokens) against training step "
@@ -216,7 +222,7 @@ def _draw_panel(ax, spec: CurveFigureSpec, letter: str, row_key: str, group: tup
     name = spec.overlay_title if spec.overlay else group[0].name
     ax.set_title(f"{row_key}\n{name}" if row_key else name, fontsize=10)
     ax.set_title(f"({letter})", loc="left", fontsize=12, fontweight="bold")
-    ax.set_xlabel(STEP_LABEL)
+    ax.set_xlabel(spec.xlabel)
     ax.set_ylabel(spec.overlay_ylabel if spec.overlay else group[0].ylabel, fontsize=9)
     _style_axes(ax)
     panel_rec = {"panel": letter, "row": row_key, "metric": ",".join(m.key for m in group), "series": []}
@@ -241,7 +247,7 @@ def _draw_series(ax, spec: CurveFigureSpec, lab: str, li: int, group: tuple[Metr
     """The curves of one series (one per metric of the panel); appends their records, returns how many were drawn."""
     drawn = 0
     for mi, metric in enumerate(group):
-        curves = [(r, r.series(metric.key)) for r in series_runs]
+        curves = [(r, r.series(metric.key, x=spec.x)) for r in series_runs]
         with_data = [(r, c) for r, c in curves if c[0].size]
         records.append({
             "label": lab, "metric": metric.key,
@@ -373,13 +379,17 @@ def rollouts_figure(runs: Sequence[Run], config_name: str) -> FigureResult:
 
 
 def make_figure(fid: str, runs: Sequence[Run], config_name: str) -> FigureResult:
-    """Draw the figure `fid` ('fig2a', 'fig2b', 'fig3' .. 'fig6', 'correlation', 'sweep')."""
+    """Draw the figure `fid` ('fig2a', 'fig2b', 'fig3' .. 'fig6', 'correlation', 'sweep', 'firstupdate')."""
     if fid == "fig2a":
         return rollouts_figure(runs, config_name)
     if fid == "sweep":
         from gift.report.sweep import sweep_figure
 
         return sweep_figure(runs, config_name)
+    if fid == "firstupdate":
+        from gift.report.first_update import first_update_figure
+
+        return first_update_figure(runs, config_name)
     if fid not in FIGURES:
         raise ValueError(f"unknown figure {fid!r}; known: fig2a, {', '.join(FIGURES)}")
     return curve_figure(FIGURES[fid], runs, config_name)

@@ -140,19 +140,36 @@ class Run:
         """True once the run has logged at least one step."""
         return bool(self.metrics)
 
-    def series(self, key: str) -> tuple[np.ndarray, np.ndarray]:
-        """(steps, values) of one metric, in step order; absent, null and non-finite values are left out."""
+    def series(self, key: str, x: str = "step") -> tuple[np.ndarray, np.ndarray]:
+        """(x values, values) of one metric, in x order; absent, null and non-finite values are left out.
+
+        `x` is `step` (optimizer updates) or another row key such as `rollout_batch`; the values of the rows
+        that share an x value (the updates of one rollout batch) are averaged."""
         pts: dict[float, float] = {}
+        groups: dict[float, list[float]] = {}
         for i, row in enumerate(self.metrics):
             v = row.get(key)
             if v is None or isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v):
                 continue
-            step = row.get("step", i + 1)
-            if not isinstance(step, int | float):
+            at = row.get("step", i + 1) if x == "step" else row.get(x)
+            if at is None and x == "rollout_batch" and isinstance(row.get("step"), int | float):
+                # rows written without the key: the rollout batch from the run's batch structure
+                at = math.ceil(row["step"] / self._updates_per_rollout_batch())
+            if not isinstance(at, int | float) or isinstance(at, bool):
                 continue
-            pts[float(step)] = float(v)  # a resumed run may log a step twice: the later line wins
+            if x == "step":
+                pts[float(at)] = float(v)  # a resumed run may log a step twice: the later line wins
+            else:
+                groups.setdefault(float(at), []).append(float(v))
+        if x != "step":
+            pts = {at: sum(vals) / len(vals) for at, vals in groups.items()}
         steps = np.array(sorted(pts), dtype=float)
         return steps, np.array([pts[s] for s in steps], dtype=float)
+
+    def _updates_per_rollout_batch(self) -> int:
+        """Optimizer updates per rollout batch from the grid entry's batch plan (1 when it is not known)."""
+        value = (self.entry.get("batch") or {}).get("updates_per_rollout_batch")
+        return int(value) if isinstance(value, int | float) and value >= 1 else 1
 
     def describe(self) -> str:
         """'GRPO tiny math seed 1': how a figure names a run that is missing."""

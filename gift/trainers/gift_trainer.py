@@ -208,6 +208,10 @@ class GIFTTrainer(GroupBatchingMixin, GRPOTrainer):
         rhat_all = gather(rhat_g.float())
         self._metrics[mode]["implicit_reward/mean"].append(rhat_all.mean().item())
         self._metrics[mode]["implicit_reward/std"].append(rhat_all.std().item() if rhat_all.numel() > 1 else 0.0)
+        if rhat_g.shape[-1] > 1:
+            # the spread the z-score divides by: the within-group std (unbiased, as the loss), mean over groups
+            spread = gather(rhat_g.float().std(dim=-1))
+            self._metrics[mode]["implicit_reward/group_std"].append(spread.mean().item())
         corr = gather(group_correlation(explicit_g.float(), rhat_g.float()))
         corr = corr[~torch.isnan(corr)]
         if corr.numel():
