@@ -288,7 +288,8 @@ def _train_in(cfg: RunConfig, spec, run_dir: Path, args, method_kwargs: dict, ba
     trainer_cls = spec.load("trainer")
     eval_new_tokens = cfg.eval_max_new_tokens or method_kwargs.get("max_completion_length") or 256
     recorder = RunRecorder(cfg, run_dir / "metrics.jsonl", tokenizer, eval_rows, selection_rows, eval_new_tokens,
-                           reward_funcs, logger)
+                           reward_funcs, logger, updates_per_rollout_batch=updates_per_rollout_batch(method_kwargs),
+                           eval_every_updates=cfg.eval_every * _cadence_updates(cfg, method_kwargs))
     with engine_context(args):
         trainer = trainer_cls(
             model=model,
@@ -299,20 +300,6 @@ def _train_in(cfg: RunConfig, spec, run_dir: Path, args, method_kwargs: dict, ba
             callbacks=[recorder, *callbacks],
         )
     _record_engine(run_dir, cfg, trainer, eval_new_tokens)
-
-
-    recorder = RunRecorder(cfg, run_dir / "metrics.jsonl", tokenizer, eval_rows, selection_rows,
-                           cfg.eval_max_new_tokens or method_kwargs.get("max_completion_length") or 256,
-                           reward_funcs, logger, updates_per_rollout_batch=updates_per_rollout_batch(method_kwargs),
-                           eval_every_updates=cfg.eval_every * _cadence_updates(cfg, method_kwargs))
-    trainer = trainer_cls(
-        model=model,
-        reward_funcs=reward_funcs,
-        args=args,
-        train_dataset=Dataset.from_list(train_rows),
-        processing_class=tokenizer,
-        callbacks=[recorder],
-    )
     recorder.trainer = trainer  # the periodic eval generates through the trainer (its engine, gathered weights)
     if args.use_vllm:
         from gift.vllm_sync import sync_every_parameter
