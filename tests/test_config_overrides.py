@@ -28,6 +28,7 @@ def test_command_line_values_get_their_yaml_types_as_snakemake_parses_them():
     overrides = parse_config(["seeds=[0]", "training={max_steps: 20, eval_temperature: 0.7, eval_greedy: true}"])
     assert overrides["seeds"] == ["0"], "Snakemake's own parse leaves list items as strings"
     config = _tiny()
+    eval_every = config["training"]["eval_every"]
     update_config(config, overrides)
     with pytest.raises(gift_grid.ConfigError, match="is not of type 'integer'"):
         gift_grid.validate(copy.deepcopy(config))
@@ -35,7 +36,7 @@ def test_command_line_values_get_their_yaml_types_as_snakemake_parses_them():
     gift_grid.validate(config)
     assert config["seeds"] == [0]
     assert config["training"]["max_steps"] == 20 and config["training"]["eval_temperature"] == 0.7
-    assert config["training"]["eval_greedy"] is True and config["training"]["eval_every"] == 15, "the rest is kept"
+    assert config["training"]["eval_greedy"] is True and config["training"]["eval_every"] == eval_every, "the rest is kept"
 
 
 def _dry_run(*args: str) -> subprocess.CompletedProcess:
@@ -53,7 +54,7 @@ def test_dry_run_accepts_typed_overrides_and_refuses_an_out_of_range_training_se
 # One value out of `gift train`'s range per training setting: the workflow's schema refuses each one too.
 OUT_OF_RANGE = [("max_steps", 0), ("max_steps", -2), ("num_train_epochs", 0), ("eval_every", -1), ("eval_limit", 0),
                 ("save_every", 0), ("save_total_limit", 0), ("max_prompt_length", 0), ("train_limit", 0),
-                ("eval_k", 0), ("eval_temperature", 0), ("eval_max_new_tokens", 0), ("rollout_batch_prompts", 0),
+                ("eval_k", -1), ("eval_temperature", 0), ("eval_max_new_tokens", 0), ("rollout_batch_prompts", 0),
                 ("optimizer_batch_prompts", 0), ("micro_batch_prompts", 0), ("report_to", "mlflow"),
                 ("report_to", "none,wandb"), ("log_samples_every", -1), ("eval_greedy", "yes")]
 
