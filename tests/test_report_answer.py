@@ -271,3 +271,13 @@ def test_detectable_difference_has_80_percent_power_in_an_independent_simulation
              for _ in range(3000)]
         return float(np.mean([h.pvalue < 0.05 and h.statistic > 0 for h in r]))
     assert scipy_power(n) >= 0.77 and scipy_power(n - 2) < 0.8
+
+
+def test_a_sweep_only_config_points_its_answer_to_the_comparisons_at_the_picks():
+    from gift.report.report import answer_markdown
+
+    picks = "- Sweep tiny · gsm8k: GRPO picked learning_rate=1e-05"
+    swept = answer_markdown([], sweep_md=picks)
+    assert "No setting" not in swept and "Claims at the selected values" in swept and picks in swept
+    bare = answer_markdown([])
+    assert "No setting of this config has finished GIFT and GRPO runs to compare yet." in bare

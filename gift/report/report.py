@@ -129,9 +129,14 @@ def answer_markdown(claims: Sequence[ClaimResult], smoke: bool = False, sweep_md
         out += [SMOKE_WARNING, ""]
     c = next((c for c in claims if c.cid == ANSWER_CLAIM), None)
     if c is None or not c.details:
-        out += ["Does GIFT beat GRPO? No setting of this config has finished GIFT and GRPO runs to compare yet.", ""]
-        if sweep_md:
-            out += [sweep_md, ""]
+        if sweep_md:  # a sweep-only config: its comparisons are made at each method's picked value
+            out += ["Does GIFT beat GRPO? This config compares the methods at their swept values: GIFT − GRPO at "
+                    "each method's picked value, with its interval and verdict, is in the section Sweeps (\"Claims at "
+                    "the selected values\"), beside the same comparison at the config's unswept values.", "",
+                    sweep_md, ""]
+        else:
+            out += ["Does GIFT beat GRPO? No setting of this config has finished GIFT and GRPO runs to compare yet.",
+                    ""]
         return "\n".join(out) + "\n"
     out += [f"Does GIFT beat GRPO? GIFT − GRPO of the final eval pass@1 per setting ({c.cid}), with its 95% interval "
             f"over seeds; a claim's settings are judged together (Holm). Claim verdict: {VERDICT_MARK[c.verdict]}.", ""]
