@@ -23,7 +23,8 @@ from gift.report.inputs import (
 log = logging.getLogger("gift.report")
 
 
-def _setup_logging() -> None:
+def setup_logging() -> None:
+    """INFO logs of the report steps to stderr, unless logging is already configured."""
     if not logging.getLogger().handlers:
         logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
 
@@ -55,7 +56,7 @@ def figure_main(argv: Sequence[str] | None, fid: str) -> int:
     _common(parser)
     parser.add_argument("--runs", nargs="*", default=[], help="run directories (results/<cfg>/runs/<run_id>)")
     args = parser.parse_args(argv)
-    _setup_logging()
+    setup_logging()
     grid = load_grid(args.grid)
     fig = figure_id(fid)
     # A run the grid assigns to other figures is left out, so passing extra run directories is harmless.
@@ -76,7 +77,7 @@ def table1_main(argv: Sequence[str] | None = None) -> int:
     _common(parser, grid_required=False)
     parser.add_argument("--methods", nargs="*", help="methods to list, in order (default: all registered)")
     args = parser.parse_args(argv)
-    _setup_logging()
+    setup_logging()
     rows = T.table1_rows(methods=args.methods)
     prefix = args.out
     write_text(f"{prefix}.csv", T.table1_csv(rows))
@@ -130,7 +131,7 @@ def table_main(argv: Sequence[str] | None, name: str) -> int:
     _common(parser)
     _table_args(parser)
     args = parser.parse_args(argv)
-    _setup_logging()
+    setup_logging()
     grid = load_grid(args.grid)
     (rt,) = build_tables([name], grid, load_eval_results(args.evals), args.config_name, args.paper_values,
                          args.tolerance, args.length_tolerance)
@@ -189,7 +190,7 @@ def report_main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--rollout-pivot", type=int, default=ROLLOUT_PIVOT,
                         help="N beyond which the paper says more rollouts gain little (default %(default)s)")
     args = parser.parse_args(argv)
-    _setup_logging()
+    setup_logging()
     grid = load_grid(args.grid)
     runs = with_expected(load_runs(args.runs, grid), grid)
     loaded_evals = load_eval_results(args.evals)  # read once: the final evaluations and the tables use them

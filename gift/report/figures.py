@@ -129,7 +129,8 @@ def _letter(i: int, first: str) -> str:
     return chr(ord(first) + i)
 
 
-def _not_run_text(ax, text: str = NOT_RUN) -> None:
+def not_run_text(ax, text: str = NOT_RUN) -> None:
+    """Mark a panel whose runs have not finished: no ticks, the text in its middle."""
     ax.set_xticks([])
     ax.set_yticks([])
     ax.text(0.5, 0.5, text, transform=ax.transAxes, ha="center", va="center", fontsize=12, color="0.45",
@@ -146,7 +147,8 @@ def _footnote(runs: Sequence[Run]) -> str:
     return base + f" Not run: {names}{more}."
 
 
-def _style_axes(ax) -> None:
+def style_axes(ax) -> None:
+    """The suite's axes: a light grid, no top or right spine."""
     ax.grid(True, alpha=0.3, linewidth=0.6)
     ax.spines[["top", "right"]].set_visible(False)
 
@@ -224,7 +226,7 @@ def _draw_panel(ax, spec: CurveFigureSpec, letter: str, row_key: str, group: tup
     ax.set_title(f"({letter})", loc="left", fontsize=12, fontweight="bold")
     ax.set_xlabel(spec.xlabel)
     ax.set_ylabel(spec.overlay_ylabel if spec.overlay else group[0].ylabel, fontsize=9)
-    _style_axes(ax)
+    style_axes(ax)
     panel_rec = {"panel": letter, "row": row_key, "metric": ",".join(m.key for m in group), "series": []}
     drawn, absent = 0, []
     for li, lab in enumerate(labels):
@@ -280,7 +282,7 @@ def _finish_panel(ax, group: tuple[Metric, ...], drawn: int, absent: list[str]) 
         if ys and min(ys) > 0 and max(ys) / min(ys) > 20:
             ax.set_yscale("log")
     if drawn == 0:
-        _not_run_text(ax)
+        not_run_text(ax)
     else:
         for text in absent:  # a legend line without a curve: the series is expected but has no data
             ax.plot([], [], " ", label=text)
@@ -360,11 +362,11 @@ def rollouts_figure(runs: Sequence[Run], config_name: str) -> FigureResult:
     ax.set_ylabel("final pass@1 (%)")
     ax.set_title("pass@1 at the end of training against N", fontsize=10)
     ax.set_title("(a)", loc="left", fontsize=12, fontweight="bold")
-    _style_axes(ax)
+    style_axes(ax)
     if drawn:
         ax.legend(fontsize=8, frameon=False, loc="best")
     else:
-        _not_run_text(ax)
+        not_run_text(ax)
     missing = sorted((rollouts(r), str(r.seed)) for r in runs if not r.has_metrics and rollouts(r) is not None)
     fig.suptitle(f"Figure 2a · number of rollouts N (GIFT)  [config: {config_name}]", fontsize=12)
     foot = ("Points: mean over seeds of each run's final pass@1 (mean of its last 10% of logged points); "

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from gift.report import provenance as prov
-from gift.report.figures import FigureResult, _not_run_text, _style_axes, plt
+from gift.report.figures import FigureResult, not_run_text, plt, style_axes
 from gift.report.inputs import Run
 from gift.report.labels import setting_label
 from gift.report.stats import mean_sd
@@ -72,7 +72,7 @@ def first_update_figure(runs: Sequence[Run], config_name: str) -> FigureResult:
         ax.set_title(f"({chr(ord('a') + pi)})", loc="left", fontsize=12, fontweight="bold")
         ax.set_xlabel("update within its rollout batch")
         ax.set_ylabel(ylabel, fontsize=9)
-        _style_axes(ax)
+        style_axes(ax)
         panel = {"panel": chr(ord("a") + pi), "metric": key, "series": []}
         drawn = 0
         for li, label in enumerate(labels):
@@ -101,7 +101,7 @@ def first_update_figure(runs: Sequence[Run], config_name: str) -> FigureResult:
                 ax.set_yscale("symlog", linthresh=1e-3)
             ax.legend(fontsize=7.5, frameon=False, loc="best")
         else:
-            _not_run_text(ax)
+            not_run_text(ax)
         record["panels"].append(panel)
     for ax in axes[0]:
         ax.set_xticks(range(1, max_index + 1))

@@ -22,7 +22,7 @@ log = logging.getLogger("gift.report")
 def cli(argv: Sequence[str] | None = None) -> int:
     """Entry point of `gift report`."""
     from gift.grid import ConfigError, expand, load_config, validate, write_grid_json
-    from gift.report.cli import _setup_logging, report_main, with_expected
+    from gift.report.cli import report_main, setup_logging, with_expected
     from gift.report.figures import make_figure, save_figure
     from gift.report.inputs import figure_id, load_grid, load_runs
 
@@ -35,7 +35,7 @@ def cli(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--calibration-sims", type=int, default=2000,
                         help="null simulations per seed count for the calibration the report prints (0: none)")
     args = parser.parse_args(argv)
-    _setup_logging()
+    setup_logging()
     try:
         config = load_config(args.config)
         validate(config)

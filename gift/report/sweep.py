@@ -241,7 +241,7 @@ def sweep_figure(runs: Sequence[Run], config_name: str):
     from matplotlib.ticker import NullLocator
 
     from gift.report import provenance as prov
-    from gift.report.figures import FigureResult, _not_run_text, _style_axes
+    from gift.report.figures import FigureResult, not_run_text, style_axes
     from gift.report.style import method_style
 
     settings = sweep_settings(runs)
@@ -252,7 +252,7 @@ def sweep_figure(runs: Sequence[Run], config_name: str):
     arg = settings[0].arg if settings else "value"
     for ax, s in zip(axes[0], settings or [None], strict=True):
         if s is None:
-            _not_run_text(ax)
+            not_run_text(ax)
             ax.set_title("no sweep runs", fontsize=10)
             continue
         rec = {"setting": s.setting, "experiment": s.experiment, "arg": s.arg, "series": []}
@@ -288,11 +288,11 @@ def sweep_figure(runs: Sequence[Run], config_name: str):
         ax.set_xlabel(f"{s.arg} (log scale)")
         ax.set_ylabel("final eval pass@1 (%)")
         ax.set_title(s.setting, fontsize=10)
-        _style_axes(ax)
+        style_axes(ax)
         if any(p["mean"] is not None for ser in rec["series"] for p in ser["points"]):
             ax.legend(fontsize=8, frameon=False, loc="best")
         else:
-            _not_run_text(ax)
+            not_run_text(ax)
         record["settings"].append(rec)
     fig.suptitle(f"Sweep of {arg}: final eval pass@1 per method\n[config: {config_name}]", fontsize=11)
     foot = ("Points: mean over seeds of each run's final eval pass@1 (mean of its last 10% of logged points, on the "
