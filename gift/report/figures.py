@@ -147,6 +147,11 @@ def _footnote(runs: Sequence[Run]) -> str:
     return base + f" Not run: {names}{more}."
 
 
+def footnote(fig, text: str, width: int) -> None:
+    """The figure's note in small grey type along its bottom edge, wrapped at `width` characters."""
+    fig.text(0.01, 0.005, "\n".join(textwrap.wrap(text, width)), fontsize=7.5, color="0.3", ha="left", va="bottom")
+
+
 def style_axes(ax) -> None:
     """The suite's axes: a light grid, no top or right spine."""
     ax.grid(True, alpha=0.3, linewidth=0.6)
@@ -298,8 +303,7 @@ def _finish_panel(ax, group: tuple[Metric, ...], drawn: int, absent: list[str]) 
 def _finish_figure(fig, spec: CurveFigureSpec, runs: Sequence[Run], config_name: str, width: float) -> None:
     """The title with the config's name and the footnote naming what the curves average over."""
     fig.suptitle("\n".join(textwrap.wrap(f"{spec.title}  [config: {config_name}]", int(width * 10))), fontsize=12)
-    fig.text(0.01, 0.005, "\n".join(textwrap.wrap(_footnote(runs), int(width * 15))), fontsize=7.5, color="0.3",
-             ha="left", va="bottom")
+    footnote(fig, _footnote(runs), int(width * 15))
     fig.tight_layout(rect=(0, 0.05, 1, 0.96))
 
 
@@ -373,7 +377,7 @@ def rollouts_figure(runs: Sequence[Run], config_name: str) -> FigureResult:
             "error bars: ±1 sample sd over seeds; solid: eval, dashed: train.")
     if missing:
         foot += " Not run: " + ", ".join(f"N={n} seed {s}" for n, s in missing) + "."
-    fig.text(0.01, 0.005, "\n".join(textwrap.wrap(foot, 110)), fontsize=7.5, color="0.3", ha="left", va="bottom")
+    footnote(fig, foot, 110)
     fig.tight_layout(rect=(0, 0.07, 1, 0.95))
     record["not_run"] = [r.run_id for r in runs if not r.has_metrics]
     caption = _caption("GIFT's final pass@1 against the number of rollouts per prompt N.", runs, foot)

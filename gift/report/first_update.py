@@ -16,7 +16,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from gift.report import provenance as prov
-from gift.report.figures import FigureResult, not_run_text, plt, style_axes
+from gift.report.figures import FigureResult, footnote, not_run_text, plt, style_axes
 from gift.report.inputs import Run
 from gift.report.labels import setting_label
 from gift.report.stats import mean_sd
@@ -111,7 +111,7 @@ def first_update_figure(runs: Sequence[Run], config_name: str) -> FigureResult:
     foot = ("Points: mean over seeds of each run's mean over its updates at that index; error bars: ±1 sample sd "
             "over seeds. Gradient norm: before clipping (transformers' grad_norm); an update counts as clipped when "
             "it exceeds max_grad_norm. With the rollout reference the implicit reward is 0 at update 1.")
-    fig.text(0.01, 0.005, "\n".join(textwrap.wrap(foot, 170)), fontsize=7.5, color="0.3", ha="left", va="bottom")
+    footnote(fig, foot, 170)
     fig.tight_layout(rect=(0, 0.07, 1, 0.92))
     record["not_run"] = [r.run_id for r in runs if not r.has_metrics]
     n = sum(r.has_metrics for r in runs)

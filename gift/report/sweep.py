@@ -16,7 +16,6 @@ flagged: the best value may lie beyond the range.
 from __future__ import annotations
 
 import math
-import textwrap
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -241,7 +240,7 @@ def sweep_figure(runs: Sequence[Run], config_name: str):
     from matplotlib.ticker import NullLocator
 
     from gift.report import provenance as prov
-    from gift.report.figures import FigureResult, not_run_text, style_axes
+    from gift.report.figures import FigureResult, footnote, not_run_text, style_axes
     from gift.report.style import method_style
 
     settings = sweep_settings(runs)
@@ -298,7 +297,7 @@ def sweep_figure(runs: Sequence[Run], config_name: str):
     foot = ("Points: mean over seeds of each run's final eval pass@1 (mean of its last 10% of logged points, on the "
             "eval split); error bars: 95% t interval over seeds; star: the value the selection rule picked on the "
             "held-out selection split.")
-    fig.text(0.01, 0.005, "\n".join(textwrap.wrap(foot, 120)), fontsize=7.5, color="0.3", ha="left", va="bottom")
+    footnote(fig, foot, 120)
     fig.tight_layout(rect=(0, 0.08, 1, 0.92))
     record["not_run"] = [r.run_id for r in runs if not r.has_metrics]
     n_ok = sum(r.has_metrics for r in runs)
