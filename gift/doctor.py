@@ -327,8 +327,7 @@ def cli(argv: list[str], probes: Probes | None = None) -> int:
     parser.add_argument("--out", help="also write the table to this file")
     args = parser.parse_args(argv)
     try:
-        config = gift_grid.load_config(args.config)
-        gift_grid.validate(config)
+        config = gift_grid.load_checked(args.config)
         rows = run_checks(config, probes)
     except (gift_grid.ConfigError, OSError) as err:
         print(f"gift doctor: {args.config}: {err}", file=sys.stderr)

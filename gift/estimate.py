@@ -382,8 +382,7 @@ def cli(argv: list[str]) -> int:
     parser.add_argument("--json", action="store_true", help="print the per-run numbers as JSON instead")
     args = parser.parse_args(argv)
     try:
-        config = gift_grid.load_config(args.config)
-        gift_grid.validate(config)
+        config = gift_grid.load_checked(args.config)
         if config.get("device") != "gpu" and not config.get("estimate"):
             # a CPU config's cost is minutes of CPU, measured rather than estimated
             print(f"{args.config}: a CPU config (device: cpu): it runs on this machine's cores, no GPU-hours to "

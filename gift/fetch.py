@@ -266,8 +266,7 @@ def cli(argv: list[str]) -> int:
     parser.add_argument("--list", action="store_true", help="list what the config needs and fetch nothing")
     args = parser.parse_args(argv)
     try:
-        config = gift_grid.load_config(args.config)
-        gift_grid.validate(config)
+        config = gift_grid.load_checked(args.config)
         items = needs(config)
     except (gift_grid.ConfigError, OSError) as err:
         print(f"gift fetch: {args.config}: {err}", file=sys.stderr)

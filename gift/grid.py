@@ -20,6 +20,7 @@ from gift.grid_config import (  # noqa: F401 (SCHEMA_PATH, load_config, validate
     ConfigError,
     apply_typed_overrides,
     check_references,
+    load_checked,
     load_config,
     sweep_values,
     validate,
@@ -320,8 +321,7 @@ def cli(argv: list[str]) -> int:
                              "estimate.num_processes, else 1)")
     ns = parser.parse_args(argv)
     try:
-        config = load_config(ns.config)
-        validate(config)
+        config = load_checked(ns.config)
         grid = expand(config)
     except (ConfigError, OSError) as err:
         print(f"gift grid: error: {ns.config}: {err}", file=sys.stderr)

@@ -72,6 +72,13 @@ def validate(config: dict, schema_path: str | Path = SCHEMA_PATH) -> None:
         raise ConfigError(f"config does not match {Path(schema_path).name}:\n" + "\n".join(lines))
 
 
+def load_checked(path: str | Path) -> dict:
+    """A workflow config read and checked against the schema, as every `--config` command starts."""
+    config = load_config(path)
+    validate(config)
+    return config
+
+
 def sweep_values(exp: dict, method: str) -> list:
     """The values a sweep experiment gives `method` (one list for every method, or one per method)."""
     values = exp["sweep"]["values"]

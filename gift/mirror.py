@@ -119,8 +119,7 @@ def cli(argv: list[str]) -> int:
     parser.add_argument("--out", required=True, help="the HF_HOME to fill (its hub/ cache)")
     args = parser.parse_args(argv)
     try:
-        config = gift_grid.load_config(args.config)
-        gift_grid.validate(config)
+        config = gift_grid.load_checked(args.config)
         for line in build_mirror(config, args.out):
             print(line)
     except (gift_grid.ConfigError, OSError) as err:

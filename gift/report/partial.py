@@ -21,7 +21,7 @@ log = logging.getLogger("gift.report")
 
 def cli(argv: Sequence[str] | None = None) -> int:
     """Entry point of `gift report`."""
-    from gift.grid import ConfigError, expand, load_config, validate, write_grid_json
+    from gift.grid import ConfigError, expand, load_checked, write_grid_json
     from gift.report.cli import report_main, setup_logging, with_expected
     from gift.report.figures import make_figure, save_figure
     from gift.report.inputs import figure_id, load_grid, load_runs
@@ -37,9 +37,7 @@ def cli(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     setup_logging()
     try:
-        config = load_config(args.config)
-        validate(config)
-        grid = expand(config)
+        grid = expand(load_checked(args.config))
     except (ConfigError, OSError) as err:
         print(f"gift report: error: {args.config}: {err}", file=sys.stderr)
         return 2
