@@ -346,9 +346,9 @@ def trainer_generate(trainer: Any, tokenizer: Any, prompts: list[list[dict]], n:
     share = math.ceil(len(prompts) / world)
     mine = prompts[rank * share:(rank + 1) * share]
     local = mine + [prompts[-1]] * (share - len(mine))
-    texts = _chat_texts(tokenizer, local)
+    ids = chat_prompt_ids(tokenizer, local)
     if getattr(trainer, "use_vllm", False):
-        out = _generate_trainer_vllm(trainer, tokenizer, texts, n, temperature, top_p, max_new_tokens, greedy,
+        out = _generate_trainer_vllm(trainer, tokenizer, ids, n, temperature, top_p, max_new_tokens, greedy,
                                      seed + rank)
     else:
         from trl.models import unwrap_model_for_generation
@@ -358,19 +358,18 @@ def trainer_generate(trainer: Any, tokenizer: Any, prompts: list[list[dict]], n:
               trainer._dist.summon_full_params(trainer.model_wrapped, recurse=False)):
             settings = sampling_settings(tokenizer, model, n=n, temperature=temperature, top_p=top_p,
                                          max_new_tokens=max_new_tokens, seed=seed + rank, greedy=greedy)
-            out = _generate_hf(model, tokenizer, chat_prompt_ids(tokenizer, local), settings, batch_size, progress)
+            out = _generate_hf(model, tokenizer, ids, settings, batch_size, progress)
     gathered = gather_object(out[:len(mine)]) if world > 1 else out[:len(mine)]
     return list(gathered)
 
 
-def _generate_trainer_vllm(trainer: Any, tokenizer: Any, texts: list[str], n: int, temperature: float, top_p: float,
-                           max_new_tokens: int, greedy: bool, seed: int) -> list[list[str]]:
+def _generate_trainer_vllm(trainer: Any, tokenizer: Any, ids: list[list[int]], n: int, temperature: float,
+                           top_p: float, max_new_tokens: int, greedy: bool, seed: int) -> list[list[str]]:
     engine = trainer.vllm_generation
     if trainer.state.global_step != trainer._last_loaded_step:
         engine.sync_weights()
         trainer._last_loaded_step = trainer.state.global_step
     copies = 1 if greedy else n
-    ids = [tokenizer(t, add_special_tokens=False)["input_ids"] for t in texts]
     # One request per prompt with `copies` samples: vLLM seeds a request's samples seed, seed + 1, ..., where
     # `copies` requests with one seed would all draw the same completion. TRL splits a tensor-parallel group's
     # outputs by prompt count, which holds only for one sample per request: there the copies are separate
@@ -390,7 +389,7 @@ def _generate_trainer_vllm(trainer: Any, tokenizer: Any, texts: list[str], n: in
         for f, value in saved.items():
             setattr(engine, f, value)
     decoded = [tokenizer.decode(c, skip_special_tokens=True) for c in completion_ids]
-    out = [decoded[i * copies:(i + 1) * copies] for i in range(len(texts))]
+    out = [decoded[i * copies:(i + 1) * copies] for i in range(len(ids))]
     return [o * n for o in out] if greedy else out
 
 
