@@ -23,7 +23,7 @@ if not workflow.overwrite_configfiles:
 # The rules import the library from this checkout when it holds one, else the installed package.
 sys.path.insert(0, workflow.basedir)
 
-from gift import grid as gift_grid  # noqa: E402
+from gift import grid as gift_grid
 
 # `--config key=VALUE` values arrive untyped inside lists and maps (`seeds=[0]` gives ['0']): read them as YAML.
 gift_grid.apply_typed_overrides(config, dict(workflow.config_settings.config or {}))

@@ -30,8 +30,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from gift.charpolicy import build_char_policy
 from gift.cli_help import HelpFormatter
+from gift.tiny.char_policy import build_char_policy
 
 SCENARIOS = (("one update per rollout batch", 1), ("paper structure, 4 updates per rollout batch", 4))
 
@@ -176,7 +176,7 @@ def _colocated_llm(path: Path, max_num_seqs: int):
     suite's engine settings."""
     from vllm import LLM
 
-    from gift.rollout_engine import colocated_engine, engine_limits
+    from gift.run.rollout_engine import colocated_engine, engine_limits
 
     for key, value in (("RANK", "0"), ("LOCAL_RANK", "0"), ("WORLD_SIZE", "1"), ("MASTER_ADDR", "127.0.0.1"),
                        ("MASTER_PORT", "29517")):

@@ -26,7 +26,7 @@ def parser(prog: str, description: str | None = None, **kwargs) -> argparse.Argu
     return argparse.ArgumentParser(prog=prog, description=description, formatter_class=HelpFormatter, **kwargs)
 
 
-# `--model` of the evaluations: what the workflow passes (gift.grid_evals.eval_model_arg).
+# `--model` of the evaluations: what the workflow passes (gift.grid.evals.eval_model_arg).
 MODEL_HELP = ("the model to evaluate: a from_pretrained directory (a run's final/), or a hub id pinned as "
               "owner/name@revision (what the workflow passes for an untrained hub backbone; read from the hub cache "
               "that gift fetch filled)")

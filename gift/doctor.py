@@ -44,7 +44,7 @@ class Probes:
 
     gpus: Callable[[], list[tuple[str, float]]]
     free_gb: Callable[[Path], float]
-    hub_access: Callable[[Any], str | None]  # a gift.fetch.Need -> None (ok) or why not
+    hub_access: Callable[[Any], str | None]  # a gift.hub.fetch.Need -> None (ok) or why not
     judge: Callable[[str], str | None]  # a judge spec -> None (answers) or why not
     sandbox: Callable[[], dict]
     version: Callable[[str], str | None]
@@ -107,7 +107,7 @@ def _judge(spec_text: str) -> str | None:
 
 
 def _sandbox() -> dict:
-    from gift.sandbox import isolation_report
+    from gift.sandbox.runner import isolation_report
 
     try:
         return isolation_report()
@@ -148,7 +148,8 @@ def run_checks(config: dict, probes: Probes | None = None, results_dir: str | Pa
     """Every check for `config` on this machine."""
     from packaging.requirements import Requirement
 
-    from gift import estimate, fetch, gpu_memory
+    from gift import estimate, gpu_memory
+    from gift.hub.access import fetch
 
     p = probes or default_probes()
     grid = gift_grid.expand(config)
@@ -335,7 +336,7 @@ def cli(argv: list[str], probes: Probes | None = None) -> int:
     table = format_table(rows)
     print(table)
     if args.out:
-        from gift.io import write_text
+        from gift.files import write_text
 
         write_text(args.out, table + "\n")
     return 0 if all(r.ok for r in rows) else 1

@@ -153,7 +153,7 @@ def _final_rlvr_flops(grid: gift_grid.Grid, run: gift_grid.Run, params: float) -
     """The evaluation of the run's final model on its eval dataset (`evaluate: [rlvr]`): k sampled and (unless
     evaluation.rlvr.greedy is off) one greedy completion per test problem, at evaluation.rlvr.max_new_tokens or
     the run's training response length."""
-    from gift.grid_evals import rlvr_max_new_tokens
+    from gift.grid.evals import rlvr_max_new_tokens
 
     model = grid.models.get(run.run_id)
     if not run.eval_dataset or model is None or gift_grid.rlvr_eval_name(run.eval_dataset) not in model.evals:

@@ -214,7 +214,7 @@ def _config_fields(name: str) -> dict[str, dict]:
                      "choices": [str(c) for c in f.metadata["choices"]] if "choices" in f.metadata else None}
             for f in dataclasses.fields(cls)}
         try:
-            from gift.io import write_json
+            from gift.files import write_json
 
             write_json(path, cached)
         except OSError:  # a read-only home: no cache, same answer

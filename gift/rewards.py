@@ -23,7 +23,7 @@ from typing import Any
 
 from gift.answer_rules import dapo_rule_score, math_rule_score
 from gift.errors import did_you_mean
-from gift.verify import DEFAULT_CPU_S, VerifyTimeout, equivalent
+from gift.math_equivalence import DEFAULT_CPU_S, VerifyTimeout, equivalent
 
 log = logging.getLogger("gift.rewards")
 
@@ -166,7 +166,7 @@ def extract_dapo(completion: str) -> str | None:
 def math_equal(prediction: str, ground_truth: str, cpu_s: float = DEFAULT_CPU_S) -> bool:
     """Whether two LaTeX answers are equivalent: string and number comparison, then math-verify.
 
-    math-verify runs in a worker limited to `cpu_s` CPU-seconds (gift.verify); past it VerifyTimeout is raised.
+    math-verify runs in a worker limited to `cpu_s` CPU-seconds (gift.math_equivalence); past it VerifyTimeout is raised.
     """
     a, b = _strip_latex(prediction), _strip_latex(ground_truth)
     if a == b:
@@ -258,12 +258,12 @@ class RewardModelScorer:
         if isinstance(model, (str, Path)):
             path = str(model)
             if not Path(path).exists():
-                from gift.hub import hub_reachable
+                from gift.hub.access import hub_reachable
 
                 if not hub_reachable():
                     raise RuntimeError(f"reward model {path!r}: not a local directory and the model hub is "
                                        "unreachable; point the config at a local copy (a from_pretrained directory)")
-            from gift.dist import local_device
+            from gift.run.placement import local_device
 
             tokenizer = tokenizer or AutoTokenizer.from_pretrained(path)
             on_gpu = (device or local_device()).startswith("cuda")
@@ -272,7 +272,7 @@ class RewardModelScorer:
         if tokenizer is None:
             raise ValueError("a tokenizer is needed when the reward model is passed as an object")
         _check_not_partitioned(model)
-        from gift.dist import local_device
+        from gift.run.placement import local_device
 
         # this rank's GPU (a bare "cuda" would put every rank's copy on GPU 0)
         self.device = device or local_device()

@@ -96,7 +96,7 @@ def cli(argv: list[str]) -> int:
     if args.out == "-":
         sys.stdout.write(text)
         return 0
-    from gift.io import write_text
+    from gift.files import write_text
 
     write_text(args.out, text)
     print(f"{args.out}: {len(timings)} config(s): {', '.join(t.config for t in timings) or 'none'}")

@@ -28,7 +28,7 @@ def skip_without_sandbox() -> None:
     containers often lack user namespaces. GIFT_SANDBOX_ON_MISSING=warn runs it with less isolation instead."""
     import os
 
-    from gift.sandbox import ON_MISSING_VARIABLE, isolation_report, missing_isolation_message
+    from gift.sandbox.runner import ON_MISSING_VARIABLE, isolation_report, missing_isolation_message
 
     report = isolation_report()
     if report["missing"] and os.environ.get(ON_MISSING_VARIABLE) != "warn":
@@ -37,6 +37,6 @@ def skip_without_sandbox() -> None:
 
 def vllm_policy(out: Path) -> Path:
     """A random Qwen2 policy (the node backbone's architecture class): head dimension 64, bf16-friendly sizes."""
-    from gift.charpolicy import build_char_policy
+    from gift.tiny.char_policy import build_char_policy
 
     return build_char_policy(out, hidden=128, layers=2, heads=2, kv_heads=1, max_positions=512)

@@ -6,7 +6,7 @@ import json
 import random
 from pathlib import Path
 
-from gift.charpolicy import build_char_policy
+from gift.tiny.char_policy import build_char_policy
 
 # Method arguments small enough for a CPU: two micro-batches of one group of 4, 8-token completions.
 SMALL_METHOD_ARGS = {"num_generations": 4, "per_device_train_batch_size": 4, "gradient_accumulation_steps": 2,
@@ -60,7 +60,7 @@ def build_bos_policy(out: Path, seed: int = 0, hidden: int = 64, heads: int = 2,
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors
     from transformers import GenerationConfig, PreTrainedTokenizerFast, Qwen2Config, Qwen2ForCausalLM
 
-    from gift.tiny import CHAT_TEMPLATE, EOS_TOKEN, PAD_TOKEN, SPECIAL_TOKENS
+    from gift.tiny.build import CHAT_TEMPLATE, EOS_TOKEN, PAD_TOKEN, SPECIAL_TOKENS
 
     vocab = {t: i for i, t in enumerate([BOS, *SPECIAL_TOKENS, *string.printable])}
     tok = Tokenizer(models.WordLevel(vocab, unk_token=PAD_TOKEN))

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from gift.io import write_json, write_jsonl, write_text
+from gift.files import write_json, write_jsonl, write_text
 
 
 def write_run_dir(path: str | os.PathLike, metrics: Sequence[dict], config: dict | None = None,

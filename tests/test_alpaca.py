@@ -11,7 +11,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from gift.evals import alpaca, judges
+from gift.evals import judges
+from gift.evals.alpaca_eval import evaluate as alpaca
 from tests.test_judges import build_tiny_reward_model
 
 

@@ -18,7 +18,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from gift.evals import alpaca, judges
+from gift.evals import judges
+from gift.evals.alpaca_eval import evaluate as alpaca
 
 DATA = Path(__file__).parent / "data" / "alpaca_eval"
 MODELS = ("FuseChat-Llama-3.2-1B-Instruct", "FuseChat-Gemma-2-9B-Instruct", "chatglm2-6b")

@@ -21,7 +21,7 @@ import pytest
 import yaml
 
 from gift.cli import main
-from gift.io import read_jsonl
+from gift.files import read_jsonl
 
 ROOT = Path(__file__).resolve().parent.parent
 SMOKE = yaml.safe_load((ROOT / "config" / "smoke.yaml").read_text())
@@ -264,7 +264,7 @@ def test_snakemake_dry_run_names_a_bad_method_argument(tmp_path, key, value, wor
 def test_atomic_writes_remove_what_killed_writers_on_this_host_left(tmp_path):
     import socket
 
-    from gift.io import atomic_path
+    from gift.files import atomic_path
 
     host = "".join(c if c.isalnum() or c in "_-" else "_" for c in socket.gethostname())
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
@@ -315,7 +315,7 @@ def test_reward_timeouts_and_failures_are_columns_of_the_step_that_had_them(tmp_
     from types import SimpleNamespace
 
     from gift.rewards import make_reward_function
-    from gift.run_recorder import RunRecorder
+    from gift.run.recorder import RunRecorder
 
     f = make_reward_function("math_verify", verify_cpu_s=1)
     cfg = SimpleNamespace(reward="math_verify", eval_every=0)

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from gift.io import read_jsonl
+from gift.files import read_jsonl
 from tests.policy_fixtures import SMALL_METHOD_ARGS
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -51,7 +51,7 @@ def test_benchmark_answers_go_through_one_tensor_parallel_vllm_engine_when_insta
     import torch
 
     import gift.generation as generation
-    from gift.evals import alpaca
+    from gift.evals.alpaca_eval import evaluate as alpaca
 
     fake = _FakeVLLM()
     monkeypatch.setitem(sys.modules, "vllm", fake.module)
@@ -70,17 +70,17 @@ def test_benchmark_answers_go_through_one_tensor_parallel_vllm_engine_when_insta
 def test_without_vllm_the_evaluated_model_is_placed_on_this_ranks_device(policy_dir, monkeypatch):
     import torch
 
-    import gift.dist
+    import gift.run.placement
     from gift.generation import load_model
 
     # "meta" stands in for cuda:<LOCAL_RANK>: a device the model must be moved to, which exists on a CPU
-    monkeypatch.setattr(gift.dist, "local_device", lambda: "meta")
+    monkeypatch.setattr(gift.run.placement, "local_device", lambda: "meta")
     model, _ = load_model(policy_dir)
     assert {p.device.type for p in model.parameters()} == {"meta"}
     monkeypatch.undo()
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     monkeypatch.setenv("LOCAL_RANK", "3")
-    assert gift.dist.local_device() == "cuda:3"
+    assert gift.run.placement.local_device() == "cuda:3"
 
 
 # ---- periodic eval during training: the trainer's engine, or gathered weights; never a bare sharded generate --
@@ -207,7 +207,7 @@ def test_reward_model_loads_before_the_trainer_config_turns_zero3_on(policy_dir,
     from transformers.integrations import deepspeed as hf_ds
 
     import gift.methods
-    from gift.train import train
+    from gift.run.train import train
 
     rm = _tiny_reward_model(policy_dir, tmp_path / "rm")
     class Zero3:

@@ -12,7 +12,7 @@ import pytest
 
 from gift import grid as gift_grid
 from gift.errors import UserError
-from gift.run_config import RunConfig
+from gift.run.config import RunConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -11,7 +11,7 @@ import pytest
 
 from gift.data import REGISTRY, DataSourceError, SchemaError, generate, get_spec, map_rows, prepare
 from gift.data.prepare import cli
-from gift.io import read_jsonl, write_jsonl
+from gift.files import read_jsonl, write_jsonl
 from gift.rewards import REWARD_KINDS, verifiable_reward
 
 

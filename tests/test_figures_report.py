@@ -163,7 +163,7 @@ def test_figure_ids_are_normalised():
 
 
 def test_reference_ablation_figure_tells_the_two_gift_runs_apart(tmp_path):
-    from gift.io import write_json
+    from gift.files import write_json
     from tests.report_fixtures import curve_metrics, saturating
 
     runs, grid = [], []

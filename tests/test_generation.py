@@ -88,8 +88,8 @@ def test_the_periodic_eval_ignores_the_models_generation_config_as_vllm_does(pol
     from transformers import AutoModelForCausalLM, AutoTokenizer, GenerationConfig
     from trl import GRPOConfig, GRPOTrainer
 
+    from gift.files import read_jsonl
     from gift.generation import trainer_generate
-    from gift.io import read_jsonl
 
     tok = AutoTokenizer.from_pretrained(policy_dir)
     model = AutoModelForCausalLM.from_pretrained(policy_dir)

@@ -280,8 +280,8 @@ def test_config_checks_and_registry_entry():
 
 def test_gift_train_runs_gft_on_the_numina_distillation_twin(policy_dir, tmp_path):
     from gift.data.prepare import prepare
-    from gift.io import read_jsonl
-    from gift.train import train
+    from gift.files import read_jsonl
+    from gift.run.train import train
 
     prepare("numina_distill", "synthetic", tmp_path / "data", limits={"train": 4})
     examples = read_jsonl(tmp_path / "data" / "train.jsonl")

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from gift.io import read_jsonl
+from gift.files import read_jsonl
 from tests.gpu_support import GPU_MARKS, skip_without_sandbox, vllm_policy
 from tests.policy_fixtures import write_addition_prompts
 
@@ -34,7 +34,7 @@ VLLM_ARGS = {"vllm_mode": "colocate", "vllm_gpu_memory_utilization": 0.25, "vllm
 
 @pytest.mark.parametrize("method", ["gift", "grpo"])
 def test_vllm_rollouts_train_and_evaluate(policy, prompts, tmp_path, method):
-    from gift.train import train
+    from gift.run.train import train
 
     method_args = {"num_generations": 4, "per_device_train_batch_size": 4, "gradient_accumulation_steps": 2,
                    "steps_per_generation": 4, "max_completion_length": 16, "learning_rate": 1e-4, **VLLM_ARGS}
@@ -68,7 +68,7 @@ def test_vllm_evaluation_generation_matches_its_request(policy):
 
 
 def test_lm_eval_runs_on_the_vllm_backend(policy, tmp_path):
-    from gift.evals.lm_eval_runner import TABLE2_TASKS, materialise_twins, run_lm_eval
+    from gift.evals.lm_eval.runner import TABLE2_TASKS, materialise_twins, run_lm_eval
 
     skip_without_sandbox()
     twins = tmp_path / "twins"

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from gift.io import read_jsonl
+from gift.files import read_jsonl
 from tests.gpu_support import GPU_MARKS, vllm_policy
 from tests.policy_fixtures import write_addition_prompts
 
@@ -25,7 +25,7 @@ def policy(tmp_path_factory) -> Path:
 
 @pytest.mark.parametrize(("method", "args"), [("dapo", {}), ("gift", {"implicit_reference": "reference"})])
 def test_vllm_rollouts_for_the_node_methods(policy, tmp_path, method, args):
-    from gift.train import train
+    from gift.run.train import train
 
     prompts = write_addition_prompts(tmp_path / "train.jsonl", n=16)
     # node.yaml's structure: 4 optimizer updates per rollout batch, N groups, colocated vLLM

@@ -82,7 +82,7 @@ def test_figure5_follows_the_authors_scripts_and_keeps_the_papers_reading_as_var
 def test_paper_runs_train_and_evaluate_as_the_author_did(paper):
     """The optimiser (verl's FSDP actor defaults), the evaluation protocol (verl's validation) and no vLLM
     importance-sampling correction, as `gift grid --json` resolves them for every run."""
-    from gift.grid_files import resolved_runs
+    from gift.grid.job_files import resolved_runs
 
     for entry in resolved_runs(paper, world_size=8):
         args, cfg = entry["method_args"], entry["run_config"]
@@ -114,7 +114,7 @@ def test_no_vllm_importance_sampling_correction_unless_a_config_asks(configs):
 
     from trl import GRPOConfig
 
-    from gift.grid_files import resolved_runs
+    from gift.grid.job_files import resolved_runs
 
     trl_default = {f.name: f.default for f in dataclasses.fields(GRPOConfig)}["vllm_importance_sampling_correction"]
     assert trl_default is True
@@ -238,7 +238,7 @@ def test_schema_error_names_key_path_and_reason(configs):
 
 
 def test_run_configs_are_accepted_by_gift_train(configs):
-    from gift.train import RunConfig
+    from gift.run.train import RunConfig
 
     grid = G.expand(configs["smoke"])
     for run_id in grid.runs:
@@ -416,7 +416,7 @@ def test_one_evaluation_per_job_without_evals_per_job(paper):
 
 
 def test_eval_arguments_carry_the_config_settings_of_their_kind(configs, tmp_path):
-    from gift import grid_evals
+    from gift.grid import evals as grid_evals
 
     grid = G.expand(configs["tiny"])
     base = "tiny-a-base"
@@ -450,7 +450,7 @@ def test_eval_arguments_carry_the_config_settings_of_their_kind(configs, tmp_pat
 
 def test_job_files_are_rewritten_only_when_their_content_changes(configs, tmp_path, monkeypatch):
     """Run configs and grouped eval job files keep their modification time while what they say is unchanged."""
-    from gift import grid_evals
+    from gift.grid import evals as grid_evals
 
     monkeypatch.chdir(tmp_path)
     cfg = copy.deepcopy(configs["tiny"])

@@ -18,7 +18,7 @@ def build_tiny_reward_model(path, seed: int = 0) -> str:
     import torch
     from transformers import Qwen2Config, Qwen2ForSequenceClassification
 
-    from gift.tiny import train_tokenizer
+    from gift.tiny.build import train_tokenizer
 
     texts = ["Reverse the word apple.", "elppa", "Write a short poem about the word river.", "river, river."] * 20
     tok = train_tokenizer(texts, vocab_size=300)
@@ -218,7 +218,7 @@ def test_api_arena_judge_over_real_http(fake_server, tmp_path):
 
 
 def judges_prompts_path():
-    from gift.evals.arena_hard import JUDGE_PROMPTS
+    from gift.evals.arena_hard.evaluate import JUDGE_PROMPTS
 
     return JUDGE_PROMPTS
 

@@ -13,7 +13,7 @@ import pytest
 for _var in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "HF_EVALUATE_OFFLINE"):
     os.environ.setdefault(_var, "1")
 
-from gift.evals import lm_eval_runner as runner  # noqa: E402
+from gift.evals.lm_eval import runner  # noqa: E402
 
 N = 6  # GPQA subsets then hold 2, 6 and 5 documents: the size weighting matters
 
@@ -83,7 +83,7 @@ def test_run_writes_all_seven_metrics_in_the_interface_format(run):
     assert record["metrics"]["mbpp"]["metric"] == "pass_at_1" and record["metrics"]["mbpp"]["n_shot"] == 3
     assert record["metrics"]["truthfulqa"]["version"] == 3.0
     assert record["details"]["sandbox_status"] and sum(record["details"]["sandbox_status"].values()) == N
-    from gift.sandbox import isolation_report
+    from gift.sandbox.runner import isolation_report
 
     assert record["details"]["sandbox"]["mode"] == isolation_report()["mode"]  # every MBPP result names its mode
     assert record["provenance"]["versions"]["lm_eval"]
@@ -224,8 +224,8 @@ def test_a_32b_evaluation_splits_vllm_over_its_jobs_gpus_with_the_configs_model_
     import torch
 
     from gift import grid as G
-    from gift.grid_evals import eval_argv
-    from gift.grid_resources import job_gpus
+    from gift.grid.evals import eval_argv
+    from gift.grid.resources import job_gpus
 
     monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)  # the machine running the test has no GPUs
     config = copy.deepcopy(G.load_config(Path(__file__).parents[1] / "config" / "paper.yaml"))
@@ -250,7 +250,7 @@ def test_evaluation_backend_reaches_every_eval_command():
     import copy
 
     from gift import grid as G
-    from gift.grid_evals import eval_argv
+    from gift.grid.evals import eval_argv
 
     config = copy.deepcopy(G.load_config(Path(__file__).parents[1] / "config" / "rehearsal.yaml"))
     config["evaluation"]["backend"] = "vllm"

@@ -14,9 +14,9 @@ import yaml
 for _var in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "HF_EVALUATE_OFFLINE"):
     os.environ.setdefault(_var, "1")
 
-from gift.evals import lm_eval_data as data  # noqa: E402
-from gift.evals import lm_eval_runner as runner  # noqa: E402
-from gift.evals import lm_eval_tasks  # noqa: E402
+from gift.evals.lm_eval import runner  # noqa: E402
+from gift.evals.lm_eval import tasks as lm_eval_tasks  # noqa: E402
+from gift.evals.lm_eval import twins as data  # noqa: E402
 
 N = 6
 

@@ -13,12 +13,12 @@ from pathlib import Path
 import pytest
 import yaml
 
-from gift.assets import asset_path
-from gift.evals import lm_eval_runner as runner
-from gift.evals import lm_eval_tasks
+from gift.evals.lm_eval import runner
+from gift.evals.lm_eval import tasks as lm_eval_tasks
+from gift.evals.lm_eval.tasks import TEMPLATES_DIR
 
 DATA = Path(__file__).parent / "data" / "mbpp_setup_code_tasks.json"
-SUITE_MBPP = asset_path("lm_eval", "mbpp")
+SUITE_MBPP = TEMPLATES_DIR / "mbpp"
 
 
 def _rows() -> list[dict]:

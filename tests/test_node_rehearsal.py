@@ -1,7 +1,7 @@
 """config/node.yaml through the rehearsal mechanics on a CPU: its grid with the models swapped for tiny ones
 of the same architecture class (a local hub mirror at the same hub ids and revisions), budgets shrunk, every
 rule run by Snakemake. Slow (about 6.5 minutes on 2 busy cores): `python -m pytest -m slow tests/test_node_rehearsal.py`.
-Both tests need the rehearsal's local hub mirror (gift.mirror, the config's `mirror` section) and skip without it."""
+Both tests need the rehearsal's local hub mirror (gift.hub.mirror, the config's `mirror` section) and skip without it."""
 
 from __future__ import annotations
 
@@ -59,7 +59,7 @@ def node_rehearsal(node: dict, hf_home: str) -> dict:
 
 
 def test_node_rehearsal_config_keeps_the_node_grid():
-    pytest.importorskip("gift.mirror")
+    pytest.importorskip("gift.hub.mirror")
     node = G.load_config(NODE)
     cfg = node_rehearsal(node, "results/node_rehearsal/hf")
     G.validate(cfg)
@@ -73,7 +73,7 @@ def test_node_rehearsal_config_keeps_the_node_grid():
 
 @pytest.mark.slow
 def test_node_grid_runs_through_the_rehearsal_on_a_cpu(tmp_path):
-    pytest.importorskip("gift.mirror")
+    pytest.importorskip("gift.hub.mirror")
     for name in ("Snakefile", "workflows", "config", "profiles", "gift", "figures", "tables"):
         (tmp_path / name).symlink_to(ROOT / name)
     cfg = node_rehearsal(G.load_config(NODE), str(tmp_path / "hf"))

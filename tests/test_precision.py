@@ -9,7 +9,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from gift.train import train
+from gift.run.train import train
 from tests.policy_fixtures import SMALL_METHOD_ARGS, length_reward
 
 
@@ -24,7 +24,7 @@ def _weights(directory: Path) -> dict[str, torch.Tensor]:
 
 
 def test_bf16_training_steps_fp32_master_weights_with_fp32_adam_moments(policy_dir, prompts, tmp_path, monkeypatch):
-    from gift import train as gift_train
+    from gift.run import train as gift_train
 
     # a reward that varies within each group, so that every step has a gradient (a random policy never answers)
     monkeypatch.setattr(gift_train, "_build_reward_funcs", lambda *a: [length_reward])
@@ -84,7 +84,7 @@ def test_a_run_killed_after_its_last_step_writes_whole_weights_under_zero3(polic
 
     from transformers import AutoModelForCausalLM
 
-    from gift import dist
+    from gift.run import placement as dist
 
     run = train(_cfg(policy_dir, prompts, tmp_path / "z3"))
     shutil.rmtree(run / "final")
@@ -109,7 +109,7 @@ def test_a_run_killed_after_its_last_step_writes_whole_weights_under_zero3(polic
 def test_full_state_dict_without_zero3_is_the_state_dict_in_the_asked_dtype(policy_dir, dtype):
     from transformers import AutoModelForCausalLM
 
-    from gift.dist import full_state_dict
+    from gift.run.placement import full_state_dict
 
     model = AutoModelForCausalLM.from_pretrained(policy_dir)
     state = full_state_dict(model, dtype)

@@ -8,9 +8,9 @@ import math
 import numpy as np
 import pytest
 
-from gift.evals import rlvr
-from gift.evals.rlvr import evaluate_pass_at_1
-from gift.io import read_jsonl
+from gift.evals.rlvr.pass_at_k import evaluate_pass_at_1
+from gift.evals.rlvr.pass_at_k import pass_at_k as rlvr
+from gift.files import read_jsonl
 from gift.rewards import verifiable_reward
 
 

@@ -9,7 +9,7 @@ import pytest
 
 from gift import doctor as D
 from gift import grid as G
-from gift import rollout_engine as R
+from gift.run import rollout_engine as R
 
 ROOT = Path(__file__).resolve().parents[1]
 # every full config (an overlay such as paper_seeds3.yaml adds seeds to one of them, not runs of another shape)

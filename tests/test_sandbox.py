@@ -1,4 +1,4 @@
-"""gift.sandbox: what the program sees, which mode is chosen (also for an interpreter under /tmp), how a pass
+"""gift.sandbox.runner: what the program sees, which mode is chosen (also for an interpreter under /tmp), how a pass
 is decided, and what happens without full isolation. Hostile programs: tests/test_sandbox_matrix.py."""
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from gift import sandbox
+from gift.sandbox.runner import runner as sandbox
 
 REPORT = sandbox.isolation_report()
 FULL = REPORT["full"]
@@ -135,7 +135,7 @@ def test_missing_isolation_is_refused_or_warned(monkeypatch, caplog):
         sandbox.require_isolation("refuse")
     message = str(err.value)
     assert "user namespaces" in message and "on_missing: warn" in message and "GIFT_SANDBOX_ON_MISSING" in message
-    with caplog.at_level(logging.WARNING, logger="gift.sandbox"):
+    with caplog.at_level(logging.WARNING, logger="gift.sandbox.runner"):
         report = sandbox.require_isolation("warn")
     assert report["mode"] == "fallback" and not report["full"]
     assert any(rec.levelno == logging.WARNING and "fallback" in rec.getMessage() for rec in caplog.records)
@@ -154,7 +154,7 @@ def test_report_lists_every_working_mode_with_the_chosen_one_first():
 
 
 def test_bench_prints_the_overhead_table(capsys):
-    from gift.sandbox_bench import cli_bench
+    from gift.sandbox.bench import cli_bench
 
     assert cli_bench(["--n", "2", "--modes", "fallback"]) == 0
     lines = capsys.readouterr().out.splitlines()

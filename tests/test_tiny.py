@@ -8,8 +8,7 @@ import random
 import pytest
 import torch
 
-from gift.tiny import train_tokenizer
-from gift.tiny_backbone import (
+from gift.tiny.backbone import (
     _band_distance,
     _clearly_in_band,
     _stop_reason,
@@ -18,7 +17,8 @@ from gift.tiny_backbone import (
     sft_backward,
     sft_slices,
 )
-from gift.tiny_reward import FILLER, build_reward_model, cli_reward_model, preference_pairs, sliced_scores
+from gift.tiny.build import train_tokenizer
+from gift.tiny.reward_model import FILLER, build_reward_model, cli_reward_model, preference_pairs, sliced_scores
 
 TEXTS = ["Tom has 12 apples. Tom gets 3 more.", "12+3=15\n#### 15", "Reverse the word cat.", "tac"] * 20
 
@@ -176,7 +176,7 @@ def test_sliced_reward_scores_are_each_rows_score_alone_with_the_same_gradient()
     import torch.nn.functional as F
     from transformers import Qwen2ForSequenceClassification
 
-    from gift.tiny import SIZES, _config
+    from gift.tiny.build import SIZES, _config
 
     rng = random.Random(3)
     words = ["alpha", "beta", "gamma", "delta", "seven", "42", "the", "answer", "is"]

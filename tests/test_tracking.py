@@ -9,9 +9,9 @@ import re
 import pytest
 
 from gift.errors import UserError
-from gift.run_config import RunConfig
-from gift.run_recorder import progress
-from gift.train import _trackers, train
+from gift.run.config import RunConfig
+from gift.run.recorder import progress
+from gift.run.train import _trackers, train
 from tests.policy_fixtures import SMALL_METHOD_ARGS
 
 

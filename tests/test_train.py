@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from gift.io import read_jsonl
-from gift.train import RunConfig, train
+from gift.files import read_jsonl
+from gift.run.train import RunConfig, train
 from tests.policy_fixtures import SMALL_METHOD_ARGS
 
 SMALL = SMALL_METHOD_ARGS
@@ -67,7 +67,7 @@ def test_finished_run_is_not_redone(policy_dir, prompts, tmp_path):
 
 
 def test_a_run_directory_made_with_another_config_is_not_resumed(policy_dir, prompts, tmp_path, capsys):
-    from gift.train import ConfigChangedError, cli
+    from gift.run.train import ConfigChangedError, cli
 
     out = tmp_path / "changed"
     first = train(_cfg(policy_dir, prompts, out, max_steps=1))
@@ -208,7 +208,7 @@ def test_global_batch_sizes_are_derived_at_launch_and_recorded(policy_dir, promp
 ])
 def test_a_run_whose_batch_sizes_cannot_be_met_refuses_to_start(policy_dir, prompts, tmp_path, monkeypatch, capsys,
                                                                  world, over, message):
-    from gift.train import cli
+    from gift.run.train import cli
 
     monkeypatch.setenv("WORLD_SIZE", world)
     cfg = _cfg(policy_dir, prompts, tmp_path / "refused", method_args=dict(SMALL_N), **GLOBAL)
@@ -237,7 +237,7 @@ def test_row_without_prompt_is_named(policy_dir, tmp_path):
 
 
 def test_unreachable_hub_model_fails_fast_with_instructions(prompts, tmp_path, monkeypatch):
-    from gift.hub import HubUnavailableError
+    from gift.hub.access import HubUnavailableError
 
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
@@ -252,7 +252,7 @@ def test_unreachable_hub_model_fails_fast_with_instructions(prompts, tmp_path, m
 def test_rollout_backend_falls_back_to_transformers_without_vllm_or_a_gpu():
     import importlib.util
 
-    from gift.train import _use_vllm
+    from gift.run.train import _use_vllm
 
     installed = importlib.util.find_spec("vllm") is not None
     assert _use_vllm("hf", cuda=True) is False
@@ -298,7 +298,7 @@ def test_periodic_eval_generates_in_calls_of_at_most_eval_chunk_rows(policy_dir,
 def test_a_field_added_later_at_its_default_does_not_stop_a_resume(policy_dir, prompts, tmp_path):
     """A run started before a run-config field existed resumes while the field keeps its default; a value other
     than the default is a change."""
-    from gift.train import ConfigChangedError
+    from gift.run.train import ConfigChangedError
 
     out = tmp_path / "older"
     train(_cfg(policy_dir, prompts, out, max_steps=1))
@@ -464,7 +464,7 @@ def test_a_finished_run_leaves_no_handler_on_its_train_log(policy_dir, prompts, 
 
     run = train(_cfg(policy_dir, prompts, tmp_path / "r", max_steps=1))
     log = str((run / "train.log").resolve())
-    for name in ("", "transformers", "trl", "gift.rewards", "gift.train.r"):
+    for name in ("", "transformers", "trl", "gift.rewards", "gift.run.train.r"):
         paths = [h.baseFilename for h in logging.getLogger(name).handlers if isinstance(h, logging.FileHandler)]
         assert log not in paths, name
 
@@ -524,7 +524,7 @@ def test_per_update_diagnostics_by_index_within_the_rollout_batch(policy_dir, pr
     from datasets import Dataset
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from gift.run_recorder import RunRecorder
+    from gift.run.recorder import RunRecorder
     from gift.trainers import GIFTConfig, GIFTTrainer
     from tests.policy_fixtures import length_reward
 

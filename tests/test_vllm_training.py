@@ -48,7 +48,7 @@ def shared_engine():
 @pytest.fixture(scope="module")
 def policy(tmp_path_factory):
     """A random Qwen2 of head dim 32 (vLLM's CPU attention takes 32 and 64) with an untied LM head."""
-    from gift.charpolicy import build_char_policy
+    from gift.tiny.char_policy import build_char_policy
 
     return build_char_policy(tmp_path_factory.mktemp("vllm-policy"), hidden=64, layers=2, heads=2, kv_heads=1,
                              max_positions=256, tie_word_embeddings=False)
@@ -64,8 +64,8 @@ def _gift_trainer(policy, prompts, out, use_vllm: bool, **over):
     from datasets import Dataset
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from gift.io import read_jsonl
-    from gift.rollout_engine import engine_context
+    from gift.files import read_jsonl
+    from gift.run.rollout_engine import engine_context
     from gift.trainers import GIFTConfig, GIFTTrainer
 
     kwargs = dict(output_dir=str(out), num_generations=4, per_device_train_batch_size=4, gradient_accumulation_steps=1,
@@ -232,8 +232,8 @@ ROLLOUT_RUNS = {
 @pytest.mark.parametrize("name", [*ROLLOUT_RUNS, "gft"])
 def test_every_rolling_out_method_trains_with_vllm_and_records_the_engine(name, policy, prompts, tmp_path,
                                                                           shared_engine):
-    from gift.io import read_jsonl
-    from gift.train import train
+    from gift.files import read_jsonl
+    from gift.run.train import train
 
     cfg = {"run_id": name, "model": str(policy), "output_dir": str(tmp_path / name), "max_steps": 2, "save_every": 2,
            "rollout_backend": "vllm", "eval_data": str(prompts), "eval_every": 2, "eval_limit": 4}
@@ -279,7 +279,7 @@ def test_sleep_mode_is_asked_for_only_where_vllms_platform_has_it(policy, prompt
     from vllm.config import ModelConfig
     from vllm.platforms import current_platform
 
-    from gift.train import RunConfig, _method_settings, _trainer_args
+    from gift.run.train import RunConfig, _method_settings, _trainer_args
 
     cfg = RunConfig.from_dict({"run_id": "s", "method": "grpo", "model": str(policy), "train_data": str(prompts),
                                "reward": "gsm8k", "output_dir": str(tmp_path), "max_steps": 1,

@@ -7,7 +7,7 @@ import shlex
 import sys
 
 # `gift_grid` is imported by the Snakefile (from the checkout, or the installed package).
-from gift import grid_evals  # noqa: E402
+from gift.grid import evals as grid_evals
 
 # A config with a local hub mirror (the rehearsal) serves its hub ids from that cache: set before any
 # Hugging Face library reads its cache location, here and in every job.
@@ -40,7 +40,7 @@ for _kind, _experiments in GRID.skipped_evals().items():
 # before any job, unless the config accepts weaker containment.
 SANDBOX_ON_MISSING = config.get("sandbox", {}).get("on_missing") or os.environ.get("GIFT_SANDBOX_ON_MISSING") or "refuse"
 if any(kind == "lm_eval" for _, kind in GRID.eval_targets()):
-    from gift.sandbox import SandboxUnavailable, require_isolation  # noqa: E402
+    from gift.sandbox.runner import SandboxUnavailable, require_isolation  # noqa: E402
 
     try:
         require_isolation(SANDBOX_ON_MISSING)
@@ -49,7 +49,7 @@ if any(kind == "lm_eval" for _, kind in GRID.eval_targets()):
 
 # What the config reads from the hub or the web (nothing for built models and twins): `gift fetch` gets it
 # first (rule fetch, on the submitting host), then every job runs offline from the fetched copies.
-from gift import fetch as gift_fetch  # noqa: E402
+from gift.hub.access import fetch as gift_fetch
 
 NEEDS = gift_fetch.needs(config)
 if NEEDS:
@@ -281,7 +281,7 @@ def eval_gpus(wildcards):
 
 
 def eval_argv(model_id, eval_name):
-    """The arguments after `gift eval` of one evaluation (gift.grid_evals: the same whether it runs alone or in a
+    """The arguments after `gift eval` of one evaluation (gift.grid.evals: the same whether it runs alone or in a
     grouped job), quoted for the shell."""
     return shlex.join(grid_evals.eval_argv(GRID, model_id, eval_name))
 

@@ -2,7 +2,7 @@
 
 One job per evaluation, by the rule of its kind (the default, and the only way on GPU configs); or, with
 `evals_per_job: n` on a CPU config, one `gift eval many` process per n evaluations (rule eval_job). Either way
-an evaluation runs with the same arguments (gift.grid_evals.eval_argv) and writes the same files.
+an evaluation runs with the same arguments (gift.grid.evals.eval_argv) and writes the same files.
 """
 
 

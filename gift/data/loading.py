@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 
 from gift.data.registry import DatasetSpec
-from gift.hub import env_flag, hub_reachable
+from gift.hub.access import env_flag, hub_reachable
 
 LOCAL_SUFFIXES = (".parquet", ".jsonl", ".json", ".arrow")
 
@@ -106,11 +106,11 @@ def read_table(path: Path) -> list[dict]:
         except (OSError, ValueError) as err:  # pyarrow's ArrowInvalid is a ValueError
             raise DataSourceError(f"{path}: not a readable {suffix[1:]} file ({str(err)[:200]})") from None
     if suffix == ".jsonl":
-        from gift.io import read_jsonl
+        from gift.files import read_jsonl
 
         return read_jsonl(path)
     if suffix == ".json":
-        from gift.io import read_json
+        from gift.files import read_json
 
         data = read_json(path)
         if isinstance(data, dict) and "data" in data:

@@ -12,7 +12,7 @@ from gift.data.loading import DataSourceError, load_hub, load_local
 from gift.data.mapping import SchemaError, check_columns, map_rows
 from gift.data.registry import REGISTRY, get_spec
 from gift.data.synthetic import generate
-from gift.io import write_json, write_jsonl
+from gift.files import write_json, write_jsonl
 from gift.rewards import REWARD_KINDS, VERIFIABLE_KINDS
 
 SOURCES = ("synthetic", "hub", "local")

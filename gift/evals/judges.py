@@ -5,8 +5,8 @@ and reported, and never raises. Only infrastructure failures (no API key, a serv
 after every retry) raise, and every judgment already paid for stays in the on-disk cache.
 
 Layout: this module names a judge (``--judge`` values, named API judges, API keys) and builds it;
-`gift.evals.judge_client` is the cached, retrying chat client, `gift.evals.alpaca_judges` and
-`gift.evals.arena_judges` are the two benchmarks' judges. Callers import all of them from here.
+`gift.evals.judge_client` is the cached, retrying chat client, `gift.evals.alpaca_eval.judges` and
+`gift.evals.arena_hard.judges` are the two benchmarks' judges. Callers import all of them from here.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from gift.evals.alpaca_judges import (
+from gift.evals.alpaca_eval.judges import (
     ApiAlpacaJudge,
     PairwiseAnnotation,
     RewardModelAlpacaJudge,
@@ -24,7 +24,7 @@ from gift.evals.alpaca_judges import (
     parse_alpaca_response,
     sigmoid,
 )
-from gift.evals.arena_judges import (
+from gift.evals.arena_hard.judges import (
     VERDICT_PATTERN,
     VERDICTS,
     ApiArenaJudge,
@@ -127,7 +127,7 @@ def make_client(spec: JudgeSpec, cache_path: str | os.PathLike, config_key: str 
 
 def reward_model_scorer(path: str | os.PathLike, batch_size: int = 8, max_length: int = 2048) -> Any:
     """Raw (not length-normalised) scores of a sequence-classification reward model directory."""
-    from gift.hub import HubUnavailableError, local_model
+    from gift.hub.access import HubUnavailableError, local_model
     from gift.rewards import RewardModelScorer
 
     try:

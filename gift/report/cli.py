@@ -8,7 +8,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from gift.io import read_json, write_json, write_text
+from gift.files import read_json, write_json, write_text
 from gift.report import provenance as prov
 from gift.report.inputs import (
     Run,

@@ -14,7 +14,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
-from gift.io import atomic_path, write_json, write_text  # noqa: E402
+from gift.files import atomic_path, write_json, write_text  # noqa: E402
 from gift.report import provenance as prov  # noqa: E402
 from gift.report.inputs import Run  # noqa: E402
 from gift.report.labels import (  # noqa: E402

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from gift.io import read_json
+from gift.files import read_json
 
 log = logging.getLogger("gift.report")
 
@@ -281,7 +281,7 @@ def load_eval_results(paths: Sequence[str | os.PathLike]) -> tuple[list[EvalResu
 def attach_final_evals(runs: Iterable[Run], results: Iterable[EvalResult]) -> int:
     """Give each run the RLVR evaluation of its final model on its eval dataset, when one was made; returns
     how many runs got one."""
-    from gift.grid_runs import rlvr_eval_name
+    from gift.grid.runs import rlvr_eval_name
 
     by_file = {(r.model, r.path.stem): r for r in results if r.eval == "rlvr"}
     n = 0
@@ -305,7 +305,7 @@ def read_eval_items(result_path: str | os.PathLike) -> dict | None:
 
     Raises ValueError naming the file and line for a record without a numeric samples/correct.
     """
-    from gift.evals.rlvr import items_path
+    from gift.evals.rlvr.pass_at_k import items_path
 
     path = items_path(Path(result_path))
     if not path.exists():

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import yaml
 
-from gift.assets import asset_path
+from gift.files import asset_path
 
 UNITS = ("%", "chars")
 

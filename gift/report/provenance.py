@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from gift.io import git_commit, read_json
+from gift.files import git_commit, read_json
 
 
 def header(config_name: str, kind: str, name: str, inputs: list[str] | None = None) -> dict:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from gift.io import git_commit
+from gift.files import git_commit
 from gift.report.inputs import Run
 from gift.report.stats import INTERVAL_METHOD
 from gift.report.table_render import table_markdown

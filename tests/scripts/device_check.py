@@ -79,8 +79,8 @@ def run_method(method: str, policy: Path, prompts: Path, work: Path, steps: int,
 
     from gift import gpu_memory
     from gift.estimate import logprob_passes, resolved_method_args
-    from gift.io import read_jsonl
-    from gift.train import train
+    from gift.files import read_jsonl
+    from gift.run.train import train
 
     method_args = {"num_generations": 4, "max_completion_length": 8 if cpu else 64, "learning_rate": 1e-5,
                    "bf16": True, "gradient_checkpointing": not cpu, "temperature": 1.0, "disable_tqdm": True}
@@ -148,8 +148,8 @@ def main(argv: list[str] | None = None) -> int:
 
     import torch
 
-    from gift import train as gift_train
-    from gift.charpolicy import build_char_policy
+    from gift.run import train as gift_train
+    from gift.tiny.char_policy import build_char_policy
     from tests.policy_fixtures import length_reward, write_addition_prompts
 
     if not ns.cpu and not torch.cuda.is_available():

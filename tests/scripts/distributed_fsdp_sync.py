@@ -19,7 +19,7 @@ from transformers.models.qwen2.modeling_qwen2 import Qwen2DecoderLayer
 from trl.distributed import DistributedBackend
 from trl.generation.vllm_generation import VLLMGeneration
 
-from gift.vllm_sync import sync_every_parameter
+from gift.run.vllm_sync import sync_every_parameter
 
 policy, out, mode = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3]
 accelerator = Accelerator(cpu=True)

@@ -9,7 +9,7 @@ from accelerate import PartialState
 from datasets import Dataset
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from gift.io import read_jsonl
+from gift.files import read_jsonl
 from gift.trainers import GIFTConfig, GIFTTrainer, assert_whole_groups
 from tests.policy_fixtures import length_reward
 

@@ -2,7 +2,7 @@
 
 import sys
 
-from gift.train import train
+from gift.run.train import train
 
 policy, data, out, lr = sys.argv[1], sys.argv[2], sys.argv[3], float(sys.argv[4])
 train({"run_id": "r", "method": "gift", "model": policy, "train_data": data, "eval_data": data, "eval_limit": 8,

@@ -2,7 +2,7 @@
 
 import sys
 
-from gift.train import train
+from gift.run.train import train
 
 policy, data, out = sys.argv[1], sys.argv[2], sys.argv[3]
 train({"run_id": "z3", "method": "gift", "model": policy, "train_data": data, "reward": "gsm8k", "output_dir": out,
