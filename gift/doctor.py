@@ -149,7 +149,7 @@ def run_checks(config: dict, probes: Probes | None = None, results_dir: str | Pa
     from packaging.requirements import Requirement
 
     from gift import estimate, gpu_memory
-    from gift.hub.access import fetch
+    from gift.hub import fetch
 
     p = probes or default_probes()
     grid = gift_grid.expand(config)

@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from gift.evals.arena_hard.evaluate import evaluate as ah
-from gift.evals.arena_hard.evaluate import scoring
+from gift.evals.arena_hard import evaluate as ah
+from gift.evals.arena_hard import scoring
 from gift.evals.judges import sigmoid
 from tests.test_judges import build_tiny_reward_model
 

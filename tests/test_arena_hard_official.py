@@ -167,7 +167,7 @@ def suite_games(records: list[dict], meta: dict) -> list[dict]:
 
 @pytest.fixture(scope="module")
 def case():
-    from gift.evals.arena_hard.evaluate import scoring as ah
+    from gift.evals.arena_hard import scoring as ah
 
     records, meta = synthetic_judgments(500, seed=0)
     battles = official_battles(records)
@@ -212,7 +212,7 @@ def test_a_question_with_one_unparsed_game_is_dropped_whole(case):
 
 
 def test_markdown_counts_follow_add_markdown_info():
-    from gift.evals.arena_hard.evaluate import scoring as ah
+    from gift.evals.arena_hard import scoring as ah
 
     text = ("# T\n## U\n####### not a header\n\n**b** and __c__ and ** no\n\n1. one\n  - two\n* three\n"
             "```py\n# comment\n- x\n```\nafter `code` ```unclosed\n# H\n")
@@ -247,7 +247,7 @@ def _official_get_score(judgment: str, patterns=(r"\[\[([AB<>=]+)\]\]", r"\[([AB
     "[[A>>>B]]",  # a label show_result.py has no score for
 ])
 def test_verdicts_are_read_as_gen_judgment_reads_them(text):
-    from gift.evals.arena_hard.evaluate import scoring as ah
+    from gift.evals.arena_hard import scoring as ah
 
     label = _official_get_score(text)
     score = LABEL_TO_SCORE.get(label)

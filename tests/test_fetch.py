@@ -15,7 +15,7 @@ import yaml
 
 from gift import grid as G
 from gift.data.registry import REGISTRY
-from gift.hub.access import fetch as F
+from gift.hub import fetch as F
 from tests.policy_fixtures import build_random_policy
 
 ROOT = Path(__file__).resolve().parents[1]

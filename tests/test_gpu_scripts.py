@@ -34,7 +34,7 @@ def test_gpu_tests_script_runs_every_gpu_test_on_one_gpu(visible, used):
 
 
 def test_the_mbpp_twin_is_skipped_with_the_reason_where_the_sandbox_cannot_isolate(monkeypatch):
-    from gift.sandbox.runner import runner as sandbox
+    from gift.sandbox import runner as sandbox
     from tests.gpu_support import skip_without_sandbox
 
     monkeypatch.setattr(sandbox, "isolation_report", lambda: {"mode": "none", "missing": ["user namespaces"]})

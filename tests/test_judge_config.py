@@ -14,8 +14,8 @@ import pytest
 
 from gift.evals import judges
 from gift.evals.alpaca_eval import evaluate as alpaca
-from gift.evals.arena_hard.evaluate import evaluate as arena_hard
-from gift.evals.arena_hard.evaluate import official as arena_hard_official
+from gift.evals.arena_hard import evaluate as arena_hard
+from gift.evals.arena_hard import official as arena_hard_official
 from tests.loopback import serve_on_loopback
 
 NOT_FOUND = {"error": {"message": "The model `gpt-4-1106-preview` does not exist or you do not have access to it.",

@@ -12,7 +12,7 @@ from pathlib import Path
 import yaml
 
 from gift import grid as G
-from gift.hub.access import fetch as F
+from gift.hub import fetch as F
 from gift.hub.mirror import build_mirror
 
 ROOT = Path(__file__).resolve().parents[1]

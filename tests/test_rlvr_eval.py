@@ -8,8 +8,8 @@ import math
 import numpy as np
 import pytest
 
+from gift.evals.rlvr import pass_at_k as rlvr
 from gift.evals.rlvr.pass_at_k import evaluate_pass_at_1
-from gift.evals.rlvr.pass_at_k import pass_at_k as rlvr
 from gift.files import read_jsonl
 from gift.rewards import verifiable_reward
 

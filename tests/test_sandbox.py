@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from gift.sandbox.runner import runner as sandbox
+from gift.sandbox import runner as sandbox
 
 REPORT = sandbox.isolation_report()
 FULL = REPORT["full"]

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from gift.sandbox.runner import runner as sandbox
+from gift.sandbox import runner as sandbox
 
 MODES = sandbox.available_modes()
 T = 2.0  # short limits keep the matrix fast

@@ -74,7 +74,7 @@ def test_vllm_gets_the_transformers_prompt_ids_with_one_bos_and_agrees_greedily(
 
 
 def _rlvr(policy, data, out, backend):
-    from gift.evals.rlvr.pass_at_k import pass_at_k as rlvr
+    from gift.evals.rlvr import pass_at_k as rlvr
 
     code = rlvr.cli(["--model", policy, "--data", str(data), "--out", str(out), "--k", "2",
                      "--max-new-tokens", "12", "--backend", backend])
@@ -97,7 +97,7 @@ def test_rlvr_eval_through_vllm_records_the_engine_and_its_sampling(policy, tmp_
 
 def test_alpaca_and_arena_hard_answers_through_vllm(policy, tmp_path):
     from gift.evals.alpaca_eval import evaluate as alpaca
-    from gift.evals.arena_hard.evaluate import evaluate as arena_hard
+    from gift.evals.arena_hard import evaluate as arena_hard
     from tests.test_judges import build_tiny_reward_model
 
     rm = build_tiny_reward_model(tmp_path / "rm")

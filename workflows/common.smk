@@ -49,7 +49,7 @@ if any(kind == "lm_eval" for _, kind in GRID.eval_targets()):
 
 # What the config reads from the hub or the web (nothing for built models and twins): `gift fetch` gets it
 # first (rule fetch, on the submitting host), then every job runs offline from the fetched copies.
-from gift.hub.access import fetch as gift_fetch
+from gift.hub import fetch as gift_fetch
 
 NEEDS = gift_fetch.needs(config)
 if NEEDS:

@@ -1,7 +1,7 @@
 """Before any compute job: the download step (configs with hub items) and, on GPU configs, the preflight."""
 
 from gift import doctor as gift_doctor  # noqa: E402
-from gift.hub.access import mirror as gift_mirror
+from gift.hub import mirror as gift_mirror
 
 
 # The rehearsal's local hub: small models of the paper's architectures and the datasets' twins, in a cache.

@@ -47,7 +47,7 @@ def _quantile(values: list[float], q: float) -> float:
 
 def bench(n: int, modes: list[str], python: str, progress: bool = True) -> dict:
     """Paired timings of `n` programs, plain and in each mode; returns the summary per mode."""
-    from gift.sandbox.runner import runner as sandbox
+    from gift.sandbox import runner as sandbox
 
     batch = programs(n)
     for mode in modes:  # warm: the interpreter's view and the probe are computed once per process
@@ -85,7 +85,7 @@ def bench(n: int, modes: list[str], python: str, progress: bool = True) -> dict:
 
 def cli_bench(argv: list[str]) -> int:
     """``gift bench sandbox``: print the overhead table (and write it as JSON with --out)."""
-    from gift.sandbox.runner import runner as sandbox
+    from gift.sandbox import runner as sandbox
 
     p = argparse.ArgumentParser(formatter_class=HelpFormatter, prog="gift bench sandbox", description=__doc__.splitlines()[0])
     p.add_argument("--n", type=int, default=974, help="programs in the batch (MBPP's full set has 974)")

@@ -198,7 +198,7 @@ def _close(log: Any) -> None:
 def _cached_build(kind: str, data: list[str], out: str, settings: dict, use_cache: bool, build,
                   report_name: str) -> tuple[dict, str]:
     """Copy the build from the model cache when it holds it, else build and store it; (report, note)."""
-    from gift.tiny.build import model_cache as modelcache
+    from gift.tiny import model_cache as modelcache
 
     for d in data:
         if not Path(d).is_dir():
