@@ -35,12 +35,12 @@ def tiny_model_dir(tmp_path_factory, synthetic_data) -> Path:
     import torch
     from transformers import Qwen2ForCausalLM
 
-    from gift.tiny.build import SIZES, _config, corpus_texts, load_data_dirs, train_tokenizer
+    from gift.tiny.build import SIZES, corpus_texts, load_data_dirs, qwen2_config, train_tokenizer
 
     train, evals = load_data_dirs([synthetic_data["gsm8k"], synthetic_data["aime2024"]])
     tok = train_tokenizer(corpus_texts(train + [e for v in evals.values() for e in v]), 512)
     torch.manual_seed(0)
-    model = Qwen2ForCausalLM(_config(tok, SIZES["smoke"]))
+    model = Qwen2ForCausalLM(qwen2_config(tok, SIZES["smoke"]))
     out = tmp_path_factory.mktemp("model") / "tiny"
     model.save_pretrained(out)
     tok.save_pretrained(out)

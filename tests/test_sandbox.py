@@ -162,7 +162,7 @@ def test_bench_prints_the_overhead_table(capsys):
 
 
 def test_each_mode_names_its_layers():
-    modes = {m.name: m for m in sandbox._candidate_modes(sys.executable)}
+    modes = {m.name: m for m in sandbox.candidate_modes(sys.executable)}
     if "userns" in modes:
         assert "user_namespace" in modes["userns"].layers and not modes["userns"].missing
     if "namespaces" in modes:
@@ -172,7 +172,7 @@ def test_each_mode_names_its_layers():
 
 def test_modes_variable_limits_the_probe(monkeypatch):
     monkeypatch.setenv("GIFT_SANDBOX_MODES", "fallback")
-    assert [m.name for m in sandbox._candidate_modes(sys.executable)] == ["fallback"]
+    assert [m.name for m in sandbox.candidate_modes(sys.executable)] == ["fallback"]
 
 
 def test_pass_at_1_matches_a_hand_computation():

@@ -176,7 +176,7 @@ def test_sliced_reward_scores_are_each_rows_score_alone_with_the_same_gradient()
     import torch.nn.functional as F
     from transformers import Qwen2ForSequenceClassification
 
-    from gift.tiny.build import SIZES, _config
+    from gift.tiny.build import SIZES, qwen2_config
 
     rng = random.Random(3)
     words = ["alpha", "beta", "gamma", "delta", "seven", "42", "the", "answer", "is"]
@@ -185,7 +185,7 @@ def test_sliced_reward_scores_are_each_rows_score_alone_with_the_same_gradient()
     rejected = [" ".join(rng.choices(words, k=rng.randint(1, 8))) + FILLER for _ in prompts]
     tokenizer = train_tokenizer([m[0]["content"] for m in prompts] + preferred + rejected + [FILLER], 300)
     torch.manual_seed(0)
-    model = Qwen2ForSequenceClassification(_config(tokenizer, SIZES["smoke"], num_labels=1))
+    model = Qwen2ForSequenceClassification(qwen2_config(tokenizer, SIZES["smoke"], num_labels=1))
     model.train()  # dropout is 0: train and eval passes agree
 
     scores = sliced_scores(model, tokenizer, prompts * 2, preferred + rejected)

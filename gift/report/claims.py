@@ -14,13 +14,13 @@ from collections.abc import Sequence
 from gift.report.inputs import Run, entry_figures
 from gift.report.labels import aggregation_label, rollouts, setting_label
 from gift.report.observations import (
-    _group,
-    _obs,
     auc_obs,
     clip_fraction_obs,
     drawdown_obs,
     final_eval_obs,
     grad_spread_obs,
+    group_runs,
+    observations_of,
     pass_obs,
     tail_obs,
 )
@@ -81,7 +81,7 @@ def claim_converges_faster(runs: Sequence[Run], fraction: float = CONVERGENCE_FR
             continue
         lo = max(b.steps[0] for b in bands.values())
         hi = min(b.steps[-1] for b in bands.values())
-        groups = {m: _obs(by_m[m], lambda r, lo=lo, hi=hi: auc_obs(r, lo, hi)) for m in ("gift", "grpo")}
+        groups = {m: observations_of(by_m[m], lambda r, lo=lo, hi=hi: auc_obs(r, lo, hi)) for m in ("gift", "grpo")}
         if not all(groups.values()):
             continue
         t = assess(groups, difference(), f"C1 {setting}")
@@ -132,8 +132,8 @@ def claim_overfits_less(runs: Sequence[Run]) -> ClaimResult:
     for setting, by_m in rlvr_pairs(runs).items():
         if "gsm8k" not in setting.lower():
             continue
-        train = {m: _obs(by_m[m], lambda r: tail_obs(r, "train_pass@1")) for m in ("gift", "grpo")}
-        ev = {m: _obs(by_m[m], lambda r: pass_obs(r)) for m in ("gift", "grpo")}
+        train = {m: observations_of(by_m[m], lambda r: tail_obs(r, "train_pass@1")) for m in ("gift", "grpo")}
+        ev = {m: observations_of(by_m[m], lambda r: pass_obs(r)) for m in ("gift", "grpo")}
         if not all(train.values()) or not all(ev.values()):
             continue
         t_train = assess(train, difference("grpo", "gift"), f"C2 train {setting}")
@@ -148,11 +148,11 @@ def claim_overfits_less(runs: Sequence[Run]) -> ClaimResult:
 def _finals_by_n(runs: Sequence[Run]) -> dict[str, dict[int, list[Obs]]]:
     chosen = select_runs(runs, ("fig2a",), lambda r: r.method == "gift" and rollouts(r) is not None)
     out: dict[str, dict[int, list[Obs]]] = {}
-    for setting, rs in _group([r for r in chosen if r.has_metrics and rollouts(r) is not None],
+    for setting, rs in group_runs([r for r in chosen if r.has_metrics and rollouts(r) is not None],
                               setting_label).items():
         per_n = {}
-        for n, rn in _group(rs, lambda r: str(rollouts(r))).items():
-            obs = _obs(rn, pass_obs)
+        for n, rn in group_runs(rs, lambda r: str(rollouts(r))).items():
+            obs = observations_of(rn, pass_obs)
             if obs:
                 per_n[int(n)] = obs
         if len(per_n) >= 2:
@@ -216,11 +216,11 @@ def claim_kl_sum_beats_average(runs: Sequence[Run]) -> ClaimResult:
         "For each setting of the Figure 2b runs: statistic = final eval pass@1 with kl_sum − with kl_average "
         "(points).")
     chosen = select_runs(runs, ("fig2b",), lambda r: r.method == "gift" and "kl_" in aggregation_label(r))
-    for setting, rs in _group([r for r in chosen if r.has_metrics], setting_label).items():
-        by_agg = _group(rs, lambda r: aggregation_label(r).replace(" (default)", ""))
+    for setting, rs in group_runs([r for r in chosen if r.has_metrics], setting_label).items():
+        by_agg = group_runs(rs, lambda r: aggregation_label(r).replace(" (default)", ""))
         if "kl_sum" not in by_agg or "kl_average" not in by_agg:
             continue
-        groups = {a: _obs(by_agg[a], pass_obs) for a in ("kl_sum", "kl_average")}
+        groups = {a: observations_of(by_agg[a], pass_obs) for a in ("kl_sum", "kl_average")}
         if not all(groups.values()):
             continue
         t = assess(groups, difference("kl_sum", "kl_average"), f"C4 {setting}")
@@ -273,7 +273,7 @@ def claim_larger_model_gains_more(runs: Sequence[Run]) -> ClaimResult:
     others = {k: v for k, v in by_setting.items() if not _is_qwen3(v)}
     for setting_s, by_s in qwen3.items():
         for setting_l, by_l in others.items():
-            groups = {f"{size}_{m}": _obs(by[m], pass_obs) for size, by in (("L", by_l), ("S", by_s))
+            groups = {f"{size}_{m}": observations_of(by[m], pass_obs) for size, by in (("L", by_l), ("S", by_s))
                       for m in ("gift", "grpo")}
             if not all(groups.values()):
                 continue
@@ -306,9 +306,9 @@ def claim_stable(runs: Sequence[Run]) -> ClaimResult:
               "differentiable formulation\" (abstract)")
     settings = {**rlvr_pairs(runs), **rlhf_pairs(runs)}
     for setting, by_m in settings.items():
-        clip = {m: _obs(by_m[m], clip_fraction_obs) for m in ("gift", "grpo")}
-        spread = {m: _obs(by_m[m], grad_spread_obs) for m in ("gift", "grpo")}
-        draw = {m: _obs(by_m[m], drawdown_obs) for m in ("gift", "grpo")}
+        clip = {m: observations_of(by_m[m], clip_fraction_obs) for m in ("gift", "grpo")}
+        spread = {m: observations_of(by_m[m], grad_spread_obs) for m in ("gift", "grpo")}
+        draw = {m: observations_of(by_m[m], drawdown_obs) for m in ("gift", "grpo")}
         if not all(clip.values()) or not all(spread.values()):
             continue
         parts = [assess(clip, difference("grpo", "gift"), f"C10 clip {setting}"),
@@ -320,7 +320,7 @@ def claim_stable(runs: Sequence[Run]) -> ClaimResult:
                  "GIFT log10 IQR": sm["gift"], "GRPO log10 IQR": sm["grpo"], "spread interval": interval_cell(parts[1])}
         measured = (f"clipped updates GRPO − GIFT {parts[0].text('%')}, log10 IQR GRPO − GIFT {parts[1].text()}")
         if len(parts) == 3:
-            finals = {m: mean_sd([o.value for o in _obs(by_m[m], pass_obs)])[1] for m in ("gift", "grpo")}
+            finals = {m: mean_sd([o.value for o in observations_of(by_m[m], pass_obs)])[1] for m in ("gift", "grpo")}
             extra.update({"drawdown interval": interval_cell(parts[2]), "GIFT final sd": finals["gift"],
                           "GRPO final sd": finals["grpo"],
                           "collapsed runs": {m.upper(): sum(o.value > COLLAPSE_POINTS for o in draw[m])

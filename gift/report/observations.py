@@ -15,7 +15,7 @@ from gift.report.stats import TAIL_FRACTION, Obs, normalised_auc
 DEFAULT_MAX_GRAD_NORM = 1.0  # TRL's (transformers') default of max_grad_norm
 
 
-def _group(runs: Sequence[Run], key: Callable[[Run], str]) -> dict[str, list[Run]]:
+def group_runs(runs: Sequence[Run], key: Callable[[Run], str]) -> dict[str, list[Run]]:
     out: dict[str, list[Run]] = {}
     for r in runs:
         out.setdefault(key(r), []).append(r)
@@ -175,5 +175,5 @@ def drawdown_obs(run: Run, key: str = "eval_pass@1") -> Obs | None:
     return Obs(max(float(vals.max()) - final, 0.0))
 
 
-def _obs(runs: Sequence[Run], f: Callable[[Run], Obs | None]) -> list[Obs]:
+def observations_of(runs: Sequence[Run], f: Callable[[Run], Obs | None]) -> list[Obs]:
     return [o for o in (f(r) for r in runs) if o is not None]

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 from gift.report.inputs import Run
 from gift.report.labels import setting_label
-from gift.report.observations import _group, _obs
+from gift.report.observations import group_runs, observations_of
 from gift.report.stats import (
     ALPHA,
     SEEDS,
@@ -249,8 +249,8 @@ def gift_grpo_pairs(runs: Sequence[Run], figures: Sequence[str] | None, fallback
     """{setting: {"gift": runs, "grpo": runs}} for the settings with runs of both methods."""
     chosen = select_runs(runs, figures, fallback)
     out = {}
-    for setting, rs in _group([r for r in chosen if r.has_metrics], setting_label).items():
-        by_m = _group(rs, lambda r: r.method)
+    for setting, rs in group_runs([r for r in chosen if r.has_metrics], setting_label).items():
+        by_m = group_runs(rs, lambda r: r.method)
         if "gift" in by_m and "grpo" in by_m:
             out[setting] = by_m
     return out
@@ -274,7 +274,7 @@ def gift_minus_grpo(res: ClaimResult, settings: dict[str, dict[str, list[Run]]],
     """
     for setting, by_m in settings.items():
         setting_observe, extra = (observe, {}) if observe_for is None else observe_for(by_m)
-        groups = {m: _obs(by_m[m], setting_observe) for m in ("gift", "grpo")}
+        groups = {m: observations_of(by_m[m], setting_observe) for m in ("gift", "grpo")}
         if not all(groups.values()):
             continue
         t = assess(groups, difference(), f"{res.cid} {setting}")

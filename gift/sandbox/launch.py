@@ -19,25 +19,25 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from gift.sandbox.layers import (
-    _count_processes_of,
-    _drop_capabilities,
-    _drop_to_uid,
-    _kill_uid,
-    _landlock_apply,
-    _last_capability,
-    _seccomp_apply,
-    _seccomp_program,
+    count_processes_of,
+    drop_capabilities,
+    drop_to_uid,
+    kill_uid,
+    landlock_apply,
+    last_capability,
+    seccomp_apply,
+    seccomp_program,
 )
 from gift.sandbox.modes import (
-    _RUNNER,
-    _TOKEN_BYTES,
+    RUNNER,
+    TOKEN_BYTES,
+    Mode,
     View,
-    _boot_script,
-    _fallback_rules,
-    _Mode,
-    _root_mountpoint,
-    _tool,
+    boot_script,
+    fallback_rules,
+    host_tool,
     interpreter_view,
+    root_mountpoint,
 )
 
 _CAPTURE_BYTES = 64 * 1024  # kept of each stream
@@ -46,12 +46,12 @@ _UID_RANGE = (200_000, 260_000)  # fresh uids for dropped privileges; nothing on
 
 
 def _limits(timeout_s: float, memory_mb: int, file_size_mb: int, max_processes: int, max_open_files: int,
-            mode: _Mode) -> list[tuple[int, int]]:
+            mode: Mode) -> list[tuple[int, int]]:
     cpu = max(1, math.ceil(timeout_s))
     nproc = max_processes
     if not mode.drop_uid:
         # RLIMIT_NPROC counts every process of the real uid on the host, not only the sandbox's.
-        nproc += _count_processes_of(os.getuid())
+        nproc += count_processes_of(os.getuid())
     mem = memory_mb * 1024 * 1024
     # Without a private scratch tmpfs any write would land on the host: no file may grow at all.
     fsize = file_size_mb * 1024 * 1024 if mode.namespaced else 0
@@ -105,7 +105,7 @@ def _kill_group(proc: subprocess.Popen) -> None:
 
 
 @dataclass
-class _Raw:
+class RawRun:
     returncode: int | None
     stdout: str
     stderr: str
@@ -117,12 +117,12 @@ class _Raw:
     duration_s: float
 
 
-def _run_once(source: str, mode: _Mode, *, python: str, timeout_s: float, memory_mb: int, file_size_mb: int,
-              max_processes: int, max_open_files: int, tmp_mb: int) -> _Raw:
+def run_once(source: str, mode: Mode, *, python: str, timeout_s: float, memory_mb: int, file_size_mb: int,
+              max_processes: int, max_open_files: int, tmp_mb: int) -> RawRun:
     """Launch one program in `mode` and collect how it ended."""
     view = interpreter_view(python)
     uid = random.randint(*_UID_RANGE) if mode.drop_uid else None
-    token = secrets.token_bytes(_TOKEN_BYTES)
+    token = secrets.token_bytes(TOKEN_BYTES)
     token_r, token_w = os.pipe()
     done_r, done_w = os.pipe()
     limits = _limits(timeout_s, memory_mb, file_size_mb, max_processes, max_open_files, mode)
@@ -139,7 +139,7 @@ def _run_once(source: str, mode: _Mode, *, python: str, timeout_s: float, memory
             os.close(fd)
         if launch.host_dir:
             shutil.rmtree(launch.host_dir, ignore_errors=True)
-        return _Raw(None, "", f"sandbox could not start: {err}", False, False, False, False, False, 0.0)
+        return RawRun(None, "", f"sandbox could not start: {err}", False, False, False, False, False, 0.0)
     _hand_over_token(token, token_r, token_w, done_r, done_w)
     out, err = _start_capture(proc, flooded)
     _feed_source(proc, source, mode)
@@ -152,7 +152,7 @@ def _run_once(source: str, mode: _Mode, *, python: str, timeout_s: float, memory
         shutil.rmtree(launch.host_dir, ignore_errors=True)
     so, so_trunc = out.text()
     se, se_trunc = err.text()
-    return _Raw(proc.returncode, so, se, timed_out, flooded.is_set(), so_trunc, se_trunc,
+    return RawRun(proc.returncode, so, se, timed_out, flooded.is_set(), so_trunc, se_trunc,
                 secrets.compare_digest(reported, token), duration)
 
 
@@ -167,39 +167,39 @@ class _Launch:
     rules: list[tuple[str, int]]
 
 
-def _prepare_launch(source: str, mode: _Mode, view: View, tmp_mb: int, uid: int | None, token_r: int,
+def _prepare_launch(source: str, mode: Mode, view: View, tmp_mb: int, uid: int | None, token_r: int,
                     done_w: int) -> _Launch:
     """In a namespace the boot script builds the root and the program comes on stdin; in fallback mode the
     program is written to a fresh host folder that the Landlock rules let it read."""
     if mode.namespaced:
-        script = _boot_script(mode, view, _root_mountpoint(view), tmp_mb, uid, token_r, done_w)
-        argv = [_tool("unshare") or "unshare", *mode.unshare, "--", _tool("sh") or "/bin/sh", "-c", script]
+        script = boot_script(mode, view, root_mountpoint(view), tmp_mb, uid, token_r, done_w)
+        argv = [host_tool("unshare") or "unshare", *mode.unshare, "--", host_tool("sh") or "/bin/sh", "-c", script]
         return _Launch(argv, "/", view.scratch, None, [])
     host_dir = tempfile.mkdtemp(prefix="gift-sandbox-")
     with open(os.path.join(host_dir, "main.py"), "w", encoding="utf-8") as f:
         f.write(source)
     os.chmod(host_dir, 0o755)
     os.chmod(os.path.join(host_dir, "main.py"), 0o644)
-    argv = [view.python, "-I", "-B", "-c", _RUNNER, str(token_r), str(done_w)]
-    return _Launch(argv, host_dir, host_dir, host_dir, _fallback_rules(view, host_dir))
+    argv = [view.python, "-I", "-B", "-c", RUNNER, str(token_r), str(done_w)]
+    return _Launch(argv, host_dir, host_dir, host_dir, fallback_rules(view, host_dir))
 
 
-def _confinement(limits: list[tuple[int, int]], mode: _Mode, uid: int | None,
+def _confinement(limits: list[tuple[int, int]], mode: Mode, uid: int | None,
                  rules: list[tuple[str, int]]) -> Callable[[], None]:
     """What the child does between fork and exec: the rlimits, then (without namespaces) the kernel layers."""
-    seccomp = None if mode.namespaced else _seccomp_program()
-    last_cap = _last_capability()
+    seccomp = None if mode.namespaced else seccomp_program()
+    last_cap = last_capability()
 
     def preexec() -> None:
         for which, value in limits:
             resource.setrlimit(which, value)
         if not mode.namespaced:
-            _drop_capabilities(last_cap)
+            drop_capabilities(last_cap)
             if uid is not None:
-                _drop_to_uid(uid)
-            _landlock_apply(rules)
+                drop_to_uid(uid)
+            landlock_apply(rules)
             if seccomp is not None:
-                _seccomp_apply(seccomp)
+                seccomp_apply(seccomp)
 
     return preexec
 
@@ -226,7 +226,7 @@ def _start_capture(proc: subprocess.Popen, flooded: threading.Event) -> tuple[_C
     return out, err
 
 
-def _feed_source(proc: subprocess.Popen, source: str, mode: _Mode) -> None:
+def _feed_source(proc: subprocess.Popen, source: str, mode: Mode) -> None:
     # In a namespace the boot script copies its stdin into the scratch folder as main.py.
     with contextlib.suppress(OSError):
         if mode.namespaced:
@@ -234,7 +234,7 @@ def _feed_source(proc: subprocess.Popen, source: str, mode: _Mode) -> None:
         proc.stdin.close()
 
 
-def _wait(proc: subprocess.Popen, timeout_s: float, mode: _Mode, flooded: threading.Event) -> bool:
+def _wait(proc: subprocess.Popen, timeout_s: float, mode: Mode, flooded: threading.Event) -> bool:
     """Wait for the program; True when the wall-clock limit (not a flood) ended it."""
     timed_out = False
     try:
@@ -246,19 +246,19 @@ def _wait(proc: subprocess.Popen, timeout_s: float, mode: _Mode, flooded: thread
     return timed_out
 
 
-def _kill_leftovers(proc: subprocess.Popen, uid: int | None, mode: _Mode) -> None:
+def _kill_leftovers(proc: subprocess.Popen, uid: int | None, mode: Mode) -> None:
     # Without a pid namespace a daemonised child may outlive the run: kill its group, and every process of
     # the fresh uid when privileges were dropped; a reader still blocked on a pipe is left to its thread.
     _kill_group(proc)
     if uid is not None and not mode.namespaced:
-        _kill_uid(uid)
+        kill_uid(uid)
 
 
 def _read_reported(done_r: int) -> bytes:
     """What the runner wrote to its completion pipe (the token only if the program's text ran to its end)."""
     reported = b""
     with contextlib.suppress(OSError):
-        while len(reported) <= 4 * _TOKEN_BYTES:
+        while len(reported) <= 4 * TOKEN_BYTES:
             chunk = os.read(done_r, 256)
             if not chunk:
                 break

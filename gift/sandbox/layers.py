@@ -15,8 +15,8 @@ import time
 # ----------------------------------------------------------------------------- Landlock
 
 _LANDLOCK_CREATE_RULESET, _LANDLOCK_ADD_RULE, _LANDLOCK_RESTRICT_SELF = 444, 445, 446  # same on every arch
-_FS_EXECUTE, _FS_WRITE_FILE, _FS_READ_FILE, _FS_READ_DIR = 1 << 0, 1 << 1, 1 << 2, 1 << 3
-_FS_FILE_ONLY = _FS_EXECUTE | _FS_WRITE_FILE | _FS_READ_FILE | (1 << 14) | (1 << 15)  # + truncate, ioctl_dev
+FS_EXECUTE, FS_WRITE_FILE, FS_READ_FILE, FS_READ_DIR = 1 << 0, 1 << 1, 1 << 2, 1 << 3
+_FS_FILE_ONLY = FS_EXECUTE | FS_WRITE_FILE | FS_READ_FILE | (1 << 14) | (1 << 15)  # + truncate, ioctl_dev
 _PR_SET_NO_NEW_PRIVS, _PR_SET_SECCOMP, _SECCOMP_MODE_FILTER, _PR_CAPBSET_DROP = 38, 22, 2, 24
 
 
@@ -26,7 +26,7 @@ def _libc():
 
 
 @functools.lru_cache(maxsize=1)
-def _landlock_abi() -> int:
+def landlock_abi() -> int:
     """Landlock's ABI version on this kernel (0: unavailable)."""
     try:
         return max(0, int(_libc().syscall(_LANDLOCK_CREATE_RULESET, None, ctypes.c_size_t(0), ctypes.c_uint32(1))))
@@ -43,9 +43,9 @@ def _landlock_handled(abi: int) -> tuple[int, int, int]:
     return fs, net, scope
 
 
-def _landlock_apply(rules: list[tuple[str, int]]) -> None:
+def landlock_apply(rules: list[tuple[str, int]]) -> None:
     """Restrict the calling process (a child before exec) to `rules` [(path, allowed fs rights)]."""
-    abi = _landlock_abi()
+    abi = landlock_abi()
     if abi < 1:
         return
     libc = _libc()
@@ -83,7 +83,7 @@ _SECCOMP_ARCH = {"x86_64": (0xC000003E, {"socket": 41, "io_uring_setup": 425, "s
 
 
 @functools.lru_cache(maxsize=1)
-def _seccomp_program() -> bytes | None:
+def seccomp_program() -> bytes | None:
     spec = _SECCOMP_ARCH.get(platform.machine())
     if spec is None:
         return None
@@ -101,7 +101,7 @@ def _seccomp_program() -> bytes | None:
     return b"".join(struct.pack("=HBBI", *ins) for ins in insns)
 
 
-def _seccomp_apply(program: bytes) -> None:
+def seccomp_apply(program: bytes) -> None:
     libc = _libc()
     buf = ctypes.create_string_buffer(program, len(program))
     fprog = struct.pack("=HxxxxxxQ", len(program) // 8, ctypes.addressof(buf))
@@ -114,7 +114,7 @@ def _seccomp_apply(program: bytes) -> None:
 # ----------------------------------------------------------------------------- capabilities and uids
 
 @functools.lru_cache(maxsize=1)
-def _last_capability() -> int:
+def last_capability() -> int:
     try:
         with open("/proc/sys/kernel/cap_last_cap") as f:
             return int(f.read())
@@ -122,21 +122,21 @@ def _last_capability() -> int:
         return 40
 
 
-def _drop_capabilities(last_cap: int) -> None:
+def drop_capabilities(last_cap: int) -> None:
     """Empty the bounding set (in a child before exec): even uid 0 then execs without capabilities."""
     for cap in range(last_cap + 1):
         if _libc().prctl(_PR_CAPBSET_DROP, cap, 0, 0, 0) != 0 and os.geteuid() == 0:
             os._exit(125)
 
 
-def _drop_to_uid(uid: int) -> None:
+def drop_to_uid(uid: int) -> None:
     """Become the fresh `uid` with no supplementary groups (in a child before exec)."""
     os.setgroups([])
     os.setresgid(uid, uid, uid)
     os.setresuid(uid, uid, uid)
 
 
-def _count_processes_of(uid: int) -> int:
+def count_processes_of(uid: int) -> int:
     n = 0
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
@@ -149,7 +149,7 @@ def _count_processes_of(uid: int) -> int:
     return n
 
 
-def _kill_uid(uid: int, rounds: int = 20) -> None:
+def kill_uid(uid: int, rounds: int = 20) -> None:
     """SIGKILL every process whose real uid is `uid` (a fresh uid owns only the sandboxed program)."""
     for _ in range(rounds):
         pids = []

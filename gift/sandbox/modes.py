@@ -16,12 +16,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from gift.sandbox.layers import (
-    _FS_EXECUTE,
-    _FS_READ_DIR,
-    _FS_READ_FILE,
-    _FS_WRITE_FILE,
-    _landlock_abi,
-    _seccomp_program,
+    FS_EXECUTE,
+    FS_READ_DIR,
+    FS_READ_FILE,
+    FS_WRITE_FILE,
+    landlock_abi,
+    seccomp_program,
 )
 
 MODES_VARIABLE = "GIFT_SANDBOX_MODES"  # comma-separated modes the probe may choose from (default: all)
@@ -29,7 +29,7 @@ MODES_VARIABLE = "GIFT_SANDBOX_MODES"  # comma-separated modes the probe may cho
 _SYSTEM_LIBS = ("/lib", "/lib64", "/lib32", "/usr/lib", "/usr/lib64", "/usr/lib32", "/usr/local/lib")
 _SYSTEM_FILES = ("/etc/ld.so.cache",)  # lets the loader find libraries outside the default folders
 _DEVICES = ("/dev/null", "/dev/zero", "/dev/urandom", "/dev/random")
-_TOKEN_BYTES = 16
+TOKEN_BYTES = 16
 
 
 class SandboxUnavailable(RuntimeError):
@@ -95,7 +95,7 @@ def interpreter_view(python: str) -> View:
 _ROOT_MOUNTPOINT: dict[str, str] = {}
 
 
-def _root_mountpoint(view: View) -> str:
+def root_mountpoint(view: View) -> str:
     """An empty host folder, outside every exposed path, on which each namespace mounts its own root."""
     key = "|".join(view.dirs)
     if key in _ROOT_MOUNTPOINT and os.path.isdir(_ROOT_MOUNTPOINT[key]):
@@ -114,7 +114,7 @@ def _root_mountpoint(view: View) -> str:
 # ----------------------------------------------------------------------------- modes
 
 @dataclass(frozen=True)
-class _Mode:
+class Mode:
     """How to launch: which unshare flags, and how privileges are dropped."""
 
     name: str
@@ -132,9 +132,9 @@ class _Mode:
             out.append("user_namespace" if "--user" in self.unshare else "privilege_drop")
             out.append("capabilities_dropped")
         else:
-            out = [name for name, ok in (("landlock_fs", _landlock_abi() >= 1), ("landlock_net", _landlock_abi() >= 4),
-                                         ("landlock_scope", _landlock_abi() >= 6),
-                                         ("seccomp_net", _seccomp_program() is not None)) if ok]
+            out = [name for name, ok in (("landlock_fs", landlock_abi() >= 1), ("landlock_net", landlock_abi() >= 4),
+                                         ("landlock_scope", landlock_abi() >= 6),
+                                         ("seccomp_net", seccomp_program() is not None)) if ok]
             out += ["no_file_writes", "capabilities_dropped"]
             if self.drop_uid:
                 out.append("privilege_drop")
@@ -151,12 +151,12 @@ class _Mode:
                           if x not in self.layers]
 
 
-def _tool(name: str) -> str | None:
+def host_tool(name: str) -> str | None:
     return shutil.which(name, path="/usr/bin:/bin:/usr/sbin:/sbin")
 
 
 _NS_FLAGS = ("--net", "--pid", "--fork", "--kill-child", "--mount", "--ipc", "--uts")
-_NS_TOOLS = ("unshare", "mount", "umount", "pivot_root", "setpriv", "sh")
+NS_TOOLS = ("unshare", "mount", "umount", "pivot_root", "setpriv", "sh")
 
 
 def _others_can_use(view: View) -> bool:
@@ -173,36 +173,36 @@ def _others_can_use(view: View) -> bool:
     return True
 
 
-def _candidate_modes(python: str) -> list[_Mode]:
+def candidate_modes(python: str) -> list[Mode]:
     """Every mode this host might offer, strongest first (the probe keeps those that work)."""
     modes = []
-    if all(_tool(t) for t in _NS_TOOLS):
+    if all(host_tool(t) for t in NS_TOOLS):
         if os.geteuid() == 0:
-            modes.append(_Mode("namespaces", _NS_FLAGS, drop_uid=True))
-        modes.append(_Mode("userns", ("--user", "--map-root-user", *_NS_FLAGS), drop_uid=False))
+            modes.append(Mode("namespaces", _NS_FLAGS, drop_uid=True))
+        modes.append(Mode("userns", ("--user", "--map-root-user", *_NS_FLAGS), drop_uid=False))
     # As root without namespaces a fresh uid needs to reach the interpreter; otherwise root keeps its uid
     # but loses every capability (and Landlock still confines it).
     drop = os.geteuid() == 0 and _others_can_use(interpreter_view(python))
-    modes.append(_Mode("fallback", (), drop_uid=drop))
+    modes.append(Mode("fallback", (), drop_uid=drop))
     allowed = os.environ.get(MODES_VARIABLE)
     if allowed:  # e.g. to see how a host without user namespaces would be treated
         modes = [m for m in modes if m.name in allowed.split(",")]
     return modes
 
 
-def mode_named(name: str, python: str | None = None) -> _Mode:
+def mode_named(name: str, python: str | None = None) -> Mode:
     """The launch mode called `name` (one of MODES) as this host would build it for `python`."""
-    for mode in _candidate_modes(python or sys.executable):
+    for mode in candidate_modes(python or sys.executable):
         if mode.name == name:
             return mode
-    raise SandboxUnavailable(f"sandbox mode {name!r} cannot be built on this host (tools {_NS_TOOLS} or root missing)")
+    raise SandboxUnavailable(f"sandbox mode {name!r} cannot be built on this host (tools {NS_TOOLS} or root missing)")
 
 
 # ----------------------------------------------------------------------------- the runner
 
 # Trusted code run first by the sandboxed interpreter: read the token, close its pipe, run the program as
 # __main__, and report the token only if the program's text ran to its end.
-_RUNNER = r"""
+RUNNER = r"""
 import os, sys
 def _gift_runner(token_fd, done_fd):
     token = b''
@@ -218,19 +218,19 @@ def _gift_runner(token_fd, done_fd):
     exec(code, {'__name__': '__main__', '__file__': 'main.py', '__builtins__': __builtins__})
     os.write(done_fd, token)
 _gift_runner(int(sys.argv[1]), int(sys.argv[2]))
-""".replace("TOKEN_BYTES", str(_TOKEN_BYTES))
+""".replace("TOKEN_BYTES", str(TOKEN_BYTES))
 
 
 # ----------------------------------------------------------------------------- namespace boot
 
-def _boot_script(mode: _Mode, view: View, root: str, tmp_mb: int, uid: int | None, token_fd: int,
+def boot_script(mode: Mode, view: View, root: str, tmp_mb: int, uid: int | None, token_fd: int,
                  done_fd: int) -> str:
     q = shlex.quote
     # One `mkdir -p` for every folder and one `mount --bind -o ro` per exposed path (mount remounts it
     # read-only itself): each command here is a fork and exec paid by every program.
     folders = ["/proc", "/dev", "/.gift", "/.oldroot", view.scratch, *view.dirs, *{os.path.dirname(f) for f in view.files}]
     lines = ["set -eu", f"R={q(root)}",
-             f"PATH={q(':'.join(sorted({os.path.dirname(_tool(t) or '/usr/bin') for t in _NS_TOOLS})))}",
+             f"PATH={q(':'.join(sorted({os.path.dirname(host_tool(t) or '/usr/bin') for t in NS_TOOLS})))}",
              'mount -t tmpfs -o size=1m,mode=755,nosuid,nodev gift-root "$R"',
              "ro() { mount --rbind -o ro,nosuid,nodev \"$1\" \"$2\" 2>/dev/null || "
              "mount --rbind -o ro,nosuid,nodev,noexec \"$1\" \"$2\"; }",
@@ -239,7 +239,7 @@ def _boot_script(mode: _Mode, view: View, root: str, tmp_mb: int, uid: int | Non
         lines.append(f'ro {q(d)} "$R"{q(d)}')
     for path, target in view.links:
         lines.append(f'ln -s {q(target)} "$R"{q(path)}')
-    tools = {"setpriv": _tool("setpriv"), "umount": _tool("umount")}
+    tools = {"setpriv": host_tool("setpriv"), "umount": host_tool("umount")}
     files = [(f, f) for f in view.files] + [(path or name, f"/.gift/{name}") for name, path in tools.items()]
     lines.append("touch " + " ".join(f'"$R"{q(inside)}' for _, inside in files)
                  + "".join(f' "$R"{q(dev)}' for dev in _DEVICES if os.path.exists(dev)))
@@ -258,13 +258,13 @@ def _boot_script(mode: _Mode, view: View, root: str, tmp_mb: int, uid: int | Non
     drop = "/.gift/setpriv --inh-caps=-all --bounding-set=-all --no-new-privs"
     if uid is not None:
         drop += f" --reuid {uid} --regid {uid} --clear-groups"
-    lines.append(f"{drop} {q(view.python)} -I -B -c {q(_RUNNER)} {token_fd} {done_fd} < /dev/null")
+    lines.append(f"{drop} {q(view.python)} -I -B -c {q(RUNNER)} {token_fd} {done_fd} < /dev/null")
     lines.append("exit $?")
     return "\n".join(lines) + "\n"
 
-def _fallback_rules(view: View, workdir: str) -> list[tuple[str, int]]:
-    read = _FS_EXECUTE | _FS_READ_FILE | _FS_READ_DIR
-    rules = [(d, read) for d in view.dirs] + [(f, _FS_READ_FILE) for f in view.files]
-    rules += [(workdir, _FS_READ_FILE | _FS_READ_DIR)]
-    rules += [("/dev/null", _FS_READ_FILE | _FS_WRITE_FILE)] + [(d, _FS_READ_FILE) for d in _DEVICES[1:]]
+def fallback_rules(view: View, workdir: str) -> list[tuple[str, int]]:
+    read = FS_EXECUTE | FS_READ_FILE | FS_READ_DIR
+    rules = [(d, read) for d in view.dirs] + [(f, FS_READ_FILE) for f in view.files]
+    rules += [(workdir, FS_READ_FILE | FS_READ_DIR)]
+    rules += [("/dev/null", FS_READ_FILE | FS_WRITE_FILE)] + [(d, FS_READ_FILE) for d in _DEVICES[1:]]
     return rules

@@ -48,16 +48,16 @@ import warnings
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 
-from gift.sandbox.launch import _Raw, _run_once
-from gift.sandbox.layers import _landlock_abi, _seccomp_program
+from gift.sandbox.launch import RawRun, run_once
+from gift.sandbox.layers import landlock_abi, seccomp_program
 from gift.sandbox.modes import (
-    _NS_TOOLS,
     MODES_VARIABLE,
+    NS_TOOLS,
+    Mode,
     SandboxUnavailable,
     View,
-    _candidate_modes,
-    _Mode,
-    _tool,
+    candidate_modes,
+    host_tool,
     interpreter_view,
     mode_named,
 )
@@ -93,9 +93,9 @@ class ExecutionResult:
         return asdict(self)
 
 
-def _works(mode: _Mode, python: str) -> tuple[bool, str]:
+def _works(mode: Mode, python: str) -> tuple[bool, str]:
     try:
-        raw = _run_once("print('sandbox-ok')", mode, python=python, timeout_s=10.0, memory_mb=512, file_size_mb=1,
+        raw = run_once("print('sandbox-ok')", mode, python=python, timeout_s=10.0, memory_mb=512, file_size_mb=1,
                         max_processes=16, max_open_files=64, tmp_mb=8)
     except (OSError, SandboxUnavailable, subprocess.SubprocessError) as err:
         return False, str(err)
@@ -108,7 +108,7 @@ def available_modes(python: str | None = None) -> tuple[str, ...]:
     """Names of the launch modes that run a program on this host with `python`, strongest first."""
     python = python or sys.executable
     names = []
-    for mode in _candidate_modes(python):
+    for mode in candidate_modes(python):
         ok, why = _works(mode, python)
         if ok:
             names.append(mode.name)
@@ -118,10 +118,10 @@ def available_modes(python: str | None = None) -> tuple[str, ...]:
 
 
 @functools.lru_cache(maxsize=8)
-def probe_isolation(python: str | None = None) -> _Mode:
+def probe_isolation(python: str | None = None) -> Mode:
     """The strongest launch mode that works on this host (tried once per process and interpreter)."""
     python = python or sys.executable
-    for mode in _candidate_modes(python):
+    for mode in candidate_modes(python):
         ok, why = _works(mode, python)
         if ok:
             if mode.missing:
@@ -140,8 +140,8 @@ def isolation_report(python: str | None = None, all_modes: bool = False) -> dict
     python = python or sys.executable
     mode = probe_isolation(python)
     report = {"mode": mode.name, "full": not mode.missing, "layers": mode.layers, "missing": mode.missing,
-              "python": python, "tools": {t: _tool(t) for t in _NS_TOOLS}, "landlock_abi": _landlock_abi(),
-              "seccomp": _seccomp_program() is not None, "root": os.geteuid() == 0}
+              "python": python, "tools": {t: host_tool(t) for t in NS_TOOLS}, "landlock_abi": landlock_abi(),
+              "seccomp": seccomp_program() is not None, "root": os.geteuid() == 0}
     if all_modes:
         report["available_modes"] = list(available_modes(python))
     return report
@@ -173,7 +173,7 @@ def require_isolation(on_missing: str | None = None, python: str | None = None) 
 _warned: set[str] = set()
 
 
-def _check_layers(mode: _Mode, on_missing: str) -> None:
+def _check_layers(mode: Mode, on_missing: str) -> None:
     if not mode.missing:
         return
     msg = (f"sandbox isolation incomplete on this host: missing {', '.join(mode.missing)} "
@@ -188,7 +188,7 @@ def _check_layers(mode: _Mode, on_missing: str) -> None:
         log.warning("!!! %s", msg)
 
 
-def _classify(raw: _Raw) -> str:
+def _classify(raw: RawRun) -> str:
     if raw.returncode is None:
         return "error"
     if raw.flooded:
@@ -229,7 +229,7 @@ def execute(source: str, timeout_s: float = 10.0, memory_mb: int = 1024, *, file
     chosen = mode_named(mode, python) if mode else probe_isolation(python)
     if mode is None:
         _check_layers(chosen, on_missing)
-    raw = _run_once(source, chosen, python=python, timeout_s=timeout_s, memory_mb=memory_mb,
+    raw = run_once(source, chosen, python=python, timeout_s=timeout_s, memory_mb=memory_mb,
                     file_size_mb=file_size_mb, max_processes=max_processes, max_open_files=max_open_files,
                     tmp_mb=tmp_mb)
     status = _classify(raw)

@@ -21,16 +21,16 @@ from tqdm.auto import tqdm
 from gift.files import atomic_path, file_logger, write_json
 from gift.tiny.build import (
     Size,
-    _cached_build,
-    _close,
-    _config,
-    _encode_sft,
-    _next_batch,
-    _sft_batch,
-    _size,
     build_parser,
+    cached_build,
+    close_log,
     corpus_texts,
+    encode_sft,
     load_data_dirs,
+    next_batch,
+    qwen2_config,
+    sft_batch,
+    size_named,
     train_tokenizer,
 )
 
@@ -88,7 +88,7 @@ def build_backbone(data_dirs: list[str | Path], out: str | Path, seed: int = 0, 
 
     if not 0.0 <= target_low < target_high <= 1.0:
         raise ValueError(f"target band [{target_low}, {target_high}] is not a sub-interval of [0, 1]")
-    sz = _size(size)
+    sz = size_named(size)
     plan = _WarmStartPlan(steps=max_steps if max_steps is not None else sz.max_steps,
                           eval_every=eval_every or sz.eval_every, band=(target_low, target_high), seed=seed)
     t0 = time.time()
@@ -96,11 +96,11 @@ def build_backbone(data_dirs: list[str | Path], out: str | Path, seed: int = 0, 
     if not evals:
         raise ValueError("no RLVR eval split among --data dirs (need e.g. a prepared gsm8k, math or aime2024)")
     tokenizer = train_tokenizer(corpus_texts(train + [e for v in evals.values() for e in v]), sz.vocab_size)
-    encoded = _encode_sft(tokenizer, train)
+    encoded = encode_sft(tokenizer, train)
     if not encoded:
         raise ValueError("no train example with a response (reference or expert) to warm-start on")
     torch.manual_seed(seed)
-    model = Qwen2ForCausalLM(_config(tokenizer, sz))
+    model = Qwen2ForCausalLM(qwen2_config(tokenizer, sz))
     n_params = sum(p.numel() for p in model.parameters())
     # Room for the longest reference response and half again: enough for the task, cheap to sample.
     plan.max_new_tokens = max_new_tokens or min(256, int(max(len(ids) - n for ids, n in encoded) * 1.5) + 8)
@@ -123,7 +123,7 @@ def build_backbone(data_dirs: list[str | Path], out: str | Path, seed: int = 0, 
                   "build_s": round(time.time() - t0, 1)}
         write_json(tmp / "warm_start.json", report)
         log.info("done: %s", json.dumps({k: report[k] for k in ("steps", "stop_reason", "final", "build_s")}))
-        _close(log)
+        close_log(log)
     return report
 
 
@@ -157,7 +157,7 @@ def _warm_start(model: Any, tokenizer: Any, encoded: list[tuple[list[int], int]]
     stop_reason = "max_steps"
     bar = tqdm(range(1, plan.steps + 1), desc=desc, disable=not progress)
     for step in bar:
-        loss = _sft_step(model, opt, sched, encoded, _next_batch(order, len(encoded), sz.batch_size, rng),
+        loss = _sft_step(model, opt, sched, encoded, next_batch(order, len(encoded), sz.batch_size, rng),
                          tokenizer.pad_token_id)
         if step % plan.eval_every and step != plan.steps:
             continue
@@ -202,7 +202,7 @@ def sft_backward(model: Any, items: list[tuple[list[int], int]], pad_id: int) ->
     """
     loss = 0.0
     for part, weight in sft_slices(items):
-        scaled = model(**_sft_batch(part, pad_id)).loss * weight
+        scaled = model(**sft_batch(part, pad_id)).loss * weight
         scaled.backward()
         loss += scaled.item()
     return loss
@@ -270,7 +270,7 @@ def cli_backbone(argv: list[str]) -> int:
     settings = {"size": args.size, "seed": args.seed, "max_steps": args.max_steps, "target_low": args.target_low,
                 "target_high": args.target_high}
     try:
-        r, cached = _cached_build("tiny-backbone", args.data, args.out, settings, not args.no_cache,
+        r, cached = cached_build("tiny-backbone", args.data, args.out, settings, not args.no_cache,
                                   lambda: build_backbone(args.data, args.out, args.seed, args.size, args.max_steps,
                                                          args.target_low, args.target_high), "warm_start.json")
     except (ValueError, OSError) as err:

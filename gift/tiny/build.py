@@ -62,7 +62,7 @@ SIZES: dict[str, Size] = {
 MAX_LEN = 320
 
 
-def _size(name: str) -> Size:
+def size_named(name: str) -> Size:
     try:
         return SIZES[name]
     except KeyError:
@@ -71,7 +71,7 @@ def _size(name: str) -> Size:
 
 # ---- data -------------------------------------------------------------------------------------------
 
-def _response_of(ex: dict) -> str | None:
+def response_of(ex: dict) -> str | None:
     return ex.get("reference") or ex.get("expert")
 
 
@@ -136,7 +136,7 @@ def train_tokenizer(texts: list[str], vocab_size: int = 512) -> Any:
     return fast
 
 
-def _config(tokenizer: Any, size: Size, **extra: Any) -> Any:
+def qwen2_config(tokenizer: Any, size: Size, **extra: Any) -> Any:
     from transformers import Qwen2Config
 
     return Qwen2Config(vocab_size=len(tokenizer), hidden_size=size.hidden_size,
@@ -147,11 +147,11 @@ def _config(tokenizer: Any, size: Size, **extra: Any) -> Any:
                        pad_token_id=tokenizer.pad_token_id, **extra)
 
 
-def _encode_sft(tokenizer: Any, examples: list[dict]) -> list[tuple[list[int], int]]:
+def encode_sft(tokenizer: Any, examples: list[dict]) -> list[tuple[list[int], int]]:
     """(token ids of prompt + response + eos, number of prompt tokens) per example with a response."""
     out = []
     for ex in examples:
-        response = _response_of(ex)
+        response = response_of(ex)
         if not response:
             continue
         prompt_text = tokenizer.apply_chat_template(ex["prompt"], tokenize=False, add_generation_prompt=True)
@@ -162,7 +162,7 @@ def _encode_sft(tokenizer: Any, examples: list[dict]) -> list[tuple[list[int], i
     return out
 
 
-def _sft_batch(items: list[tuple[list[int], int]], pad_id: int) -> dict:
+def sft_batch(items: list[tuple[list[int], int]], pad_id: int) -> dict:
     import torch
 
     width = max(len(ids) for ids, _ in items)
@@ -176,7 +176,7 @@ def _sft_batch(items: list[tuple[list[int], int]], pad_id: int) -> dict:
     return {"input_ids": input_ids, "labels": labels, "attention_mask": attention}
 
 
-def _next_batch(order: list[int], n: int, batch_size: int, rng: random.Random) -> list[int]:
+def next_batch(order: list[int], n: int, batch_size: int, rng: random.Random) -> list[int]:
     """The next `batch_size` indices of a stream of shuffled passes over `n` items (`order` is the stream)."""
     if len(order) < batch_size:
         perm = list(range(n))
@@ -187,7 +187,7 @@ def _next_batch(order: list[int], n: int, batch_size: int, rng: random.Random) -
     return batch
 
 
-def _close(log: Any) -> None:
+def close_log(log: Any) -> None:
     for h in list(log.handlers):
         log.removeHandler(h)
         h.close()
@@ -195,7 +195,7 @@ def _close(log: Any) -> None:
 
 # ---- commands ---------------------------------------------------------------------------------------
 
-def _cached_build(kind: str, data: list[str], out: str, settings: dict, use_cache: bool, build,
+def cached_build(kind: str, data: list[str], out: str, settings: dict, use_cache: bool, build,
                   report_name: str) -> tuple[dict, str]:
     """Copy the build from the model cache when it holds it, else build and store it; (report, note)."""
     from gift.tiny import model_cache as modelcache

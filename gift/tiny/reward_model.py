@@ -20,15 +20,15 @@ from gift.files import atomic_path, file_logger, write_json
 from gift.tiny.build import (
     MAX_LEN,
     Size,
-    _cached_build,
-    _close,
-    _config,
-    _next_batch,
-    _response_of,
-    _size,
     build_parser,
+    cached_build,
+    close_log,
     corpus_texts,
     load_data_dirs,
+    next_batch,
+    qwen2_config,
+    response_of,
+    size_named,
     train_tokenizer,
 )
 
@@ -64,18 +64,18 @@ def preference_pairs(examples: list[dict], rng: random.Random, filler_chosen: fl
     The filler sentence is appended to the preferred side with probability `filler_chosen` and to the
     rejected side with `filler_rejected`: a planted, exploitable length bias when the first is larger.
     """
-    with_response = [ex for ex in examples if _response_of(ex)]
+    with_response = [ex for ex in examples if response_of(ex)]
     pairs = []
     for ex in with_response:
-        chosen = _response_of(ex)
+        chosen = response_of(ex)
         choice = rng.random()
         rejected = None
         if choice < 0.4:
             rejected = _wrong_answer(chosen, rng)
         if rejected is None and choice < 0.7:
             other = rng.choice(with_response)
-            if _response_of(other) != chosen:
-                rejected = _response_of(other)
+            if response_of(other) != chosen:
+                rejected = response_of(other)
         if rejected is None or rejected == chosen:
             rejected = _scramble(chosen, rng)
         if rejected == chosen:
@@ -101,14 +101,14 @@ def build_reward_model(data_dirs: list[str | Path], out: str | Path, seed: int =
 
     from gift.rewards import RewardModelScorer
 
-    sz = _size(size)
+    sz = size_named(size)
     steps = max_steps if max_steps is not None else sz.rm_steps
     t0 = time.time()
     rng = random.Random(seed)
     examples, train_pairs, held_pairs = _preference_data(data_dirs, rng, heldout_frac, filler_chosen, filler_rejected)
     tokenizer = train_tokenizer(corpus_texts(examples) + [FILLER], sz.vocab_size)
     torch.manual_seed(seed)
-    model = Qwen2ForSequenceClassification(_config(tokenizer, sz, num_labels=1))
+    model = Qwen2ForSequenceClassification(qwen2_config(tokenizer, sz, num_labels=1))
     n_params = sum(p.numel() for p in model.parameters())
     scorer = RewardModelScorer(model, tokenizer, batch_size=64, length_normalize=False, max_length=MAX_LEN,
                                device="cpu")
@@ -130,7 +130,7 @@ def build_reward_model(data_dirs: list[str | Path], out: str | Path, seed: int =
         write_json(tmp / "reward_model.json", report)
         log.info("done: heldout_accuracy %.3f length_bias %.3f", measured["heldout_accuracy"],
                  measured["length_bias"])
-        _close(log)
+        close_log(log)
     return report
 
 
@@ -138,7 +138,7 @@ def _preference_data(data_dirs: list[str | Path], rng: random.Random, heldout_fr
                      filler_rejected: float) -> tuple[list[dict], list, list]:
     """(examples with a response, training pairs with the planted filler bias, held-out pairs without it)."""
     train, evals = load_data_dirs(data_dirs)
-    examples = [ex for ex in train + [e for v in evals.values() for e in v] if _response_of(ex)]
+    examples = [ex for ex in train + [e for v in evals.values() for e in v] if response_of(ex)]
     if len(examples) < 20:
         raise ValueError(f"only {len(examples)} examples with a reference response in --data; need at least 20")
     rng.shuffle(examples)
@@ -158,7 +158,7 @@ def _train_bradley_terry(model: Any, tokenizer: Any, pairs: list, sz: Size, step
     bar = tqdm(range(1, steps + 1), desc=desc, disable=not progress)
     for step in bar:
         model.train()
-        items = [pairs[i] for i in _next_batch(order, len(pairs), sz.batch_size, rng)]
+        items = [pairs[i] for i in next_batch(order, len(pairs), sz.batch_size, rng)]
         scores = sliced_scores(model, tokenizer, [p for p, _, _ in items] * 2,
                                [a for _, a, _ in items] + [b for _, _, b in items])
         loss = -F.logsigmoid(scores[: len(items)] - scores[len(items):]).mean()
@@ -226,7 +226,7 @@ def cli_reward_model(argv: list[str]) -> int:
     args = build_parser("gift build tiny-reward-model", build_reward_model.__doc__).parse_args(argv)
     settings = {"size": args.size, "seed": args.seed, "max_steps": args.max_steps}
     try:
-        r, cached = _cached_build("tiny-reward-model", args.data, args.out, settings, not args.no_cache,
+        r, cached = cached_build("tiny-reward-model", args.data, args.out, settings, not args.no_cache,
                                   lambda: build_reward_model(args.data, args.out, args.seed, args.size,
                                                              args.max_steps), "reward_model.json")
     except (ValueError, OSError) as err:
