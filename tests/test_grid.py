@@ -82,7 +82,7 @@ def test_figure5_follows_the_authors_scripts_and_keeps_the_papers_reading_as_var
 def test_paper_runs_train_and_evaluate_as_the_author_did(paper):
     """The optimiser (verl's FSDP actor defaults), the evaluation protocol (verl's validation) and no vLLM
     importance-sampling correction, as `gift grid --json` resolves them for every run."""
-    from gift.grid.job_files import resolved_runs
+    from gift.grid.resolved import resolved_runs
 
     for entry in resolved_runs(paper, world_size=8):
         args, cfg = entry["method_args"], entry["run_config"]
@@ -114,7 +114,7 @@ def test_no_vllm_importance_sampling_correction_unless_a_config_asks(configs):
 
     from trl import GRPOConfig
 
-    from gift.grid.job_files import resolved_runs
+    from gift.grid.resolved import resolved_runs
 
     trl_default = {f.name: f.default for f in dataclasses.fields(GRPOConfig)}["vllm_importance_sampling_correction"]
     assert trl_default is True

@@ -12,7 +12,8 @@ from collections.abc import Iterator
 
 from gift.cli_help import HelpFormatter
 from gift.grid.config import ConfigError, check_references, load_checked, load_config, sweep_values, validate
-from gift.grid.job_files import resolved_runs, run_config
+from gift.grid.job_files import run_config
+from gift.grid.resolved import resolved_runs
 from gift.grid.resources import check_gpus
 from gift.grid.runs import (
     TRAINING_KEYS,
