@@ -25,9 +25,16 @@ from gift.report.labels import (  # noqa: E402
     setting_label,
 )
 from gift.report.stats import final_value, mean_sd, seed_band  # noqa: E402
-from gift.report.style import method_style, other_style  # noqa: E402
+from gift.report.style import (  # noqa: E402
+    NOT_RUN,
+    FigureResult,
+    footnote,
+    method_style,
+    not_run_text,
+    other_style,
+    style_axes,
+)
 
-NOT_RUN = "not run"
 LINESTYLES = ("-", "--", "-.", ":")
 # The paper's method first, then its baselines; kl_sum (the paper's choice) before kl_average.
 SERIES_ORDER = ["GIFT", "GRPO", "DAPO", "GSPO", "GFT", "kl_sum", "kl_sum (default)", "kl_average",
@@ -116,25 +123,8 @@ FIGURES: dict[str, CurveFigureSpec] = {
 }
 
 
-@dataclass
-class FigureResult:
-    """A rendered figure and the record of what it was drawn from."""
-
-    fig: plt.Figure
-    record: dict
-    caption: str
-
-
 def _letter(i: int, first: str) -> str:
     return chr(ord(first) + i)
-
-
-def not_run_text(ax, text: str = NOT_RUN) -> None:
-    """Mark a panel whose runs have not finished: no ticks, the text in its middle."""
-    ax.set_xticks([])
-    ax.set_yticks([])
-    ax.text(0.5, 0.5, text, transform=ax.transAxes, ha="center", va="center", fontsize=12, color="0.45",
-            style="italic")
 
 
 def _footnote(runs: Sequence[Run]) -> str:
@@ -145,17 +135,6 @@ def _footnote(runs: Sequence[Run]) -> str:
     names = ", ".join(r.describe() or r.run_id for r in missing[:6])
     more = f" and {len(missing) - 6} more" if len(missing) > 6 else ""
     return base + f" Not run: {names}{more}."
-
-
-def footnote(fig, text: str, width: int) -> None:
-    """The figure's note in small grey type along its bottom edge, wrapped at `width` characters."""
-    fig.text(0.01, 0.005, "\n".join(textwrap.wrap(text, width)), fontsize=7.5, color="0.3", ha="left", va="bottom")
-
-
-def style_axes(ax) -> None:
-    """The suite's axes: a light grid, no top or right spine."""
-    ax.grid(True, alpha=0.3, linewidth=0.6)
-    ax.spines[["top", "right"]].set_visible(False)
 
 
 def _styles_for(labels: list[str], spec: CurveFigureSpec, runs_by_label: dict[str, list[Run]]) -> dict[str, tuple]:

@@ -16,11 +16,10 @@ from collections.abc import Sequence
 import numpy as np
 
 from gift.report import provenance as prov
-from gift.report.figures import FigureResult, footnote, not_run_text, plt, style_axes
 from gift.report.inputs import Run
 from gift.report.labels import setting_label
 from gift.report.stats import mean_sd
-from gift.report.style import other_style
+from gift.report.style import FigureResult, footnote, not_run_text, other_style, plt, style_axes
 
 # (metrics.jsonl key, panel title, y label, y scale, scale of a run's mean into the plotted unit)
 PANELS = (

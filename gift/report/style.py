@@ -1,4 +1,4 @@
-"""How every figure draws a series: one colour and line style per method, the same in every figure.
+"""How every figure looks: one colour and line style per method, the same axes, notes and "not run" panels.
 
 A method's colour belongs to it alone: series that are not methods (settings, aggregation choices) take colours
 from a second palette no method uses, and a method's variants (GIFT against π_ref) keep the method's colour with
@@ -6,6 +6,16 @@ a line style and marker of their own.
 """
 
 from __future__ import annotations
+
+import textwrap
+from dataclasses import dataclass
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+NOT_RUN = "not run"
 
 METHOD_COLORS = {"gift": "#d62728", "grpo": "#1f77b4", "dapo": "#2ca02c", "gspo": "#9467bd", "gft": "#ff7f0e"}
 METHOD_LINESTYLES: dict[str, object] = {"gift": "-", "grpo": "--", "dapo": "-.", "gspo": ":",
@@ -31,3 +41,31 @@ def other_style(index: int) -> tuple[str, object, str]:
     """(colour, line style, marker) of the index-th series that is not a method (a setting, a choice)."""
     return (OTHER_COLORS[index % len(OTHER_COLORS)], OTHER_LINESTYLES[index // len(OTHER_COLORS)
                                                                       % len(OTHER_LINESTYLES)], "o")
+
+
+@dataclass
+class FigureResult:
+    """A rendered figure and the record of what it was drawn from."""
+
+    fig: plt.Figure
+    record: dict
+    caption: str
+
+
+def not_run_text(ax, text: str = NOT_RUN) -> None:
+    """Mark a panel whose runs have not finished: no ticks, the text in its middle."""
+    ax.set_xticks([])
+    ax.set_yticks([])
+    ax.text(0.5, 0.5, text, transform=ax.transAxes, ha="center", va="center", fontsize=12, color="0.45",
+            style="italic")
+
+
+def footnote(fig, text: str, width: int) -> None:
+    """The figure's note in small grey type along its bottom edge, wrapped at `width` characters."""
+    fig.text(0.01, 0.005, "\n".join(textwrap.wrap(text, width)), fontsize=7.5, color="0.3", ha="left", va="bottom")
+
+
+def style_axes(ax) -> None:
+    """The suite's axes: a light grid, no top or right spine."""
+    ax.grid(True, alpha=0.3, linewidth=0.6)
+    ax.spines[["top", "right"]].set_visible(False)

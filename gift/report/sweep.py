@@ -240,8 +240,7 @@ def sweep_figure(runs: Sequence[Run], config_name: str):
     from matplotlib.ticker import NullLocator
 
     from gift.report import provenance as prov
-    from gift.report.figures import FigureResult, footnote, not_run_text, style_axes
-    from gift.report.style import method_style
+    from gift.report.style import FigureResult, footnote, method_style, not_run_text, style_axes
 
     settings = sweep_settings(runs)
     n = max(1, len(settings))
