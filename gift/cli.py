@@ -1,7 +1,8 @@
-"""The `gift` command: a thin dispatcher to the subcommands each module owns."""
+"""The `gift` command: a thin dispatcher to the subcommands each module owns, and the help formatter they share."""
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import importlib
 import os
@@ -9,6 +10,34 @@ import sys
 import traceback
 from datetime import UTC, datetime
 from pathlib import Path
+
+
+class HelpFormatter(argparse.HelpFormatter):
+    """argparse's help with `(default: X)` after each option that has a default worth showing.
+
+    Unlike argparse.ArgumentDefaultsHelpFormatter, no `(default: None)` or `(default: False)` noise for options
+    that are off unless given, and no second default where the help already names it.
+    """
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if "%(default)" in text or action.default in (None, False, [], argparse.SUPPRESS):
+            return text
+        if action.option_strings or action.nargs in (argparse.OPTIONAL, argparse.ZERO_OR_MORE):
+            return f"{text} (default: %(default)s)"
+        return text
+
+
+def parser(prog: str, description: str | None = None, **kwargs) -> argparse.ArgumentParser:
+    """An ArgumentParser of a `gift` subcommand with the suite's help formatter."""
+    return argparse.ArgumentParser(prog=prog, description=description, formatter_class=HelpFormatter, **kwargs)
+
+
+# `--model` of the evaluations: what the workflow passes (gift.grid.evals.eval_model_arg).
+MODEL_HELP = ("the model to evaluate: a from_pretrained directory (a run's final/), or a hub id pinned as "
+              "owner/name@revision (what the workflow passes for an untrained hub backbone; read from the hub cache "
+              "that gift fetch filled)")
+
 
 # (words, "module:function", one-line help). Each target takes argv (list[str]) and returns an exit code.
 COMMANDS: list[tuple[tuple[str, ...], str, str]] = [
@@ -21,7 +50,7 @@ COMMANDS: list[tuple[tuple[str, ...], str, str]] = [
     (("eval", "lm-eval"), "gift.evals.lm_eval.runner:cli", "lm-eval tasks (paper names or local twins)"),
     (("eval", "alpaca"), "gift.evals.alpaca_eval.evaluate:cli", "AlpacaEval 2 (LC win rate, win rate, length)"),
     (("eval", "arena-hard"), "gift.evals.arena_hard.evaluate:cli", "Arena-Hard v2 (style control, creative writing)"),
-    (("eval", "many"), "gift.evals.job:cli", "several evaluations of a workflow job file in one process"),
+    (("eval", "many"), "gift.grid.eval_jobs:cli", "several evaluations of a workflow job file in one process"),
     (("grid",), "gift.grid.expansion:cli", "every run of a config with its resolved run config and batch sizes (--json)"),
     (("gpus", "run"), "gift.gpus:cli", "run a command on free GPUs of this machine (one job per GPU)"),
     (("config", "check"), "gift.grid.expansion:cli_check", "check a workflow config as the workflow does (schema, names, args)"),
@@ -34,7 +63,7 @@ COMMANDS: list[tuple[tuple[str, ...], str, str]] = [
     (("bench", "step-time"), "gift.bench:cli_step_time", "GIFT/GRPO time per update: paired ratios, two scenarios"),
     (("bench", "rollouts"), "gift.bench:cli_rollouts",
      "rollout batch time: transformers generate against colocated vLLM (needs vLLM), paired, engine start apart"),
-    (("bench", "sandbox"), "gift.sandbox.bench:cli_bench", "the sandbox's overhead per program against a plain subprocess"),
+    (("bench", "sandbox"), "gift.bench:cli_sandbox", "the sandbox's overhead per program against a plain subprocess"),
 ]
 
 

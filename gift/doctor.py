@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from gift import grid as gift_grid
-from gift.cli_help import HelpFormatter
+from gift.cli import HelpFormatter
 
 
 @dataclass

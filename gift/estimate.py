@@ -26,7 +26,7 @@ from dataclasses import asdict, dataclass
 from gift import grid as gift_grid
 from gift.batching import BatchError
 from gift.batching import resolve as resolve_batch
-from gift.cli_help import HelpFormatter
+from gift.cli import HelpFormatter
 
 PHASES = ("train", "reference", "generation", "eval", "reward_model")
 CHECKPOINT_BYTES_PER_PARAM = 14  # the largest layout, ZeRO-3's: bf16 weights 2 + fp32 master weights 4 + Adam m, v 8

@@ -30,7 +30,7 @@ def load_model(path: str | Path, tokenizer: Any = None, device: str | None = Non
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from gift.run.placement import local_device
+    from gift.distributed import local_device
 
     path = str(path)
     if not Path(path).exists():

@@ -27,7 +27,7 @@ import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 
-from gift.cli_help import HelpFormatter
+from gift.cli import HelpFormatter
 
 POLL_SECONDS = 2.0
 

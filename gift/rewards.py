@@ -258,12 +258,12 @@ class RewardModelScorer:
         if isinstance(model, (str, Path)):
             path = str(model)
             if not Path(path).exists():
-                from gift.hub.access import hub_reachable
+                from gift.pretrained import hub_reachable
 
                 if not hub_reachable():
                     raise RuntimeError(f"reward model {path!r}: not a local directory and the model hub is "
                                        "unreachable; point the config at a local copy (a from_pretrained directory)")
-            from gift.run.placement import local_device
+            from gift.distributed import local_device
 
             tokenizer = tokenizer or AutoTokenizer.from_pretrained(path)
             on_gpu = (device or local_device()).startswith("cuda")
@@ -272,7 +272,7 @@ class RewardModelScorer:
         if tokenizer is None:
             raise ValueError("a tokenizer is needed when the reward model is passed as an object")
         _check_not_partitioned(model)
-        from gift.run.placement import local_device
+        from gift.distributed import local_device
 
         # this rank's GPU (a bare "cuda" would put every rank's copy on GPU 0)
         self.device = device or local_device()

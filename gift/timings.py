@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from gift.cli_help import HelpFormatter
+from gift.cli import HelpFormatter
 from gift.report.benchmarks import read_benchmarks
 
 

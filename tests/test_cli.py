@@ -13,8 +13,7 @@ from pathlib import Path
 import pytest
 
 from gift import __version__
-from gift.cli import COMMANDS, main
-from gift.cli_help import HelpFormatter
+from gift.cli import COMMANDS, HelpFormatter, main
 
 ROOT = Path(__file__).resolve().parents[1]
 ENV = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}

@@ -70,17 +70,17 @@ def test_benchmark_answers_go_through_one_tensor_parallel_vllm_engine_when_insta
 def test_without_vllm_the_evaluated_model_is_placed_on_this_ranks_device(policy_dir, monkeypatch):
     import torch
 
-    import gift.run.placement
+    import gift.distributed
     from gift.generation import load_model
 
     # "meta" stands in for cuda:<LOCAL_RANK>: a device the model must be moved to, which exists on a CPU
-    monkeypatch.setattr(gift.run.placement, "local_device", lambda: "meta")
+    monkeypatch.setattr(gift.distributed, "local_device", lambda: "meta")
     model, _ = load_model(policy_dir)
     assert {p.device.type for p in model.parameters()} == {"meta"}
     monkeypatch.undo()
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     monkeypatch.setenv("LOCAL_RANK", "3")
-    assert gift.run.placement.local_device() == "cuda:3"
+    assert gift.distributed.local_device() == "cuda:3"
 
 
 # ---- periodic eval during training: the trainer's engine, or gathered weights; never a bare sharded generate --

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from gift.cli import main
-from gift.evals.job import run_job
+from gift.grid.eval_jobs import run_job
 from tests.test_judges import build_tiny_reward_model
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -94,7 +94,7 @@ def test_a_failing_evaluation_is_counted_and_the_others_still_run(tiny_model_dir
 
 def test_a_rerun_skips_finished_evaluations_and_redoes_changed_or_missing_ones(tiny_model_dir, synthetic_data,
                                                                               tmp_path, monkeypatch):
-    import gift.evals.job as many
+    import gift.grid.eval_jobs as many
 
     data = synthetic_data["gsm8k"] / "test.jsonl"
     a = rlvr_argv(tiny_model_dir, data, tmp_path / "a" / "rlvr_gsm8k.json", limit=2)
@@ -137,7 +137,7 @@ def test_each_log_gets_its_evaluations_output_even_through_a_handler_an_earlier_
     script = """
 import logging, os, subprocess, sys
 from pathlib import Path
-from gift.evals.job import _fd_streams, _output_to
+from gift.grid.eval_jobs import _fd_streams, _output_to
 streams = _fd_streams()
 log = logging.getLogger("made-by-the-first")
 with _output_to(Path(sys.argv[1]), streams):

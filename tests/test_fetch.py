@@ -145,7 +145,7 @@ def test_fetched_hub_cache_serves_the_jobs_offline_through_the_hub_code_path(tmp
     train = [json.loads(line) for line in (out / "train.jsonl").read_text().splitlines()]
     assert [r["ground_truth"] for r in train] == [str(i + 2) for i in range(6)]
     assert len((out / "test.jsonl").read_text().splitlines()) == 4
-    code = ("from gift.hub.access import local_model; from transformers import AutoModelForCausalLM; "
+    code = ("from gift.pretrained import local_model; from transformers import AutoModelForCausalLM; "
             "p = local_model('org/tiny-chat@main'); AutoModelForCausalLM.from_pretrained(p); print(p)")
     proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]

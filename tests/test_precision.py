@@ -84,8 +84,7 @@ def test_a_run_killed_after_its_last_step_writes_whole_weights_under_zero3(polic
 
     from transformers import AutoModelForCausalLM
 
-    from gift.run import placement as dist
-
+    from gift import distributed as dist
     run = train(_cfg(policy_dir, prompts, tmp_path / "z3"))
     shutil.rmtree(run / "final")
     (run / "DONE").unlink()  # killed while saving final/, after the last checkpoint
@@ -109,7 +108,7 @@ def test_a_run_killed_after_its_last_step_writes_whole_weights_under_zero3(polic
 def test_full_state_dict_without_zero3_is_the_state_dict_in_the_asked_dtype(policy_dir, dtype):
     from transformers import AutoModelForCausalLM
 
-    from gift.run.placement import full_state_dict
+    from gift.distributed import full_state_dict
 
     model = AutoModelForCausalLM.from_pretrained(policy_dir)
     state = full_state_dict(model, dtype)

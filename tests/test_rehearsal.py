@@ -54,7 +54,7 @@ def test_the_mirror_serves_the_paper_architectures_through_the_hub_cache(tmp_pat
     assert len(items) == len(F.needs(config)) and all("already in the hub cache" in i["detail"] for i in items)
     env.update(HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1")
     refs = [f"{s['hub']}@{s['revision']}" for s in [*config["backbones"].values(), *config["reward_models"].values()]]
-    code = ("import json, sys; from gift.hub.access import local_model; from transformers import AutoConfig\n"
+    code = ("import json, sys; from gift.pretrained import local_model; from transformers import AutoConfig\n"
             "print(json.dumps({r.split('@')[0]: AutoConfig.from_pretrained(local_model(r)).architectures[0]"
             " for r in sys.argv[1:]}))")
     proc = subprocess.run([sys.executable, "-c", code, *refs], env=env, capture_output=True, text=True, timeout=300)

@@ -154,7 +154,7 @@ def test_report_lists_every_working_mode_with_the_chosen_one_first():
 
 
 def test_bench_prints_the_overhead_table(capsys):
-    from gift.sandbox.bench import cli_bench
+    from gift.bench import cli_sandbox as cli_bench
 
     assert cli_bench(["--n", "2", "--modes", "fallback"]) == 0
     lines = capsys.readouterr().out.splitlines()

@@ -237,7 +237,7 @@ def test_row_without_prompt_is_named(policy_dir, tmp_path):
 
 
 def test_unreachable_hub_model_fails_fast_with_instructions(prompts, tmp_path, monkeypatch):
-    from gift.hub.access import HubUnavailableError
+    from gift.pretrained import HubUnavailableError
 
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))

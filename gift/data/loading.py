@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 
 from gift.data.registry import DatasetSpec
-from gift.hub.access import env_flag, hub_reachable
+from gift.pretrained import env_flag, hub_reachable
 
 LOCAL_SUFFIXES = (".parquet", ".jsonl", ".json", ".arrow")
 

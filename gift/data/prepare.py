@@ -7,7 +7,7 @@ import sys
 import time
 from pathlib import Path
 
-from gift.cli_help import HelpFormatter
+from gift.cli import HelpFormatter
 from gift.data.loading import DataSourceError, load_hub, load_local
 from gift.data.mapping import SchemaError, check_columns, map_rows
 from gift.data.registry import REGISTRY, get_spec

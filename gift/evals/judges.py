@@ -127,7 +127,7 @@ def make_client(spec: JudgeSpec, cache_path: str | os.PathLike, config_key: str 
 
 def reward_model_scorer(path: str | os.PathLike, batch_size: int = 8, max_length: int = 2048) -> Any:
     """Raw (not length-normalised) scores of a sequence-classification reward model directory."""
-    from gift.hub.access import HubUnavailableError, local_model
+    from gift.pretrained import HubUnavailableError, local_model
     from gift.rewards import RewardModelScorer
 
     try:

@@ -10,7 +10,7 @@ import copy
 import json
 from collections.abc import Iterator
 
-from gift.cli_help import HelpFormatter
+from gift.cli import HelpFormatter
 from gift.grid.config import ConfigError, check_references, load_checked, load_config, sweep_values, validate
 from gift.grid.job_files import run_config
 from gift.grid.resolved import resolved_runs

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from gift import grid as gift_grid
-from gift.cli_help import HelpFormatter
+from gift.cli import HelpFormatter
 from gift.files import write_json
 
 OFFLINE_VARIABLES = ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "TRANSFORMERS_OFFLINE")

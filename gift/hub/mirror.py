@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 
 from gift import grid as gift_grid
-from gift.cli_help import HelpFormatter
+from gift.cli import HelpFormatter
 
 ARCHITECTURES = ("LlamaForCausalLM", "Qwen2ForCausalLM", "Qwen3ForCausalLM", "Qwen3MoeForCausalLM",
                  "LlamaForSequenceClassification")

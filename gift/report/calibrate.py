@@ -17,7 +17,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from gift.cli_help import HelpFormatter
+from gift.cli import HelpFormatter
 from gift.report.stats import Obs
 from gift.report.verdicts import CONTRADICTED, SUPPORTED, assess, difference, family_verdicts
 

@@ -14,7 +14,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from gift.cli_help import HelpFormatter
+from gift.cli import HelpFormatter
 
 log = logging.getLogger("gift.report")
 

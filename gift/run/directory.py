@@ -10,9 +10,9 @@ import re
 import time
 from pathlib import Path
 
+from gift.distributed import is_main_process, rank, wait_for_everyone
 from gift.files import file_logger, manifest, read_json, remove_stale_tmp, write_json, write_text
 from gift.run.config import RunConfig
-from gift.run.placement import is_main_process, rank, wait_for_everyone
 
 
 def checkpoint_state(path: Path) -> dict | None:
@@ -152,7 +152,7 @@ def save_final(run_dir: Path, cfg: RunConfig, model, tokenizer, step: int, train
     plain tensors: fp32 master weights are a training device, not part of the trained model."""
     import shutil
 
-    from gift.run.placement import full_state_dict
+    from gift.distributed import full_state_dict
 
     main = is_main_process()
     tmp = run_dir / ".final.tmp"

@@ -22,7 +22,8 @@ from typing import Any
 import yaml
 
 from gift.batching import BatchError, launch_world_size, resolve, updates_per_rollout_batch
-from gift.cli_help import HelpFormatter
+from gift.cli import HelpFormatter
+from gift.distributed import init_distributed
 from gift.errors import UserError
 from gift.files import read_jsonl, read_yaml
 from gift.run.config import ROLLOUT_BACKENDS, RunConfig  # noqa: F401 (RunConfig is read as gift.run.train.RunConfig)
@@ -34,7 +35,6 @@ from gift.run.directory import (
     save_final,
     start_or_resume,
 )
-from gift.run.placement import init_distributed
 
 
 def _load_examples(path: str, what: str, limit: int | None = None, truth_for: str | None = None) -> list[dict]:
@@ -164,7 +164,7 @@ def _resolve_models(cfg: RunConfig, method_kwargs: dict) -> tuple[str, str | Non
     """(policy path, reward model path or None, whether rollouts use vLLM or None when method_args decide)."""
     import torch
 
-    from gift.hub.access import resolve_pretrained
+    from gift.pretrained import resolve_pretrained
 
     model_path = resolve_pretrained(cfg.model, cfg.model_revision, "policy model", "model")
     reward_model_path = (resolve_pretrained(cfg.reward_model, cfg.reward_model_revision, "reward model",
@@ -322,8 +322,8 @@ def _train_in(cfg: RunConfig, spec, run_dir: Path, args, method_kwargs: dict, ba
 
 def _record_engine(run_dir: Path, cfg: RunConfig, trainer, eval_new_tokens: int) -> None:
     """Add to manifest.json the engine the trainer generates with and the sampling parameters of both its uses."""
+    from gift.distributed import is_main_process
     from gift.files import read_json, write_json
-    from gift.run.placement import is_main_process
     from gift.run.rollout_engine import eval_sampling, rollout_sampling
 
     if not is_main_process():

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from gift.cli_help import HelpFormatter
+from gift.cli import HelpFormatter
 from gift.files import read_jsonl
 
 # Qwen's chat format, shared by every tiny tokenizer (gift.tiny.char_policy too).

@@ -31,7 +31,7 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from gift.cli_help import MODEL_HELP, HelpFormatter
+from gift.cli import MODEL_HELP, HelpFormatter
 from gift.files import file_logger, git_commit, package_versions, read_json, read_jsonl, write_json, write_jsonl
 
 log = logging.getLogger(__name__)
@@ -276,7 +276,7 @@ def evaluate(rows: Sequence[dict], model_outputs: Sequence[str], judge: Any, mod
 
 def _load_generator(model_dir: str, backend: str = "auto") -> Callable[[list[list[dict]], dict], list[str]]:
     from gift.generation import make_generator
-    from gift.hub.access import local_model
+    from gift.pretrained import local_model
 
     # vLLM on the job's GPUs when installed, else the model on the GPU: never a 7B model on the CPU.
     # An untrained backbone comes as owner/name@revision: its directory in the hub cache (gift fetch).

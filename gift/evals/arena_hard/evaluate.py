@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from gift.cli_help import MODEL_HELP, HelpFormatter
+from gift.cli import MODEL_HELP, HelpFormatter
 from gift.evals.arena_hard.official import ARENA_HARD_COMMIT, ARENA_HARD_REPO, load_judge_prompts, prompts_hash
 from gift.evals.arena_hard.scoring import (
     CATEGORIES,
@@ -254,7 +254,7 @@ def run(args: argparse.Namespace, generator: Callable[[list[list[dict]], dict], 
     judge = make_judge(args.judge, cache, args.judge_prompts, args.api_key_env, args.tie_margin, args.strong_margin)
     model_id = args.model_id or Path(args.model).name
     if generator is None:
-        from gift.hub.access import local_model
+        from gift.pretrained import local_model
 
         # an untrained backbone comes as owner/name@revision: its directory in the hub cache (gift fetch)
         args.model = local_model(args.model)

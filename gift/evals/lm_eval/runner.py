@@ -32,7 +32,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from gift.cli_help import MODEL_HELP, HelpFormatter
+from gift.cli import MODEL_HELP, HelpFormatter
 from gift.evals.lm_eval.tasks import (
     SANDBOX_STATUS,
     TABLE2_TASKS,
@@ -374,7 +374,7 @@ def cli(argv: list[str]) -> int:
         return 0
     if args.model is None or args.out is None:
         p.error("--model and --out are required unless --materialise-twins is given")
-    from gift.hub.access import HubUnavailableError, local_model
+    from gift.pretrained import HubUnavailableError, local_model
 
     try:
         # an untrained backbone comes as owner/name@revision: its directory in the hub cache (gift fetch)

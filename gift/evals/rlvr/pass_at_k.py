@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from gift.cli_help import MODEL_HELP, HelpFormatter
+from gift.cli import MODEL_HELP, HelpFormatter
 from gift.generation import generate, resolve_engine, sampling_settings
 from gift.math_equivalence import VerifyTimeout
 from gift.rewards import VERIFIABLE_KINDS, score_verifiable
@@ -158,7 +158,7 @@ def cli(argv: list[str]) -> int:
                         help="generation engine: auto takes vLLM when it is installed and a GPU is present")
     args = parser.parse_args(argv)
     try:
-        from gift.hub.access import HubUnavailableError, local_model
+        from gift.pretrained import HubUnavailableError, local_model
 
         if not Path(args.model).is_dir():
             try:

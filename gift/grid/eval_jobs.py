@@ -25,7 +25,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from gift.cli_help import HelpFormatter
+from gift.cli import HelpFormatter
 from gift.errors import UserError
 from gift.files import read_json, write_json
 from gift.grid.evals import EVAL_COMMANDS, argv_digest
