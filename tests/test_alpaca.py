@@ -11,8 +11,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from gift.evals import judges
+from gift.evals import judge_client
 from gift.evals.alpaca_eval import evaluate as alpaca
+from gift.evals.alpaca_eval import judges as alpaca_judges
 from tests.test_judges import build_tiny_reward_model
 
 
@@ -111,7 +112,7 @@ def test_official_set_without_df_gamed_gives_an_lc_win_rate_marked_approximate(t
         name = "j"
 
         def annotate(self, ins, base, mod, progress=True):
-            return [judges.PairwiseAnnotation(1.7 if i % 3 else 1.2) for i in range(len(ins))]
+            return [alpaca_judges.PairwiseAnnotation(1.7 if i % 3 else 1.2) for i in range(len(ins))]
 
     rows = [{"instruction": f"i{i}", "output": "o" * (i % 4 + 1), "generator": "gpt4_1106_preview", "dataset": "d",
              "index": i} for i in range(12)]
@@ -129,8 +130,8 @@ def test_unparsable_judgments_are_counted_not_fatal(tmp_path):
         name = "flaky"
 
         def annotate(self, ins, base, mod, progress=True):
-            return [judges.PairwiseAnnotation(None, "garbage", error="unparsable") if i % 3 == 0
-                    else judges.PairwiseAnnotation(1.0 + (i % 2)) for i in range(len(ins))]
+            return [alpaca_judges.PairwiseAnnotation(None, "garbage", error="unparsable") if i % 3 == 0
+                    else alpaca_judges.PairwiseAnnotation(1.0 + (i % 2)) for i in range(len(ins))]
 
     rows, _ = alpaca.load_instructions("synthetic:12:5")
     res = alpaca.evaluate(rows, [r["output"] + "!" * i for i, r in enumerate(rows)], FlakyJudge(), "m",
@@ -182,7 +183,7 @@ def test_cli_without_api_key_fails_before_generation(tmp_path, monkeypatch):
     def generator(prompts, kwargs):
         pytest.fail("generation started without an API key")
 
-    with pytest.raises(judges.JudgeError, match="GIFT_TEST_NO_SUCH_KEY"):
+    with pytest.raises(judge_client.JudgeError, match="GIFT_TEST_NO_SUCH_KEY"):
         alpaca.run(_args(tmp_path, "api:weighted_alpaca_eval_gpt4_turbo"), generator=generator)
 
 

@@ -18,8 +18,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from gift.evals import judges
 from gift.evals.alpaca_eval import evaluate as alpaca
+from gift.evals.alpaca_eval import judges as alpaca_judges
 
 DATA = Path(__file__).parent / "data" / "alpaca_eval"
 MODELS = ("FuseChat-Llama-3.2-1B-Instruct", "FuseChat-Gemma-2-9B-Instruct", "chatglm2-6b")
@@ -39,7 +39,7 @@ class ReplayJudge:
 
     def annotate(self, instructions, baseline_outputs, model_outputs, progress=True):
         assert len(instructions) == len(self.preferences)
-        return [judges.PairwiseAnnotation(p) for p in self.preferences]
+        return [alpaca_judges.PairwiseAnnotation(p) for p in self.preferences]
 
 
 def _suite(model: str, tmp_path: Path, df_gamed: Path | None) -> dict:

@@ -373,7 +373,7 @@ def _alpaca_response(logprobs: dict) -> dict:
     pytest.param({"m": 3.0, "M": -1.0}, id="positive-logprob"),
 ])
 def test_alpaca_annotation_with_broken_logprobs_is_a_counted_error(logprobs):
-    from gift.evals.judges import parse_alpaca_response
+    from gift.evals.alpaca_eval.judges import parse_alpaca_response
 
     ann = parse_alpaca_response(_alpaca_response(logprobs), swapped=False)
     assert ann.preference is None
@@ -381,7 +381,7 @@ def test_alpaca_annotation_with_broken_logprobs_is_a_counted_error(logprobs):
 
 
 def test_alpaca_annotation_with_finite_logprobs_is_the_probability_mass():
-    from gift.evals.judges import parse_alpaca_response
+    from gift.evals.alpaca_eval.judges import parse_alpaca_response
 
     ann = parse_alpaca_response(_alpaca_response({"m": math.log(0.25), "M": math.log(0.75)}), swapped=False)
     # p(first output, the reference) = 0.25 -> model preferred with 0.75 -> preference 1.75
@@ -390,13 +390,13 @@ def test_alpaca_annotation_with_finite_logprobs_is_the_probability_mass():
 
 @pytest.mark.parametrize("judgment", ["no verdict at all", "[[C>D]]", None, 42, "[[" * 10_000])
 def test_arena_verdict_from_unparsable_judge_text_is_none(judgment):
-    from gift.evals.judges import parse_verdict
+    from gift.evals.arena_hard.judges import parse_verdict
 
     assert parse_verdict(judgment) is None
 
 
 def test_reward_model_judge_with_non_finite_scores_counts_an_error():
-    from gift.evals.judges import RewardModelAlpacaJudge
+    from gift.evals.alpaca_eval.judges import RewardModelAlpacaJudge
 
     judge = RewardModelAlpacaJudge(lambda prompts, outputs: [math.nan if "bad" in o else 1.0 for o in outputs])
     out = judge.annotate(["i1", "i2"], ["ref", "ref"], ["bad", "good"], progress=False)

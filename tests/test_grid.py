@@ -238,7 +238,7 @@ def test_schema_error_names_key_path_and_reason(configs):
 
 
 def test_run_configs_are_accepted_by_gift_train(configs):
-    from gift.run.train import RunConfig
+    from gift.run.config import RunConfig
 
     grid = G.expand(configs["smoke"])
     for run_id in grid.runs:

@@ -12,9 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from gift.evals import judges
+from gift.evals import judge_client, judges
 from gift.evals.alpaca_eval import evaluate as alpaca
+from gift.evals.alpaca_eval import judges as alpaca_judges
 from gift.evals.arena_hard import evaluate as arena_hard
+from gift.evals.arena_hard import judges as arena_judges
 from gift.evals.arena_hard import official as arena_hard_official
 from tests.loopback import serve_on_loopback
 
@@ -80,12 +82,12 @@ def test_cached_judgments_of_a_retired_judge_still_rescore(server, tmp_path):
     cache = tmp_path / "cache.jsonl"
     client = judges.make_client(spec, cache, config_key=alpaca.JUDGE_CONFIG_KEY)
     messages = [{"role": "user", "content": "x"}]
-    key = judges.JudgmentCache.key({"base_url": client.base_url, "model": client.model, "messages": messages})
+    key = judge_client.JudgmentCache.key({"base_url": client.base_url, "model": client.model, "messages": messages})
     client.cache.put(key, {"choices": [{"message": {"content": "m"}}]})
     again = judges.make_client(spec, cache, config_key=alpaca.JUDGE_CONFIG_KEY)
     assert again.check_model() is False  # not listed, but judgments are cached: no stop yet
     assert again.complete(messages) == {"choices": [{"message": {"content": "m"}}]} and _Server.posts == []
-    with pytest.raises(judges.JudgeModelNotFound):  # the first uncached request stops it
+    with pytest.raises(judge_client.JudgeModelNotFound):  # the first uncached request stops it
         again.complete([{"role": "user", "content": "y"}])
 
 
@@ -94,8 +96,8 @@ def test_without_a_model_list_the_first_request_stops_the_job(server, tmp_path):
     spec = judges.parse_judge(f"api:gpt-4-1106-preview@{server}")
     client = judges.make_client(spec, tmp_path / "cache.jsonl", config_key=alpaca.JUDGE_CONFIG_KEY, backoff_s=0.0)
     assert client.check_model() is None  # no list: the first request decides
-    judge = judges.ApiAlpacaJudge(client)
-    with pytest.raises(judges.JudgeModelNotFound, match=r"evaluation\.alpaca_eval\.judge") as info:
+    judge = alpaca_judges.ApiAlpacaJudge(client)
+    with pytest.raises(judge_client.JudgeModelNotFound, match=r"evaluation\.alpaca_eval\.judge") as info:
         judge.annotate([f"i{k}" for k in range(5)], ["a"] * 5, ["b"] * 5, progress=False)
     assert "gpt-4-1106-preview" in str(info.value) and "does not exist" in str(info.value)
     assert len(_Server.posts) == 1  # stopped at the first request, no retries
@@ -109,7 +111,7 @@ def test_a_whole_arena_hard_job_stops_at_the_first_request(server, tmp_path):
         out=str(tmp_path / "arena_hard.json"), tokenizer="whitespace", api_key_env="GIFT_TEST_NO_SUCH_KEY",
         cache=None, limit=None, max_new_tokens=8, temperature=0.0, batch_size=2, bootstrap=5, tie_margin=0.1,
         strong_margin=1.0, seed=0, no_progress=True, argv=[])
-    with pytest.raises(judges.JudgeModelNotFound, match=r"evaluation\.arena_hard\.judge"):
+    with pytest.raises(judge_client.JudgeModelNotFound, match=r"evaluation\.arena_hard\.judge"):
         arena_hard.run(args, generator=lambda p, kw: ["answer"] * len(p), count_tokens=lambda t: len(t.split()))
     assert len(_Server.posts) == 1 and not Path(args.out).exists()
 
@@ -190,7 +192,7 @@ def test_the_api_judge_sends_the_official_prompts_and_settings(server, tmp_path)
     d = _fetched(tmp_path)
     prompts = arena_hard_official.load_official_prompts(d, verify=False)
     client = judges.make_client(judges.parse_judge(f"api:gpt-4.1@{server}"), tmp_path / "c.jsonl")
-    judge = judges.ApiArenaJudge(client, prompts, temperature=prompts["settings"]["temperature"],
+    judge = arena_judges.ApiArenaJudge(client, prompts, temperature=prompts["settings"]["temperature"],
                                  max_tokens=prompts["settings"]["max_tokens"])
     judge.judge([("hard_prompt", "Q?", "ans-a", "ans-b")], progress=False)
     sent = _Server.posts[0]

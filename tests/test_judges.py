@@ -9,7 +9,9 @@ from http.server import BaseHTTPRequestHandler
 
 import pytest
 
-from gift.evals import judges
+from gift.evals import judge_client, judges
+from gift.evals.alpaca_eval import judges as alpaca_judges
+from gift.evals.arena_hard import judges as arena_judges
 from tests.loopback import serve_on_loopback
 
 
@@ -55,7 +57,7 @@ def tiny_rm(tmp_path_factory):
     (42, None),
 ])
 def test_verdict_parsing_is_defensive(text, expected):
-    assert judges.parse_verdict(text) == expected
+    assert arena_judges.parse_verdict(text) == expected
 
 
 def _logprob_response(lp_m: float | None, lp_big_m: float | None, text: str = "m") -> dict:
@@ -72,11 +74,11 @@ def _logprob_response(lp_m: float | None, lp_big_m: float | None, text: str = "m
 def test_weighted_preference_from_logprobs():
     # p(m) = e^-0.2 / (e^-0.2 + e^-1.9); output_1 ('m') is the reference when not swapped.
     p_m = math.exp(-0.2) / (math.exp(-0.2) + math.exp(-1.9))
-    a = judges.parse_alpaca_response(_logprob_response(-0.2, -1.9), swapped=False)
+    a = alpaca_judges.parse_alpaca_response(_logprob_response(-0.2, -1.9), swapped=False)
     assert a.preference == pytest.approx(2 - p_m)
-    b = judges.parse_alpaca_response(_logprob_response(-0.2, -1.9), swapped=True)
+    b = alpaca_judges.parse_alpaca_response(_logprob_response(-0.2, -1.9), swapped=True)
     assert b.preference == pytest.approx(1 + p_m)
-    only_big = judges.parse_alpaca_response(_logprob_response(None, -0.01, "M"), swapped=False)
+    only_big = alpaca_judges.parse_alpaca_response(_logprob_response(None, -0.01, "M"), swapped=False)
     assert only_big.preference == pytest.approx(2.0)
 
 
@@ -88,12 +90,12 @@ def test_weighted_preference_from_logprobs():
     None,
 ])
 def test_unparsable_alpaca_judgment_is_missing_not_a_crash(response):
-    a = judges.parse_alpaca_response(response, swapped=False)
+    a = alpaca_judges.parse_alpaca_response(response, swapped=False)
     assert a.preference is None and a.error
 
 
 def test_text_fallback_when_logprobs_are_absent():
-    a = judges.parse_alpaca_response({"choices": [{"message": {"content": " M "}}]}, swapped=False)
+    a = alpaca_judges.parse_alpaca_response({"choices": [{"message": {"content": " M "}}]}, swapped=False)
     assert a.preference == 2.0
 
 
@@ -109,17 +111,17 @@ def test_client_retries_with_backoff_then_caches(tmp_path):
         return {"choices": [{"message": {"content": "[[A=B]]"}}]}
 
     cache = tmp_path / "cache.jsonl"
-    c = judges.ChatClient("judge", "http://x/v1", cache_path=cache, post=post, sleep=sleeps.append, backoff_s=1.0)
+    c = judge_client.ChatClient("judge", "http://x/v1", cache_path=cache, post=post, sleep=sleeps.append, backoff_s=1.0)
     r = c.complete([{"role": "user", "content": "q"}], temperature=0)
-    assert judges.message_text(r) == "[[A=B]]"
+    assert judge_client.message_text(r) == "[[A=B]]"
     assert len(calls) == 3 and len(sleeps) == 2 and sleeps[1] > sleeps[0] * 0.9
     # a new client (a re-run) with the same cache pays for nothing
-    c2 = judges.ChatClient("judge", "http://x/v1", cache_path=cache,
+    c2 = judge_client.ChatClient("judge", "http://x/v1", cache_path=cache,
                            post=lambda *a: pytest.fail("request sent despite the cache"))
     assert c2.complete([{"role": "user", "content": "q"}], temperature=0) == r
     assert c2.stats()["requests_sent"] == 0 and c2.stats()["cache_hits"] == 1
     # a different request is not served from the cache
-    with pytest.raises(judges.JudgeError):
+    with pytest.raises(judge_client.JudgeError):
         c2.post = lambda *a: (_ for _ in ()).throw(urllib.error.HTTPError("u", 401, "bad key", {}, None))
         c2.complete([{"role": "user", "content": "other"}], temperature=0)
 
@@ -131,9 +133,9 @@ def test_client_gives_up_after_retries_and_torn_cache_lines_are_skipped(tmp_path
     def post(*a):
         raise urllib.error.URLError("connection refused")
 
-    c = judges.ChatClient("judge", "http://x/v1", cache_path=cache, post=post, sleep=lambda s: None, max_retries=3)
+    c = judge_client.ChatClient("judge", "http://x/v1", cache_path=cache, post=post, sleep=lambda s: None, max_retries=3)
     assert c.cache.skipped_lines == 1 and c.cache.get("k") == {"a": 1}
-    with pytest.raises(judges.JudgeError, match="3 retries"):
+    with pytest.raises(judge_client.JudgeError, match="3 retries"):
         c.complete([{"role": "user", "content": "q"}])
     assert c.stats()["requests_sent"] == 4
 
@@ -141,7 +143,7 @@ def test_client_gives_up_after_retries_and_torn_cache_lines_are_skipped(tmp_path
 def test_missing_api_key_is_a_clear_error(monkeypatch):
     monkeypatch.delenv("GIFT_TEST_KEY", raising=False)
     spec = judges.parse_judge("api:weighted_alpaca_eval_gpt4_turbo", api_key_env="GIFT_TEST_KEY")
-    with pytest.raises(judges.JudgeError, match="GIFT_TEST_KEY"):
+    with pytest.raises(judge_client.JudgeError, match="GIFT_TEST_KEY"):
         judges.require_api_key(spec)
     local = judges.parse_judge("api:my-judge@http://127.0.0.1:8000/v1", api_key_env="GIFT_TEST_KEY")
     assert local.base_url == "http://127.0.0.1:8000/v1" and judges.require_api_key(local) == "EMPTY"
@@ -186,7 +188,7 @@ def fake_server():
 def test_api_alpaca_judge_over_real_http_with_the_official_prompt(fake_server, tmp_path):
     spec = judges.parse_judge(f"api:local-judge@{fake_server}")
     client = judges.make_client(spec, tmp_path / "c.jsonl")
-    judge = judges.ApiAlpacaJudge(client)
+    judge = alpaca_judges.ApiAlpacaJudge(client)
     ins = [f"instruction {i}" for i in range(8)]
     refs = ["short"] * 8
     outs = ["a much longer answer"] * 4 + ["s"] * 4
@@ -202,16 +204,16 @@ def test_api_alpaca_judge_over_real_http_with_the_official_prompt(fake_server, t
     assert sent["messages"][0]["role"] == "system" and "leaderboard" in sent["messages"][1]["content"]
     # re-run: everything comes from the cache
     n = len(_FakeOpenAI.requests)
-    judges.ApiAlpacaJudge(judges.make_client(spec, tmp_path / "c.jsonl")).annotate(ins, refs, outs, progress=False)
+    alpaca_judges.ApiAlpacaJudge(judges.make_client(spec, tmp_path / "c.jsonl")).annotate(ins, refs, outs, progress=False)
     assert len(_FakeOpenAI.requests) == n
 
 
 def test_api_arena_judge_over_real_http(fake_server, tmp_path):
-    prompts = judges.load_arena_prompts(judges_prompts_path())
+    prompts = arena_judges.load_arena_prompts(judges_prompts_path())
     client = judges.make_client(judges.parse_judge(f"api:j@{fake_server}"), tmp_path / "c.jsonl")
-    raws = judges.ApiArenaJudge(client, prompts).judge([("hard_prompt", "q", "a", "b"),
+    raws = arena_judges.ApiArenaJudge(client, prompts).judge([("hard_prompt", "q", "a", "b"),
                                                         ("creative_writing", "q2", "a", "b")], progress=False)
-    assert [judges.parse_verdict(r) for r in raws] == ["B>A", "B>A"]
+    assert [arena_judges.parse_verdict(r) for r in raws] == ["B>A", "B>A"]
     systems = [r["messages"][0]["content"] for r in _FakeOpenAI.requests]
     assert systems[0] == prompts["system"]["hard_prompt"] and systems[1] == prompts["system"]["creative_writing"]
     assert "<|The Start of Assistant A's Answer|>\na\n" in _FakeOpenAI.requests[0]["messages"][1]["content"]
@@ -230,7 +232,7 @@ def test_reward_model_alpaca_judge_is_sigmoid_of_score_difference(tiny_rm):
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
     scorer = judges.reward_model_scorer(tiny_rm)
-    judge = judges.RewardModelAlpacaJudge(scorer)
+    judge = alpaca_judges.RewardModelAlpacaJudge(scorer)
     ins = ["Reverse the word apple.", "Write a short poem about the word river."]
     refs = ["elppa", "river"]
     outs = ["apple apple", "river, river, river."]
@@ -251,18 +253,18 @@ def test_reward_model_alpaca_judge_is_sigmoid_of_score_difference(tiny_rm):
 
 
 def test_reward_model_arena_verdict_thresholds():
-    j = judges.RewardModelArenaJudge(scorer=None, tie_margin=0.1, strong_margin=1.0)
+    j = arena_judges.RewardModelArenaJudge(scorer=None, tie_margin=0.1, strong_margin=1.0)
     assert [j.verdict_of(d) for d in (0.05, -0.05, 0.5, -0.5, 1.5, -1.5, float("nan"))] == \
         ["A=B", "A=B", "B>A", "A>B", "B>>A", "A>>B", None]
     with pytest.raises(ValueError):
-        judges.RewardModelArenaJudge(scorer=None, tie_margin=1.0, strong_margin=0.5)
+        arena_judges.RewardModelArenaJudge(scorer=None, tie_margin=1.0, strong_margin=0.5)
 
 
 def test_reward_model_arena_judge_emits_parsable_verdicts(tiny_rm):
-    j = judges.RewardModelArenaJudge(judges.reward_model_scorer(tiny_rm), tie_margin=0.0, strong_margin=1e9)
+    j = arena_judges.RewardModelArenaJudge(judges.reward_model_scorer(tiny_rm), tie_margin=0.0, strong_margin=1e9)
     raws = j.judge([("hard_prompt", "Reverse the word apple.", "elppa", "apple"),
                     ("hard_prompt", "Reverse the word apple.", "apple", "elppa")], progress=False)
-    verdicts = [judges.parse_verdict(r) for r in raws]
+    verdicts = [arena_judges.parse_verdict(r) for r in raws]
     # swapping positions mirrors the verdict
     mirror = {"A>B": "B>A", "B>A": "A>B", "A=B": "A=B"}
     assert verdicts[1] == mirror[verdicts[0]]

@@ -108,21 +108,21 @@ def test_mbpp_reference_solutions_pass_and_wrong_ones_fail_in_the_sandbox():
     rows = data.generate(4, 9)["mbpp"]["test"]
     for row in rows:
         tests = "\n".join(row["test_list"][:3])  # what the upstream doc_to_target hands the metric
-        assert runner.sandboxed_pass_at_1([tests], [row["code"]]) == 1.0, row["code"]
+        assert lm_eval_tasks.sandboxed_pass_at_1([tests], [row["code"]]) == 1.0, row["code"]
     wrong = rows[0]["code"].replace("return", "return None and", 1)
-    assert runner.sandboxed_pass_at_1(["\n".join(rows[0]["test_list"])], [wrong]) == 0.0
+    assert lm_eval_tasks.sandboxed_pass_at_1(["\n".join(rows[0]["test_list"])], [wrong]) == 0.0
 
 
 def test_sandboxed_pass_at_1_scores_hostile_or_malformed_output_zero_without_raising():
     runner.SANDBOX_STATUS.clear()
     tests = "assert add(2, 3) == 5"
-    assert runner.sandboxed_pass_at_1(tests, "def add(a, b):\n    return a + b") == 1.0
-    assert runner.sandboxed_pass_at_1(tests, [["def add(a, b):\n    return a + b"]]) == 1.0  # code_eval's shape
-    assert runner.sandboxed_pass_at_1([tests], ["def add(a, b):\n    return a * b"]) == 0.0
-    assert runner.sandboxed_pass_at_1([tests], ["def add(a, b:\n"]) == 0.0
-    assert runner.sandboxed_pass_at_1([tests], [None]) == 0.0
-    assert runner.sandboxed_pass_at_1([tests, tests], ["x", "y"]) == 0.0
-    assert runner.sandboxed_pass_at_1([tests], ["while True:\n    pass"], timeout_s=1.0) == 0.0
+    assert lm_eval_tasks.sandboxed_pass_at_1(tests, "def add(a, b):\n    return a + b") == 1.0
+    assert lm_eval_tasks.sandboxed_pass_at_1(tests, [["def add(a, b):\n    return a + b"]]) == 1.0  # code_eval's shape
+    assert lm_eval_tasks.sandboxed_pass_at_1([tests], ["def add(a, b):\n    return a * b"]) == 0.0
+    assert lm_eval_tasks.sandboxed_pass_at_1([tests], ["def add(a, b:\n"]) == 0.0
+    assert lm_eval_tasks.sandboxed_pass_at_1([tests], [None]) == 0.0
+    assert lm_eval_tasks.sandboxed_pass_at_1([tests, tests], ["x", "y"]) == 0.0
+    assert lm_eval_tasks.sandboxed_pass_at_1([tests], ["while True:\n    pass"], timeout_s=1.0) == 0.0
     assert runner.SANDBOX_STATUS["passed"] == 2 and runner.SANDBOX_STATUS["timeout"] == 1
     assert runner.SANDBOX_STATUS["bad_input"] == 2
 
@@ -132,7 +132,7 @@ def test_sandboxed_pass_at_1_scores_hostile_or_malformed_output_zero_without_rai
 def test_materialised_twins_point_at_installed_upstream_yamls_and_data(twins):
     manifest = json.loads((twins / "twins.json").read_text())
     assert manifest["seed"] == 3 and manifest["n"] == N
-    upstream = runner.upstream_tasks_dir()
+    upstream = lm_eval_tasks.upstream_tasks_dir()
     for rel in manifest["task_files"]:
         if not rel.endswith(".yaml"):
             continue
@@ -161,7 +161,7 @@ def test_twins_load_with_lm_eval_task_manager_with_upstream_prompts(twins):
     }
     for name, n_docs in expected_docs.items():
         assert len(list(tasks[name].eval_docs)) == n_docs, name
-    upstream = runner.upstream_tasks_dir()
+    upstream = lm_eval_tasks.upstream_tasks_dir()
     from lm_eval.tasks._yaml_loader import load_yaml
 
     for twin, rel in [("arc_challenge_twin", "arc/arc_challenge.yaml"), ("winogender_all_twin", "winogender/winogender.yaml"),
@@ -182,7 +182,7 @@ def test_twins_load_with_lm_eval_task_manager_with_upstream_prompts(twins):
 def test_mbpp_twin_keeps_upstream_prompt_and_fewshots_with_the_sandbox_metric(twins):
     from lm_eval.tasks import TaskManager
 
-    up = yaml.load((runner.upstream_tasks_dir() / "mbpp" / "mbpp.yaml").read_text(),  # noqa: S506
+    up = yaml.load((lm_eval_tasks.upstream_tasks_dir() / "mbpp" / "mbpp.yaml").read_text(),  # noqa: S506
                    Loader=lm_eval_tasks._function_loader())
     task = TaskManager(include_path=str(twins / "tasks"), include_defaults=False).load(["mbpp_twin"])["tasks"]["mbpp_twin"]
     for key in ("doc_to_text", "target_delimiter", "num_fewshot", "output_type", "test_split"):
@@ -191,7 +191,7 @@ def test_mbpp_twin_keeps_upstream_prompt_and_fewshots_with_the_sandbox_metric(tw
     assert task.config.doc_to_target == up["doc_to_target"].replace("{% else %}", "{% else %}{{test_setup_code}}\n", 1)
     assert task.config.generation_kwargs["until"] == up["generation_kwargs"]["until"]
     assert task.UNSAFE_CODE
-    samples = runner.upstream_mbpp_fewshot_samples()
+    samples = lm_eval_tasks.upstream_mbpp_fewshot_samples()
     assert [s["task_id"] for s in samples] == [2, 3, 4] and all(s["is_fewshot"] for s in samples)
     ctx = task.fewshot_context(task.eval_docs[0], num_fewshot=3)
     assert samples[0]["code"] in ctx and task.eval_docs[0]["test_list"][2] in ctx

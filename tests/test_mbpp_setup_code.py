@@ -36,7 +36,7 @@ def _render(template: str, doc: dict) -> str:
 
 
 def test_suite_target_is_upstreams_with_the_setup_code_before_the_asserts():
-    upstream = _template(runner.upstream_tasks_dir() / "mbpp" / "mbpp.yaml")
+    upstream = _template(lm_eval_tasks.upstream_tasks_dir() / "mbpp" / "mbpp.yaml")
     expected = upstream.replace("{% else %}", "{% else %}{{test_setup_code}}\n", 1)
     assert expected != upstream, "upstream's doc_to_target changed shape"
     for name in ("mbpp_sandboxed.yaml", "mbpp_twin.yaml"):
@@ -49,11 +49,11 @@ def test_reference_solution_passes_with_setup_code_and_fails_without(row):
     suite_target = _render(_template(SUITE_MBPP / "mbpp_sandboxed.yaml"), row)
     assert row["test_setup_code"] in suite_target and all(t in suite_target for t in row["test_list"])
     runner.SANDBOX_STATUS.clear()
-    assert runner.sandboxed_pass_at_1([suite_target], [row["code"]]) == 1.0
+    assert lm_eval_tasks.sandboxed_pass_at_1([suite_target], [row["code"]]) == 1.0
     # Upstream's target (asserts only) is what failed before: the trees the asserts use are never built.
-    upstream_target = _render(_template(runner.upstream_tasks_dir() / "mbpp" / "mbpp.yaml"), row)
+    upstream_target = _render(_template(lm_eval_tasks.upstream_tasks_dir() / "mbpp" / "mbpp.yaml"), row)
     assert row["test_setup_code"] not in upstream_target
-    assert runner.sandboxed_pass_at_1([upstream_target], [row["code"]]) == 0.0
+    assert lm_eval_tasks.sandboxed_pass_at_1([upstream_target], [row["code"]]) == 0.0
     assert runner.SANDBOX_STATUS == {"passed": 1, "failed": 1}
     # The few-shot rendering keeps upstream's code target.
     assert _render(_template(SUITE_MBPP / "mbpp_sandboxed.yaml"), {**row, "is_fewshot": True}) == \
@@ -93,7 +93,7 @@ def test_all_974_reference_solutions_pass_in_the_sandbox():
     assert [r["task_id"] for r in rows] == list(range(1, 975))
     template = _template(SUITE_MBPP / "mbpp_sandboxed.yaml")
     runner.SANDBOX_STATUS.clear()
-    failed = [r["task_id"] for r in rows if runner.sandboxed_pass_at_1([_render(template, r)], [r["code"]]) != 1.0]
+    failed = [r["task_id"] for r in rows if lm_eval_tasks.sandboxed_pass_at_1([_render(template, r)], [r["code"]]) != 1.0]
     assert runner.SANDBOX_STATUS.get("passed", 0) == 974 - len(failed)
     assert set(failed) <= set(INTERPRETER_DEPENDENT), f"failed in the sandbox: {failed}"
     assert 367 not in failed and 927 not in failed, "the two tasks that need their test_setup_code"

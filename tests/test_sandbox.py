@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from gift.sandbox import modes
 from gift.sandbox import runner as sandbox
 
 REPORT = sandbox.isolation_report()
@@ -49,7 +50,7 @@ def test_a_token_printed_by_the_program_is_not_a_pass():
 
 @requires_full
 def test_minimal_view_holds_only_the_interpreter_libraries_devices_and_scratch():
-    view = sandbox.interpreter_view(sys.executable)
+    view = modes.interpreter_view(sys.executable)
     program = ("import os, json\n"
                "print(json.dumps({'root': sorted(os.listdir('/')), 'etc': sorted(os.listdir('/etc')),"
                " 'dev': sorted(os.listdir('/dev')), 'cwd': os.getcwd(), 'scratch': sorted(os.listdir('.'))}))\n"
@@ -87,7 +88,7 @@ def test_reads_of_the_checkout_passwd_and_a_planted_file_get_nothing(tmp_path):
 def test_exposed_interpreter_and_libraries_are_read_only(mode):
     # In `userns` the program is uid 0 of its namespace, which may be the host's root: only the read-only
     # mounts keep it from writing into the interpreter or the system libraries.
-    view = sandbox.interpreter_view(sys.executable)
+    view = modes.interpreter_view(sys.executable)
     name = f"gift-probe-{os.getpid()}"
     targets = [os.path.join(d, name) for d in view.dirs] + list(view.files) + ["/" + name]
     program = f"import errno\nfor p in {targets!r}:\n    try:\n        open(p, 'a').write('x')\n        print('WROTE', p)\n" \
@@ -111,7 +112,7 @@ def test_interpreter_under_tmp_gets_full_isolation():
     try:
         python = str(root / "venv" / "bin" / "python")
         assert os.path.islink(python)
-        view = sandbox.interpreter_view(python)
+        view = modes.interpreter_view(python)
         assert str(root / "venv") in view.dirs
         mode = sandbox.probe_isolation(python)
         assert mode.name in {"namespaces", "userns"} and not mode.missing

@@ -52,7 +52,7 @@ def test_tiny_sweep_expands_to_every_point_of_every_method_with_every_seed(sweep
     # seeds 0-2 pick the rates, seeds 3 and 4 confirm them
     assert entry["sweep"]["select"] == {"metric": "selection_pass@1", "last": pytest.approx(1 / 3), "by": "mean",
                                         "seeds": [0, 1, 2]}
-    from gift.run.train import RunConfig
+    from gift.run.config import RunConfig
 
     RunConfig.from_dict(copy.deepcopy(rc), source=run.run_id)
 

@@ -15,7 +15,8 @@ import pytest
 import yaml
 
 from gift.files import read_jsonl
-from gift.run.train import RunConfig, train
+from gift.run.config import RunConfig
+from gift.run.train import train
 from tests.policy_fixtures import SMALL_METHOD_ARGS
 
 SMALL = SMALL_METHOD_ARGS

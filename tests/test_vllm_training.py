@@ -279,7 +279,8 @@ def test_sleep_mode_is_asked_for_only_where_vllms_platform_has_it(policy, prompt
     from vllm.config import ModelConfig
     from vllm.platforms import current_platform
 
-    from gift.run.train import RunConfig, _method_settings, _trainer_args
+    from gift.run.config import RunConfig
+    from gift.run.train import _method_settings, _trainer_args
 
     cfg = RunConfig.from_dict({"run_id": "s", "method": "grpo", "model": str(policy), "train_data": str(prompts),
                                "reward": "gsm8k", "output_dir": str(tmp_path), "max_steps": 1,

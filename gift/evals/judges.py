@@ -4,44 +4,30 @@ Judge output is untrusted: whatever cannot be parsed becomes a missing preferenc
 and reported, and never raises. Only infrastructure failures (no API key, a server that keeps failing
 after every retry) raise, and every judgment already paid for stays in the on-disk cache.
 
-Layout: this module names a judge (``--judge`` values, named API judges, API keys) and builds it;
-`gift.evals.judge_client` is the cached, retrying chat client, `gift.evals.alpaca_eval.judges` and
-`gift.evals.arena_hard.judges` are the two benchmarks' judges. Callers import all of them from here.
+Layout: this module names a judge (``--judge`` values, named API judges, API keys) and builds its client;
+`gift.evals.judge_client` is the cached, retrying chat client; each benchmark's judges live with it
+(`gift.evals.alpaca_eval.judges`, `gift.evals.arena_hard.judges`).
 """
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from gift.evals.alpaca_eval.judges import (
-    ApiAlpacaJudge,
-    PairwiseAnnotation,
-    RewardModelAlpacaJudge,
-    alpaca_template_path,
-    parse_alpaca_response,
-    sigmoid,
-)
-from gift.evals.arena_hard.judges import (
-    VERDICT_PATTERN,
-    VERDICTS,
-    ApiArenaJudge,
-    ArenaJudge,
-    RewardModelArenaJudge,
-    load_arena_prompts,
-    parse_verdict,
-)
 from gift.evals.judge_client import (
     OPENAI_BASE_URL,
     ChatClient,
     JudgeError,
-    JudgeModelNotFound,
-    JudgmentCache,
-    first_token_logprobs,
-    message_text,
 )
+
+
+def sigmoid(x: float) -> float:
+    """The logistic function, without overflow for large |x| (AlpacaEval's preference, Arena-Hard's Bradley-Terry)."""
+    return 1.0 / (1.0 + math.exp(-x)) if x >= 0 else math.exp(x) / (1.0 + math.exp(x))
+
 
 # Named API judges: the paper's AlpacaEval annotator (alpaca_eval's weighted_alpaca_eval_gpt4_turbo), the
 # newest weighted annotator alpaca_eval ships (same prompt and settings, another model), and Arena-Hard v2's.
@@ -153,10 +139,3 @@ def add_judged_generation_args(parser, max_new_tokens: int, limit_help: str) -> 
     parser.add_argument("--backend", default="auto", choices=("auto", "hf", "vllm"),
                         help="generation engine: auto takes vLLM when it is installed and a GPU is present")
 
-
-__all__ = ["API_JUDGES", "OPENAI_BASE_URL", "VERDICTS", "VERDICT_PATTERN", "ApiAlpacaJudge", "ApiArenaJudge",
-           "ArenaJudge", "ChatClient", "JudgeError", "JudgeModelNotFound", "JudgeSpec", "JudgmentCache",
-           "PairwiseAnnotation", "RewardModelAlpacaJudge", "RewardModelArenaJudge", "add_judged_generation_args",
-           "alpaca_template_path", "first_token_logprobs", "load_arena_prompts", "make_client", "message_text",
-           "parse_alpaca_response", "parse_judge", "parse_verdict", "require_api_key", "resolved_judge",
-           "reward_model_scorer", "same_judge", "sigmoid"]

@@ -26,7 +26,7 @@ from gift.cli import HelpFormatter
 from gift.distributed import init_distributed
 from gift.errors import UserError
 from gift.files import read_jsonl, read_yaml
-from gift.run.config import ROLLOUT_BACKENDS, RunConfig  # noqa: F401 (RunConfig is read as gift.run.train.RunConfig)
+from gift.run.config import RunConfig
 from gift.run.directory import (
     ConfigChangedError,
     close_run_log,
@@ -410,7 +410,7 @@ def _summary(cfg: RunConfig, run_dir: Path) -> str:
 def cli(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(formatter_class=HelpFormatter, prog="gift train", description=__doc__.splitlines()[0])
     parser.add_argument("--config", required=True, action="append",
-                        help="run config YAML (fields: see gift.run.train.RunConfig); given several times, the runs are "
+                        help="run config YAML (fields: see gift.run.config.RunConfig); given several times, the runs are "
                              "trained in turn in this process (one interpreter start-up), a failed run not "
                              "stopping the rest")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",

@@ -32,7 +32,7 @@ accepted with a warning (``"warn"``); the default comes from ``GIFT_SANDBOX_ON_M
 Layout: ``gift.sandbox.layers`` holds the kernel layers (Landlock, seccomp, capabilities, uid cleanup),
 ``gift.sandbox.modes`` what the program sees and how each mode starts it (view, modes, boot script, runner),
 ``gift.sandbox.launch`` one run (rlimits, launch, output capture, cleanup); this module probes the host,
-classifies how a run ended and is the interface the rest of the suite imports.
+classifies how a run ended and runs a program (`gift.sandbox` names the seam the rest of the suite uses).
 """
 
 from __future__ import annotations
@@ -51,14 +51,11 @@ from dataclasses import asdict, dataclass, field
 from gift.sandbox.launch import RawRun, run_once
 from gift.sandbox.layers import landlock_abi, seccomp_program
 from gift.sandbox.modes import (
-    MODES_VARIABLE,
     NS_TOOLS,
     Mode,
     SandboxUnavailable,
-    View,
     candidate_modes,
     host_tool,
-    interpreter_view,
     mode_named,
 )
 
@@ -258,7 +255,6 @@ def status_counts(results: Sequence[ExecutionResult]) -> dict[str, int]:
     return counts
 
 
-__all__ = ["FULL_ISOLATION", "MODES", "MODES_VARIABLE", "ON_MISSING_VARIABLE", "STATUSES", "ExecutionResult",
-           "SandboxUnavailable", "View", "available_modes", "execute", "interpreter_view", "isolation_report",
-           "missing_isolation_message", "mode_named", "pass_at_1", "probe_isolation", "require_isolation",
+__all__ = ["FULL_ISOLATION", "MODES", "ON_MISSING_VARIABLE", "STATUSES", "ExecutionResult", "available_modes", "execute", "isolation_report",
+           "missing_isolation_message", "pass_at_1", "probe_isolation", "require_isolation",
            "status_counts"]

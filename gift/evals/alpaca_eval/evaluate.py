@@ -286,13 +286,13 @@ def _load_generator(model_dir: str, backend: str = "auto") -> Callable[[list[lis
 def make_judge(spec_text: str, cache_path: Path, api_key_env: str = "OPENAI_API_KEY") -> Any:
     """An AlpacaEval judge from ``--judge``; an API judge checks its key and its model here, before any generation."""
     from gift.evals import judges
-
+    from gift.evals.alpaca_eval import judges as alpaca_judges
     spec = judges.parse_judge(spec_text, api_key_env)
     if spec.kind == "reward-model":
-        return judges.RewardModelAlpacaJudge(judges.reward_model_scorer(spec.target), name=spec.name)
+        return alpaca_judges.RewardModelAlpacaJudge(judges.reward_model_scorer(spec.target), name=spec.name)
     client = judges.make_client(spec, cache_path, config_key=JUDGE_CONFIG_KEY)
     client.check_model()
-    return judges.ApiAlpacaJudge(client)
+    return alpaca_judges.ApiAlpacaJudge(client)
 
 
 def cli(argv: list[str]) -> int:
@@ -313,7 +313,7 @@ def cli(argv: list[str]) -> int:
     add_judged_generation_args(p, max_new_tokens=2048, limit_help="first N instructions only")
     args = p.parse_args(argv)
     args.argv = list(argv)
-    from gift.evals.judges import JudgeError
+    from gift.evals.judge_client import JudgeError
 
     try:
         return run(args)

@@ -12,10 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from gift.evals.judge_client import ChatClient, first_token_logprobs, message_text
-
-
-def sigmoid(x: float) -> float:
-    return 1.0 / (1.0 + math.exp(-x)) if x >= 0 else math.exp(x) / (1.0 + math.exp(x))
+from gift.evals.judges import sigmoid
 
 
 @dataclass

@@ -146,10 +146,10 @@ def make_judge(spec_text: str, cache_path: Path, prompts_path: str | Path, api_k
     """An Arena-Hard judge from ``--judge``; an API judge loads its prompts and checks its key and model here,
     before any generation."""
     from gift.evals import judges
-
+    from gift.evals.arena_hard import judges as arena_judges
     spec = judges.parse_judge(spec_text, api_key_env)
     if spec.kind == "reward-model":
-        judge = judges.RewardModelArenaJudge(judges.reward_model_scorer(spec.target), name=spec.name,
+        judge = arena_judges.RewardModelArenaJudge(judges.reward_model_scorer(spec.target), name=spec.name,
                                              tie_margin=tie_margin, strong_margin=strong_margin)
         judge.prompts = None  # scores answers directly: no prompt
         return judge
@@ -157,7 +157,7 @@ def make_judge(spec_text: str, cache_path: Path, prompts_path: str | Path, api_k
     client = judges.make_client(spec, cache_path, config_key=JUDGE_CONFIG_KEY)
     client.check_model()
     settings = prompts.get("settings") or {}
-    return judges.ApiArenaJudge(client, prompts, temperature=float(settings.get("temperature", 0.0)),
+    return arena_judges.ApiArenaJudge(client, prompts, temperature=float(settings.get("temperature", 0.0)),
                                 max_tokens=int(settings.get("max_tokens", 16000)))
 
 
@@ -222,7 +222,7 @@ def cli(argv: list[str]) -> int:
     p.add_argument("--strong-margin", type=float, default=1.0, help="reward-model judge: |score diff| above is strong")
     args = p.parse_args(argv)
     args.argv = list(argv)
-    from gift.evals.judges import JudgeError
+    from gift.evals.judge_client import JudgeError
 
     try:
         return run(args)

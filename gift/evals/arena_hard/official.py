@@ -162,7 +162,7 @@ def load_official_prompts(directory: str | Path, verify: bool = True) -> dict:
 
 def load_judge_prompts(path: str | Path) -> dict:
     """The judge prompts `path` names: a directory of fetched official files, or the suite's own YAML file."""
-    from gift.evals.judges import load_arena_prompts
+    from gift.evals.arena_hard.judges import load_arena_prompts
 
     path = Path(path)
     if path.is_dir() or path.suffix not in (".yaml", ".yml"):

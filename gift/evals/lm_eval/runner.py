@@ -36,15 +36,9 @@ from gift.cli import MODEL_HELP, HelpFormatter
 from gift.evals.lm_eval.tasks import (
     SANDBOX_STATUS,
     TABLE2_TASKS,
-    TEMPLATES_DIR,
-    Table2Task,
-    materialise_paper_tasks,
     materialise_twins,
     resolve_task_set,
-    sandboxed_pass_at_1,
     task_manager,
-    upstream_mbpp_fewshot_samples,
-    upstream_tasks_dir,
 )
 from gift.files import git_commit, package_versions, read_json, write_json, write_jsonl, write_text
 
@@ -406,6 +400,4 @@ def _print_metrics(record: dict) -> None:
         print(f"{key:<14} {m['value']:6.2f}{err}  (n={m['n']}, {m['task']} {m['metric']})")
 
 
-__all__ = ["TABLE2_TASKS", "TEMPLATES_DIR", "Table2Task", "cli", "materialise_paper_tasks", "materialise_twins",
-           "resolve_task_set", "run_lm_eval", "sandboxed_pass_at_1", "size_weighted_mean", "summarise", "task_manager",
-           "upstream_mbpp_fewshot_samples", "upstream_tasks_dir"]
+__all__ = ["cli", "run_lm_eval", "size_weighted_mean", "summarise"]
