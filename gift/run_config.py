@@ -138,6 +138,7 @@ class RunConfig:
         for f in dataclasses.fields(self):
             _check_field(self, f)
         self._check_together()
+        self._check_output_dir()
         from gift.methods import get_method, method_config_kwargs
         from gift.rewards import check_reward_args
 
@@ -159,7 +160,7 @@ class RunConfig:
         return copy.deepcopy(self._method_config)
 
     def _check_together(self) -> None:
-        """The rules that tie fields together, and those of the run directory on disk."""
+        """The rules that tie fields together (each field's own rules are in its metadata)."""
         if (self.rollout_batch_prompts is None) != (self.optimizer_batch_prompts is None):
             raise _bad("rollout_batch_prompts/optimizer_batch_prompts", "must be set together")
         if self.micro_batch_prompts is not None and self.optimizer_batch_prompts is None:
@@ -178,6 +179,9 @@ class RunConfig:
             raise _bad("eval_k", "is 0 and eval_greedy is false: the periodic eval would have nothing to measure")
         if self.eval_every and not self.eval_data:
             raise _bad("eval_data", "is required when eval_every > 0")
+
+    def _check_output_dir(self) -> None:
+        """output_dir is a directory, or can be made one."""
         out = Path(self.output_dir)
         if out.exists() and not out.is_dir():
             raise _bad("output_dir", f"is {out}, which is a file; name a directory (it is created if missing)")
@@ -224,25 +228,12 @@ _WORDS = {"str": "a string", "dict": "a mapping", "int": "an integer", "float": 
 
 def _check_field(cfg: RunConfig, f: dataclasses.Field) -> None:
     """One field: its type (from the annotation), then the rules in its metadata (see RULES)."""
-    value = getattr(cfg, f.name)
     kinds = [k.strip() for k in str(f.type).split("|")]
-    if value is None:
+    if getattr(cfg, f.name) is None:
         if "None" not in kinds:
             raise _bad(f.name, "must be set (null is not allowed)")
         return
-    if "float" in kinds and isinstance(value, str):
-        try:  # YAML 1.1 reads 1e-6 as a string
-            value = float(value)
-            object.__setattr__(cfg, f.name, value)
-        except ValueError:
-            pass
-    ok = {"str": isinstance(value, str), "dict": isinstance(value, dict), "bool": isinstance(value, bool),
-          "int": isinstance(value, int) and not isinstance(value, bool),
-          "float": isinstance(value, int | float) and not isinstance(value, bool)}
-    if not any(ok.get(k, False) for k in kinds):
-        raise _bad(f.name, f"must be {' or '.join(_WORDS[k] for k in kinds if k in _WORDS)}, got {value!r}")
-    if "float" in kinds and not math.isfinite(value):
-        raise _bad(f.name, f"must be a finite number, got {value!r}")
+    value = _typed(cfg, f.name, kinds)
     if _required(f) and not value.strip():
         raise _bad(f.name, "must not be empty")
     rules = f.metadata
@@ -251,12 +242,32 @@ def _check_field(cfg: RunConfig, f: dataclasses.Field) -> None:
     if "chars" in rules and not re.fullmatch(f"{rules['chars'][0]}+", value):
         raise _bad(f.name, f"may hold only {rules['chars'][1]}, got {value!r}")
     sentinel, means = rules.get("sentinel", (None, ""))
-    if value == sentinel and not isinstance(value, bool):
+    if value == sentinel:
         return
     for key, (op, holds) in _BOUNDS.items():
         if key in rules and not holds(value, rules[key]):
             also = f" (or {sentinel}: {means})" if means else " (or left out)" if "None" in kinds else ""
             raise _bad(f.name, f"must be {op} {rules[key]}{also}, got {value!r}")
+
+
+def _typed(cfg: RunConfig, name: str, kinds: list[str]) -> Any:
+    """The field's value, of one of the annotation's types (a number written as a string read as a number)."""
+    value = getattr(cfg, name)
+    if "float" in kinds and isinstance(value, str):
+        try:  # YAML 1.1 reads 1e-6 as a string
+            value = float(value)
+            object.__setattr__(cfg, name, value)
+        except ValueError:
+            pass
+    ok = {"str": isinstance(value, str), "dict": isinstance(value, dict), "bool": isinstance(value, bool),
+          "int": isinstance(value, int) and not isinstance(value, bool),
+          "float": isinstance(value, int | float) and not isinstance(value, bool)}
+    if not any(ok.get(k, False) for k in kinds):
+        raise _bad(name, f"must be {' or '.join(_WORDS[k] for k in kinds if k in _WORDS)}, got {value!r}")
+    if "float" in kinds and not math.isfinite(value):
+        raise _bad(name, f"must be a finite number, got {value!r}")
+    return value
+
 
 def _check_choice(name: str, value: str, choices: tuple, several: str | None) -> None:
     parts = [p.strip() for p in value.split(several)] if several else [value]
