@@ -148,7 +148,7 @@ class RunConfig:
             raise RunConfigError(f"field 'reward_args' {err}") from None
         try:
             get_method(self.method)
-            # the method's arguments are checked here and only here; `gift train` reads the result
+            # the method's arguments are checked here; `gift train` reads the result (method_config) as it is
             resolved = method_config_kwargs(self.method, self.method_args, where_of=method_args_where)
         except ValueError as err:
             raise RunConfigError(str(err)) from None
