@@ -12,6 +12,7 @@ import importlib
 import json
 import math
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
@@ -245,18 +246,25 @@ _NON_NEGATIVE = ("beta", "epsilon", "epsilon_high", "zscore_eps", "max_grad_norm
                  "warmup_ratio", "n_expert", "n_teacher", "overlong_buffer")
 
 
-def check_method_values(name: str, kwargs: dict[str, Any], where: str = "method_args") -> None:
+def _at(where: str, where_of: Mapping[str, str] | None, key: str) -> str:
+    """`where.key`, or the place `where_of` says the key was written (`experiments.fig3.method_args.key`)."""
+    return f"{(where_of or {}).get(key, where)}.{key}"
+
+
+def check_method_values(name: str, kwargs: dict[str, Any], where: str = "method_args",
+                        where_of: Mapping[str, str] | None = None) -> None:
     """Each setting's type (from its config field) and range; a UserError names `where`.key and the fix."""
     types = config_field_types(name)
     choices = config_field_choices(name)
     for key, value in kwargs.items():
+        at = _at(where, where_of, key)
         if key in choices and value is not None and str(value) not in choices[key]:
-            raise UserError(f"{where}.{key}: must be one of {', '.join(choices[key])}, got {value!r}"
+            raise UserError(f"{at}: must be one of {', '.join(choices[key])}, got {value!r}"
                             f"{did_you_mean(str(value), choices[key])}")
         kinds = {k.strip() for k in types.get(key, "").replace("Optional[", "").rstrip("]").split("|")}
         if value is None:
             if kinds and kinds <= {"int", "float", "bool", "str"}:
-                raise UserError(f"{where}.{key}: must be set (null is not allowed for a {types[key]} field)")
+                raise UserError(f"{at}: must be set (null is not allowed for a {types[key]} field)")
             continue
         if kinds <= {"int", "float", "bool", "str", "None", "NoneType"} and kinds - {"None", "NoneType"}:
             ok = (("int" in kinds and isinstance(value, int) and not isinstance(value, bool))
@@ -266,47 +274,48 @@ def check_method_values(name: str, kwargs: dict[str, Any], where: str = "method_
             if not ok:
                 words = {"int": "an integer", "float": "a number", "bool": "true or false", "str": "a string"}
                 want = " or ".join(words[k] for k in sorted(kinds) if k in words)
-                raise UserError(f"{where}.{key}: must be {want}, got {value!r}")
+                raise UserError(f"{at}: must be {want}, got {value!r}")
         if isinstance(value, bool) or not isinstance(value, int | float):
             continue
         if isinstance(value, float) and not math.isfinite(value):
-            raise UserError(f"{where}.{key}: must be a finite number, got {value!r}")
+            raise UserError(f"{at}: must be a finite number, got {value!r}")
         if key in _AT_LEAST_1 and value < 1:
-            raise UserError(f"{where}.{key}: must be >= 1, got {value!r}")
+            raise UserError(f"{at}: must be >= 1, got {value!r}")
         if key in _POSITIVE and value <= 0:
-            raise UserError(f"{where}.{key}: must be > 0, got {value!r}")
+            raise UserError(f"{at}: must be > 0, got {value!r}")
         if key in _NON_NEGATIVE and value < 0:
-            raise UserError(f"{where}.{key}: must be >= 0, got {value!r}")
+            raise UserError(f"{at}: must be >= 0, got {value!r}")
 
 
-def check_method_arg_names(name: str, args: dict[str, Any], where: str = "method_args") -> None:
+def check_method_arg_names(name: str, args: dict[str, Any], where: str = "method_args",
+                           where_of: Mapping[str, str] | None = None) -> None:
     """Every key of `args` must be a field of the method's config; a UserError names it and the closest ones."""
     if not isinstance(args, dict):
         raise UserError(f"{where}: must be a mapping of {get_method(name).config_class} fields, got {args!r}")
     valid = config_field_types(name)
     unknown = sorted(set(args) - set(valid))
     if unknown:
-        hints = "; ".join(f"{where}.{k}{did_you_mean(k, valid)}" for k in unknown)
+        hints = "; ".join(f"{_at(where, where_of, k)}{did_you_mean(k, valid)}" for k in unknown)
         raise UserError(f"method {name!r}: unknown config field(s): {hints}; the fields are those of "
                         f"{get_method(name).config_class} (see its help texts)")
 
 
-def method_config_kwargs(name: str, overrides: dict[str, Any] | None = None,
-                         where: str = "method_args") -> dict[str, Any]:
+def method_config_kwargs(name: str, overrides: dict[str, Any] | None = None, where: str = "method_args",
+                         where_of: Mapping[str, str] | None = None) -> dict[str, Any]:
     """The method's paper defaults with `overrides` applied; unknown fields and bad values are errors.
 
     An unknown field's error names the closest valid ones; a value of the wrong type or range names the
-    field and the valid range.
+    field (`where.key`, or where `where_of` says the key was written) and the valid range.
     """
     spec = get_method(name)
     if spec.config_class is None:
         spec.load("config")  # the "not trainable" error
     overrides = dict(overrides or {})
-    check_method_arg_names(name, overrides, where)
+    check_method_arg_names(name, overrides, where, where_of)
     types = config_field_types(name)
-    overrides = {k: _coerce_number(types[k], f"{where}.{k}", v) for k, v in overrides.items()}
+    overrides = {k: _coerce_number(types[k], _at(where, where_of, k), v) for k, v in overrides.items()}
     kwargs = {**spec.defaults, **overrides}
-    check_method_values(name, kwargs, where)
+    check_method_values(name, kwargs, where, where_of)
     n = kwargs.get("num_generations")
     if n is not None and n < spec.min_generations:
         raise UserError(f"method {name!r}: num_generations must be >= {spec.min_generations}, got {n}")

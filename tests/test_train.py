@@ -169,7 +169,7 @@ def test_killed_run_resumes_to_the_same_metrics_as_an_uninterrupted_one(policy_d
         ({"model": None}, "missing required field(s): model"),
         ({"rollout_backend": "sglang"}, "field 'rollout_backend' must be one of auto, hf, vllm"),
         ({"rollout_batch_prompts": 8}, "must be set together"),
-        ({"rollout_batch_prompts": 8, "optimizer_batch_prompts": 0}, "'optimizer_batch_prompts' must be a positive"),
+        ({"rollout_batch_prompts": 8, "optimizer_batch_prompts": 0}, "'optimizer_batch_prompts' must be >= 1 (or left out), got 0"),
         ({"micro_batch_prompts": 2}, "'micro_batch_prompts' needs rollout_batch_prompts"),
         ({"eval_chunk_rows": 0}, "field 'eval_chunk_rows' must be >= 1"),
         ({"rollout_chunk_rows": 0}, "field 'rollout_chunk_rows' must be >= 1"),

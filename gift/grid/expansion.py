@@ -12,7 +12,7 @@ from collections.abc import Iterator
 
 from gift.cli import HelpFormatter
 from gift.grid.config import ConfigError, check_references, load_checked, load_config, sweep_values, validate
-from gift.grid.job_files import run_config
+from gift.grid.job_files import run_config_of
 from gift.grid.resolved import resolved_runs
 from gift.grid.resources import check_gpus
 from gift.grid.runs import (
@@ -62,19 +62,6 @@ def _variants_for(exp: dict, method: str) -> list[dict]:
     return variants or [{"name": "default", "args": {}}]
 
 
-def _check_args(method: str, args: dict | None, where: str) -> None:
-    """Method arguments from one place in the config: each key a field of the method's config, each value valid."""
-    from gift.methods import check_method_arg_names, check_method_values
-
-    if not args:
-        return
-    try:
-        check_method_arg_names(method, args, where)
-        check_method_values(method, args, where)
-    except ValueError as err:
-        raise ConfigError(str(err)) from None
-
-
 def _panel(panel_by: str, backbone: str, dataset: str, method: str, variant_name: str) -> str | None:
     return {"none": None, "backbone": backbone, "dataset": dataset, "method": method,
             "variant": variant_name}[panel_by]
@@ -92,35 +79,38 @@ def expand(config: dict) -> Grid:
     runs: dict[str, Run] = {}
     by_identity: dict[str, str] = {}
     models: dict[str, Model] = {}
+    # filled in place below: a run's config is checked against the grid before the run joins it
+    grid = Grid(name=config["name"], config=config, runs=runs, models=models)
     for ename, exp in config["experiments"].items():
         for backbone in exp["backbones"]:
             for data in exp["data"]:
                 for method in exp["methods"]:
-                    for run, membership in _cell_runs(config, ename, exp, backbone, data, method):
+                    for run, membership, where_of in _cell_runs(config, ename, exp, backbone, data, method):
+                        if run.identity() not in by_identity:
+                            _check_run_config(grid, run, where_of)
                         run = _register(runs, by_identity, run, ename)
                         run.memberships.append(membership)
                         _add_models(config, exp, ename, run, models)
         if exp.get("evaluate_base"):
             _add_base_models(config, exp, models)
-    grid = Grid(name=config["name"], config=config, runs=runs, models=models)
     check_gpus(config, grid.backbones_used())
-    _check_run_configs(grid)
     _check_runs_per_job(config, grid)
     _check_evals_per_job(config)
     return grid
 
 
-def _check_run_configs(grid: Grid) -> None:
-    """Every run's resolved run config through the checks `gift train` makes (types, bounds, choices), so that a
-    setting `gift train` would refuse stops the dry run instead of a training job."""
+def _check_run_config(grid: Grid, run: Run, where_of: dict[str, str]) -> None:
+    """A run's run config built as `gift train` builds it, which checks it (types, bounds, choices, the method's
+    arguments), so that a setting `gift train` would refuse stops the dry run instead of a training job. A bad
+    method argument is named by the place in the config that wrote it (`where_of`)."""
     from gift.errors import UserError
     from gift.run.config import RunConfig
 
-    for run_id in grid.runs:
-        try:
-            RunConfig.from_dict(run_config(grid, run_id), source=f"run {run_id} (from training, methods and the experiment)")
-        except UserError as err:
-            raise ConfigError(str(err)) from None
+    try:
+        RunConfig.from_dict(run_config_of(grid, run), source=f"run {run.run_id} (from training, methods and the "
+                            "experiment)", method_args_where=where_of)
+    except UserError as err:
+        raise ConfigError(str(err)) from None
 
 
 def _check_runs_per_job(config: dict, grid: Grid) -> None:
@@ -146,17 +136,16 @@ def _check_evals_per_job(config: dict) -> None:
 
 
 def _cell_runs(config: dict, ename: str, exp: dict, backbone: str, data: dict,
-               method: str) -> Iterator[tuple[Run, Membership]]:
-    """Every run one (backbone, dataset, method) cell of an experiment asks for, with the membership that asks:
-    one per variant, sweep point and seed."""
+               method: str) -> Iterator[tuple[Run, Membership, dict[str, str]]]:
+    """Every run one (backbone, dataset, method) cell of an experiment asks for, with the membership that asks
+    (one per variant, sweep point and seed) and where each of its method arguments was written."""
     dataset, eval_dataset = data["train"], data.get("eval")
     dspec = config["datasets"][dataset]
     sweep = exp.get("sweep")
-    base_args = _base_method_args(config, ename, exp, backbone, dataset, method)
+    base_args, base_where = _base_method_args(config, ename, exp, backbone, dataset, method)
     training = {k: v for k, v in _merge(config["training"], exp.get("training")).items() if k in TRAINING_KEYS}
     for variant in _variants_for(exp, method):
         vargs = variant.get("args", {})
-        _check_args(method, vargs, f"experiments.{ename}.variants[{variant['name']}].args")
         resolved = {**method_defaults(method), **base_args}
         # a variant may change the batch structure too (e.g. one optimizer update per rollout batch)
         vtraining = variant.get("training") or {}
@@ -166,6 +155,8 @@ def _cell_runs(config: dict, ename: str, exp: dict, backbone: str, data: dict,
         name = f"{backbone}-{dataset}-{method}" + (f"-{variant['name']}" if changed else "")
         for point, pargs, tag in _sweep_points(ename, exp, method, variant, resolved):
             method_args = _merge(base_args, pargs)
+            where_of = {**base_where, **dict.fromkeys(vargs, f"experiments.{ename}.variants[{variant['name']}].args"),
+                        **({sweep["arg"]: f"experiments.{ename}.sweep.values"} if sweep else {})}
             for seed in exp.get("seeds", config["seeds"]):
                 run_id = name + (f"-{tag}" if tag else "") + f"-s{seed}"
                 reward_model = exp.get("reward_model") if dspec.get("reward") == "reward_model" else None
@@ -175,24 +166,26 @@ def _cell_runs(config: dict, ename: str, exp: dict, backbone: str, data: dict,
                           selection_dataset=dataset if sweep else None, sweep=point)
                 vname = variant["name"] + (f"-{tag}" if tag else "")
                 panel = _panel(exp.get("panel_by", "none"), backbone, dataset, method, vname)
-                yield run, Membership(ename, tuple(exp.get("figures", [])), panel, vname, dict(pargs))
+                yield run, Membership(ename, tuple(exp.get("figures", [])), panel, vname, dict(pargs)), where_of
 
 
-def _base_method_args(config: dict, ename: str, exp: dict, backbone: str, dataset: str, method: str) -> dict:
-    """A cell's method arguments before its variant's, merged in resolution order (see `expand`)."""
+def _base_method_args(config: dict, ename: str, exp: dict, backbone: str, dataset: str,
+                      method: str) -> tuple[dict, dict[str, str]]:
+    """A cell's method arguments before its variant's, merged in resolution order (see `expand`), and where each
+    was written (the run config checks them; an error names that place)."""
     bspec = config["backbones"][backbone]
-    # each source of method arguments is checked where it is written, so an error names its key path
-    _check_args(method, config["training"].get("method_args"), "training.method_args")
-    _check_args(method, config["methods"][method].get("args"), f"methods.{method}.args")
-    _check_args(method, bspec.get("method_args"), f"backbones.{backbone}.method_args")
-    _check_args(method, exp.get("method_args"), f"experiments.{ename}.method_args")
-    base_args = _merge(config["training"].get("method_args"), config["methods"][method].get("args"),
-                       bspec.get("method_args"), exp.get("method_args"))
-    for i, ov in enumerate(exp.get("overrides", [])):
-        if _matches(ov["when"], backbone, dataset, method):
-            _check_args(method, ov["method_args"], f"experiments.{ename}.overrides[{i}].method_args")
-            base_args.update(copy.deepcopy(ov["method_args"]))
-    return base_args
+    sources = [("training.method_args", config["training"].get("method_args")),
+               (f"methods.{method}.args", config["methods"][method].get("args")),
+               (f"backbones.{backbone}.method_args", bspec.get("method_args")),
+               (f"experiments.{ename}.method_args", exp.get("method_args"))]
+    sources += [(f"experiments.{ename}.overrides[{i}].method_args", ov["method_args"])
+                for i, ov in enumerate(exp.get("overrides", [])) if _matches(ov["when"], backbone, dataset, method)]
+    args: dict = {}
+    where_of: dict[str, str] = {}
+    for where, part in sources:
+        args.update(copy.deepcopy(part or {}))
+        where_of.update(dict.fromkeys(part or {}, where))
+    return args, where_of
 
 
 def _sweep_points(ename: str, exp: dict, method: str, variant: dict,

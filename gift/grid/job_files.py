@@ -8,7 +8,7 @@ from pathlib import Path
 import yaml
 
 from gift.files import write_text_if_changed
-from gift.grid.runs import TRAINING_KEYS, Grid
+from gift.grid.runs import TRAINING_KEYS, Grid, Run
 
 
 def _source(grid: Grid, section: str, name: str) -> tuple[str, str | None]:
@@ -51,7 +51,11 @@ def split_path(grid: Grid, dataset: str, role: str) -> str:
 
 def run_config(grid: Grid, run_id: str) -> dict:
     """The RUN.yaml `gift train --config` reads for one run."""
-    run = grid.runs[run_id]
+    return run_config_of(grid, grid.runs[run_id])
+
+
+def run_config_of(grid: Grid, run: Run) -> dict:
+    """The RUN.yaml of `run`, which the grid need not hold yet (expansion checks each run before adding it)."""
     model, revision = model_source(grid, run.backbone)
     out = {
         "run_id": run.run_id,

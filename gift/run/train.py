@@ -26,7 +26,7 @@ from gift.cli import HelpFormatter
 from gift.distributed import init_distributed
 from gift.errors import UserError
 from gift.files import read_jsonl, read_yaml
-from gift.run.config import RunConfig
+from gift.run.config import RunConfig, field_help
 from gift.run.directory import (
     ConfigChangedError,
     close_run_log,
@@ -124,27 +124,24 @@ def train(config: RunConfig | dict | str | os.PathLike, on_config_change: str = 
 
 
 def _run_config(config: RunConfig | dict | str | os.PathLike) -> RunConfig:
-    """A checked RunConfig from a RunConfig, a dict or a YAML file."""
+    """A checked RunConfig from a RunConfig (checked when it was built), a dict or a YAML file."""
+    if isinstance(config, RunConfig):
+        return config
     if isinstance(config, dict):
         return RunConfig.from_dict(config)
-    if isinstance(config, RunConfig):
-        config.validate()
-        return config
     return RunConfig.from_yaml(config)
 
 
 def _method_settings(cfg: RunConfig) -> tuple[Any, dict, dict]:
-    """(method spec, its config fields after the defaults and overrides, the batch plan for this launch)."""
-    from gift.methods import get_method, method_config_kwargs
+    """(method spec, its config fields as the run config resolved them, the batch plan for this launch)."""
+    from gift.methods import get_method
 
-    spec = get_method(cfg.method)
-    method_kwargs = method_config_kwargs(cfg.method, cfg.method_args)
     try:
-        method_kwargs, batch_plan = resolve(method_kwargs, cfg.rollout_batch_prompts, cfg.optimizer_batch_prompts,
+        method_kwargs, batch_plan = resolve(cfg.method_config, cfg.rollout_batch_prompts, cfg.optimizer_batch_prompts,
                                             cfg.micro_batch_prompts, launch_world_size())
     except BatchError as err:
         raise BatchError(f"{cfg.run_id}: {err}") from None
-    return spec, method_kwargs, batch_plan
+    return get_method(cfg.method), method_kwargs, batch_plan
 
 
 def _read_examples(cfg: RunConfig) -> tuple[list[dict], list[dict], list[dict]]:
@@ -407,10 +404,15 @@ def _summary(cfg: RunConfig, run_dir: Path) -> str:
     return f"{cfg.run_id}: {len(metrics)} steps logged in {run_dir}; last: {summary}"
 
 
+class _TrainHelp(argparse.RawDescriptionHelpFormatter, HelpFormatter):
+    """The suite's option help, with the run config's field list (the epilog) kept line by line."""
+
+
 def cli(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(formatter_class=HelpFormatter, prog="gift train", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(formatter_class=_TrainHelp, prog="gift train", description=__doc__.splitlines()[0],
+                                     epilog=field_help())
     parser.add_argument("--config", required=True, action="append",
-                        help="run config YAML (fields: see gift.run.config.RunConfig); given several times, the runs are "
+                        help="run config YAML (its fields are listed below); given several times, the runs are "
                              "trained in turn in this process (one interpreter start-up), a failed run not "
                              "stopping the rest")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
