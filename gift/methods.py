@@ -1,7 +1,8 @@
-"""One registry of methods: each name with its trainer, its paper defaults and its Table 1 properties.
+"""One registry of methods: each name with its paper settings and its Table 1 properties (no TRL import).
 
-Configs choose a method by name and override any field of its config dataclass. Methods the
-paper only compares in Table 1 (DPO, UNA, PPO) are listed with `trainable=False`.
+Configs choose a method by name and override any field of its config dataclass; the classes themselves are
+in `gift.trainers.TRAINERS`. Methods the paper only compares in Table 1 (DPO, UNA, PPO) are listed with
+`trainable=False`.
 """
 
 from __future__ import annotations
