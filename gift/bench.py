@@ -57,10 +57,11 @@ def _run(method: str, policy: Path, out: Path, ns: argparse.Namespace, updates: 
     from datasets import Dataset
     from transformers import AutoModelForCausalLM, AutoTokenizer, PrinterCallback, TrainerCallback
 
-    from gift.methods import get_method, method_config_kwargs
+    from gift.methods import method_config_kwargs
+    from gift.trainers.registry import method_classes
 
     rows = [{"prompt": [{"role": "user", "content": f"{i} + {i * 7 % 13} = ?"}]} for i in range(256)]
-    spec = get_method(method)
+    classes = method_classes(method)
     common = {"num_generations": ns.num_generations, "max_completion_length": ns.completion_length,
               "per_device_train_batch_size": ns.num_generations * ns.groups, "gradient_accumulation_steps": 1,
               "steps_per_generation": updates, "learning_rate": 1e-5,
@@ -69,7 +70,7 @@ def _run(method: str, policy: Path, out: Path, ns: argparse.Namespace, updates: 
         common["beta"] = 0.001
     kwargs = method_config_kwargs(method, common)
     cycles = ns.warmup + ns.cycles
-    args = spec.load("config")(**kwargs, output_dir=str(out), max_steps=cycles * updates, logging_steps=1,
+    args = classes.config(**kwargs, output_dir=str(out), max_steps=cycles * updates, logging_steps=1,
                                save_strategy="no", report_to="none", use_cpu=True, bf16=False,
                                gradient_checkpointing=False, seed=ns.seed, disable_tqdm=True)
     step_times: list[float] = []
@@ -83,7 +84,7 @@ def _run(method: str, policy: Path, out: Path, ns: argparse.Namespace, updates: 
             step_times.append(clock() - self.t0)
 
     torch.manual_seed(ns.seed)
-    trainer = spec.load("trainer")(
+    trainer = classes.trainer(
         model=AutoModelForCausalLM.from_pretrained(policy), reward_funcs=[_digit_reward], args=args,
         train_dataset=Dataset.from_list(rows), processing_class=AutoTokenizer.from_pretrained(policy),
         callbacks=[Timer()],

@@ -5,7 +5,7 @@ Per run, with P the policy's parameters a token passes through (a mixture of exp
   training      6 P D    (forward + backward over prompt + response of every rollout), 8 P D with gradient
                          checkpointing (the forward pass runs again during the backward pass)
   reference     2 P D    per extra log-prob pass the trainer runs: the reference model's, the sampling
-                         policy's (see `logprob_passes`: it follows the trainers' own conditions)
+                         policy's (`logprob_passes`: the method config's answer, gift.trainers.passes)
   generation    2 P D    (prefill + decode of every rollout)
   eval          2 P D    periodic evals: (eval_k samples + 1 greedy) per eval prompt, at step 0 and every
                          eval_every updates or rollout batches (cadence_unit)
@@ -78,11 +78,10 @@ def resolved_method_args(method: str, method_args: dict) -> dict:
     """Every field of the method's trainer config as a run gets it: class defaults, registry defaults, overrides."""
     import dataclasses
 
-    from gift.methods import get_method
+    from gift.trainers.registry import method_classes
 
-    spec = get_method(method)
     out = {}
-    for f in dataclasses.fields(spec.load("config")):
+    for f in dataclasses.fields(method_classes(method).config):
         if f.default is not dataclasses.MISSING:
             out[f.name] = f.default
         elif f.default_factory is not dataclasses.MISSING:
@@ -93,28 +92,11 @@ def resolved_method_args(method: str, method_args: dict) -> dict:
 
 
 def logprob_passes(method: str, args: dict, use_vllm: bool) -> dict[str, int]:
-    """Forward passes per rollout besides the training pass, under the trainers' own conditions.
+    """Scoring passes per rollout besides the training pass ({"reference": 0/1, "old_policy": 0/1}), as the
+    method's config answers them (gift.trainers.passes) for fields `args` with rollouts from vLLM or not."""
+    from gift.trainers.passes import forward_passes
 
-    reference: TRL scores rollouts under the reference model when its `beta` (KL) is non-zero; GIFT also
-    when its implicit reward is taken against pi_ref (`implicit_reference: reference`).
-    old_policy: TRL scores them under the sampling policy when a generation batch spans several optimizer
-    steps (gradient_accumulation_steps not a multiple of steps_per_generation x num_iterations) or when
-    vLLM generated them and its importance-sampling correction is on; GFT skips it while training; GIFT
-    runs it only when its loss reads it (rollout reference over several updates).
-    """
-    ref = 1 if float(args.get("beta") or 0.0) != 0.0 else 0
-    if method == "gift" and args.get("implicit_reference", "reference") == "reference":
-        ref = 1
-    accum = int(args.get("gradient_accumulation_steps") or 1)
-    every = int(args.get("steps_per_generation") or accum) * int(args.get("num_iterations") or 1)
-    old = 1 if accum % every != 0 or (use_vllm and args.get("vllm_importance_sampling_correction", True)) else 0
-    if method == "gft":
-        old = 0  # its config keeps vLLM's importance-sampling correction off, and it skips the pass while training
-    if method == "gift":
-        # GIFTTrainer.needs_old_logps: only the rollout reference reads them, and only when the batch spans
-        # several updates (its config keeps vLLM's importance-sampling correction off)
-        old = 1 if args.get("implicit_reference") == "rollout" and accum % every != 0 else 0
-    return {"reference": ref, "old_policy": old}
+    return forward_passes(method, {**args, "use_vllm": use_vllm}).extra()
 
 
 def _eval_workload(cfg: dict, dataset: str, limit: int | None, cap: float | None) -> tuple[int, float]:

@@ -6,8 +6,9 @@ While the colocated vLLM engine generates, each GPU holds (see `training_bytes`)
                    (`gift train` loads fp32, bf16 is autocast): fp32 weights + fp32 gradients (8) and the moments
                    (8). Sharded over the ranks under ZeRO-3 and FSDP, whole on every rank otherwise; the optimizer
                    part is 0 when offloaded to the CPU
-  reference model  when the trainer runs one (GIFT's implicit reward against pi_ref, a KL term): bf16 under
-                   ZeRO-3, the policy's fp32 otherwise (TRL builds it in the policy's dtype), sharded like the policy
+  reference model  when the trainer runs one (gift.trainers.passes.needs_reference: GIFT's implicit reward
+                   against pi_ref, a KL term): bf16 under ZeRO-3, the policy's fp32 otherwise (TRL builds it in
+                   the policy's dtype), sharded like the policy
   reward model     bf16, whole on every rank (RLHF runs)
   vLLM             vllm_gpu_memory_utilization x the GPU: bf16 weights / tensor parallel size, a fixed overhead
                    (CUDA graphs, sampler), and the KV cache in what is left.
@@ -81,7 +82,8 @@ def cluster_settings(config: dict) -> dict:
 
 def run_memory(grid: gift_grid.Grid, run_id: str, gpu_gb: float | None = None) -> MemoryPlan:
     """The per-GPU arithmetic of one run (GPU memory from the config's cluster section unless given)."""
-    from gift.estimate import logprob_passes, resolved_method_args
+    from gift.estimate import resolved_method_args
+    from gift.trainers.passes import needs_reference
 
     cfg = grid.config
     cl = cluster_settings(cfg)
@@ -101,7 +103,7 @@ def run_memory(grid: gift_grid.Grid, run_id: str, gpu_gb: float | None = None) -
                      "token; memory counts all parameters")
     problems: list[str] = []
 
-    per_param = training_bytes(acc, logprob_passes(run.method, args, True)["reference"])
+    per_param = training_bytes(acc, needs_reference(run.method, args))
     state, optim, ref = (per_param[k] * params for k in ("state", "optimizer", "reference"))
     rm = 0.0
     if run.reward_model:

@@ -1,14 +1,14 @@
-"""One registry of methods: each name with its trainer, its paper defaults and its Table 1 properties.
+"""One registry of methods: each name with its paper settings and its Table 1 properties (no TRL import).
 
-Configs choose a method by name and override any field of its config dataclass. Methods the
-paper only compares in Table 1 (DPO, UNA, PPO) are listed with `trainable=False`.
+Configs choose a method by name and override any field of its config dataclass; the classes themselves are
+in `gift.trainers.TRAINERS`. Methods the paper only compares in Table 1 (DPO, UNA, PPO) are listed with
+`trainable=False`.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import hashlib
-import importlib
 import json
 import math
 import os
@@ -23,26 +23,29 @@ from gift.errors import UserError, did_you_mean
 
 @dataclass(frozen=True)
 class MethodSpec:
-    """A method: how to train it, with which defaults, and how Table 1 describes it."""
+    """A method: its paper settings and how Table 1 describes it (its classes: gift.trainers.TRAINERS)."""
 
     name: str
     display_name: str
     citation: str
     properties: dict[str, Any]
     trainable: bool = True
-    config_class: str | None = None  # "module:Class"
-    trainer_class: str | None = None
-    defaults: dict[str, Any] = field(default_factory=dict)
+    # the config class as error messages name it; gift.trainers.TRAINERS holds the class itself
+    config_name: str | None = None
+    # the paper's values of the fields TRL's GRPOConfig declares; the fields the suite's config classes declare
+    # take their paper values from the class (see `defaults`)
+    settings: dict[str, Any] = field(default_factory=dict)
     # smallest group: GRPO-style advantages need two responses; GIFT defines a group of one (its `singleton` rule), Fig 2a's N = 1
     min_generations: int = 2
     notes: str = ""
 
-    def load(self, which: str) -> type:
-        target = {"config": self.config_class, "trainer": self.trainer_class}[which]
-        if target is None:
-            raise ValueError(f"method {self.name!r} is not trainable in this suite (Table 1 only)")
-        module, name = target.split(":")
-        return getattr(importlib.import_module(module), name)
+    @property
+    def defaults(self) -> dict[str, Any]:
+        """What a run gets for every field its config leaves out: the defaults of the fields the suite's config
+        class declares (GIFTConfig's gift_beta, implicit_reference, ...) and the paper's settings of TRL's."""
+        if not self.trainable:
+            return dict(self.settings)
+        return {**config_field_defaults(self.name), **self.settings}
 
     def config_fields(self) -> set[str]:
         return set(config_field_types(self.name))
@@ -61,12 +64,11 @@ METHODS: dict[str, MethodSpec] = {
         name="gift",
         display_name="GIFT",
         citation="Wang, GIFT: Group-relative Implicit Fine Tuning, arXiv 2510.23868",
-        config_class="gift.trainers:GIFTConfig",
-        trainer_class="gift.trainers:GIFTTrainer",
+        config_name="gift.trainers:GIFTConfig",
         min_generations=1,
-        defaults={**_COMMON, "learning_rate": 3e-6, "gift_beta": 1.0, "beta": 0.0, "implicit_aggregation": "sum",
-                  "implicit_statistics": "detached", "implicit_reference": "reference", "singleton": "author",
-                  "zscore_eps": 1e-6},
+        # gift_beta, implicit_aggregation, implicit_statistics, implicit_reference, singleton, zscore_eps:
+        # GIFTConfig's defaults (the paper's)
+        settings={**_COMMON, "learning_rate": 3e-6, "beta": 0.0},
         properties={"on_policy": True, "rl": False, "group_normalisation": True,
                     "data_type": "group of sampled responses with explicit rewards",
                     "loss": "MSE between group-normalised implicit and explicit rewards"},
@@ -75,9 +77,8 @@ METHODS: dict[str, MethodSpec] = {
         name="grpo",
         display_name="GRPO",
         citation="Shao et al., DeepSeekMath, arXiv 2402.03300",
-        config_class="trl:GRPOConfig",
-        trainer_class="trl:GRPOTrainer",
-        defaults={**_COMMON, "learning_rate": 1e-6, "beta": 0.001, "epsilon": 0.2, "loss_type": "dapo",
+        config_name="trl:GRPOConfig",
+        settings={**_COMMON, "learning_rate": 1e-6, "beta": 0.001, "epsilon": 0.2, "loss_type": "dapo",
                   "scale_rewards": "group", "importance_sampling_level": "token", **_NO_IS_CORRECTION},
         properties={"on_policy": True, "rl": True, "group_normalisation": True,
                     "data_type": "group of sampled responses with explicit rewards",
@@ -88,11 +89,10 @@ METHODS: dict[str, MethodSpec] = {
         name="dapo",
         display_name="DAPO",
         citation="Yu et al., DAPO, arXiv 2503.14476",
-        config_class="gift.trainers:DAPOConfig",
-        trainer_class="gift.trainers:DAPOTrainer",
-        defaults={**_COMMON, "learning_rate": 1e-6, "beta": 0.0, "epsilon": 0.2, "epsilon_high": 0.28,
-                  "loss_type": "dapo", "scale_rewards": "group", "dynamic_sampling": True, "overlong_buffer": 0,
-                  **_NO_IS_CORRECTION},
+        config_name="gift.trainers:DAPOConfig",
+        # dynamic_sampling, overlong_buffer: DAPOConfig's defaults
+        settings={**_COMMON, "learning_rate": 1e-6, "beta": 0.0, "epsilon": 0.2, "epsilon_high": 0.28,
+                  "loss_type": "dapo", "scale_rewards": "group", **_NO_IS_CORRECTION},
         properties={"on_policy": True, "rl": True, "group_normalisation": True,
                     "data_type": "group of sampled responses with explicit rewards",
                     "loss": "clip-higher token-level policy gradient, no KL"},
@@ -101,9 +101,8 @@ METHODS: dict[str, MethodSpec] = {
         name="gspo",
         display_name="GSPO",
         citation="Zheng et al., Group Sequence Policy Optimization, arXiv 2507.18071",
-        config_class="trl:GRPOConfig",
-        trainer_class="trl:GRPOTrainer",
-        defaults={**_COMMON, "learning_rate": 1e-6, "beta": 0.0, "epsilon": 3e-4, "epsilon_high": 4e-4,
+        config_name="trl:GRPOConfig",
+        settings={**_COMMON, "learning_rate": 1e-6, "beta": 0.0, "epsilon": 3e-4, "epsilon_high": 4e-4,
                   "loss_type": "grpo", "importance_sampling_level": "sequence", "scale_rewards": "group",
                   **_NO_IS_CORRECTION},
         properties={"on_policy": True, "rl": True, "group_normalisation": True,
@@ -115,11 +114,10 @@ METHODS: dict[str, MethodSpec] = {
         display_name="GFT",
         citation="GFT: From Imitation to Reward Fine-Tuning with Unbiased Group Advantages and Dynamic Coefficient "
                  "Rectification, Findings of ACL 2026, arXiv 2604.14258",
-        config_class="gift.trainers:GFTConfig",
-        trainer_class="gift.trainers:GFTTrainer",
-        defaults={"learning_rate": 1e-6, "num_generations": 8, "n_expert": 1, "n_teacher": 3, "n_sampled": 4,
-                  "gft_tau": 0.5, "beta": 0.0, "max_completion_length": 2048, "temperature": 1.0,
-                  "num_train_epochs": 1, "zscore_eps": 1e-6, "fallback_to_sampling": False, **_NO_IS_CORRECTION},
+        config_name="gift.trainers:GFTConfig",
+        # n_expert, n_teacher, n_sampled, gft_tau, zscore_eps, fallback_to_sampling: GFTConfig's defaults
+        settings={"learning_rate": 1e-6, "num_generations": 8, "beta": 0.0, "max_completion_length": 2048,
+                  "temperature": 1.0, "num_train_epochs": 1, **_NO_IS_CORRECTION},
         # on_policy False: half of every group (expert and teacher members) is off-policy data.
         properties={"on_policy": False, "rl": True, "group_normalisation": True,
                     "data_type": "expert demonstration + teacher responses + sampled responses with verifiable rewards",
@@ -192,11 +190,13 @@ _FIELDS: dict[str, dict[str, dict]] = {}
 
 
 def _config_fields(name: str) -> dict[str, dict]:
-    """{field: {"type": annotation text, "choices": [...] or None}} of a method's config dataclass.
+    """{field: {"type": annotation text, "choices": [...] or None, "default": ...}} of a method's config dataclass.
 
-    Importing the config classes costs seconds (TRL, transformers, torch), and the workflow checks
-    method arguments every time it builds its DAG, so the answer is cached on disk, keyed by the TRL
-    and transformers versions and the source of the suite's config classes.
+    "default" is there for the fields the suite's class declares itself (not TRL's GRPOConfig) with a default
+    other than None: the paper values the registry does not restate. Importing the config classes costs seconds
+    (TRL, transformers, torch), and the workflow checks method arguments every time it builds its DAG, so the
+    answer is cached on disk, keyed by the TRL and transformers versions and the source of the suite's config
+    classes.
     """
     if name in _FIELDS:
         return _FIELDS[name]
@@ -208,12 +208,13 @@ def _config_fields(name: str) -> dict[str, dict]:
     except (OSError, ValueError):
         cached = {}
     if spec.name not in cached:
-        cls = spec.load("config")
-        cached[spec.name] = {
-            f.name: {"type": f.type if isinstance(f.type, str) else _type_text(f.type),
-                     # the Hugging Face convention for a closed set of values (HfArgumentParser reads it too)
-                     "choices": [str(c) for c in f.metadata["choices"]] if "choices" in f.metadata else None}
-            for f in dataclasses.fields(cls)}
+        from trl import GRPOConfig
+
+        from gift.trainers.registry import method_classes
+
+        inherited = {f.name for f in dataclasses.fields(GRPOConfig)}
+        cached[spec.name] = {f.name: _field_entry(f, declared=f.name not in inherited)
+                             for f in dataclasses.fields(method_classes(spec.name).config)}
         try:
             from gift.files import write_json
 
@@ -222,6 +223,20 @@ def _config_fields(name: str) -> dict[str, dict]:
             pass
     _FIELDS[spec.name] = cached[spec.name]
     return _FIELDS[spec.name]
+
+
+def _field_entry(f: dataclasses.Field, declared: bool) -> dict[str, Any]:
+    entry = {"type": f.type if isinstance(f.type, str) else _type_text(f.type),
+             # the Hugging Face convention for a closed set of values (HfArgumentParser reads it too)
+             "choices": [str(c) for c in f.metadata["choices"]] if "choices" in f.metadata else None}
+    if declared and f.default is not dataclasses.MISSING and f.default is not None:
+        entry["default"] = f.default
+    return entry
+
+
+def config_field_defaults(name: str) -> dict[str, Any]:
+    """{field: default} of the fields a method's config class declares itself (GIFTConfig's implicit_reference, ...)."""
+    return {k: v["default"] for k, v in _config_fields(name).items() if "default" in v}
 
 
 def config_field_types(name: str) -> dict[str, str]:
@@ -291,13 +306,13 @@ def check_method_arg_names(name: str, args: dict[str, Any], where: str = "method
                            where_of: Mapping[str, str] | None = None) -> None:
     """Every key of `args` must be a field of the method's config; a UserError names it and the closest ones."""
     if not isinstance(args, dict):
-        raise UserError(f"{where}: must be a mapping of {get_method(name).config_class} fields, got {args!r}")
+        raise UserError(f"{where}: must be a mapping of {get_method(name).config_name} fields, got {args!r}")
     valid = config_field_types(name)
     unknown = sorted(set(args) - set(valid))
     if unknown:
         hints = "; ".join(f"{_at(where, where_of, k)}{did_you_mean(k, valid)}" for k in unknown)
         raise UserError(f"method {name!r}: unknown config field(s): {hints}; the fields are those of "
-                        f"{get_method(name).config_class} (see its help texts)")
+                        f"{get_method(name).config_name} (see its help texts)")
 
 
 def method_config_kwargs(name: str, overrides: dict[str, Any] | None = None, where: str = "method_args",
@@ -308,8 +323,8 @@ def method_config_kwargs(name: str, overrides: dict[str, Any] | None = None, whe
     field (`where.key`, or where `where_of` says the key was written) and the valid range.
     """
     spec = get_method(name)
-    if spec.config_class is None:
-        spec.load("config")  # the "not trainable" error
+    if not spec.trainable:
+        raise ValueError(f"method {name!r} is not trainable in this suite (Table 1 only)")
     overrides = dict(overrides or {})
     check_method_arg_names(name, overrides, where, where_of)
     types = config_field_types(name)

@@ -206,7 +206,6 @@ def test_reward_model_loads_before_the_trainer_config_turns_zero3_on(policy_dir,
     registers; a reward model loaded after it fails (zero.Init needs deepspeed) or comes up partitioned."""
     from transformers.integrations import deepspeed as hf_ds
 
-    import gift.methods
     from gift.run.train import train
 
     rm = _tiny_reward_model(policy_dir, tmp_path / "rm")
@@ -215,19 +214,14 @@ def test_reward_model_loads_before_the_trainer_config_turns_zero3_on(policy_dir,
             return True
 
     zero3 = Zero3()  # transformers keeps a weak reference
-    real_load = gift.methods.MethodSpec.load
+    from gift.trainers import registry
 
-    def load(self, which):
-        cls = real_load(self, which)
-        if which != "config":
-            return cls
+    real = registry.TRAINERS["gift"]
 
-        class Zero3Config(cls):
-            def __post_init__(self):
-                super().__post_init__()
-                hf_ds.set_hf_deepspeed_config(zero3)
-
-        return Zero3Config
+    class Zero3Config(real.config):
+        def __post_init__(self):
+            super().__post_init__()
+            hf_ds.set_hf_deepspeed_config(zero3)
 
     def trainer_stops_here(*args, **kwargs):
         raise RuntimeError("stop: the trainer would be built now")
@@ -241,7 +235,7 @@ def test_reward_model_loads_before_the_trainer_config_turns_zero3_on(policy_dir,
         seen.append(hf_ds.is_deepspeed_zero3_enabled())
         real_scorer(self, *args, **kwargs)
 
-    monkeypatch.setattr(gift.methods.MethodSpec, "load", load)
+    monkeypatch.setitem(registry.TRAINERS, "gift", registry.MethodClasses(Zero3Config, real.trainer))
     monkeypatch.setattr(gift.rewards.RewardModelScorer, "__init__", scorer)
     monkeypatch.setattr("transformers.AutoModelForCausalLM.from_pretrained", trainer_stops_here)
     try:

@@ -1,4 +1,5 @@
-"""Forward passes per rollout batch: GIFT runs only those its mode reads (counted on a real tiny model).
+"""Forward passes per rollout batch: GIFT runs only those its mode reads (counted on a real tiny model), and
+the method config and `gift estimate` say the same.
 
 Every forward call of the policy and of the reference model outside generation is counted by forward
 hooks, in rows: scoring passes without gradient (TRL's old log-probs on the policy, the reference
@@ -27,19 +28,22 @@ def _count_passes(method: str, policy_dir, tmp_path, updates: int, **overrides) 
     from datasets import load_dataset
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from gift.methods import get_method, method_config_kwargs
+    from gift.estimate import logprob_passes, resolved_method_args
+    from gift.methods import method_config_kwargs
+    from gift.trainers.registry import method_classes
 
-    spec = get_method(method)
-    kwargs = method_config_kwargs(method, {
-        "num_generations": N, "max_completion_length": 4, "per_device_train_batch_size": ROWS,
-        "gradient_accumulation_steps": 1, "steps_per_generation": updates, "learning_rate": 1e-3, **overrides})
-    args = spec.load("config")(
+    classes = method_classes(method)
+    method_args = {"num_generations": N, "max_completion_length": 4, "per_device_train_batch_size": ROWS,
+                   "gradient_accumulation_steps": 1, "steps_per_generation": updates, "learning_rate": 1e-3,
+                   **overrides}
+    kwargs = method_config_kwargs(method, method_args)
+    args = classes.config(
         **kwargs, output_dir=str(tmp_path / method), max_steps=updates, logging_steps=1, report_to="none",
         use_cpu=True, gradient_checkpointing=False, save_strategy="no", bf16=False, seed=0, disable_tqdm=True,
     )
     data = load_dataset("json", data_files=str(write_addition_prompts(tmp_path / "train.jsonl")), split="train")
     model = AutoModelForCausalLM.from_pretrained(policy_dir)
-    trainer = spec.load("trainer")(model=model, reward_funcs=[length_reward], args=args, train_dataset=data,
+    trainer = classes.trainer(model=model, reward_funcs=[length_reward], args=args, train_dataset=data,
                                    processing_class=AutoTokenizer.from_pretrained(policy_dir))
     counts = {"policy_no_grad": 0, "policy_grad": 0, "reference": 0, "generate_calls": 0}
     generating = [False]
@@ -69,6 +73,9 @@ def _count_passes(method: str, policy_dir, tmp_path, updates: int, **overrides) 
     trainer.train()
     assert trainer.args.gradient_accumulation_steps == 1, "the trainer must leave its arguments as it found them"
     counts["has_reference_model"] = int(trainer.ref_model is not None)
+    # what the run's config and `gift estimate` say it runs, asked before the counts are compared
+    counts["config_says"] = trainer.args.forward_passes.extra()
+    counts["estimate_says"] = logprob_passes(method, resolved_method_args(method, method_args), use_vllm=False)
     return counts
 
 
@@ -84,6 +91,11 @@ CASES = [
     ("gift", 4, {"implicit_reference": "rollout", "beta": 0.01}, 1, 1, True),
     # the control: TRL's GRPO with its KL term pays for both scoring passes
     ("grpo", 4, {"beta": 0.001}, 1, 1, True),
+    # TRL's rules for the other baselines: old log-probs once a rollout batch feeds several updates, no KL
+    ("dapo", 4, {}, 1, 0, False),
+    ("gspo", 1, {}, 0, 0, False),
+    # GFT's loss has no importance ratio: no old log-probs however many updates a rollout batch feeds
+    ("gft", 4, {"n_expert": 0, "n_teacher": 0, "n_sampled": N}, 0, 0, False),
 ]
 
 
@@ -97,6 +109,8 @@ def test_forward_passes_per_rollout_batch(policy_dir, tmp_path, method, updates,
     assert counts["policy_no_grad"] == old * batch, counts
     assert counts["reference"] == ref * batch, counts
     assert counts["has_reference_model"] == int(has_ref), counts
+    # the config (which the trainer reads) and gift estimate give the passes the run made
+    assert counts["config_says"] == counts["estimate_says"] == {"reference": ref, "old_policy": old}, counts
 
 
 def test_gift_refuses_vllm_importance_sampling_correction(tmp_path):

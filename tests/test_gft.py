@@ -263,7 +263,9 @@ def test_config_checks_and_registry_entry():
     from gift.methods import get_method, method_config_kwargs
 
     spec = get_method("gft")
-    assert spec.load("trainer") is GFTTrainer and spec.load("config") is GFTConfig
+    from gift.trainers import TRAINERS
+
+    assert TRAINERS["gft"] == (GFTConfig, GFTTrainer)
     kwargs = method_config_kwargs("gft", {"gft_tau": "0.1"})
     assert kwargs["gft_tau"] == 0.1 and kwargs["learning_rate"] == 1e-6 and kwargs["num_generations"] == 8
     assert (kwargs["n_expert"], kwargs["n_teacher"], kwargs["n_sampled"]) == (1, 3, 4)

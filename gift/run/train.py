@@ -205,10 +205,12 @@ def _trainer_args(cfg: RunConfig, spec, method_kwargs: dict, checkpoints: Path, 
 
         # vLLM refuses sleep mode where its platform lacks it (the CPU); the engine then stays awake
         args_kwargs["vllm_enable_sleep_mode"] = sleep_mode_available()
+    from gift.trainers.registry import method_classes
+
     try:
-        return spec.load("config")(**args_kwargs)
+        return method_classes(spec.name).config(**args_kwargs)
     except (ValueError, TypeError) as err:
-        raise UserError(f"run {cfg.run_id}: method_args do not make a valid {spec.config_class} ({err})") from None
+        raise UserError(f"run {cfg.run_id}: method_args do not make a valid {spec.config_name} ({err})") from None
 
 
 # The package each tracker needs (transformers' integrations import it when the run starts).
@@ -282,7 +284,9 @@ def _train_in(cfg: RunConfig, spec, run_dir: Path, args, method_kwargs: dict, ba
     # by name). In one process nothing else upcasts: bf16 weights would round away Adam's updates of ~lr (1e-6),
     # far below half a bf16 unit of a typical weight (~1e-4 at 0.02), and keep the moments in bf16.
     model = AutoModelForCausalLM.from_pretrained(model_path, dtype=torch.float32)
-    trainer_cls = spec.load("trainer")
+    from gift.trainers.registry import method_classes
+
+    trainer_cls = method_classes(spec.name).trainer
     eval_new_tokens = cfg.eval_max_new_tokens or method_kwargs.get("max_completion_length") or 256
     recorder = RunRecorder(cfg, run_dir / "metrics.jsonl", tokenizer, eval_rows, selection_rows, eval_new_tokens,
                            reward_funcs, logger, updates_per_rollout_batch=updates_per_rollout_batch(method_kwargs),

@@ -5,14 +5,32 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from trl import GRPOConfig, GRPOTrainer
+import trl
+from trl import GRPOTrainer
 
 from gift.trainers.group_batching import GroupBatchingMixin
+from gift.trainers.passes import MethodPasses
+
+
+@dataclass
+class GRPOConfig(MethodPasses, trl.GRPOConfig):
+    """TRL's GRPOConfig, unchanged, that also says which passes GRPOTrainer runs (gift.trainers.passes)."""
+
+    method_name = "grpo"  # the rules of gift.trainers.passes this config follows (not a field)
+
+
+@dataclass
+class GSPOConfig(GRPOConfig):
+    """GSPO is GRPO with importance_sampling_level="sequence" and its clip range (the registry's defaults)."""
+
+    method_name = "gspo"
 
 
 @dataclass
 class DAPOConfig(GRPOConfig):
     """GRPOConfig plus DAPO's dynamic sampling (Yu et al. 2025, arXiv 2503.14476)."""
+
+    method_name = "dapo"
 
     dynamic_sampling: bool = field(
         default=True,
@@ -46,7 +64,3 @@ class DAPOTrainer(GroupBatchingMixin, GRPOTrainer):
         kept = self.accelerator.gather(keep.float()).mean().item()
         self._metrics["train"]["dynamic_sampling/kept_fraction"].append(kept)
         return output
-
-
-GSPOConfig = GRPOConfig  # GSPO is GRPO with importance_sampling_level="sequence" and its clip range
-

@@ -42,18 +42,21 @@ from trl import GRPOConfig, GRPOTrainer
 
 from gift.losses import gft_token_loss, group_zscore
 from gift.trainers.group_batching import GroupBatchingMixin, assert_whole_groups
+from gift.trainers.passes import MethodPasses
 
 MEMBER_KINDS = ("expert", "teacher", "sampled")
 EXPERT, TEACHER, SAMPLED = range(3)
 
 
 @dataclass
-class GFTConfig(GRPOConfig):
+class GFTConfig(MethodPasses, GRPOConfig):
     """GRPOConfig plus GFT's group composition and rectification threshold (docs/method.md#gft).
 
     `num_generations` is the group size and must equal n_expert + n_teacher + n_sampled. TRL's
     `beta` (KL coefficient) must stay 0; `epsilon`/`loss_type` are unused (no clipping, no ratio).
     """
+
+    method_name = "gft"  # the rules of gift.trainers.passes this config follows (not a field)
 
     n_expert: int = field(
         default=1, metadata={"help": "Members per group that are the dataset's expert demonstration (0 or 1)."},
@@ -226,7 +229,7 @@ class GFTTrainer(GroupBatchingMixin, GRPOTrainer):
         return generate_in_chunks(super()._generate_single_turn, prompt_ids, whole_groups(limit, per_group), per_group)
 
     def _get_per_token_logps_and_entropies(self, *args, **kwargs):
-        if self._plan is not None and not (self.use_vllm and self.vllm_importance_sampling_correction):
+        if self._plan is not None and not self.args.needs_old_logps:
             # While a batch is scored, TRL asks for the sampling policy's log-probs when a generation
             # batch spans several optimizer steps; they only feed the importance ratio, which GFT has not.
             return None, None, None

@@ -25,16 +25,21 @@ from gift.losses import (
     implied_beta,
 )
 from gift.trainers.group_batching import GroupBatchingMixin, assert_whole_groups
+from gift.trainers.passes import MethodPasses
 
 IMPLICIT_REFERENCES = ("reference", "rollout")
 
 
 @dataclass
-class GIFTConfig(GRPOConfig):
+class GIFTConfig(MethodPasses, GRPOConfig):
     """GRPOConfig plus GIFT's options (docs/method.md#options-the-paper-leaves-open).
 
     TRL's `beta` stays the coefficient of TRL's KL penalty: 0 for GIFT; a non-zero value adds that term.
+    `needs_reference`, `needs_old_logps` and `forward_passes` say which passes the trainer runs
+    (gift.trainers.passes).
     """
+
+    method_name = "gift"  # the rules of gift.trainers.passes this config follows (not a field)
 
     gift_beta: float = field(
         default=1.0,
@@ -132,7 +137,7 @@ class GIFTTrainer(GroupBatchingMixin, GRPOTrainer):
         # the implicit reward even without a KL term, so TRL's `self.beta` here means "reference
         # needed" and the KL coefficient lives in `self.kl_coef`.
         kl_coef = config.beta
-        needs_reference = config.implicit_reference == "reference" or kl_coef != 0.0
+        needs_reference = config.needs_reference
         if needs_reference and kl_coef == 0.0:
             config.beta = 1.0
         try:
@@ -144,14 +149,8 @@ class GIFTTrainer(GroupBatchingMixin, GRPOTrainer):
         self.loss_observer = None  # tests hook here to see every loss call's tensors
 
     def needs_old_logps(self) -> bool:
-        """Whether the loss reads the log-probs of the policy that sampled the batch (TRL's old_per_token_logps).
-
-        Only `rollout` mode does, and only when a rollout batch feeds more than one optimizer update (the
-        policy has moved since sampling); otherwise the policy's own detached log-probs are the same numbers.
-        """
-        if self.args.implicit_reference != "rollout":
-            return False
-        return self.args.gradient_accumulation_steps % (self.args.steps_per_generation * self.num_iterations) != 0
+        """Whether the loss reads the log-probs of the policy that sampled the batch (GIFTConfig.needs_old_logps)."""
+        return self.args.needs_old_logps
 
     def _generate_and_score_completions(self, inputs: list[dict[str, Any]]) -> dict[str, Any]:
         if self.needs_old_logps():
