@@ -27,7 +27,7 @@ if GRID.grouped_evals:
 
     # The job files (results/<cfg>/eval_jobs/<job>.json) are written before the first job starts (onstart).
     # The output is a flag touched once every evaluation of the job has written its result: a killed job
-    # leaves the results it wrote in place, and the rerun skips them (gift.evals.many).
+    # leaves the results it wrote in place, and the rerun skips them (gift eval many).
     rule eval_job:
         input:
             eval_job_inputs,
