@@ -127,8 +127,10 @@ def main(argv: list[str] | None = None) -> int:
     after = parse(args.after.read_text())
     diffs = compare(before, after)
     print(f"{args.before.name}: {len(before)} jobs before, {len(after)} after, {len(diffs)} differences")
-    for line in diffs:
-        print(line)
+    try:
+        print("\n".join(diffs)) if diffs else None
+    except BrokenPipeError:  # `| head`: the reader has what it wanted
+        pass
     return 1 if diffs else 0
 
 
