@@ -14,6 +14,7 @@ anywhere in BEFORE (e.g. the directory of the checkout it was made in). Exit sta
 from __future__ import annotations
 
 import argparse
+import contextlib
 import re
 import shlex
 import sys
@@ -127,10 +128,9 @@ def main(argv: list[str] | None = None) -> int:
     after = parse(args.after.read_text())
     diffs = compare(before, after)
     print(f"{args.before.name}: {len(before)} jobs before, {len(after)} after, {len(diffs)} differences")
-    try:
-        print("\n".join(diffs)) if diffs else None
-    except BrokenPipeError:  # `| head`: the reader has what it wanted
-        pass
+    with contextlib.suppress(BrokenPipeError):  # `| head`: the reader has what it wanted
+        for line in diffs:
+            print(line)
     return 1 if diffs else 0
 
 
