@@ -28,6 +28,7 @@ from gift import grid as gift_grid
 # `--config key=VALUE` values arrive untyped inside lists and maps (`seeds=[0]` gives ['0']): read them as YAML.
 gift_grid.apply_typed_overrides(config, dict(workflow.config_settings.config or {}))
 
+# The checks below stop `snakemake -n` too, with one line each and exit status 1 (no traceback).
 # The schema ships inside the package (gift/assets/schemas/), so an installed gift validates with its own copy;
 # gift.grid's check names each bad key path in one line (no schema dump).
 try:
@@ -35,6 +36,27 @@ try:
 except gift_grid.ConfigError as err:
     print(f"invalid config: {err}", file=sys.stderr)
     sys.exit(1)
+
+# A profile still holding a placeholder (profiles/slurm: <PARTITION>, <ACCOUNT>) would submit jobs that Slurm
+# rejects one by one: stop before the first.
+_UNFILLED = gift_grid.unfilled_placeholders(getattr(workflow.resource_settings.default_resources, "args", None))
+if _UNFILLED:
+    print(f"invalid profile: default-resources {', '.join(_UNFILLED)} is a placeholder: fill it in the profile "
+          "(profiles/slurm/config.yaml: your partition and account; delete slurm_account where the cluster has "
+          "none) or pass --default-resources slurm_partition=NAME", file=sys.stderr)
+    sys.exit(1)
+
+# every run, model, evaluation and job of the config
+try:
+    GRID = gift_grid.expand(config)
+except gift_grid.ConfigError as err:
+    print(f"invalid config: {err}", file=sys.stderr)
+    sys.exit(1)
+
+# An evaluation whose `evaluation.<kind>` section the config leaves out is not run (said once, here).
+for _kind, _experiments in GRID.skipped_evals().items():
+    print(f"note: the config has no evaluation.{_kind} section: {_kind} is skipped "
+          f"(asked for by {', '.join(_experiments)})", file=sys.stderr)
 
 
 include: "workflows/common.smk"
@@ -49,8 +71,15 @@ wildcard_constraints:
     job_id=_alternatives(GRID.train_jobs),
     eval_job=_alternatives(GRID.eval_jobs if GRID.grouped_evals else []),
     model_id=_alternatives(GRID.models),
+    eval=_alternatives([] if GRID.grouped_evals else [e for _, e in GRID.eval_targets()]),
     figure=_alternatives(GRID.figures()),
     table=_alternatives(GRID.tables()),
+
+
+# Once, before the first job (not in a dry run): the hub mirror's cache, the sandbox's check, and the files the
+# jobs read (run configs, grouped eval jobs).
+onstart:
+    start()
 
 
 include: "workflows/preflight.smk"

@@ -204,5 +204,13 @@ def main(argv: list[str] | None = None) -> int:
     return 2
 
 
+def step_main(script: str, words: list[str], argv: list[str]) -> int:
+    """A workflow step script (evals/*.py): `gift WORDS ARGV`, with the script's own folder taken off the import
+    path first, so that evals/lm_eval.py and evals/alpaca_eval.py do not stand in for the packages of those names."""
+    folder = Path(script).resolve().parent
+    sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != folder]
+    return main([*words, *argv])
+
+
 if __name__ == "__main__":
     sys.exit(main())

@@ -111,10 +111,11 @@ def test_every_run_finishes_within_its_requeued_jobs_and_saves_often_enough(pape
 
 def test_the_slurm_profile_leaves_training_and_eval_resources_to_the_config():
     prof = yaml.safe_load((ROOT / "profiles" / "slurm" / "config.yaml").read_text())
-    for rule in ("train", "eval_rlvr", "eval_lm_eval", "eval_alpaca", "eval_arena_hard", "eval_job"):
+    for rule in ("train", "eval", "eval_job"):
         assert rule not in prof.get("set-resources", {}), f"the profile would override {rule}'s per-size resources"
     smk = (ROOT / "workflows" / "train.smk").read_text()
-    assert "retries: TRAIN_REQUEUES" in smk and "nodes=1" in smk
+    assert "retries: TRAIN_REQUEUES" in smk and "**job_resources(train_resource, train_gpus)" in smk
+    assert '"nodes": 1,' in (ROOT / "workflows" / "common.smk").read_text()
 
 
 # ---- the GPU stack: versions TRL supports, DeepSpeed in the conda environment ---------------------------

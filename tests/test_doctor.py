@@ -153,9 +153,11 @@ def _dry_run_jobs(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
                           cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
 
 
-def _rule_inputs(dry_run_output: str, rule: str) -> list[str]:
+def _rule_inputs(dry_run_output: str, rule: str, output: str = "") -> list[str]:
+    """The inputs of each job of `rule` (those whose output contains `output`, when given)."""
     blocks = dry_run_output.split("\nrule ")
     return [line.split("input:", 1)[1] for b in blocks if b.startswith(rule + ":")
+            and any(line.strip().startswith("output:") and output in line for line in b.splitlines())
             for line in b.splitlines() if line.strip().startswith("input:")]
 
 
@@ -164,10 +166,11 @@ def test_the_training_jobs_wait_for_the_doctor_and_only_judge_evaluations_for_th
     assert proc.returncode == 0, proc.stderr[-2000:]
     train = _rule_inputs(proc.stdout, "train")
     assert len(train) == 51 and all("doctor.txt" in i and "judge-" not in i for i in train)
-    for rule, kind in (("eval_alpaca", "alpaca_eval"), ("eval_arena_hard", "arena_hard")):
-        assert all(f"judge-{kind}.txt" in i for i in _rule_inputs(proc.stdout, rule)), rule
-    assert all("judge-" not in i for i in _rule_inputs(proc.stdout, "eval_rlvr") + _rule_inputs(proc.stdout,
-                                                                                                 "eval_lm_eval"))
+    for kind in ("alpaca_eval", "arena_hard"):
+        judged = _rule_inputs(proc.stdout, "eval", f"/{kind}.json")
+        assert judged and all(f"judge-{kind}.txt" in i for i in judged), kind
+    unjudged = _rule_inputs(proc.stdout, "eval", "/rlvr_") + _rule_inputs(proc.stdout, "eval", "/lm_eval.json")
+    assert len(unjudged) == 24 + 10 and all("judge-" not in i for i in unjudged)
     assert re.search(r"^judge\s+2$", proc.stdout, re.M)
 
 

@@ -74,7 +74,7 @@ def test_node_rehearsal_config_keeps_the_node_grid():
 @pytest.mark.slow
 def test_node_grid_runs_through_the_rehearsal_on_a_cpu(tmp_path):
     pytest.importorskip("gift.hub.mirror")
-    for name in ("Snakefile", "workflows", "config", "profiles", "gift", "figures", "tables"):
+    for name in ("Snakefile", "workflows", "config", "profiles", "gift", "evals", "figures", "tables"):
         (tmp_path / name).symlink_to(ROOT / name)
     cfg = node_rehearsal(G.load_config(NODE), str(tmp_path / "hf"))
     path = tmp_path / "node_rehearsal.yaml"

@@ -38,6 +38,13 @@ def job_counts(output: str) -> dict[str, int]:
     return counts
 
 
+def evals_by_kind(jobs: list[dict]) -> dict[str, int]:
+    """The jobs of rule eval per eval kind, read from each job's output (<model_id>/rlvr_<dataset>.json,
+    lm_eval.json, alpaca_eval.json, arena_hard.json)."""
+    names = [Path(j["output"]).stem for j in jobs if j["rule"] == "eval"]
+    return dict(collections.Counter("rlvr" if n.startswith("rlvr_") else n for n in names))
+
+
 def dry_run(config: str | Path) -> dict[str, int]:
     # --forceall: the whole DAG, whatever results/ already holds from an earlier run
     proc = snakemake("-n", "--forceall", "--nolock", "--quiet", "rules", "--configfile", str(config))
@@ -45,10 +52,11 @@ def dry_run(config: str | Path) -> dict[str, int]:
     return job_counts(proc.stdout)
 
 
-def expected_counts_from_config(cfg: dict) -> dict[str, int]:
+def expected_counts_from_config(cfg: dict, by_kind: bool = False) -> dict[str, int]:
     """Jobs per rule, computed from the config alone: one run per distinct resolved setting, trained
     `runs_per_job` at a time by the runs on one backbone and reward model, one eval per (model, kind),
-    the report rules once per figure/table."""
+    the report rules once per figure/table. `by_kind`: the jobs of rule eval per eval kind instead (rlvr,
+    lm_eval, alpaca_eval, arena_hard), as `evals_by_kind` counts them."""
     from gift.methods import METHODS
 
     runs: dict[str, tuple] = {}  # setting -> (backbone, reward model)
@@ -90,8 +98,8 @@ def expected_counts_from_config(cfg: dict) -> dict[str, int]:
         on_backbone = collections.Counter(backbone for keys in evaluated.values() for backbone, _ in keys)
         per_kind = {"eval_job": sum(-(-n // evals_per_job) for n in on_backbone.values())}
     else:
-        per_kind = {"eval_rlvr": len(evaluated["rlvr"]), "eval_lm_eval": len(evaluated["lm_eval"]),
-                    "eval_alpaca": len(evaluated["alpaca_eval"]), "eval_arena_hard": len(evaluated["arena_hard"])}
+        per_kind = {kind: len(keys) for kind, keys in evaluated.items()} if by_kind else {
+            "eval": sum(len(keys) for keys in evaluated.values())}
     counts = {
         "train": jobs, "prepare_data": len(datasets), **per_kind,
         "figure": len(cfg["report"]["figures"]), "table": len(cfg["report"]["tables"]),
@@ -114,7 +122,10 @@ def test_paper_dag_jobs_per_rule_match_the_config():
     # + the first-update ablations 2 (the clipped run is Fig 3's) + Fig 4 4 + Fig 5 4 + its two named variants
     # 2 x 2 + Fig 6 4 + GFT 4 backbones x 3 methods = 41 runs; 6 RLHF models (4 trained, 2 untrained) per
     # Table 3 eval; the final models' RLVR evaluations: GFT's 12 + Figs 3, 4 and 5's 4 each + the variants' 4.
-    assert counts["train"] == 41 and counts["eval_alpaca"] == 6 and counts["eval_rlvr"] == 12 + 3 * 4 + 4
+    kinds = evals_by_kind(dry_run_jobs(CONFIG_DIR / "paper.yaml"))
+    expected = expected_counts_from_config(cfg, by_kind=True)
+    assert kinds == {k: expected[k] for k in ("rlvr", "lm_eval", "alpaca_eval", "arena_hard")}
+    assert counts["train"] == 41 and kinds["alpaca_eval"] == 6 and kinds["rlvr"] == 12 + 3 * 4 + 4
 
 
 def test_smoke_dag_runs_every_rule():
@@ -167,35 +178,43 @@ def test_cross_reference_error_names_the_key_path(tmp_path):
 
 # ---- optional evaluation sections and GPU scheduling -------------------------------------------------
 
-EVAL_RULES = {"lm_eval": "eval_lm_eval", "alpaca_eval": "eval_alpaca", "arena_hard": "eval_arena_hard"}
-
-
-@pytest.mark.parametrize("kind", sorted(EVAL_RULES))
+@pytest.mark.parametrize("kind", ["alpaca_eval", "arena_hard", "lm_eval"])
 def test_a_config_without_an_evaluation_section_runs_the_rest(tmp_path, kind):
     cfg = yaml.safe_load((CONFIG_DIR / "smoke.yaml").read_text())
-    cfg["evals_per_job"] = 1  # one job per evaluation, by the rule of its kind
+    cfg["evals_per_job"] = 1  # one job per evaluation, by rule eval
     (tmp_path / "full.yaml").write_text(yaml.safe_dump(cfg))
-    full = dry_run(tmp_path / "full.yaml")
+    full_jobs = dry_run_jobs(tmp_path / "full.yaml")
+    full, full_kinds = job_counts_of(full_jobs), evals_by_kind(full_jobs)
     del cfg["evaluation"][kind]
     path = tmp_path / f"no_{kind}.yaml"
     path.write_text(yaml.safe_dump(cfg))
-    counts = dry_run(path)
-    assert EVAL_RULES[kind] not in counts and full[EVAL_RULES[kind]] > 0
+    jobs = dry_run_jobs(path)
+    counts, kinds = job_counts_of(jobs), evals_by_kind(jobs)
+    assert kind not in kinds and full_kinds[kind] > 0
+    # the other evaluations keep their jobs
+    assert kinds == {k: n for k, n in full_kinds.items() if k != kind}
+    assert counts["eval"] == full["eval"] - full_kinds[kind]
     if kind == "lm_eval":
         assert "lm_eval_twins" not in counts
     # every other rule keeps its jobs
-    others = {r: n for r, n in full.items() if r not in (EVAL_RULES[kind], "lm_eval_twins", "all")}
+    others = {r: n for r, n in full.items() if r not in ("eval", "lm_eval_twins", "all")}
     assert {r: counts[r] for r in others} == others
 
 
+def job_counts_of(jobs: list[dict]) -> dict[str, int]:
+    return dict(collections.Counter(j["rule"] for j in jobs))
+
+
 def dry_run_jobs(config: str | Path, *extra: str) -> list[dict]:
-    """Each job of a dry run with --printshellcmds: its rule, resources and shell command."""
+    """Each job of a dry run with --printshellcmds: its rule, output, resources and shell command."""
     proc = snakemake("-n", "-p", "--forceall", "--nolock", "--configfile", str(config), *extra)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     jobs: list[dict] = []
     for line in proc.stdout.splitlines():
         if m := re.match(r"(?:local)?rule (\w+):$", line.strip()):
-            jobs.append({"rule": m.group(1), "resources": {}, "shell": None})
+            jobs.append({"rule": m.group(1), "output": None, "resources": {}, "shell": None})
+        elif jobs and line.strip().startswith("output:"):
+            jobs[-1]["output"] = line.split(":", 1)[1].strip()
         elif jobs and line.strip().startswith("resources:"):
             pairs = (p.split("=", 1) for p in line.split(":", 1)[1].split(", "))
             jobs[-1]["resources"] = {k.strip(): v.strip() for k, v in pairs}
@@ -204,7 +223,7 @@ def dry_run_jobs(config: str | Path, *extra: str) -> list[dict]:
     return jobs
 
 
-GPU_RULES = {"train", "eval_rlvr", "eval_lm_eval", "eval_alpaca", "eval_arena_hard"}
+GPU_RULES = {"train", "eval"}
 WRAPPER = re.compile(r'"\$GIFT_PYTHON" -m gift\.cli gpus run --gpus (\d+) -- "\$GIFT_PYTHON" ')
 
 
@@ -244,6 +263,7 @@ def test_gpu_config_jobs_hold_a_gpu_resource_and_run_under_gift_gpus(tmp_path):
             assert re.search(rf"--config_file {re.escape(str(accel))} --num_processes 2 (--main_process_port \d+ )?"
                              r"-m gift\.cli train", job["shell"]), job["shell"]
     assert seen == GPU_RULES
+    assert set(evals_by_kind(jobs)) == {"rlvr", "lm_eval", "alpaca_eval", "arena_hard"}
 
 
 def test_cpu_config_jobs_hold_no_gpu_and_run_as_before():
@@ -290,8 +310,9 @@ def test_node_config_one_gpu_per_job_and_its_job_counts():
             assert "gpus run" not in (job["shell"] or ""), job
     # 2 datasets x (GIFT rollout, GIFT pi_ref, GRPO, DAPO) x 3 seeds = 24 runs, each with a final pass@1;
     # the sweep: GIFT, GRPO, DAPO x 3 rates x 3 seeds = 27 runs; Tables 2-3: the 9 MATH runs and the untrained model.
-    assert counts["train"] == 24 + 27 and counts["eval_rlvr"] == 24
-    assert counts["eval_lm_eval"] == counts["eval_alpaca"] == counts["eval_arena_hard"] == 10
+    kinds = evals_by_kind(jobs)
+    assert counts["train"] == 24 + 27 and kinds["rlvr"] == 24
+    assert kinds["lm_eval"] == kinds["alpaca_eval"] == kinds["arena_hard"] == 10
     assert counts["figure"] == 4 and counts["table"] == 3 and counts["report_md"] == 1
 
 
@@ -395,10 +416,10 @@ def test_smoke_workflow_killed_midway_finishes_without_redoing_finished_jobs(tmp
 def test_every_rule_declares_a_benchmark_file():
     # `all` runs nothing; every other rule's job leaves a benchmark TSV for the report's slowest-jobs table
     text = "\n".join(p.read_text() for p in [ROOT / "Snakefile", *sorted((ROOT / "workflows").glob("*.smk"))])
-    # rules may sit in an `if` block (the eval rules: one per kind, or one for grouped jobs)
+    # rules may sit in an `if` block (rule eval: one job per evaluation, or eval_job for grouped jobs)
     blocks = re.split(r"^ *rule (\w+):", text, flags=re.M)[1:]
     rules = dict(zip(blocks[::2], blocks[1::2], strict=True))
-    assert len(rules) > 10 and {"eval_job", "eval_rlvr", "eval_lm_eval"} <= set(rules)
+    assert len(rules) > 10 and {"eval_job", "eval"} <= set(rules)
     missing = [name for name, body in rules.items() if name != "all" and not re.search(r"\n +benchmark:\n", body)]
     assert not missing, f"rules without a benchmark: {missing}"
 

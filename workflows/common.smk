@@ -1,4 +1,4 @@
-"""Helpers shared by the rules: the grid (gift.grid), paths, wildcard constraints and commands."""
+"""Helpers shared by the rules: the grid (gift.grid), paths, input functions, resources and commands."""
 
 import hashlib
 import os
@@ -6,46 +6,16 @@ import re
 import shlex
 import sys
 
-# `gift_grid` is imported by the Snakefile (from the checkout, or the installed package).
-from gift.grid import evals as grid_evals
+# `gift_grid` and GRID come from the Snakefile (from the checkout, or the installed package).
+from gift.grid import evals as grid_evals  # noqa: E402
 
-# A config with a local hub mirror (the rehearsal) serves its hub ids from that cache: set before any
-# Hugging Face library reads its cache location, here and in every job.
+# A config with a local hub mirror (the rehearsal) serves its hub ids from that cache (set for every step
+# when the workflow starts: `start`).
 MIRROR_HOME = os.path.abspath(config["mirror"]["hf_home"]) if config.get("mirror") else None
-if MIRROR_HOME:
-    os.environ.update({"HF_HOME": MIRROR_HOME})
 
-# A profile still holding a placeholder (profiles/slurm: <PARTITION>, <ACCOUNT>) would submit jobs that Slurm
-# rejects one by one: stop before the first.
-_UNFILLED = gift_grid.unfilled_placeholders(getattr(workflow.resource_settings.default_resources, "args", None))
-if _UNFILLED:
-    print(f"invalid profile: default-resources {', '.join(_UNFILLED)} is a placeholder: fill it in the profile "
-          "(profiles/slurm/config.yaml: your partition and account; delete slurm_account where the cluster has "
-          "none) or pass --default-resources slurm_partition=NAME", file=sys.stderr)
-    sys.exit(1)
-
-try:
-    GRID = gift_grid.expand(config)
-except gift_grid.ConfigError as err:
-    # one message naming the key path, no traceback; Snakemake exits with status 1
-    print(f"invalid config: {err}", file=sys.stderr)
-    sys.exit(1)
-
-# An evaluation whose `evaluation.<kind>` section the config leaves out is not run (said once, here).
-for _kind, _experiments in GRID.skipped_evals().items():
-    print(f"note: the config has no evaluation.{_kind} section: {_kind} is skipped "
-          f"(asked for by {', '.join(_experiments)})", file=sys.stderr)
-
-# Model-written code (MBPP) runs only in the sandbox: without full isolation the workflow stops here,
-# before any job, unless the config accepts weaker containment.
+# Model-written code (MBPP) runs only in the sandbox: without full isolation the workflow stops at its start,
+# before any job, unless the config accepts weaker containment (`start`; lm-eval jobs check again).
 SANDBOX_ON_MISSING = config.get("sandbox", {}).get("on_missing") or os.environ.get("GIFT_SANDBOX_ON_MISSING") or "refuse"
-if any(kind == "lm_eval" for _, kind in GRID.eval_targets()):
-    from gift.sandbox.runner import SandboxUnavailable, require_isolation  # noqa: E402
-
-    try:
-        require_isolation(SANDBOX_ON_MISSING)
-    except SandboxUnavailable as err:
-        raise ValueError(str(err)) from None
 
 # What the config reads from the hub or the web (nothing for built models and twins): `gift fetch` gets it
 # first (rule fetch, on the submitting host), then every job runs offline from the fetched copies.
@@ -83,6 +53,51 @@ GPUS_RUN = '"$GIFT_PYTHON" -m gift.cli gpus run --gpus {resources.gpu} -- ' if c
 # Every step runs in this environment when --software-deployment-method conda is given: on GPU nodes with
 # vLLM and DeepSpeed (the accelerate configs of the paper's backbones need DeepSpeed).
 CONDA_ENV = "envs/gift-gpu.yaml" if config.get("device") == "gpu" else "envs/gift.yaml"
+
+
+def step(command, env="", gpus=False, append=False, then=""):
+    """A rule's shell command: COMMAND (a step script or `-m gift.cli ...`, with its arguments) run by the
+    workflow's interpreter, its output and errors into the job's log (appended to with `append`: a resubmitted
+    job keeps every attempt's log). ENV (`NAME=VALUE `) goes first; `gpus`: under `gift gpus run` on a GPU
+    config; THEN runs once the step has succeeded."""
+    redirect = ">>" if append else ">"
+    after = f" && {then}" if then else ""
+    return f'{env}{GPUS_RUN if gpus else ""}"$GIFT_PYTHON" {command} {redirect} {{log}} 2>&1{after}'
+
+
+def job_resources(resource, gpu):
+    """The resources of a training or evaluation job: CPUs, memory and time limit from `resource(name)` (per
+    model size, the config's cluster.resources), one node, and `gpu` GPUs (0 on a CPU config)."""
+    return {
+        "cpus_per_task": resource("cpus_per_task"),
+        "mem_mb": resource("mem_mb"),
+        "runtime": resource("runtime"),
+        "nodes": 1,
+        "gpu": gpu,
+    }
+
+
+def start():
+    """What happens once, before the first job (not in a dry run): the hub mirror's cache for every step, the
+    sandbox's check, and the files the jobs read."""
+    if MIRROR_HOME:
+        # before any Hugging Face library reads its cache location: the steps run here (fetch, the mirror)
+        # and every job started from here inherit it
+        os.environ.update({"HF_HOME": MIRROR_HOME})
+    check_sandbox()
+    write_job_files()
+
+
+def check_sandbox():
+    """Stop before any job when an lm-eval evaluation would run model-written code without full isolation."""
+    if not any(kind == "lm_eval" for _, kind in GRID.eval_targets()):
+        return
+    from gift.sandbox import SandboxUnavailable, require_isolation
+
+    try:
+        require_isolation(SANDBOX_ON_MISSING)
+    except SandboxUnavailable as err:
+        raise ValueError(str(err)) from None
 
 
 def _alternatives(names):
@@ -271,8 +286,27 @@ def model_eval_inputs(model_id):
     return [*model_inputs(model.backbone), *preflight()]
 
 
-def eval_model_inputs(wildcards):
-    return model_eval_inputs(wildcards.model_id)
+def eval_needs(model_id, eval_name):
+    """What one evaluation waits for: its model and, by the eval's kind, the prepared split (RLVR), the lm-eval
+    twins (configs without the paper's tasks) or the judge (AlpacaEval, Arena-Hard)."""
+    kind = grid_evals.eval_kind(eval_name)
+    out = model_eval_inputs(model_id)
+    if kind == "rlvr":
+        out.append(data_dir(eval_name[len(gift_grid.RLVR_PREFIX):]))
+    elif kind == "lm_eval" and grid_evals.lm_eval_tasks(GRID) != "paper":
+        out.append(twins_dir())
+    elif kind in ("alpaca_eval", "arena_hard"):
+        out += judge_inputs(kind)
+    return out
+
+
+def eval_inputs(wildcards):
+    return eval_needs(wildcards.model_id, wildcards.eval)
+
+
+def eval_script(eval_name):
+    """The step script that runs an evaluation of this name: evals/<kind>.py."""
+    return f"evals/{grid_evals.eval_kind(eval_name)}.py"
 
 
 def eval_gpus(wildcards):
@@ -281,9 +315,14 @@ def eval_gpus(wildcards):
 
 
 def eval_argv(model_id, eval_name):
-    """The arguments after `gift eval` of one evaluation (gift.grid.evals: the same whether it runs alone or in a
-    grouped job), quoted for the shell."""
-    return shlex.join(grid_evals.eval_argv(GRID, model_id, eval_name))
+    """The arguments of an evaluation's step script (those after `gift eval KIND`; gift.grid.evals: the same
+    whether it runs alone or in a grouped job), quoted for the shell."""
+    return shlex.join(grid_evals.eval_argv(GRID, model_id, eval_name)[1:])
+
+
+def eval_env(eval_name):
+    """The environment an evaluation runs with: lm-eval's MBPP runs model-written code in the sandbox."""
+    return f"GIFT_SANDBOX_ON_MISSING={SANDBOX_ON_MISSING} " if grid_evals.eval_kind(eval_name) == "lm_eval" else ""
 
 
 def judge_inputs(kind):
@@ -300,10 +339,6 @@ def twins_dir():
     return grid_evals.twins_dir(GRID)
 
 
-def lm_eval_inputs(wildcards):
-    return [*eval_model_inputs(wildcards), *([] if grid_evals.lm_eval_tasks(GRID) == "paper" else [twins_dir()])]
-
-
 # ---- grouped evaluations (evals_per_job > 1) ------------------------------------------------------
 
 
@@ -317,16 +352,7 @@ def write_eval_jobs():
 
 def eval_job_inputs(wildcards):
     """What every evaluation of a grouped job needs: its models, data, judges and the lm-eval twins."""
-    out = []
-    for model_id, name in GRID.eval_jobs[wildcards.eval_job]:
-        kind = grid_evals.eval_kind(name)
-        out += model_eval_inputs(model_id)
-        if kind == "rlvr":
-            out.append(data_dir(name[len(gift_grid.RLVR_PREFIX):]))
-        elif kind == "lm_eval" and grid_evals.lm_eval_tasks(GRID) != "paper":
-            out.append(twins_dir())
-        elif kind in ("alpaca_eval", "arena_hard"):
-            out += judge_inputs(kind)
+    out = [need for model_id, name in GRID.eval_jobs[wildcards.eval_job] for need in eval_needs(model_id, name)]
     return list(dict.fromkeys(out))
 
 

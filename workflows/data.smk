@@ -19,5 +19,4 @@ rule prepare_data:
     # starts while another model's data waits).
     priority: 20
     shell:
-        '"$GIFT_PYTHON" -m gift.cli data prepare --dataset {wildcards.dataset} {params.args} --seed {params.seed} '
-        "--out {output} > {log} 2>&1"
+        step("-m gift.cli data prepare --dataset {wildcards.dataset} {params.args} --seed {params.seed} --out {output}")

@@ -1,8 +1,9 @@
 """Evaluations of trained and untrained models: RLVR pass@1, lm-eval (Table 2), AlpacaEval 2 and Arena-Hard (Table 3).
 
-One job per evaluation, by the rule of its kind (the default, and the only way on GPU configs); or, with
-`evals_per_job: n` on a CPU config, one `gift eval many` process per n evaluations (rule eval_job). Either way
-an evaluation runs with the same arguments (gift.grid.evals.eval_argv) and writes the same files.
+One job per evaluation (rule eval: the default, and the only way on GPU configs), which runs the step script of
+the eval's kind (evals/<kind>.py); or, with `evals_per_job: n` on a CPU config, one evals/eval_job.py process per
+n evaluations (rule eval_job). Either way an evaluation runs with the same arguments (gift.grid.evals.eval_argv)
+and writes the same files.
 """
 
 
@@ -19,7 +20,7 @@ rule lm_eval_twins:
     conda:
         CONDA_ENV
     shell:
-        '"$GIFT_PYTHON" -m gift.cli eval lm-eval --materialise-twins {output} --seed 0 --n {params.n} > {log} 2>&1'
+        step("evals/lm_eval.py --materialise-twins {output} --seed 0 --n {params.n}")
 
 
 if GRID.grouped_evals:
@@ -43,113 +44,34 @@ if GRID.grouped_evals:
             evals=lambda wildcards: [grid_evals.eval_argv(GRID, m, e) for m, e in GRID.eval_jobs[wildcards.eval_job]],
             sandbox=SANDBOX_ON_MISSING,
         resources:
-            cpus_per_task=eval_job_resource("cpus_per_task"),
-            mem_mb=eval_job_resource("mem_mb"),
-            runtime=eval_job_resource("runtime"),
-            nodes=1,
-            gpu=0,
+            **job_resources(eval_job_resource, 0),
         conda:
             CONDA_ENV
         threads: 1
         shell:
-            'OMP_NUM_THREADS={threads} GIFT_SANDBOX_ON_MISSING={params.sandbox} "$GIFT_PYTHON" -m gift.cli eval many '
-            "--job {params.job} > {log} 2>&1 && touch {output}"
+            step("evals/eval_job.py --job {params.job}", env="OMP_NUM_THREADS={threads} "
+                 "GIFT_SANDBOX_ON_MISSING={params.sandbox} ", then="touch {output}")
 
 else:
 
-    rule eval_rlvr:
+    # One evaluation of one model; its inputs by the eval's kind (eval_needs).
+    rule eval:
         input:
-            model=eval_model_inputs,
-            data=lambda wildcards: data_dir(wildcards.dataset),
+            eval_inputs,
         output:
-            GRID.eval_path("{model_id}", gift_grid.rlvr_eval_name("{dataset}")),
+            GRID.eval_path("{model_id}", "{eval}"),
         log:
-            f"{LOGS}/evals/{{model_id}}/{gift_grid.rlvr_eval_name('{dataset}')}.log",
+            f"{LOGS}/evals/{{model_id}}/{{eval}}.log",
         benchmark:
-            f"{BENCH}/evals/{{model_id}}/{gift_grid.rlvr_eval_name('{dataset}')}.tsv"
+            f"{BENCH}/evals/{{model_id}}/{{eval}}.tsv"
         params:
-            argv=lambda wildcards: eval_argv(wildcards.model_id, gift_grid.rlvr_eval_name(wildcards.dataset)),
+            script=lambda wildcards: eval_script(wildcards.eval),
+            argv=lambda wildcards: eval_argv(wildcards.model_id, wildcards.eval),
+            env=lambda wildcards: eval_env(wildcards.eval),
         resources:
-            cpus_per_task=eval_resource("cpus_per_task"),
-            mem_mb=eval_resource("mem_mb"),
-            runtime=eval_resource("runtime"),
-            nodes=1,
-            gpu=eval_gpus,
+            **job_resources(eval_resource, eval_gpus),
         conda:
             CONDA_ENV
         threads: 1
         shell:
-            f'OMP_NUM_THREADS={{threads}} {GPUS_RUN}' '"$GIFT_PYTHON" -m gift.cli eval {params.argv} > {log} 2>&1'
-
-    rule eval_lm_eval:
-        input:
-            lm_eval_inputs,
-        output:
-            GRID.eval_path("{model_id}", "lm_eval"),
-        log:
-            f"{LOGS}/evals/{{model_id}}/lm_eval.log",
-        benchmark:
-            f"{BENCH}/evals/{{model_id}}/lm_eval.tsv"
-        params:
-            argv=lambda wildcards: eval_argv(wildcards.model_id, "lm_eval"),
-            sandbox=SANDBOX_ON_MISSING,
-        resources:
-            cpus_per_task=eval_resource("cpus_per_task"),
-            mem_mb=eval_resource("mem_mb"),
-            runtime=eval_resource("runtime"),
-            nodes=1,
-            gpu=eval_gpus,
-        conda:
-            CONDA_ENV
-        threads: 1
-        shell:
-            f'OMP_NUM_THREADS={{threads}} GIFT_SANDBOX_ON_MISSING={{params.sandbox}} {GPUS_RUN}'
-            '"$GIFT_PYTHON" -m gift.cli eval {params.argv} > {log} 2>&1'
-
-    rule eval_alpaca:
-        input:
-            model=eval_model_inputs,
-            judge=judge_inputs("alpaca_eval"),
-        output:
-            GRID.eval_path("{model_id}", "alpaca_eval"),
-        log:
-            f"{LOGS}/evals/{{model_id}}/alpaca_eval.log",
-        benchmark:
-            f"{BENCH}/evals/{{model_id}}/alpaca_eval.tsv"
-        params:
-            argv=lambda wildcards: eval_argv(wildcards.model_id, "alpaca_eval"),
-        resources:
-            cpus_per_task=eval_resource("cpus_per_task"),
-            mem_mb=eval_resource("mem_mb"),
-            runtime=eval_resource("runtime"),
-            nodes=1,
-            gpu=eval_gpus,
-        conda:
-            CONDA_ENV
-        threads: 1
-        shell:
-            f'OMP_NUM_THREADS={{threads}} {GPUS_RUN}' '"$GIFT_PYTHON" -m gift.cli eval {params.argv} > {log} 2>&1'
-
-    rule eval_arena_hard:
-        input:
-            model=eval_model_inputs,
-            judge=judge_inputs("arena_hard"),
-        output:
-            GRID.eval_path("{model_id}", "arena_hard"),
-        log:
-            f"{LOGS}/evals/{{model_id}}/arena_hard.log",
-        benchmark:
-            f"{BENCH}/evals/{{model_id}}/arena_hard.tsv"
-        params:
-            argv=lambda wildcards: eval_argv(wildcards.model_id, "arena_hard"),
-        resources:
-            cpus_per_task=eval_resource("cpus_per_task"),
-            mem_mb=eval_resource("mem_mb"),
-            runtime=eval_resource("runtime"),
-            nodes=1,
-            gpu=eval_gpus,
-        conda:
-            CONDA_ENV
-        threads: 1
-        shell:
-            f'OMP_NUM_THREADS={{threads}} {GPUS_RUN}' '"$GIFT_PYTHON" -m gift.cli eval {params.argv} > {log} 2>&1'
+            step("{params.script} {params.argv}", env="OMP_NUM_THREADS={threads} {params.env}", gpus=True)

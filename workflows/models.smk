@@ -23,5 +23,5 @@ rule build_tiny_model:
     priority: 10
     threads: 1
     shell:
-        'OMP_NUM_THREADS={threads} "$GIFT_PYTHON" -m gift.cli build {params.kind} --data {input} --out {output} --seed {params.seed} '
-        "--size {params.size} {params.max_steps}> {log} 2>&1"
+        step("-m gift.cli build {params.kind} --data {input} --out {output} --seed {params.seed} --size {params.size} "
+             "{params.max_steps}", env="OMP_NUM_THREADS={threads} ")

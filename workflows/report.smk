@@ -41,8 +41,7 @@ rule figure:
     conda:
         CONDA_ENV
     shell:
-        '"$GIFT_PYTHON" {input.script} --config-name {params.name} --runs {params.runs} --grid {input.grid} '
-        "--out {params.prefix} > {log} 2>&1"
+        step("{input.script} --config-name {params.name} --runs {params.runs} --grid {input.grid} --out {params.prefix}")
 
 
 rule table:
@@ -70,8 +69,7 @@ rule table:
     conda:
         CONDA_ENV
     shell:
-        '"$GIFT_PYTHON" {input.script} --config-name {params.name} {params.evals} --grid {input.grid} '
-        "--out {params.prefix} > {log} 2>&1"
+        step("{input.script} --config-name {params.name} {params.evals} --grid {input.grid} --out {params.prefix}")
 
 
 rule report_md:
@@ -97,6 +95,6 @@ rule report_md:
     conda:
         CONDA_ENV
     shell:
-        '"$GIFT_PYTHON" {input.script} --config-name {params.name} --grid {input.grid} --runs {params.runs} '
-        "--evals {params.evals} --figures {input.figures} --tables {params.tables} --benchmarks {params.benchmarks} "
-        "--benchmarks-csv {output.slowest} --out {output.md} > {log} 2>&1"
+        step("{input.script} --config-name {params.name} --grid {input.grid} --runs {params.runs} --evals {params.evals} "
+             "--figures {input.figures} --tables {params.tables} --benchmarks {params.benchmarks} "
+             "--benchmarks-csv {output.slowest} --out {output.md}")

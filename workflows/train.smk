@@ -4,10 +4,7 @@ A job trains one run, or `runs_per_job` runs in turn in one process (Grid.train_
 """
 
 
-# The run configs (results/<cfg>/run_configs/<run_id>.yaml) and grouped eval jobs' files
-# (results/<cfg>/eval_jobs/<job>.json) are written before the first job starts.
-onstart:
-    write_job_files()
+# The run configs (results/<cfg>/run_configs/<run_id>.yaml) are written before the first job starts (onstart).
 
 
 # The output is a flag touched once `gift train` has written every run's DONE: a killed job leaves its runs'
@@ -31,11 +28,7 @@ rule train:
         runs=lambda wildcards: [gift_grid.run_config(GRID, r) for r in GRID.train_jobs[wildcards.job_id]],
     resources:
         # per model size (cluster.resources of the config); one node: `accelerate launch` of its GPUs
-        cpus_per_task=train_resource("cpus_per_task"),
-        mem_mb=train_resource("mem_mb"),
-        runtime=train_resource("runtime"),
-        nodes=1,
-        gpu=train_gpus,
+        **job_resources(train_resource, train_gpus),
     retries: TRAIN_REQUEUES
     conda:
         CONDA_ENV
@@ -44,4 +37,5 @@ rule train:
         # --restart: when Snakemake reruns a job because its run config changed, the old run directory is
         # set aside (results/<config>/runs/.replaced/) instead of being resumed with the new settings.
         # The log is appended to: a run resubmitted after its job's time limit keeps every attempt's log.
-        f'OMP_NUM_THREADS={{params.omp_threads}} {GPUS_RUN}' '"$GIFT_PYTHON" {params.launcher}-m gift.cli train {params.configs} --restart >> {log} 2>&1 && touch {output}'
+        step("{params.launcher}-m gift.cli train {params.configs} --restart", env="OMP_NUM_THREADS={params.omp_threads} ",
+             gpus=True, append=True, then="touch {output}")
