@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from gift.methods import display_name, get_method
+from gift.methods import display_name
 from gift.report.inputs import Run
+from gift.report.observations import implicit_reference
 
 METHOD_COLORS = {"gift": "#d62728", "grpo": "#1f77b4", "dapo": "#2ca02c", "gspo": "#9467bd", "gft": "#ff7f0e"}
 PALETTE = ["#d62728", "#1f77b4", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf", "#7f7f7f"]
@@ -48,7 +49,4 @@ def implicit_reference_label(run: Run) -> str:
     """GIFT runs by what rhat is measured against (the sampling policy or pi_ref); other methods by name."""
     if run.method != "gift":
         return method_name(run.method)
-    ref = run.variant.get("implicit_reference") or (run.entry.get("method_args") or {}).get("implicit_reference")
-    if ref is None:
-        ref = get_method("gift").defaults.get("implicit_reference")
-    return "GIFT, rhat vs sampling policy" if ref == "rollout" else "GIFT, rhat vs π_ref"
+    return "GIFT, rhat vs sampling policy" if implicit_reference(run) == "rollout" else "GIFT, rhat vs π_ref"
