@@ -109,6 +109,8 @@ def test_readme_names_every_config_and_top_level_directory():
         assert re.search(rf"(^|[\s,]){re.escape(d)}/", layout, re.M), d
     for env in sorted((ROOT / "workflows" / "envs").glob("*.yaml")):
         assert f"workflows/envs/{env.name}" in README, env.name
+    for package in sorted(d.name for d in (ROOT / "gift").iterdir() if d.is_dir() and not d.name.startswith(("_", "."))):
+        assert re.search(rf"^\s+{package}/", layout, re.M), f"gift/{package}/ missing from the README's Layout"
 
 
 def test_no_measured_times_in_the_readme_or_config_comments():

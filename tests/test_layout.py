@@ -124,7 +124,7 @@ def _defined(tree: ast.Module) -> set[str]:
 
 
 def test_no_re_export_shim_outside_a_package_init():
-    # a module outside a package's __init__ names only what it defines: no `import x  # noqa: F401` kept for
+    # a module outside a package's __init__ names only what it defines: no import kept under a noqa for F401 for
     # others to read, no __all__ listing another module's names
     shims = []
     for module, path in MODULES.items():
@@ -160,9 +160,27 @@ def test_imports_of_the_layout_tests_see_lazy_imports_too():
     assert "gift.report.sweep" in targets and "gift.report.first_update" in targets
 
 
-@pytest.mark.parametrize("folder", ["figures", "tables"])
+@pytest.mark.parametrize("folder", ["evals", "figures", "tables"])
 def test_step_script_folders_at_the_top(folder):
     scripts = sorted((ROOT / folder).glob("*.py"))
     assert scripts, folder
     for script in scripts:  # thin: the logic lives in the library
         assert len(script.read_text(encoding="utf-8").splitlines()) <= 40, script
+
+
+def test_one_rule_evaluates_a_model_whatever_its_evaluation():
+    # one `eval` rule (the eval's name a wildcard) and the grouped `eval_job`; no rule per evaluation kind
+    rules = set()
+    for smk in [ROOT / "Snakefile", *sorted((ROOT / "workflows").glob("*.smk"))]:
+        for line in smk.read_text(encoding="utf-8").splitlines():
+            stripped = line.strip()
+            if stripped.startswith("rule ") and stripped.endswith(":"):
+                rules.add(stripped[len("rule "):-1])
+    assert {r for r in rules if r.startswith("eval")} == {"eval", "eval_job"}, sorted(rules)
+
+
+def test_a_reader_follows_a_run_config_to_the_loss_by_imports():
+    # gift train -> the trainer registry -> GIFT's trainer -> the loss, each an import (no name in a string)
+    path = ["gift.run.train", "gift.trainers.registry", "gift.trainers.gift_trainer", "gift.losses"]
+    for here, there in zip(path, path[1:], strict=False):
+        assert there in {t for t, _, _ in _imports(here)}, f"{here} does not import {there}"
