@@ -17,6 +17,7 @@ from packaging.specifiers import SpecifierSet
 from gift import estimate as E
 from gift import gpu_memory as M
 from gift import grid as G
+from gift.grid.resources import CPU_JOB
 
 ROOT = Path(__file__).resolve().parents[1]
 PAPER = ROOT / "config" / "paper.yaml"
@@ -91,7 +92,7 @@ def test_training_and_eval_jobs_ask_for_resources_by_model_size_on_one_node(pape
 def test_cpu_configs_get_one_core_and_no_gpu():
     grid = G.expand(G.load_config(ROOT / "config" / "smoke.yaml"))
     run = next(iter(grid.runs.values()))
-    assert G.job_resources(grid, run.backbone, "train") == {**G.CPU_JOB, "nodes": 1}
+    assert G.job_resources(grid, run.backbone, "train") == {**CPU_JOB, "nodes": 1}
 
 
 def test_every_run_finishes_within_its_requeued_jobs_and_saves_often_enough(paper, grid):

@@ -9,6 +9,7 @@ import pytest
 
 from gift import doctor as D
 from gift import grid as G
+from gift.grid.expansion import cli as grid_command
 from gift.run import rollout_engine as R
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -63,13 +64,13 @@ def test_only_runs_that_roll_out_with_vllm_carry_engine_limits():
 
 
 def test_gift_grid_json_shows_the_engine_limits_and_refuses_a_budget_vllm_would_refuse(capsys, monkeypatch):
-    assert G.cli(["--config", str(ROOT / "config" / "paper.yaml"), "--json"]) == 0
+    assert grid_command(["--config", str(ROOT / "config" / "paper.yaml"), "--json"]) == 0
     runs = {r["run_id"]: r for r in json.loads(capsys.readouterr().out)["runs"]}
     assert runs["qwen2.5-32b-instruct-gsm8k-grpo-s0"]["vllm"] == {"max_num_seqs": 8192,
                                                                   "max_num_batched_tokens": 8192}
     # with TRL's own budget the config is refused before any job starts, naming a run
     monkeypatch.setattr(R, "run_engine_limits", _trl_stock)
-    assert G.cli(["--config", str(ROOT / "config" / "paper.yaml"), "--json"]) == 2
+    assert grid_command(["--config", str(ROOT / "config" / "paper.yaml"), "--json"]) == 2
     err = capsys.readouterr().err
     assert "would not start their vLLM engine" in err and "max_num_batched_tokens 4096 below max_num_seqs 8192" in err
 
