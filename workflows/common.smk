@@ -292,7 +292,7 @@ def eval_needs(model_id, eval_name):
     kind = grid_evals.eval_kind(eval_name)
     out = model_eval_inputs(model_id)
     if kind == "rlvr":
-        out.append(data_dir(eval_name[len(gift_grid.RLVR_PREFIX):]))
+        out.append(data_dir(gift_grid.rlvr_dataset(eval_name)))
     elif kind == "lm_eval" and grid_evals.lm_eval_tasks(GRID) != "paper":
         out.append(twins_dir())
     elif kind in ("alpaca_eval", "arena_hard"):

@@ -16,11 +16,11 @@ from gift.grid.expansion import expand
 from gift.grid.job_files import run_config, write_run_config
 from gift.grid.resolved import grid_entries, resolved_runs, write_grid_json
 from gift.grid.resources import job_gpus, job_resources, threads_per_process, train_processes, unfilled_placeholders
-from gift.grid.runs import RLVR_PREFIX, TRAINING_KEYS, Grid, Run, method_defaults, rlvr_eval_name
+from gift.grid.runs import TRAINING_KEYS, Grid, Run, method_defaults, rlvr_dataset, rlvr_eval_name
 
 __all__ = [
-    "RLVR_PREFIX", "SCHEMA_PATH", "TRAINING_KEYS", "ConfigError", "Grid", "Run", "apply_typed_overrides",
+    "SCHEMA_PATH", "TRAINING_KEYS", "ConfigError", "Grid", "Run", "apply_typed_overrides",
     "expand", "grid_entries", "job_gpus", "job_resources", "load_checked", "load_config", "method_defaults",
-    "resolved_runs", "rlvr_eval_name", "run_config", "threads_per_process", "train_processes",
+    "resolved_runs", "rlvr_dataset", "rlvr_eval_name", "run_config", "threads_per_process", "train_processes",
     "unfilled_placeholders", "validate", "write_grid_json", "write_run_config",
 ]

@@ -13,7 +13,7 @@ import json
 from gift.files import write_text_if_changed
 from gift.grid.job_files import model_path, model_source, reward_model_source, split_path
 from gift.grid.resources import job_gpus
-from gift.grid.runs import RLVR_PREFIX, Grid
+from gift.grid.runs import RLVR_PREFIX, Grid, rlvr_dataset
 
 # `gift eval <command>` of each eval kind.
 EVAL_COMMANDS = {"rlvr": "rlvr", "lm_eval": "lm-eval", "alpaca_eval": "alpaca", "arena_hard": "arena-hard"}
@@ -104,7 +104,7 @@ def eval_argv(grid: Grid, model_id: str, eval_name: str) -> list[str]:
     out = grid.eval_path(model_id, eval_name)
     argv = [EVAL_COMMANDS[kind], "--model", eval_model_arg(grid, model_id), "--model-id", model_id]
     if kind == "rlvr":
-        argv += ["--data", split_path(grid, eval_name[len(RLVR_PREFIX):], "eval"), "--out", out,
+        argv += ["--data", split_path(grid, rlvr_dataset(eval_name), "eval"), "--out", out,
                  *eval_options(grid, kind), *rlvr_protocol_options(grid, model_id)]
     elif kind == "lm_eval":
         argv += ["--tasks", lm_eval_tasks(grid)]

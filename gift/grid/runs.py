@@ -18,6 +18,11 @@ def rlvr_eval_name(dataset: str) -> str:
     """The eval name (and file stem) of pass@1 on `dataset`: rlvr_<dataset>."""
     return f"{RLVR_PREFIX}{dataset}"
 
+
+def rlvr_dataset(eval_name: str) -> str:
+    """The dataset of an RLVR eval name (rlvr_<dataset> -> <dataset>): rlvr_eval_name's inverse."""
+    return eval_name[len(RLVR_PREFIX):]
+
 # Keys of the trainer's run config that come from the `training` sections (the rest is derived).
 TRAINING_KEYS = ("max_steps", "num_train_epochs", "eval_every", "cadence_unit", "eval_limit", "save_every",
                  "save_total_limit",
@@ -218,7 +223,7 @@ class Grid:
         for m in self.models.values():
             for e in m.evals:
                 if e.startswith(RLVR_PREFIX):
-                    add(e[len(RLVR_PREFIX):])
+                    add(rlvr_dataset(e))
         for spec in list(self.config["backbones"].values()) + list(self.config.get("reward_models", {}).values()):
             for d in (spec.get("build") or {}).get("data", []):
                 add(d)

@@ -139,7 +139,7 @@ class RunConfig:
             _check_field(self, f)
         self._check_together()
         self._check_output_dir()
-        from gift.methods import get_method, method_config_kwargs
+        from gift.methods import method_config_kwargs
         from gift.rewards import check_reward_args
 
         try:
@@ -147,7 +147,6 @@ class RunConfig:
         except ValueError as err:
             raise RunConfigError(f"field 'reward_args' {err}") from None
         try:
-            get_method(self.method)
             # the method's arguments are checked here; `gift train` reads the result (method_config) as it is
             resolved = method_config_kwargs(self.method, self.method_args, where_of=method_args_where)
         except ValueError as err:
